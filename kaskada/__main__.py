@@ -1,0 +1,5 @@
+import sys
+
+from kaskada.cli import main
+
+sys.exit(main())

@@ -1,0 +1,38 @@
+"""Where kaskada keeps its files on this machine (platformdirs, overridable)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kaskada import _env
+
+CONFIG_FILE_NAME = "config.toml"
+
+
+def config_dir() -> Path:
+    """The folder of config.toml: ``KASKADA_CONFIG_DIR`` or the user config dir."""
+    override = os.environ.get(_env.CONFIG_DIR)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("kaskada", appauthor=False))
+
+
+def config_file() -> Path:
+    return config_dir() / CONFIG_FILE_NAME
+
+
+def data_dir() -> Path:
+    """The local server's folder: ``KASKADA_DATA_DIR`` or the user data dir."""
+    override = os.environ.get(_env.DATA_DIR)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("kaskada", appauthor=False))
+
+
+def keyring_service() -> str:
+    return os.environ.get(_env.KEYRING_SERVICE) or "kaskada"

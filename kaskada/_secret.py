@@ -1,0 +1,77 @@
+"""A value that must never be shown: client secrets and access tokens.
+
+Wrapping the value makes leaks structural rather than a matter of care: repr,
+str, format and logging show a mask, pickling is refused (so a secret cannot
+travel into a file or another process by accident), and equality is
+constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any, NoReturn
+
+MASK = "********"
+
+
+class Secret:
+    """A string that reveals itself only through :meth:`reveal`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if isinstance(value, Secret):
+            value = value.reveal()
+        if not isinstance(value, str):
+            raise TypeError("a Secret holds a str")
+        object.__setattr__(self, "_value", value)
+
+    def reveal(self) -> str:
+        """The plain value, for the one place that must send it."""
+        return self._value  # type: ignore[no-any-return]
+
+    def fingerprint(self) -> str:
+        """A SHA-256 hex digest: a cache key that is not the secret."""
+        return hashlib.sha256(self.reveal().encode()).hexdigest()
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError("Secret is immutable")
+
+    def __repr__(self) -> str:
+        return f"Secret('{MASK}')"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        return format(MASK, spec)
+
+    def __bool__(self) -> bool:
+        return bool(self.reveal())
+
+    def __len__(self) -> int:
+        return len(self.reveal())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Secret):
+            return hmac.compare_digest(self.reveal().encode(), other.reveal().encode())
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self.fingerprint()))
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a Secret refuses to be pickled: keep it in the keyring")
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise TypeError("a Secret refuses to be pickled: keep it in the keyring")
+
+    def __getstate__(self) -> NoReturn:
+        raise TypeError("a Secret refuses to be pickled: keep it in the keyring")
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
