@@ -47,6 +47,9 @@ KEYRING_TIMEOUT = "KASKADA_KEYRING_TIMEOUT"
 DATA_DIR = "KASKADA_DATA_DIR"
 """Moves the local server's data folder (its SQLite database)."""
 
+SERVER_SCRYPT_N = "KASKADA_SERVER_SCRYPT_N"
+"""For tests only: the local server's scrypt cost for new client secrets (a power of 2)."""
+
 REQUIRE_REAL_KEYRING = "KASKADA_REQUIRE_REAL_KEYRING"
 """Set by CI: real-keyring tests fail instead of skipping without a Secret Service."""
 

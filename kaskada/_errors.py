@@ -16,6 +16,7 @@ line without a traceback. No message ever contains a secret or a token.
     ├── KeyringError                the OS keyring cannot store or give a secret
     │   └── KeyringTimeoutError     it did not answer within KASKADA_KEYRING_TIMEOUT
     ├── AuthenticationError         the token endpoint or the API refused the credentials
+    ├── ServerError                 the local server cannot start or its database is unusable
     └── ApiError                    the API answered with a gRPC error (code, details)
         ├── NotFoundError
         ├── AlreadyExistsError
@@ -75,6 +76,10 @@ class KeyringTimeoutError(KeyringError):
 
 class AuthenticationError(KaskadaError):
     """The token endpoint or the API refused the credentials."""
+
+
+class ServerError(KaskadaError):
+    """The local server (``kaskada serve``) cannot start, or its database cannot be used."""
 
 
 class ApiError(KaskadaError):
