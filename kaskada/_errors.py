@@ -16,6 +16,7 @@ line without a traceback. No message ever contains a secret or a token.
     ├── KeyringError                the OS keyring cannot store or give a secret
     │   └── KeyringTimeoutError     it did not answer within KASKADA_KEYRING_TIMEOUT
     ├── AuthenticationError         the token endpoint or the API refused the credentials
+    │   └── ApiAuthenticationError  ...the API did (also an ApiError: code, details)
     ├── ServerError                 the local server cannot start or its database is unusable
     └── ApiError                    the API answered with a gRPC error (code, details)
         ├── NotFoundError
@@ -112,3 +113,7 @@ class InvalidArgumentError(ApiError):
 
 class UnavailableError(ApiError):
     """UNAVAILABLE or DEADLINE_EXCEEDED: the server could not be reached in time."""
+
+
+class ApiAuthenticationError(AuthenticationError, ApiError):
+    """UNAUTHENTICATED/PERMISSION_DENIED from the API: an AuthenticationError with a gRPC code."""
