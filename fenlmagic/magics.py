@@ -1,0 +1,194 @@
+"""The magics: ``%fenl_auth``, ``%fenl_whoami`` and ``%%fenl_session``.
+
+Each magic lets a KaskadaError propagate: the cell fails (so "Run all" stops)
+and the error shows as one line through the handler in ``fenlmagic.display``.
+Magics are plain methods registered with ``register_magic_function``; their
+arguments are parsed with argparse, and a usage error is IPython's UsageError.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import shlex
+import sys
+from typing import Any, NoReturn
+
+from IPython.core.error import UsageError
+
+from fenlmagic import _login
+from fenlmagic.display import SettingsView
+
+HISTORY_WARNING = (
+    "fenlmagic: warning: a client secret typed on the magic line is kept in IPython's "
+    "input history (In, the history database) and in the saved notebook. Rotate it if "
+    "this notebook is shared, and next time use `%fenl_auth <client-id>`, which prompts "
+    "for the secret without echo."
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad magic line as UsageError instead of exiting."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog=prog, add_help=False)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
+
+    def parse_line(self, line: str) -> argparse.Namespace:
+        try:
+            words = shlex.split(line)
+        except ValueError as error:
+            raise UsageError(f"{self.prog}: {error}") from None
+        return self.parse_args(words)
+
+
+def _auth_parser() -> _Parser:
+    parser = _Parser("%fenl_auth")
+    parser.add_argument("client_id", nargs="?", help="client id; prompts for its secret")
+    parser.add_argument("client_secret", nargs="?", help="client secret (lands in history)")
+    parser.add_argument("--profile", help="a saved profile (`kaskada profile list`)")
+    parser.add_argument("--endpoint", help="gRPC host:port of the Kaskada API")
+    parser.add_argument("--exchange-endpoint", help="token endpoint: a host or a full URL")
+    parser.add_argument("--audience", help="audience sent in the token exchange")
+    parser.add_argument("--plaintext", action="store_true", help="no TLS (loopback hosts only)")
+    parser.add_argument("--ca-bundle", help="PEM file of roots to trust")
+    parser.add_argument("--timeout", type=float, help="seconds per call")
+    return parser
+
+
+def _whoami_parser() -> _Parser:
+    parser = _Parser("%fenl_whoami")
+    parser.add_argument("--no-check", action="store_true", help="skip the checking call")
+    return parser
+
+
+def _session_parser() -> _Parser:
+    parser = _Parser("%%fenl_session")
+    parser.add_argument("profile", help="the profile to run this cell as")
+    return parser
+
+
+class CellFailed(Exception):
+    """The cell under %%fenl_session failed; its error is already on screen.
+
+    Raised so the cell counts as failed (Run all stops), shown as one line since
+    the real traceback is printed just above.
+    """
+
+    def __init__(self, profile: str) -> None:
+        super().__init__(
+            f"the cell above failed while running as profile {profile!r}; "
+            "the previous session is active again"
+        )
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"%%fenl_session: {self}"]
+
+
+def _count(visible: int) -> str:
+    return "1 table" if visible == 1 else f"{visible} tables"
+
+
+class FenlMagics:
+    """Kaskada sign-in and session switching for one IPython shell."""
+
+    LINE = ("fenl_auth", "fenl_whoami")
+    CELL = ("fenl_session",)
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.warned_about_history = False
+
+    def register(self) -> None:
+        for name in self.LINE:
+            self.shell.register_magic_function(getattr(self, name), "line", name)
+        for name in self.CELL:
+            self.shell.register_magic_function(getattr(self, name), "cell", name)
+
+    def unregister(self) -> None:
+        manager = self.shell.magics_manager
+        for kind, names in (("line", self.LINE), ("cell", self.CELL)):
+            for name in names:
+                manager.magics[kind].pop(name, None)
+
+    def fenl_auth(self, line: str) -> None:
+        """Sign in to Kaskada, check it with a real call, and say who you are now.
+
+        %fenl_auth --profile NAME     a saved profile (its secret from the keyring)
+        %fenl_auth CLIENT_ID          prompts for the secret without echo
+        %fenl_auth CLIENT_ID SECRET   works, but the secret lands in history
+        %fenl_auth                    what kda.init() picks (environment, default profile)
+
+        Options: --endpoint HOST:PORT, --exchange-endpoint URL, --audience A,
+        --plaintext, --ca-bundle FILE, --timeout SECONDS (override the profile's).
+        """
+        options = self._auth_options(_auth_parser().parse_line(line))
+        session, visible = _login.sign_in(options)
+        print(f"Authenticated as {_login.describe(session)} ({_count(visible)} visible).")
+
+    def _auth_options(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Keyword arguments for kda.init from the parsed magic line."""
+        from kaskada import IncompleteCredentialsError, Secret
+
+        if args.profile and args.client_id:
+            raise UsageError("%fenl_auth takes a client id or --profile NAME, not both.")
+        options: dict[str, Any] = {}
+        if args.profile:
+            options["profile"] = args.profile
+        if args.client_id:
+            options["client_id"] = args.client_id
+            if args.client_secret is None:
+                typed = getpass.getpass(f"Client secret for {args.client_id}: ")
+                if not typed:
+                    raise IncompleteCredentialsError(
+                        f"no client secret was entered for client id {args.client_id}; "
+                        f"run %fenl_auth {args.client_id} again and type it at the prompt"
+                    )
+                options["client_secret"] = Secret(typed)
+            else:
+                options["client_secret"] = Secret(args.client_secret)
+                self._warn_history_once()
+        for name in ("endpoint", "exchange_endpoint", "audience", "ca_bundle", "timeout"):
+            value = getattr(args, name)
+            if value is not None:
+                options[name] = value
+        if args.plaintext:
+            options["is_secure"] = False
+        return options
+
+    def _warn_history_once(self) -> None:
+        if not self.warned_about_history:
+            self.warned_about_history = True
+            print(HISTORY_WARNING, file=sys.stderr)
+
+    def fenl_whoami(self, line: str) -> None:
+        """Show every setting in force and where it came from, then prove it with a call.
+
+        %fenl_whoami              settings, sources, and a checking call
+        %fenl_whoami --no-check   settings and sources only
+        """
+        import kaskada
+
+        args = _whoami_parser().parse_line(line)
+        self.shell.display_pub.publish(_mime_bundle(SettingsView(kaskada.explain())))
+        if not args.no_check:
+            print(f"Credentials accepted ({_count(_login.verify(None))} visible).")
+
+    def fenl_session(self, line: str, cell: str) -> None:
+        """Run this cell as another profile; the previous session is back afterwards.
+
+        %%fenl_session PROFILE
+        """
+        import kaskada
+
+        args = _session_parser().parse_line(line)
+        with kaskada.session(profile=args.profile):
+            result = self.shell.run_cell(cell)
+        if not result.success:
+            raise CellFailed(args.profile)
+
+
+def _mime_bundle(view: SettingsView) -> dict[str, str]:
+    return {"text/plain": repr(view), "text/html": view._repr_html_()}
