@@ -1,15 +1,29 @@
 """The profiles file: ``config.toml`` under the user config folder.
 
-CONTRACT STUB (the profiles issue fills it in). Other modules rely on exactly
-these names and shapes.
+Reading is strict (every value is type-checked, so a mistake is reported with
+the file, the profile and the key instead of surfacing later as a confusing
+connection error) and cached on the file's identity (inode, size, mtime), so
+a lookup after the first load costs a ``stat``, while a long-running notebook
+still sees a profile that a shell added. Writing goes through :func:`update`:
+under the cross-process lock, re-read, change, atomic replace. The writer keeps
+keys it does not know; ``tomli-w`` does not keep comments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from kaskada import _env, _paths
+from kaskada._errors import ConfigError, ProfileNotFoundError
+from kaskada._names import validate_profile_name
+from kaskada._reset import on_reset
 
 PROFILE_KEYS = (
     "client_id",
@@ -20,6 +34,13 @@ PROFILE_KEYS = (
     "ca_bundle",
     "timeout",
 )
+
+_TEXT_KEYS = frozenset({"client_id", "endpoint", "exchange_endpoint", "audience", "ca_bundle"})
+MAX_VALUE_LENGTH = 4096
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+log = logging.getLogger("kaskada.config")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,11 @@ class Profile:
     timeout: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # unknown keys, kept on rewrite
 
+    def fields(self) -> dict[str, Any]:
+        """The PROFILE_KEYS that are set, in vocabulary order."""
+        values = {key: getattr(self, key) for key in PROFILE_KEYS}
+        return {key: value for key, value in values.items() if value is not None}
+
 
 @dataclass(frozen=True)
 class ConfigFile:
@@ -46,11 +72,258 @@ class ConfigFile:
     profiles: Mapping[str, Profile]
 
 
+# --- validation --------------------------------------------------------------
+
+
+def validate_fields(
+    fields: Mapping[str, Any], *, where: str, profile: str = "NAME"
+) -> dict[str, Any]:
+    """The PROFILE_KEYS of ``fields`` type-checked; ConfigError naming ``where`` and the key.
+
+    ``None`` values are dropped (not set). Keys outside the vocabulary are refused:
+    callers pass unknown file keys separately (``Profile.extra``).
+    """
+    checked: dict[str, Any] = {}
+    for key, value in fields.items():
+        _refuse_forbidden(key, where, profile)
+        if key not in PROFILE_KEYS:
+            raise ConfigError(
+                f"{where}: unknown setting {key!r}; the settings are {', '.join(PROFILE_KEYS)}"
+            )
+        if value is not None:
+            checked[key] = _check_value(key, value, where)
+    return checked
+
+
+def _refuse_forbidden(key: str, where: str, profile: str) -> None:
+    if key == "client_secret":
+        raise ConfigError(
+            f"{where}: a client_secret must not be stored in a plain file; delete that line "
+            f"and store the secret in the keyring with `kaskada configure --profile {profile}`"
+        )
+    if key == "allow_insecure":
+        raise ConfigError(
+            f"{where}: allow_insecure cannot be set in a profile file (an imported file must "
+            "not switch off TLS); delete that line and pass allow_insecure=True, "
+            "KASKADA_ALLOW_INSECURE=1 or --allow-insecure where you need it"
+        )
+
+
+def _check_value(key: str, value: Any, where: str) -> Any:
+    if key in _TEXT_KEYS:
+        if not isinstance(value, str):
+            raise _wrong_type(key, value, "a string", where)
+        if not value:
+            raise ConfigError(f"{where}: {key} is empty; give a value or remove the key")
+        if len(value) > MAX_VALUE_LENGTH:
+            raise ConfigError(
+                f"{where}: {key} has {len(value)} characters, more than {MAX_VALUE_LENGTH}; "
+                "check the value"
+            )
+        if _CONTROL.search(value):
+            raise ConfigError(
+                f"{where}: {key} contains a control character (newline, tab…); check the value"
+            )
+        return value
+    if key == "is_secure":
+        if not isinstance(value, bool):
+            raise _wrong_type(key, value, "true or false", where)
+        return value
+    if key == "timeout":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _wrong_type(key, value, "a number of seconds", where)
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{where}: timeout must be a positive number of seconds, not {value}")
+        return float(value)
+    raise AssertionError(key)  # pragma: no cover - validate_fields checks the key first
+
+
+def _wrong_type(key: str, value: Any, expected: str, where: str) -> ConfigError:
+    return ConfigError(f"{where}: {key} must be {expected}, not {type(value).__name__}")
+
+
+# --- parsing -----------------------------------------------------------------
+
+
+def decode(path: Path, data: bytes) -> dict[str, Any]:
+    """The TOML document in ``data``; ConfigError naming path and line when it is not one."""
+    import tomllib
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}, line {line}: not valid UTF-8; fix that line in an editor "
+            "(kaskada never overwrites a file it cannot read)"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(
+            f"{path}: not valid TOML: {error}; fix it in an editor or move it away "
+            "(kaskada never overwrites a file it cannot read)"
+        ) from None
+
+
+def parse(path: Path, document: Mapping[str, Any]) -> ConfigFile:
+    """Validate a decoded document: the default profile name and every profile."""
+    default = document.get("default_profile")
+    if default is not None:
+        if not isinstance(default, str):
+            kind = type(default).__name__
+            raise ConfigError(f"{path}: default_profile must be a string, not {kind}")
+        validate_profile_name(default, where=f"{path} (default_profile)")
+    tables = document.get("profiles", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: 'profiles' must be a table ([profiles.NAME] sections)")
+    profiles: dict[str, Profile] = {}
+    for name, table in tables.items():
+        validate_profile_name(name, where=str(path))
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: profiles.{name} must be a table ([profiles.{name}])")
+        profiles[name] = profile_from_table(name, table, where=f"{path}: profile {name!r}")
+    return ConfigFile(path=path, default_profile=default, profiles=profiles)
+
+
+def profile_from_table(name: str, table: Mapping[str, Any], *, where: str) -> Profile:
+    """A Profile from one TOML table; unknown keys go to ``extra``."""
+    known = {key: value for key, value in table.items() if key in PROFILE_KEYS}
+    extra = {key: value for key, value in table.items() if key not in PROFILE_KEYS}
+    for key in extra:
+        _refuse_forbidden(key, where, name)
+    return Profile(name=name, **validate_fields(known, where=where, profile=name), extra=extra)
+
+
+def profile_table(profile: Profile) -> dict[str, Any]:
+    """The TOML table of a profile: its settings, then the unknown keys it carried."""
+    return {**profile.fields(), **profile.extra}
+
+
+# --- the cached reader -------------------------------------------------------
+
+_Identity = tuple[int, int, int, int, int]
+_cache: dict[str, tuple[_Identity | None, ConfigFile]] = {}
+_path_for: dict[str | None, str] = {}
+_warned: set[tuple[str, int]] = set()
+
+
+@on_reset
+def _clear_cache() -> None:
+    _cache.clear()
+    _path_for.clear()
+    _warned.clear()
+
+
+def _current_path() -> str:
+    override = os.environ.get(_env.CONFIG_DIR)
+    path = _path_for.get(override)
+    if path is None:
+        path = _path_for[override] = str(_paths.config_file())
+    return path
+
+
+def config_path() -> Path:
+    """Where the config file is (or would be), without reading it."""
+    return Path(_current_path())
+
+
+def _identity(status: os.stat_result) -> _Identity:
+    return (status.st_ino, status.st_dev, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
 def load() -> ConfigFile:
     """The current file, cached; re-read when it changed on disk."""
-    raise NotImplementedError
+    path = _current_path()
+    try:
+        identity: _Identity | None = _identity(os.stat(path))
+    except FileNotFoundError:
+        identity = None
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}; check its permissions") from None
+    cached = _cache.get(path)
+    if cached is not None and cached[0] == identity:
+        return cached[1]
+    if identity is None:
+        config = ConfigFile(path=Path(path), default_profile=None, profiles={})
+    else:
+        identity, config = _read(Path(path))
+    _cache[path] = (identity, config)
+    return config
+
+
+def _read(path: Path) -> tuple[_Identity | None, ConfigFile]:
+    try:
+        with open(path, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            data = handle.read()
+    except FileNotFoundError:
+        return None, ConfigFile(path=path, default_profile=None, profiles={})
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}; check its permissions") from None
+    _warn_if_open(path, status.st_mode)
+    return _identity(status), parse(path, decode(path, data))
+
+
+def _warn_if_open(path: Path, mode: int) -> None:
+    """One warning per file and mode when group or others can read or write it."""
+    if mode & 0o077 and (str(path), mode) not in _warned:
+        _warned.add((str(path), mode))
+        log.warning(
+            "%s can be read by other users (mode %o); it should be private: chmod 600 %s",
+            path,
+            mode & 0o777,
+            path,
+        )
 
 
 def get_profile(name: str) -> Profile:
     """The named profile, or ProfileNotFoundError naming the known ones."""
-    raise NotImplementedError
+    config = load()
+    profile = config.profiles.get(name)
+    if profile is not None:
+        return profile
+    validate_profile_name(name)
+    known = ", ".join(sorted(config.profiles)) or "none"
+    raise ProfileNotFoundError(
+        f"no profile {name!r} in {config.path} (known profiles: {known}); "
+        f"create it with `kaskada profile add {name} --client-id ID` or `kaskada configure "
+        f"--profile {name}`"
+    )
+
+
+# --- the writer --------------------------------------------------------------
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """The file as a plain TOML document for rewriting; ``{}`` when it does not exist."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}; check its permissions") from None
+    return decode(path, data)
+
+
+def update(change: Callable[[dict[str, Any]], T]) -> T:
+    """Apply ``change`` to the file's document under the lock and write it atomically.
+
+    ``change`` edits the document in place (unknown keys stay as they are) and
+    may raise to abort: then nothing is written. A corrupt file is never
+    overwritten: decoding it raises first.
+    """
+    import tomli_w
+
+    from kaskada import _atomic
+
+    path = Path(_current_path())
+    with _atomic.locked(path):
+        document = read_document(path)
+        result = change(document)
+        if not document.get("profiles"):
+            document.pop("profiles", None)
+        data = tomli_w.dumps(document).encode("utf-8")
+        _atomic.remove_stale_temps(path)
+        _atomic.atomic_write(path, data)
+    return result

@@ -1,0 +1,386 @@
+"""``kaskada configure`` and ``kaskada profile …``: named accounts and their secrets.
+
+``register`` only builds parsers; each handler imports what it needs, so
+``profile list`` reads one TOML file and never loads keyring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kaskada._config import Profile
+    from kaskada._secret import Secret
+
+
+def register(subparsers: Any) -> None:
+    configure = subparsers.add_parser(
+        "configure",
+        help="create or update a profile interactively (the secret is read without echo)",
+        description="Create or update a profile interactively; the secret goes to the keyring.",
+    )
+    configure.add_argument("--profile", default="default", metavar="NAME")
+    configure.set_defaults(handler=_configure)
+
+    profile = subparsers.add_parser(
+        "profile", help="manage named profiles", description="Manage named profiles."
+    )
+    commands = profile.add_subparsers(dest="profile_command", metavar="ACTION")
+    commands.required = True
+
+    add = commands.add_parser("add", help="add a profile")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--client-id", required=True, metavar="ID")
+    add.add_argument("--endpoint", metavar="HOST:PORT", help="gRPC API endpoint")
+    add.add_argument("--exchange-endpoint", metavar="URL", help="OAuth2 token endpoint")
+    add.add_argument("--audience", metavar="A")
+    add.add_argument("--plaintext", action="store_true", help="no TLS (loopback hosts only)")
+    add.add_argument("--ca-bundle", metavar="FILE", help="PEM file of roots to trust")
+    add.add_argument("--timeout", type=float, metavar="SECONDS", help="seconds per call")
+    add.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin")
+    add.add_argument("--default", action="store_true", help="make it the default profile")
+    add.add_argument("--force", action="store_true", help="replace an existing profile")
+    add.set_defaults(handler=_add)
+
+    listing = commands.add_parser("list", help="list profiles (never touches the keyring)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_list)
+
+    show = commands.add_parser("show", help="show a profile and whether a secret is stored")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_show)
+
+    remove = commands.add_parser("remove", help="remove a profile and its secret")
+    remove.add_argument("name", metavar="NAME")
+    remove.set_defaults(handler=_remove)
+
+    rename = commands.add_parser("rename", help="rename a profile; its secret follows")
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    rename.add_argument("--force", action="store_true", help="replace an existing NEW")
+    rename.set_defaults(handler=_rename)
+
+    use = commands.add_parser("use", help="make a profile the default")
+    use.add_argument("name", metavar="NAME")
+    use.set_defaults(handler=_use)
+
+    current = commands.add_parser("current", help="what kda.init() would use, and why")
+    current.add_argument("--json", action="store_true")
+    current.set_defaults(handler=_current)
+
+    importing = commands.add_parser("import", help="add the profiles of a TOML file")
+    importing.add_argument("file", metavar="FILE")
+    importing.add_argument("--force", action="store_true", help="replace existing profiles")
+    importing.set_defaults(handler=_import)
+
+    export = commands.add_parser("export", help="print profiles as TOML (never secrets)")
+    export.add_argument("names", nargs="*", metavar="NAME")
+    export.set_defaults(handler=_export)
+
+
+# --- handlers ----------------------------------------------------------------
+
+
+def _read_secret_stdin() -> Secret:
+    from kaskada._errors import ConfigError
+    from kaskada._secret import Secret
+
+    value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        raise ConfigError(
+            "--secret-stdin read an empty secret; pipe it in, e.g. "
+            '`printf %s "$SECRET" | kaskada profile add NAME --client-id ID --secret-stdin`'
+        )
+    return Secret(value)
+
+
+def _prompt_secret(prompt: str) -> Secret | None:
+    import getpass
+
+    from kaskada._secret import Secret
+
+    value = getpass.getpass(prompt)
+    return Secret(value) if value else None
+
+
+def _add(args: argparse.Namespace) -> int:
+    from kaskada import _profiles
+    from kaskada.cli._output import note
+
+    fields: dict[str, Any] = {
+        "client_id": args.client_id,
+        "endpoint": args.endpoint,
+        "exchange_endpoint": args.exchange_endpoint,
+        "audience": args.audience,
+        "is_secure": False if args.plaintext else None,
+        "ca_bundle": _ca_bundle(args.ca_bundle),
+        "timeout": args.timeout,
+    }
+    secret: Secret | None
+    if args.secret_stdin:
+        secret = _read_secret_stdin()
+    elif sys.stdin.isatty():
+        secret = _prompt_secret(f"Client secret for {args.name} (hidden; Enter for none): ")
+    else:
+        secret = None
+    profile = _profiles.add_profile(
+        args.name, fields, secret, make_default=args.default, force=args.force
+    )
+    stored = " with its secret in the keyring" if secret is not None else " (no secret stored)"
+    default = " as the default" if args.default else ""
+    note(f"saved profile {profile.name!r}{stored}{default}")
+    return 0
+
+
+def _ca_bundle(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from pathlib import Path
+
+    from kaskada._errors import ConfigError
+
+    path = Path(value).expanduser().absolute()
+    if not path.is_file():
+        raise ConfigError(f"--ca-bundle {value}: no such file; give the path of a PEM file")
+    return str(path)
+
+
+def _profile_row(profile: Profile, default: str | None) -> dict[str, Any]:
+    return {"name": profile.name, "default": profile.name == default, **profile.fields()}
+
+
+def _list(args: argparse.Namespace) -> int:
+    from kaskada import _config
+    from kaskada.cli._output import emit_json, note
+
+    config = _config.load()
+    rows = [
+        _profile_row(config.profiles[name], config.default_profile)
+        for name in sorted(config.profiles)
+    ]
+    if args.json:
+        emit_json(rows)
+        return 0
+    if not rows:
+        note(
+            f"no profiles in {config.path}; add one with `kaskada profile add NAME --client-id ID`"
+        )
+        return 0
+    table = [("", "NAME", "CLIENT ID", "ENDPOINT")] + [
+        (
+            "*" if row["default"] else "",
+            row["name"],
+            row.get("client_id", "-"),
+            row.get("endpoint", "(default)"),
+        )
+        for row in rows
+    ]
+    widths = [max(len(str(line[column])) for line in table) for column in range(3)]
+    lines = []
+    for line in table:
+        cells = [str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)]
+        lines.append(" ".join([*cells, str(line[3])]).rstrip())
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from kaskada import _config, _keyring
+    from kaskada._errors import KeyringError
+    from kaskada.cli._output import emit_json
+
+    config = _config.load()
+    profile = _config.get_profile(args.name)
+    secret_note: str | None = None
+    try:
+        stored: bool | None = _keyring.get_secret(profile.name) is not None
+    except KeyringError as error:
+        stored, secret_note = None, str(error)
+    row = _profile_row(profile, config.default_profile)
+    row["secret_stored"] = stored
+    if profile.extra:
+        row["extra"] = dict(profile.extra)
+    if args.json:
+        emit_json(row)
+        return 0
+    print(f"profile {profile.name}{' (default)' if row['default'] else ''}  [{config.path}]")
+    for key, value in profile.fields().items():
+        print(f"  {key} = {_shown(value)}")
+    for key, value in profile.extra.items():
+        print(f"  {key} = {_shown(value)}  (not a kaskada setting; kept as is)")
+    if stored is None:
+        print(f"  secret: unknown ({secret_note})")
+    else:
+        print(f"  secret: {'stored in the keyring' if stored else 'none stored'}")
+    return 0
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from kaskada import _profiles
+    from kaskada.cli._output import note
+
+    removed = _profiles.remove_profile(args.name)
+    secret = " and its secret" if removed.secret_deleted else ""
+    note(f"removed profile {removed.name!r}{secret}")
+    if removed.keyring_note:
+        note(removed.keyring_note)
+    if removed.was_default:
+        note(
+            "it was the default profile; there is no default now: "
+            "choose one with `kaskada profile use NAME`"
+        )
+    return 0
+
+
+def _rename(args: argparse.Namespace) -> int:
+    from kaskada import _profiles
+    from kaskada.cli._output import note
+
+    _profiles.rename_profile(args.old, args.new, force=args.force)
+    note(f"renamed profile {args.old!r} to {args.new!r}")
+    return 0
+
+
+def _use(args: argparse.Namespace) -> int:
+    from kaskada import _profiles
+    from kaskada.cli._output import note
+
+    _profiles.set_default(args.name)
+    note(f"default profile is now {args.name!r}")
+    return 0
+
+
+def _current(args: argparse.Namespace) -> int:
+    import importlib
+
+    from kaskada.cli._output import emit_json
+
+    try:
+        describe = importlib.import_module("kaskada._resolve").describe_default
+    except (ImportError, AttributeError):
+        describe = None
+    if describe is not None:
+        description = describe()
+        if args.json:
+            emit_json(description.to_json())
+        else:
+            print(str(description))
+        return 0
+    report = _fallback_current()
+    if args.json:
+        emit_json(report)
+    else:
+        print(report["explanation"])
+    return 0
+
+
+def _fallback_current() -> dict[str, Any]:
+    """The resolution rule's environment and file layers, when _resolve is absent."""
+    from kaskada import _config, _env
+
+    chosen = os.environ.get(_env.PROFILE)
+    if chosen:
+        _config.get_profile(chosen)
+        return {
+            "source": _env.PROFILE,
+            "profile": chosen,
+            "explanation": f"profile {chosen!r}, named by {_env.PROFILE}",
+        }
+    present = [name for name in _env.CREDENTIAL_VARIABLES if os.environ.get(name)]
+    if present:
+        return {
+            "source": "environment",
+            "profile": None,
+            "variables": present,
+            "explanation": f"credentials from the environment ({', '.join(present)})",
+        }
+    config = _config.load()
+    if config.default_profile:
+        _config.get_profile(config.default_profile)
+        return {
+            "source": "default_profile",
+            "profile": config.default_profile,
+            "explanation": f"profile {config.default_profile!r}, the default_profile "
+            f"in {config.path}",
+        }
+    from kaskada._errors import NoCredentialsError
+
+    raise NoCredentialsError(
+        f"kda.init() would find no credentials: set {_env.PROFILE}, or {_env.CLIENT_ID} with "
+        f"{_env.CLIENT_SECRET}, or choose a default with `kaskada profile use NAME`"
+    )
+
+
+def _import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kaskada import _profiles
+    from kaskada.cli._output import note
+
+    names = _profiles.import_profiles(Path(args.file), force=args.force)
+    note(
+        f"imported {len(names)} profile(s): {', '.join(names) or 'none'}; "
+        "store their secrets with `kaskada configure --profile NAME`"
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from kaskada import _profiles
+
+    sys.stdout.write(_profiles.export_profiles(args.names))
+    return 0
+
+
+def _configure(args: argparse.Namespace) -> int:
+    from kaskada import _config, _profiles
+    from kaskada._names import validate_profile_name
+    from kaskada._secret import Secret
+    from kaskada.cli._output import note
+
+    name = validate_profile_name(args.profile)
+    document = _config.read_document(_config.config_path())
+    old = document.get("profiles", {}).get(name, {})
+    old = old if isinstance(old, dict) else {}
+    print(f"Configuring profile {name!r} (Enter keeps the value in brackets).", file=sys.stderr)
+    fields: dict[str, Any] = {}
+    for key, label in (
+        ("client_id", "Client ID"),
+        ("endpoint", "API endpoint (host:port)"),
+        ("exchange_endpoint", "Token endpoint (URL)"),
+        ("audience", "Audience"),
+    ):
+        current = old.get(key)
+        answer = _ask(f"{label} [{current if current is not None else ''}]: ")
+        fields[key] = answer or current
+    for key in ("is_secure", "ca_bundle", "timeout"):
+        fields[key] = old.get(key)
+    if not fields["client_id"]:
+        from kaskada._errors import ConfigError
+
+        raise ConfigError(f"profile {name!r} needs a client id; run `kaskada configure` again")
+    plain = old.get("client_secret")
+    hint = "found in the file; Enter moves it to the keyring" if plain else "Enter keeps it"
+    secret = _prompt_secret(f"Client secret (hidden; {hint}): ")
+    if secret is None and isinstance(plain, str) and plain:
+        secret = Secret(plain)
+    first = not document.get("default_profile")
+    _profiles.add_profile(name, fields, secret, make_default=first, force=True)
+    note(f"saved profile {name!r}" + (" as the default" if first else ""))
+    return 0
+
+
+def _ask(prompt: str) -> str:
+    print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    return line.strip()
