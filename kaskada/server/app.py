@@ -1,0 +1,199 @@
+"""Start and stop the local server: gRPC (TableService, health, reflection) and the
+token endpoint, on one store, both on TLS when a certificate is given."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+from concurrent import futures
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kaskada._errors import InsecureConnectionError, ServerError
+from kaskada._secret import Secret
+from kaskada.server.store import Store
+from kaskada.server.token_http import TOKEN_PATH, TokenHTTPServer
+
+log = logging.getLogger("kaskada.server")
+
+MAX_WORKERS = 16
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 and ::1."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class RunningServer:
+    """A started server; ``stop()`` (or leaving the ``with`` block) shuts it down."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_port: int = 0,
+        db: Path | None = None,
+        tls_cert: Path | str | None = None,
+        tls_key: Path | str | None = None,
+        token_ttl: int = 3600,
+        allow_insecure: bool = False,
+        scrypt_n: int | None = None,
+        auth: bool = True,
+    ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ServerError("TLS needs both --tls-cert and --tls-key: give both or neither")
+        if tls_cert is None and not allow_insecure and not is_loopback(host):
+            raise InsecureConnectionError(
+                f"refusing to serve plaintext on non-loopback address {host!r}: give "
+                "--tls-cert and --tls-key, or --allow-insecure if the network is trusted"
+            )
+        if token_ttl <= 0:
+            raise ServerError(f"token lifetime {token_ttl} s is not positive: give e.g. 3600")
+        self.is_secure = tls_cert is not None
+        self.store = Store(db, scrypt_n=scrypt_n)
+        self.db = self.store.path
+        try:
+            self._start(host, port, token_port, tls_cert, tls_key, token_ttl, auth)
+        except BaseException:
+            self.store.close()
+            raise
+        self.store.set_meta(
+            {"endpoint": self.endpoint, "token_url": self.token_url,
+             "is_secure": "true" if self.is_secure else "false"}
+        )
+        log.info("serving gRPC on %s, token endpoint %s", self.endpoint, self.token_url)
+
+    def _start(
+        self,
+        host: str,
+        port: int,
+        token_port: int,
+        tls_cert: Path | str | None,
+        tls_key: Path | str | None,
+        token_ttl: int,
+        auth: bool,
+    ) -> None:
+        import grpc
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+        from grpc_reflection.v1alpha import reflection
+
+        from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
+        from kaskada.server.auth import AuthInterceptor
+        from kaskada.server.tables import TableServicer
+
+        cert_pem = key_pem = None
+        ssl_context = None
+        if tls_cert is not None and tls_key is not None:
+            try:
+                cert_pem = Path(tls_cert).read_bytes()
+                key_pem = Path(tls_key).read_bytes()
+                ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
+                ssl_context.load_cert_chain(str(tls_cert), str(tls_key))
+            except (OSError, ssl.SSLError) as error:
+                raise ServerError(
+                    f"cannot load the TLS certificate {tls_cert} and key {tls_key}: {error}; "
+                    "give a PEM certificate chain and its unencrypted PEM key"
+                ) from None
+
+        interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
+            [AuthInterceptor(self.store)] if auth else []
+        )
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="kaskada-grpc"),
+            interceptors=interceptors,
+            options=[("grpc.so_reuseport", 0)],
+        )
+        table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            TableServicer(self.store, default_account=None if auth else "default"), server
+        )
+        health_servicer = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        service_name = table_pb2.DESCRIPTOR.services_by_name["TableService"].full_name
+        for name in ("", service_name):
+            health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        reflection.enable_server_reflection(
+            (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        address = _join(host, port)
+        try:
+            if cert_pem is not None and key_pem is not None:
+                bound = server.add_secure_port(
+                    address, grpc.ssl_server_credentials([(key_pem, cert_pem)])
+                )
+            else:
+                bound = server.add_insecure_port(address)
+        except RuntimeError:
+            bound = 0
+        if not bound:
+            raise ServerError(
+                f"cannot listen for gRPC on {address}: the port is taken or the address is "
+                "not this machine's; choose another with --port (0 picks a free one)"
+            )
+        try:
+            self._http = TokenHTTPServer(
+                (host.strip("[]"), token_port), self.store, token_ttl=token_ttl,
+                ssl_context=ssl_context,
+            )
+        except OSError as error:
+            server.stop(None)
+            raise ServerError(
+                f"cannot listen for the token endpoint on {_join(host, token_port)}: "
+                f"{error.strerror}; choose another with --token-port (0 picks a free one)"
+            ) from None
+        self._grpc = server
+        self._health = health_servicer
+        server.start()
+        self._http.start()
+        self.endpoint = _join(host, bound)
+        scheme = "https" if self.is_secure else "http"
+        self.token_url = f"{scheme}://{_join(host, self._http.server_address[1])}{TOKEN_PATH}"
+        self._stopped = False
+
+    def add_client(self, account: str) -> tuple[str, Secret]:
+        """A new client of ``account``: (client id, secret)."""
+        return self.store.add_client(account)
+
+    def revoke_client(self, client_id: str) -> None:
+        self.store.revoke_client(client_id)
+
+    def stop(self, grace: float = 1.0) -> None:
+        """Refuse new calls, let calls in flight finish within ``grace`` seconds, close."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._health.enter_graceful_shutdown()
+        self._http.stop()
+        self._grpc.stop(grace).wait()
+        self.store.close()
+        log.info("stopped")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the gRPC server terminates (True) or ``timeout`` passes."""
+        return bool(self._grpc.wait_for_termination(timeout))
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"RunningServer(endpoint={self.endpoint!r}, token_url={self.token_url!r})"
