@@ -35,7 +35,7 @@ from kaskada._errors import (
 from kaskada._secret import Secret
 
 if TYPE_CHECKING:
-    from kaskada import table as table
+    import kaskada.table as table
     from kaskada._explain import Explanation as Explanation
     from kaskada._explain import explain as explain
     from kaskada._session import Session as Session

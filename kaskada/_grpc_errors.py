@@ -1,0 +1,103 @@
+"""gRPC failures as KaskadaError subclasses: code, message and unpacked google.rpc details.
+
+A server's status becomes one readable line; the details travel in the
+``grpc-status-details-bin`` trailer and are unpacked with grpcio-status.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kaskada._errors import (
+    AlreadyExistsError,
+    ApiAuthenticationError,
+    ApiError,
+    InvalidArgumentError,
+    KaskadaError,
+    NotFoundError,
+    UnavailableError,
+)
+
+if TYPE_CHECKING:
+    import grpc
+    from google.protobuf.any_pb2 import Any as AnyMessage
+
+_BY_CODE: dict[str, type[ApiError]] = {
+    "NOT_FOUND": NotFoundError,
+    "ALREADY_EXISTS": AlreadyExistsError,
+    "INVALID_ARGUMENT": InvalidArgumentError,
+    "UNAVAILABLE": UnavailableError,
+    "DEADLINE_EXCEEDED": UnavailableError,
+    "UNAUTHENTICATED": ApiAuthenticationError,
+    "PERMISSION_DENIED": ApiAuthenticationError,
+}
+
+
+def render_detail(detail: AnyMessage) -> str:
+    """One standard google.rpc detail as short text; unknown types by their type URL."""
+    from google.protobuf import text_format
+    from google.rpc import error_details_pb2
+
+    for name in (
+        "BadRequest",
+        "ErrorInfo",
+        "RetryInfo",
+        "DebugInfo",
+        "QuotaFailure",
+        "PreconditionFailure",
+        "ResourceInfo",
+        "RequestInfo",
+        "Help",
+        "LocalizedMessage",
+    ):
+        message_type = getattr(error_details_pb2, name)
+        if detail.Is(message_type.DESCRIPTOR):
+            message = message_type()
+            detail.Unpack(message)
+            if name == "BadRequest":
+                parts = [f"{v.field}: {v.description}" for v in message.field_violations]
+                return "bad request: " + "; ".join(parts)
+            return f"{name}: {text_format.MessageToString(message, as_one_line=True)}"
+    return f"detail of type {detail.type_url}"
+
+
+def status_details(error: grpc.RpcError) -> list[str]:
+    """The unpacked google.rpc.Status details of a failed call (empty when none)."""
+    try:
+        from grpc_status import rpc_status
+
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except Exception:  # a malformed trailer must not hide the real error
+        return []
+    if status is None:
+        return []
+    return [render_detail(detail) for detail in status.details]
+
+
+def from_rpc_error(
+    error: grpc.RpcError, *, endpoint: str, method: str, who: str = ""
+) -> KaskadaError:
+    """The KaskadaError for a failed call to ``method`` at ``endpoint``."""
+    code_enum = error.code() if hasattr(error, "code") else None
+    code = code_enum.name if code_enum is not None else "UNKNOWN"
+    server_message = error.details() if hasattr(error, "details") else None
+    details = status_details(error)
+    text = server_message or code
+    if details:
+        text += " (" + "; ".join(details) + ")"
+    if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+        message = (
+            f"the Kaskada API at {endpoint} could not be reached ({code}: {text}): "
+            "check that the server is running and the endpoint setting "
+            "(kda.explain() shows where it came from)"
+        )
+    elif code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        message = (
+            f"the Kaskada API at {endpoint} refused the credentials{who} ({code}: {text}): "
+            "check that the client is not revoked and its secret is current "
+            "(`kaskada configure --profile NAME`)"
+        )
+    else:
+        message = f"{method} at {endpoint} failed ({code}): {text}"
+    cls = _BY_CODE.get(code, ApiError)
+    return cls(message, code=code, details=details)

@@ -1,0 +1,225 @@
+"""Sessions: which settings a call runs with, picked by the five-step rule.
+
+1. ``session=`` passed to the call
+2. the innermost ``with kda.session(...)`` (a ContextVar: per thread and per
+   asyncio task, nests, restored on exit and after an exception)
+3. the global activation of ``kda.init(...)``; before any ``init()``, what
+   ``kda.init()`` would resolve, once
+4./5. the environment and the default profile (``_resolve``)
+
+A Session is cheap: resolved settings plus lazily fetched shared parts (the
+channel in ``_transport``, the token cache in ``_token``). Entering one for
+settings already seen costs a dictionary lookup and a ContextVar set.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextvars import ContextVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from kaskada._reset import on_reset
+
+if TYPE_CHECKING:
+    from kaskada._explain import Explanation
+    from kaskada._resolve import Settings
+    from kaskada._secret import Secret
+    from kaskada._token import StaticToken, TokenSource
+
+# (innermost session, the rest of the stack): immutable, so copied contexts
+# (threads, asyncio tasks) never share a mutable stack.
+_Stack = tuple["Session", Any]
+_active: ContextVar[_Stack | None] = ContextVar("kaskada_session", default=None)
+
+_global: Session | None = None
+_global_lock = threading.Lock()
+
+
+class Session:
+    """Resolved settings for one account; a context manager and a ``session=`` argument."""
+
+    __slots__ = ("_tokens", "settings")
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._tokens: TokenSource | StaticToken | None = None
+
+    @property
+    def profile(self) -> str | None:
+        return self.settings.profile.value
+
+    @property
+    def client_id(self) -> str | None:
+        return self.settings.client_id.value
+
+    @property
+    def endpoint(self) -> str:
+        return self.settings.endpoint.value
+
+    def explain(self) -> Explanation:
+        """Every setting of this session, masked, with its source."""
+        from kaskada._explain import Explanation
+
+        return Explanation.from_settings(self.settings)
+
+    def token_source(self) -> TokenSource | StaticToken:
+        """The shared token cache for these credentials."""
+        tokens = self._tokens
+        if tokens is None:
+            from kaskada import _token
+
+            settings = self.settings
+            if settings.token.value is not None:
+                tokens = _token.StaticToken(settings.token.value)
+            else:
+                assert settings.client_id.value is not None
+                assert settings.client_secret.value is not None
+                assert settings.exchange_endpoint.value is not None
+                tokens = _token.token_source(
+                    settings.exchange_endpoint.value,
+                    settings.client_id.value,
+                    settings.client_secret.value,
+                    settings.audience.value,
+                    timeout=settings.timeout.value,
+                    ca_bundle=settings.ca_bundle.value,
+                )
+            self._tokens = tokens
+        return tokens
+
+    def access_token(self) -> Secret:
+        """A valid access token for these credentials (exchanged or cached)."""
+        return self.token_source().get()
+
+    def __enter__(self) -> Session:
+        _active.set((self, _active.get()))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        stack = _active.get()
+        if stack is None or stack[0] is not self:
+            raise RuntimeError("kaskada sessions must be exited in the reverse order of entry")
+        _active.set(stack[1])
+
+    def __repr__(self) -> str:
+        return (
+            f"Session(profile={self.profile!r}, client_id={self.client_id!r}, "
+            f"endpoint={self.endpoint!r}, from={self.settings.layer!r})"
+        )
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a kaskada Session holds a secret and refuses to be pickled")
+
+
+_sessions: dict[int, Session] = {}
+
+
+def _session_for(settings: Settings) -> Session:
+    """One Session per resolved Settings object, so its token source is found once."""
+    found = _sessions.get(id(settings))
+    if found is not None and found.settings is settings:
+        return found
+    made = Session(settings)
+    if len(_sessions) > 1024:
+        _sessions.clear()
+    _sessions[id(settings)] = made
+    return made
+
+
+def session(
+    profile: str | None = None,
+    *,
+    client_id: str | None = None,
+    client_secret: str | Secret | None = None,
+    endpoint: str | None = None,
+    is_secure: bool | None = None,
+    exchange_endpoint: str | None = None,
+    audience: str | None = None,
+    jwt: str | Secret | None = None,
+    ca_bundle: str | None = None,
+    timeout: float | None = None,
+    allow_insecure: bool | None = None,
+) -> Session:
+    """A Session resolved now; use it with ``with`` or pass it as ``session=``."""
+    from kaskada._resolve import resolve
+
+    settings = resolve(
+        profile=profile,
+        client_id=client_id,
+        client_secret=client_secret,
+        endpoint=endpoint,
+        is_secure=is_secure,
+        exchange_endpoint=exchange_endpoint,
+        audience=audience,
+        jwt=jwt,
+        ca_bundle=ca_bundle,
+        timeout=timeout,
+        allow_insecure=allow_insecure,
+    )
+    return _session_for(settings)
+
+
+def init(
+    profile: str | None = None,
+    *,
+    client_id: str | None = None,
+    client_secret: str | Secret | None = None,
+    endpoint: str | None = None,
+    is_secure: bool | None = None,
+    exchange_endpoint: str | None = None,
+    audience: str | None = None,
+    jwt: str | Secret | None = None,
+    ca_bundle: str | None = None,
+    timeout: float | None = None,
+    allow_insecure: bool | None = None,
+) -> Session:
+    """Resolve now and activate globally (every thread and task without a ``with``)."""
+    global _global
+    made = session(
+        profile,
+        client_id=client_id,
+        client_secret=client_secret,
+        endpoint=endpoint,
+        is_secure=is_secure,
+        exchange_endpoint=exchange_endpoint,
+        audience=audience,
+        jwt=jwt,
+        ca_bundle=ca_bundle,
+        timeout=timeout,
+        allow_insecure=allow_insecure,
+    )
+    with _global_lock:
+        _global = made
+    return made
+
+
+def current(session: Session | None = None) -> Session:
+    """The Session a call runs with: the five-step rule."""
+    global _global
+    if session is not None:
+        return session
+    stack = _active.get()
+    if stack is not None:
+        return stack[0]
+    found = _global
+    if found is not None:
+        return found
+    from kaskada._resolve import resolve_default
+
+    with _global_lock:
+        if _global is None:
+            _global = _session_for(resolve_default())
+        return _global
+
+
+@on_reset
+def _clear() -> None:
+    global _global
+    _global = None
+    _sessions.clear()
+    _active.set(None)

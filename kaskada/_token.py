@@ -1,0 +1,317 @@
+"""Access tokens: the OAuth2 client-credentials exchange and a per-process cache.
+
+RFC 6749 §4.4, form-encoded, with urllib from the stdlib. Tokens are cached per
+(token endpoint, client id, audience, a hash of the secret) and refreshed when
+less than min(60 s, half the lifetime) remains, by one caller at a time: the
+others keep using the still-valid token, or wait for the refresh when there is
+none. Only transient failures (5xx, timeouts, refused connections) are retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from kaskada._errors import AuthenticationError
+from kaskada._reset import on_reset
+from kaskada._secret import Secret
+
+log = logging.getLogger("kaskada")
+
+MAX_ATTEMPTS = 3
+BACKOFF_BASE = 0.1
+BACKOFF_CAP = 1.0
+REFRESH_MARGIN_CAP = 60.0
+DEFAULT_LIFETIME = 3600.0  # RFC 6749 makes expires_in optional
+MAX_BODY = 1 << 20
+
+
+@dataclass(frozen=True)
+class Token:
+    """An access token and when to refresh it (``time.monotonic()`` seconds)."""
+
+    access_token: Secret
+    token_type: str
+    lifetime: float
+    refresh_at: float
+    expires_at: float
+
+
+class _Transient(Exception):
+    """A failure worth retrying (5xx, timeout, refused connection)."""
+
+
+def parse_token_response(status: int, body: bytes, *, now: float, url: str) -> Token:
+    """Strictly parse a token endpoint's answer: a Token, or AuthenticationError.
+
+    Pure: no I/O, so it can be fuzzed. The message names the endpoint and the
+    server's ``error``/``error_description``, never the request's secret.
+    """
+    try:
+        document = json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError):
+        document = None
+    if status != 200:
+        reason = f"HTTP {status}"
+        if isinstance(document, dict):
+            error = document.get("error")
+            description = document.get("error_description")
+            if isinstance(error, str) and error:
+                reason += f" {error[:100]}"
+            if isinstance(description, str) and description:
+                reason += f": {description[:300]}"
+        raise AuthenticationError(
+            f"the token endpoint {url} refused the credentials ({reason}): check the client "
+            "id and secret (`kaskada configure --profile NAME`) and the exchange endpoint"
+        )
+    if not isinstance(document, dict):
+        raise AuthenticationError(
+            f"the token endpoint {url} answered with a body that is not a JSON object: "
+            "check that exchange_endpoint points at an OAuth2 token endpoint"
+        )
+    access_token = document.get("access_token")
+    if not isinstance(access_token, str) or not access_token.strip():
+        raise AuthenticationError(
+            f"the token endpoint {url} answered without an access_token: "
+            "check that exchange_endpoint points at an OAuth2 token endpoint"
+        )
+    if any(ch in access_token for ch in "\r\n\x00") or not access_token.isprintable():
+        raise AuthenticationError(
+            f"the token endpoint {url} answered with an access_token that cannot travel in a "
+            "header: check the exchange endpoint"
+        )
+    token_type = document.get("token_type", "Bearer")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise AuthenticationError(
+            f"the token endpoint {url} answered with token_type {str(token_type)[:40]!r}, "
+            "not Bearer: kaskada only sends bearer tokens"
+        )
+    expires_in = document.get("expires_in", DEFAULT_LIFETIME)
+    if isinstance(expires_in, str):
+        try:
+            expires_in = float(expires_in)
+        except ValueError:
+            expires_in = None
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int | float)
+        or not 0 < expires_in < 10**9
+    ):
+        raise AuthenticationError(
+            f"the token endpoint {url} answered with an invalid expires_in: "
+            "it must be a positive number of seconds"
+        )
+    lifetime = float(expires_in)
+    margin = min(REFRESH_MARGIN_CAP, lifetime / 2)
+    return Token(
+        access_token=Secret(access_token),
+        token_type="Bearer",
+        lifetime=lifetime,
+        refresh_at=now + lifetime - margin,
+        expires_at=now + lifetime,
+    )
+
+
+def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    if ca_bundle:
+        return ssl.create_default_context(cafile=os.path.expanduser(ca_bundle))
+    return ssl.create_default_context()
+
+
+def post_form(
+    url: str, form: dict[str, str], *, timeout: float, ca_bundle: str | None
+) -> tuple[int, bytes]:
+    """POST a form; (status, body). Transient failures raise _Transient."""
+    data = urllib.parse.urlencode(form).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+            "User-Agent": "kaskada-python",
+        },
+    )
+    context = _ssl_context(ca_bundle) if url.startswith("https:") else None
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            return int(response.status), response.read(MAX_BODY)
+    except urllib.error.HTTPError as error:
+        body = error.read(MAX_BODY) if error.fp is not None else b""
+        if error.code >= 500 or error.code == 429:
+            raise _Transient(f"HTTP {error.code}") from None
+        return int(error.code), body
+    except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise _Transient(type(reason).__name__ if not str(reason) else str(reason)) from None
+
+
+def exchange(
+    url: str,
+    client_id: str,
+    secret: Secret,
+    *,
+    audience: str | None = None,
+    timeout: float = 30.0,
+    ca_bundle: str | None = None,
+) -> Token:
+    """One client-credentials exchange, retrying transient failures with bounded backoff."""
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": secret.reveal(),
+    }
+    if audience:
+        form["audience"] = audience
+    deadline = time.monotonic() + timeout
+    last = "no attempt"
+    for attempt in range(MAX_ATTEMPTS):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        log.debug("token exchange at %s for client %s (attempt %d)", url, client_id, attempt + 1)
+        try:
+            status, body = post_form(url, form, timeout=remaining, ca_bundle=ca_bundle)
+        except _Transient as error:
+            last = str(error)
+            log.debug("token exchange at %s failed transiently: %s", url, last)
+            pause = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * (0.5 + random.random() / 2)
+            if attempt + 1 < MAX_ATTEMPTS and time.monotonic() + pause < deadline:
+                time.sleep(pause)
+                continue
+            break
+        return parse_token_response(status, body, now=time.monotonic(), url=url)
+    raise AuthenticationError(
+        f"the token endpoint {url} could not be reached for client {client_id} ({last}): "
+        "check that the server is running and the exchange endpoint is right"
+    )
+
+
+class TokenSource:
+    """A cached token for one (endpoint, client id, audience, secret), refreshed single-flight."""
+
+    refreshable = True
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        secret: Secret,
+        audience: str | None,
+        *,
+        timeout: float,
+        ca_bundle: str | None,
+    ) -> None:
+        self.url = url
+        self.client_id = client_id
+        self._secret = secret
+        self._audience = audience
+        self._timeout = timeout
+        self._ca_bundle = ca_bundle
+        self._token: Token | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Secret:
+        """A valid access token; refreshes (one caller at a time) when it is due."""
+        token = self._token
+        now = time.monotonic()
+        if token is not None and now < token.refresh_at:
+            return token.access_token
+        if token is not None and now < token.expires_at:
+            # Due for refresh but still valid: one caller refreshes, the rest go on.
+            if not self._lock.acquire(blocking=False):
+                return token.access_token
+            try:
+                return self._refresh_locked(stale=None).access_token
+            finally:
+                self._lock.release()
+        with self._lock:
+            return self._refresh_locked(stale=None).access_token
+
+    def invalidate(self, rejected: Secret) -> Secret:
+        """The API refused ``rejected``: get a new token unless another caller already did."""
+        with self._lock:
+            return self._refresh_locked(stale=rejected).access_token
+
+    def _refresh_locked(self, stale: Secret | None) -> Token:
+        token = self._token
+        now = time.monotonic()
+        if token is not None and now < token.refresh_at and token.access_token is not stale:
+            return token  # another caller refreshed while we waited
+        token = exchange(
+            self.url,
+            self.client_id,
+            self._secret,
+            audience=self._audience,
+            timeout=self._timeout,
+            ca_bundle=self._ca_bundle,
+        )
+        self._token = token
+        return token
+
+
+class StaticToken:
+    """A pre-issued token (``jwt=`` / ``KASKADA_TOKEN``), used as is."""
+
+    refreshable = False
+
+    def __init__(self, token: Secret) -> None:
+        self._token = token
+
+    def get(self) -> Secret:
+        return self._token
+
+    def invalidate(self, rejected: Secret) -> Secret:
+        return self._token
+
+
+_sources: dict[tuple[Any, ...], TokenSource] = {}
+_sources_lock = threading.Lock()
+
+
+def token_source(
+    url: str,
+    client_id: str,
+    secret: Secret,
+    audience: str | None,
+    *,
+    timeout: float,
+    ca_bundle: str | None,
+) -> TokenSource:
+    """The shared TokenSource for these credentials (one token cache per key)."""
+    key = (url, client_id, audience, secret.fingerprint(), ca_bundle)
+    source = _sources.get(key)
+    if source is None:
+        with _sources_lock:
+            source = _sources.get(key)
+            if source is None:
+                source = TokenSource(
+                    url, client_id, secret, audience, timeout=timeout, ca_bundle=ca_bundle
+                )
+                _sources[key] = source
+    return source
+
+
+@on_reset
+def _clear() -> None:
+    _sources.clear()
+
+
+def _after_fork_in_child() -> None:
+    global _sources_lock
+    _sources_lock = threading.Lock()
+    _sources.clear()  # a lock held by another thread at fork time would never be released
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

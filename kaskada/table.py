@@ -1,0 +1,119 @@
+"""The table API: list, get, create and delete tables of the account in force.
+
+Each function takes ``session=`` (the way to use a session in a thread pool);
+without it the call runs as ``kda.explain()`` describes. ``Table`` is the
+protobuf message of ``kaskada.api.v1alpha``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kaskada._errors import ApiError
+from kaskada.api.v1alpha.table_pb2 import (
+    CreateTableRequest,
+    CreateTableResponse,
+    DeleteTableRequest,
+    DeleteTableResponse,
+    GetTableRequest,
+    GetTableResponse,
+    ListTablesRequest,
+    ListTablesResponse,
+    Table,
+)
+
+if TYPE_CHECKING:
+    from kaskada._session import Session
+
+__all__ = ["Table", "create_table", "delete_table", "get_table", "list_tables"]
+
+_SERVICE = "/kaskada.api.v1alpha.TableService/"
+MAX_PAGES = 100_000
+
+
+def _call(
+    method: str, request: object, response_type: object, session: Session | None, *, read: bool
+) -> object:
+    from kaskada import _transport
+    from kaskada._session import current
+
+    return _transport.call(current(session), _SERVICE + method, request, response_type, read=read)
+
+
+def list_tables(
+    search: str | None = None, *, page_size: int = 0, session: Session | None = None
+) -> dict[str, Table]:
+    """Every table (matching ``search``) by name, following page tokens; ``{}`` when none."""
+    tables: dict[str, Table] = {}
+    token = ""
+    seen: set[str] = set()
+    for _ in range(MAX_PAGES):
+        request = ListTablesRequest(search=search or "", page_size=page_size, page_token=token)
+        response = _call("ListTables", request, ListTablesResponse, session, read=True)
+        assert isinstance(response, ListTablesResponse)
+        for found in response.tables:
+            tables[found.table_name] = found
+        token = response.next_page_token
+        if not token:
+            break
+        if token in seen:
+            raise ApiError(
+                "ListTables returned a page token it had already returned: the server is "
+                "looping; report it to the server's operator",
+                code="INTERNAL",
+            )
+        seen.add(token)
+    return tables
+
+
+def first_page(page_size: int = 1, *, session: Session | None = None) -> list[Table]:
+    """One page of tables (``kaskada whoami`` proves credentials with it)."""
+    request = ListTablesRequest(page_size=page_size)
+    response = _call("ListTables", request, ListTablesResponse, session, read=True)
+    assert isinstance(response, ListTablesResponse)
+    return list(response.tables)
+
+
+def get_table(name: str, *, session: Session | None = None) -> Table:
+    """The named table; NotFoundError when this account has none of that name."""
+    response = _call(
+        "GetTable", GetTableRequest(table_name=name), GetTableResponse, session, read=True
+    )
+    assert isinstance(response, GetTableResponse)
+    return response.table
+
+
+def create_table(
+    table_name: str,
+    time_column_name: str,
+    entity_key_column_name: str,
+    subsort_column_name: str | None = None,
+    grouping_id: str | None = None,
+    *,
+    session: Session | None = None,
+) -> Table:
+    """Create a table (never retried: a write); AlreadyExistsError for a taken name."""
+    table = Table(
+        table_name=table_name,
+        time_column_name=time_column_name,
+        entity_key_column_name=entity_key_column_name,
+        grouping_id=grouping_id or "",
+    )
+    if subsort_column_name is not None:
+        table.subsort_column_name.value = subsort_column_name
+    response = _call(
+        "CreateTable", CreateTableRequest(table=table), CreateTableResponse, session, read=False
+    )
+    assert isinstance(response, CreateTableResponse)
+    return response.table
+
+
+def delete_table(name: str, force: bool = False, *, session: Session | None = None) -> None:
+    """Delete the named table (never retried: a write)."""
+    _call(
+        "DeleteTable",
+        DeleteTableRequest(table_name=name, force=force),
+        DeleteTableResponse,
+        session,
+        read=False,
+    )
