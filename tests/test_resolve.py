@@ -1,0 +1,301 @@
+"""Unit tests of resolution: layers, one source per connection, errors, explain.
+
+Profiles live in the per-test config folder; secrets in the in-memory keyring
+(the integration tests in test_session_server.py use the real Secret Service).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+import kaskada as kda
+from kaskada import _resolve
+from kaskada._errors import (
+    ConfigError,
+    IncompleteCredentialsError,
+    InsecureConnectionError,
+    NoCredentialsError,
+    ProfileNotFoundError,
+)
+from kaskada._secret import Secret
+
+CANARY = "canary-s3cret-Zq9x"
+HOSTED = ("api.kaskada.com", "auth0.com", "prod.kaskada.com")
+
+
+def add(name: str, secret: str | None = CANARY, default: bool = False, **fields: Any) -> None:
+    from kaskada import _profiles
+
+    fields.setdefault("client_id", f"id-{name}")
+    _profiles.add_profile(
+        name, fields, Secret(secret) if secret else None, make_default=default, force=True
+    )
+
+
+@pytest.fixture(autouse=True)
+def _keyring(memory_keyring: dict[tuple[str, str], str]) -> None:
+    """Every test here uses the in-memory keyring."""
+
+
+def test_no_credentials_names_the_three_ways() -> None:
+    with pytest.raises(NoCredentialsError) as caught:
+        _resolve.resolve()
+    message = str(caught.value)
+    assert "profile" in message and "KASKADA_CLIENT_ID" in message and "client_id=" in message
+
+
+def test_builtin_defaults_are_the_local_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KASKADA_CLIENT_ID", "env-id")
+    monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY)
+    settings = _resolve.resolve()
+    assert settings.endpoint == ("localhost:50051", _resolve.BUILTIN)
+    assert settings.exchange_endpoint == ("http://localhost:50052/oauth/token", _resolve.BUILTIN)
+    assert settings.is_secure.value is False
+    rendered = str(kda.Explanation.from_settings(settings))
+    assert not any(host in rendered for host in HOSTED)
+
+
+def test_unknown_profile_lists_the_known_ones() -> None:
+    add("dev")
+    add("prod")
+    with pytest.raises(ProfileNotFoundError) as caught:
+        _resolve.resolve(profile="nope")
+    assert "dev" in str(caught.value) and "prod" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ({"client_id": "abc"}, "without client_secret"),
+        ({"client_secret": CANARY}, "without client_id"),
+        ({"endpoint": "h:1"}, "without credentials"),
+    ],
+)
+def test_partial_arguments_are_errors(arguments: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(IncompleteCredentialsError) as caught:
+        _resolve.resolve(**arguments)
+    assert fragment in str(caught.value)
+    assert CANARY not in str(caught.value)
+
+
+def test_env_id_without_secret_is_not_completed_from_a_profile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add("dev", default=True)
+    monkeypatch.setenv("KASKADA_CLIENT_ID", "env-id")
+    with pytest.raises(IncompleteCredentialsError, match="KASKADA_CLIENT_SECRET"):
+        _resolve.resolve()
+
+
+def test_profile_without_secret_says_how_to_store_it() -> None:
+    add("dev", secret=None, default=True)
+    with pytest.raises(IncompleteCredentialsError, match="kaskada configure --profile dev"):
+        _resolve.resolve()
+
+
+@pytest.mark.parametrize("where", ["arguments", "env", "profile"])
+def test_endpoint_without_exchange_endpoint_is_an_error(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if where == "arguments":
+        call = {"client_id": "a", "client_secret": CANARY, "endpoint": "api.example.com:443"}
+    elif where == "env":
+        monkeypatch.setenv("KASKADA_CLIENT_ID", "a")
+        monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY)
+        monkeypatch.setenv("KASKADA_API_ENDPOINT", "api.example.com:443")
+        call = {}
+    else:
+        add("p", endpoint="api.example.com:443")
+        call = {"profile": "p"}
+    with pytest.raises(IncompleteCredentialsError, match="exchange") as caught:
+        _resolve.resolve(**call)
+    assert "api.example.com:443" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "url"),
+    [
+        ("auth.example.com", "https://auth.example.com/oauth/token"),
+        ("https://auth.example.com/token", "https://auth.example.com/token"),
+        ("http://127.0.0.1:9/oauth/token", "http://127.0.0.1:9/oauth/token"),
+    ],
+)
+def test_auth_endpoint_bare_host_or_url(
+    value: str, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KASKADA_CLIENT_ID", "a")
+    monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY)
+    monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", value)
+    monkeypatch.setenv("KASKADA_AUTH_AUDIENCE", "aud")
+    settings = _resolve.resolve()
+    assert settings.exchange_endpoint == (url, "KASKADA_AUTH_ENDPOINT")
+    assert settings.audience == ("aud", "KASKADA_AUTH_AUDIENCE")
+
+
+def test_kaskada_profile_beats_env_credentials_and_warns_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add("staging")
+    monkeypatch.setenv("KASKADA_PROFILE", "staging")
+    monkeypatch.setenv("KASKADA_CLIENT_ID", "env-id")
+    monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY + "-env")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = _resolve.resolve()
+        monkeypatch.setenv("KASKADA_CLIENT_ID", "env-id-2")  # new env: resolved again
+        second = _resolve.resolve()
+    assert first.client_id == ("id-staging", "profile 'staging'")
+    assert second.client_id.value == "id-staging"
+    shadow = [w for w in caught if "KASKADA_PROFILE" in str(w.message)]
+    assert len(shadow) == 1
+    assert CANARY not in str(shadow[0].message)
+
+
+def test_one_source_env_credentials_never_take_the_profile_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add("dev", default=True, endpoint="dev.example.com:443", exchange_endpoint="auth.example.com")
+    monkeypatch.setenv("KASKADA_CLIENT_ID", "env-id")
+    monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY)
+    settings = _resolve.resolve()
+    assert settings.client_id.source == "KASKADA_CLIENT_ID"
+    assert settings.endpoint == ("localhost:50051", _resolve.BUILTIN)
+    assert settings.exchange_endpoint.source == _resolve.BUILTIN
+
+
+def test_one_source_profile_never_takes_env_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    add("dev", default=True)
+    monkeypatch.setenv("KASKADA_API_ENDPOINT", "evil.example.com:443")
+    monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", "evil.example.com")
+    settings = _resolve.resolve()
+    assert settings.profile.value == "dev"
+    assert settings.endpoint.value == "localhost:50051"
+    assert "evil" not in str(settings.exchange_endpoint.value)
+
+
+def test_profile_fields_overridden_by_arguments_carry_their_source() -> None:
+    add("dev", endpoint="localhost:7000", exchange_endpoint="http://localhost:7001/oauth/token")
+    settings = _resolve.resolve(profile="dev", endpoint="127.0.0.1:7002", timeout=3)
+    assert settings.endpoint == ("127.0.0.1:7002", "argument")
+    assert settings.exchange_endpoint.source == "profile 'dev'"
+    assert settings.timeout == (3.0, "argument")
+    assert settings.client_secret.source == "keyring (profile 'dev')"
+
+
+def test_overriding_the_profile_id_needs_its_own_secret() -> None:
+    add("dev")
+    with pytest.raises(IncompleteCredentialsError, match="client_secret"):
+        _resolve.resolve(profile="dev", client_id="someone-else")
+
+
+def test_plaintext_to_a_remote_host_is_refused_unless_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    call = {
+        "client_id": "a",
+        "client_secret": CANARY,
+        "endpoint": "10.1.2.3:50051",
+        "exchange_endpoint": "https://auth.example.com/oauth/token",
+        "is_secure": False,
+    }
+    with pytest.raises(InsecureConnectionError, match=r"10\.1\.2\.3"):
+        _resolve.resolve(**call)
+    assert _resolve.resolve(**call, allow_insecure=True).allow_insecure.value is True
+    monkeypatch.setenv("KASKADA_ALLOW_INSECURE", "1")
+    assert _resolve.resolve(**call).allow_insecure == (True, "KASKADA_ALLOW_INSECURE")
+
+
+def test_remote_endpoint_defaults_to_tls() -> None:
+    settings = _resolve.resolve(
+        client_id="a",
+        client_secret=CANARY,
+        endpoint="api.example.com:443",
+        exchange_endpoint="auth.example.com",
+    )
+    assert settings.is_secure.value is True
+
+
+def test_secret_over_plain_http_to_a_remote_token_endpoint_is_refused() -> None:
+    with pytest.raises(InsecureConnectionError, match="unencrypted"):
+        _resolve.resolve(
+            client_id="a",
+            client_secret=CANARY,
+            endpoint="api.example.com:443",
+            exchange_endpoint="http://auth.example.com/oauth/token",
+        )
+
+
+def test_preissued_token_from_argument_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _resolve.resolve(jwt=CANARY)
+    assert settings.token.source == "argument jwt"
+    assert isinstance(settings.token.value, Secret)
+    monkeypatch.setenv("KASKADA_TOKEN", CANARY)
+    monkeypatch.setenv("KASKADA_API_ENDPOINT", "127.0.0.1:1234")
+    env = _resolve.resolve()  # a token needs no exchange endpoint
+    assert env.token.source == "KASKADA_TOKEN" and env.endpoint.value == "127.0.0.1:1234"
+
+
+def test_bad_env_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KASKADA_CLIENT_ID", "a")
+    monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY)
+    monkeypatch.setenv("KASKADA_IS_SECURE", "maybe")
+    with pytest.raises(ConfigError, match="KASKADA_IS_SECURE"):
+        _resolve.resolve()
+    monkeypatch.setenv("KASKADA_IS_SECURE", "false")
+    monkeypatch.setenv("KASKADA_TIMEOUT", "-1")
+    with pytest.raises(ConfigError, match="KASKADA_TIMEOUT"):
+        _resolve.resolve()
+
+
+def test_profile_added_at_runtime_resolves_without_restart() -> None:
+    add("dev", default=True)
+    assert _resolve.resolve().profile.value == "dev"
+    with pytest.raises(ProfileNotFoundError):
+        _resolve.resolve(profile="late")
+    add("late")
+    assert _resolve.resolve(profile="late").client_id.value == "id-late"
+    add("late", client_id="id-late-2")
+    assert _resolve.resolve(profile="late").client_id.value == "id-late-2"
+
+
+def test_memo_returns_the_same_settings_while_nothing_changed() -> None:
+    add("dev", default=True)
+    assert _resolve.resolve(profile="dev") is _resolve.resolve(profile="dev")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.9.9.9", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("10.0.0.1", False),
+        ("example.com", False),
+        ("localhost.evil.com", False),
+    ],
+)
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert _resolve.is_loopback(host) is loopback
+
+
+def test_describe_default_explains_and_masks() -> None:
+    add("dev", default=True)
+    described = _resolve.describe_default()
+    text = str(described)
+    assert "kda.init() would use" in text and "default_profile" in text
+    assert CANARY not in text and CANARY not in repr(described)
+    document = described.to_json()
+    assert document["settings"]["client_id"]["value"] == "id-dev"
+    assert document["settings"]["client_secret"]["value"] == "********"
+    assert CANARY not in repr(document)
+
+
+def test_settings_and_session_never_show_the_secret() -> None:
+    made = kda.session(client_id="a", client_secret=CANARY)
+    for text in (repr(made.settings), str(made.settings), repr(made), str(made.explain())):
+        assert CANARY not in text
