@@ -1,0 +1,202 @@
+"""``kaskada serve`` and ``kaskada server add-client|revoke-client``.
+
+``register()`` only builds parsers; the server (grpc, SQLite) loads when a
+handler runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from kaskada.cli._output import emit_json, note
+
+DEFAULT_PORT = 50051
+DEFAULT_TOKEN_PORT = 50052
+_SCRYPT_HELP = (
+    "for tests: scrypt cost of new client secrets, a power of 2 (default 16384; "
+    "also KASKADA_SERVER_SCRYPT_N)"
+)
+
+
+def register(subparsers: Any) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the local Kaskada API server in the foreground",
+        description="Run the local Kaskada API: gRPC TableService and the OAuth2 token "
+        "endpoint, with clients and tables in SQLite. Once listening it prints one line "
+        "naming both addresses. Ctrl-C or SIGTERM stops it, finishing calls in flight.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="gRPC port (default 50051; 0 = a free one)"
+    )
+    serve.add_argument(
+        "--token-port",
+        type=int,
+        default=DEFAULT_TOKEN_PORT,
+        help="token endpoint port (default 50052; 0 = a free one)",
+    )
+    _db_argument(serve)
+    serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain: TLS on both ports")
+    serve.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    serve.add_argument(
+        "--token-ttl", type=int, default=3600, metavar="SECONDS",
+        help="lifetime of access tokens (default 3600)",
+    )
+    serve.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        help="allow plaintext on a non-loopback --host (only on a trusted network)",
+    )
+    serve.add_argument("--scrypt-n", type=int, help=_SCRYPT_HELP)
+    serve.add_argument("-v", "--verbose", action="store_true", help="log every call and request")
+    serve.set_defaults(handler=_serve)
+
+    server = subparsers.add_parser(
+        "server", help="manage the local server's clients",
+        description="Manage the clients of the local server's database.",
+    )
+    commands = server.add_subparsers(dest="server_command", metavar="COMMAND")
+    commands.required = True
+
+    add = commands.add_parser(
+        "add-client",
+        help="create a client and print its id and secret (once)",
+        description="Create a client of ACCOUNT and print its id and secret: the secret is "
+        "shown only now. --save-profile stores it as a profile, the secret in the keyring.",
+    )
+    add.add_argument("--account", required=True, help="account the client belongs to")
+    _db_argument(add)
+    add.add_argument(
+        "--save-profile", metavar="NAME", help="also save a profile NAME pointing at this server"
+    )
+    add.add_argument("--default", action="store_true", help="make the saved profile the default")
+    add.add_argument("--force", action="store_true", help="replace an existing profile NAME")
+    add.add_argument("--json", action="store_true", help="print JSON")
+    add.add_argument("--scrypt-n", type=int, help=_SCRYPT_HELP)
+    add.set_defaults(handler=_add_client)
+
+    revoke = commands.add_parser(
+        "revoke-client",
+        help="revoke a client; its tokens stop working at once",
+        description="Revoke a client: new tokens are refused and live ones stop working at "
+        "the next call, also in a running server.",
+    )
+    revoke.add_argument("client_id", metavar="ID", help="the client id")
+    _db_argument(revoke)
+    revoke.set_defaults(handler=_revoke_client)
+
+
+def _db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", type=Path, help="SQLite database (default: the user data folder/server.sqlite3)"
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from kaskada.server import start_server
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("kaskada.server")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server = start_server(
+            host=args.host,
+            port=args.port,
+            token_port=args.token_port,
+            db=args.db,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            token_ttl=args.token_ttl,
+            allow_insecure=args.allow_insecure,
+            scrypt_n=args.scrypt_n,
+        )
+        try:
+            print(
+                f"kaskada serve: gRPC on {server.endpoint}, "
+                f"token endpoint {server.token_url}",
+                flush=True,
+            )
+            while not stop.wait(1.0):
+                pass
+            note("kaskada serve: stopping, finishing calls in flight")
+        finally:
+            server.stop(grace=5.0)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        logger.removeHandler(handler)
+    return 0
+
+
+def _add_client(args: argparse.Namespace) -> int:
+    from kaskada.server.store import Store
+
+    store = Store(args.db, scrypt_n=args.scrypt_n)
+    try:
+        client_id, secret = store.add_client(args.account)
+        if args.save_profile:
+            try:
+                _save_profile(args, store.meta(), client_id, secret)
+            except BaseException:
+                store.delete_client(client_id)
+                raise
+    finally:
+        store.close()
+    if args.json:
+        emit_json(
+            {"client_id": client_id, "client_secret": secret.reveal(), "account": args.account}
+        )
+    else:
+        print(f"client_id:     {client_id}")
+        print(f"client_secret: {secret.reveal()}")
+        print(f"account:       {args.account}")
+        note("kaskada: the secret is shown only now; store it (e.g. kaskada profile add)")
+    if args.save_profile:
+        note(f"kaskada: saved profile {args.save_profile!r} (secret in the keyring)")
+    return 0
+
+
+def _save_profile(
+    args: argparse.Namespace, meta: dict[str, str], client_id: str, secret: Any
+) -> None:
+    from kaskada import _profiles
+
+    fields = {
+        "client_id": client_id,
+        "endpoint": meta.get("endpoint", f"localhost:{DEFAULT_PORT}"),
+        "is_secure": meta.get("is_secure", "false") == "true",
+        "exchange_endpoint": meta.get(
+            "token_url", f"http://localhost:{DEFAULT_TOKEN_PORT}/oauth/token"
+        ),
+    }
+    _profiles.add_profile(
+        args.save_profile, fields, secret, make_default=args.default, force=args.force
+    )
+
+
+def _revoke_client(args: argparse.Namespace) -> int:
+    from kaskada.server.store import Store
+
+    store = Store(args.db)
+    try:
+        store.revoke_client(args.client_id)
+    finally:
+        store.close()
+    note(f"kaskada: revoked client {args.client_id}; its tokens no longer work")
+    return 0
