@@ -1,0 +1,424 @@
+"""fenlmagic in a real IPython InteractiveShell against the real local server.
+
+The shell is IPython's own (the singleton, as `%load_ext` in a terminal would
+use), with its profile folder and history in a temporary place, so nothing
+touches the user's ~/.ipython. Credentials come from a real server's
+``add_client``; the secret is the canary that must appear in no output.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CANARY = "canary-" + uuid.uuid4().hex  # a wrong secret that must never be shown
+
+
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real InteractiveShell whose profile and history live in a temporary folder."""
+    ipython_dir = tmp_path_factory.mktemp("ipython")
+    previous = os.environ.get("IPYTHONDIR")
+    os.environ["IPYTHONDIR"] = str(ipython_dir)
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    config.InteractiveShell.colors = "NoColor"
+    try:
+        yield InteractiveShell.instance(config=config)
+    finally:
+        if previous is None:
+            os.environ.pop("IPYTHONDIR", None)
+        else:
+            os.environ["IPYTHONDIR"] = previous
+
+
+@pytest.fixture
+def ip(shell: Any) -> Iterator[Any]:
+    """The shell with fenlmagic unloaded before and after, and a fresh namespace."""
+    if "fenlmagic" in shell.extension_manager.loaded:
+        shell.extension_manager.unload_extension("fenlmagic")
+    shell.reset(new_session=False)
+    yield shell
+    if "fenlmagic" in shell.extension_manager.loaded:
+        shell.extension_manager.unload_extension("fenlmagic")
+
+
+class Account:
+    """A client of the local server, and the magic options that reach it."""
+
+    def __init__(self, server: Any, name: str) -> None:
+        self.name = name
+        self.client_id, self.secret = server.add_client(name)
+        self.endpoint = server.endpoint
+        self.token_url = server.token_url
+        self.options = (
+            f"--endpoint {server.endpoint} --exchange-endpoint {server.token_url} --plaintext"
+        )
+
+    def set_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("KASKADA_CLIENT_ID", self.client_id)
+        monkeypatch.setenv("KASKADA_CLIENT_SECRET", self.secret)
+        monkeypatch.setenv("KASKADA_API_ENDPOINT", self.endpoint)
+        monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", self.token_url)
+        monkeypatch.setenv("KASKADA_IS_SECURE", "false")
+
+    def profile_fields(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "endpoint": self.endpoint,
+            "exchange_endpoint": self.token_url,
+            "is_secure": False,
+        }
+
+    def make_table(self, name: str) -> None:
+        """Create a table in this account, through the client (not the shell)."""
+        import kaskada as kda
+        from kaskada import table
+
+        session = kda.session(
+            client_id=self.client_id,
+            client_secret=self.secret,
+            endpoint=self.endpoint,
+            exchange_endpoint=self.token_url,
+            is_secure=False,
+        )
+        table.create_table(name, "time", "entity", session=session)
+
+
+@pytest.fixture
+def alice(local_server: Any) -> Account:
+    account = Account(local_server, f"alice-{uuid.uuid4().hex[:8]}")
+    account.make_table("alice_table")
+    return account
+
+
+@pytest.fixture
+def bob(local_server: Any) -> Account:
+    account = Account(local_server, f"bob-{uuid.uuid4().hex[:8]}")
+    account.make_table("bob_table")
+    return account
+
+
+def run(ip: Any, source: str, capsys: pytest.CaptureFixture[str]) -> tuple[Any, str]:
+    """Run one cell as a user would; the result and everything printed."""
+    result = ip.run_cell(source, store_history=True)
+    captured = capsys.readouterr()
+    return result, captured.out + captured.err
+
+
+def visible_tables(ip: Any) -> list[str]:
+    """The tables a call from the shell sees now (through the shell's namespace)."""
+    ip.run_cell("import kaskada as _kda; _seen = sorted(_kda.table.list_tables())")
+    return list(ip.user_ns["_seen"])
+
+
+def assert_no_secret(text: str, *secrets: str) -> None:
+    for secret in (CANARY, *secrets):
+        assert secret not in text
+
+
+# -- loading ---------------------------------------------------------------------------
+
+
+def test_load_without_credentials_says_how_to_authenticate(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result, out = run(ip, "%load_ext fenlmagic", capsys)
+    assert result.success
+    assert "no Kaskada credentials found" in out
+    assert "%fenl_auth --profile NAME" in out and "%fenl_auth <client-id>" in out
+    assert {"fenl_auth", "fenl_whoami"} <= set(ip.magics_manager.magics["line"])
+    assert "fenl_session" in ip.magics_manager.magics["cell"]
+
+
+def test_load_with_environment_credentials_initialises_the_client(
+    ip: Any, alice: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice.set_env(monkeypatch)
+    result, out = run(ip, "%load_ext fenlmagic", capsys)
+    assert result.success
+    assert f"initialised as client id {alice.client_id}" in out
+    assert_no_secret(out, alice.secret)
+    assert visible_tables(ip) == ["alice_table"]
+
+
+def test_load_with_a_broken_setting_still_loads_and_names_the_problem(
+    ip: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KASKADA_PROFILE", "nonesuch")
+    result, out = run(ip, "%load_ext fenlmagic", capsys)
+    assert result.success
+    assert "ProfileNotFoundError" in out and "nonesuch" in out
+    assert "%fenl_auth" in out
+    assert "Traceback" not in out
+
+
+def test_unload_removes_the_magics_and_the_error_handler(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(ip, "%load_ext fenlmagic", capsys)
+    run(ip, "%unload_ext fenlmagic", capsys)
+    assert "fenl_auth" not in ip.magics_manager.magics["line"]
+    assert "fenl_session" not in ip.magics_manager.magics["cell"]
+    assert ip.custom_exceptions == ()
+
+
+# -- %fenl_auth ------------------------------------------------------------------------
+
+
+def test_auth_prompt_form_reads_the_secret_with_getpass(
+    ip: Any, alice: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str = "Password: ") -> str:
+        prompts.append(prompt)
+        return alice.secret
+
+    monkeypatch.setattr("getpass.getpass", fake_getpass)
+    run(ip, "%load_ext fenlmagic", capsys)
+    result, out = run(ip, f"%fenl_auth {alice.client_id} {alice.options}", capsys)
+    assert result.success, out
+    assert prompts == [f"Client secret for {alice.client_id}: "]
+    assert f"Authenticated as client id {alice.client_id} at {alice.endpoint}" in out
+    assert "(1 table visible)" in out
+    assert "history" not in out  # no warning: nothing secret was typed on the line
+    assert_no_secret(out, alice.secret)
+    assert visible_tables(ip) == ["alice_table"]
+
+
+def test_auth_with_secret_on_the_line_warns_once_about_history(
+    ip: Any, alice: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(ip, "%load_ext fenlmagic", capsys)
+    line = f"%fenl_auth {alice.client_id} {alice.secret} {alice.options}"
+    first, out1 = run(ip, line, capsys)
+    second, out2 = run(ip, line, capsys)
+    assert first.success and second.success
+    assert "input history" in out1 and "%fenl_auth <client-id>" in out1
+    assert "input history" not in out2
+    assert_no_secret(out1 + out2, alice.secret)
+    assert visible_tables(ip) == ["alice_table"]
+
+
+def test_auth_failure_is_one_line_and_keeps_the_previous_session(
+    ip: Any,
+    alice: Account,
+    bob: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kaskada import AuthenticationError
+
+    alice.set_env(monkeypatch)
+    run(ip, "%load_ext fenlmagic", capsys)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": CANARY)
+    result, out = run(ip, f"%fenl_auth {bob.client_id} {bob.options}", capsys)
+    assert isinstance(result.error_in_exec, AuthenticationError)
+    error_lines = [line for line in out.splitlines() if "Error" in line]
+    assert len(error_lines) == 1 and error_lines[0].startswith("AuthenticationError: ")
+    assert "Traceback" not in out
+    assert_no_secret(out, alice.secret, bob.secret)
+    assert visible_tables(ip) == ["alice_table"]  # still alice: bob never activated
+
+
+def test_auth_with_an_empty_prompt_answer_names_the_fix(
+    ip: Any, alice: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(ip, "%load_ext fenlmagic", capsys)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "")
+    result, out = run(ip, f"%fenl_auth {alice.client_id} {alice.options}", capsys)
+    assert result.error_in_exec is not None
+    expected = f"no client secret was entered for client id {alice.client_id}"
+    assert f"IncompleteCredentialsError: {expected}" in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("%fenl_auth --bogus", "unrecognized arguments: --bogus"),
+        ("%fenl_auth someid --profile p", "not both"),
+        ("%fenl_auth --timeout soon", "invalid float value"),
+    ],
+)
+def test_auth_usage_errors_are_one_line(
+    ip: Any, line: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(ip, "%load_ext fenlmagic", capsys)
+    result, out = run(ip, line, capsys)
+    assert not result.success
+    assert "UsageError" in out and expected in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.real_keyring
+def test_auth_with_a_profile_uses_the_real_keyring(
+    ip: Any, real_keyring: str, alice: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kaskada import Secret
+    from kaskada._profiles import add_profile
+
+    add_profile("dev", alice.profile_fields(), Secret(alice.secret))
+    run(ip, "%load_ext fenlmagic", capsys)
+    result, out = run(ip, "%fenl_auth --profile dev", capsys)
+    assert result.success, out
+    assert f"Authenticated as profile 'dev', client id {alice.client_id}" in out
+    assert_no_secret(out, alice.secret)
+    assert visible_tables(ip) == ["alice_table"]
+
+
+@pytest.mark.real_keyring
+def test_load_uses_the_default_profile(
+    ip: Any, real_keyring: str, alice: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kaskada import Secret
+    from kaskada._profiles import add_profile
+
+    add_profile("dev", alice.profile_fields(), Secret(alice.secret), make_default=True)
+    result, out = run(ip, "%load_ext fenlmagic", capsys)
+    assert result.success
+    assert "initialised as profile 'dev'" in out
+    assert visible_tables(ip) == ["alice_table"]
+
+
+# -- %fenl_whoami ----------------------------------------------------------------------
+
+
+def test_whoami_shows_settings_with_sources_and_checks_them(
+    ip: Any, alice: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice.set_env(monkeypatch)
+    run(ip, "%load_ext fenlmagic", capsys)
+    result, out = run(ip, "%fenl_whoami", capsys)
+    assert result.success, out
+    assert alice.client_id in out and alice.endpoint in out
+    assert "KASKADA_CLIENT_ID" in out  # the source of the client id
+    assert "Credentials accepted (1 table visible)." in out
+    assert_no_secret(out, alice.secret)
+
+
+def test_whoami_without_credentials_is_one_line(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(ip, "%load_ext fenlmagic", capsys)
+    result, out = run(ip, "%fenl_whoami", capsys)
+    assert result.error_in_exec is not None
+    assert "NoCredentialsError: " in out and "Traceback" not in out
+
+
+def test_whoami_html_lists_each_setting(
+    ip: Any, alice: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kaskada as kda
+    from fenlmagic.display import SettingsView
+
+    alice.set_env(monkeypatch)
+    html = SettingsView(kda.explain())._repr_html_()
+    assert "<table>" in html
+    assert f"<td>{alice.client_id}</td>" in html
+    assert alice.secret not in html
+
+
+# -- %%fenl_session --------------------------------------------------------------------
+
+
+@pytest.mark.real_keyring
+def test_session_cell_runs_as_the_profile_and_restores(
+    ip: Any,
+    real_keyring: str,
+    alice: Account,
+    bob: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kaskada import Secret
+    from kaskada._profiles import add_profile
+
+    add_profile("bob", bob.profile_fields(), Secret(bob.secret))
+    alice.set_env(monkeypatch)
+    run(ip, "%load_ext fenlmagic", capsys)
+    cell = "%%fenl_session bob\nimport kaskada as kda\ninside = sorted(kda.table.list_tables())"
+    result, out = run(ip, cell, capsys)
+    assert result.success, out
+    assert ip.user_ns["inside"] == ["bob_table"]
+    assert visible_tables(ip) == ["alice_table"]
+
+    failing = "%%fenl_session bob\nseen = sorted(kda.table.list_tables())\n1 / 0"
+    result, out = run(ip, failing, capsys)
+    assert not result.success
+    assert ip.user_ns["seen"] == ["bob_table"]
+    assert "ZeroDivisionError" in out
+    assert "%%fenl_session: the cell above failed while running as profile 'bob'" in out
+    assert visible_tables(ip) == ["alice_table"]
+    assert_no_secret(out, alice.secret, bob.secret)
+
+
+def test_session_cell_with_an_unknown_profile_is_one_line(
+    ip: Any, alice: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice.set_env(monkeypatch)
+    run(ip, "%load_ext fenlmagic", capsys)
+    result, out = run(ip, "%%fenl_session nonesuch\nran = True", capsys)
+    assert result.error_in_exec is not None
+    assert "ProfileNotFoundError: " in out and "nonesuch" in out
+    assert "Traceback" not in out
+    assert "ran" not in ip.user_ns
+    assert visible_tables(ip) == ["alice_table"]
+
+
+# -- display ---------------------------------------------------------------------------
+
+
+def test_api_errors_in_user_code_are_one_line_and_tb_has_the_detail(
+    ip: Any, alice: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kaskada import NotFoundError
+
+    alice.set_env(monkeypatch)
+    run(ip, "%load_ext fenlmagic", capsys)
+    result, out = run(ip, "import kaskada as kda\nkda.table.get_table('missing_table')", capsys)
+    assert isinstance(result.error_in_exec, NotFoundError)
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("NotFoundError: ")
+    assert "missing_table" in lines[0]
+    _, full = run(ip, "%tb", capsys)
+    assert "Traceback" in full and "get_table" in full
+
+
+def test_table_listing_displays_as_an_html_table(
+    ip: Any, alice: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice.set_env(monkeypatch)
+    run(ip, "%load_ext fenlmagic", capsys)
+    ip.run_cell("import kaskada as kda\nlisting = kda.table.list_tables()")
+    data, _ = ip.display_formatter.format(ip.user_ns["listing"])
+    assert "<table>" in data["text/html"]
+    assert "<td>alice_table</td>" in data["text/html"]
+    assert "<td>time</td>" in data["text/html"] and "<td>entity</td>" in data["text/html"]
+    plain, _ = ip.display_formatter.format({"a": 1})
+    assert "text/html" not in plain  # other dicts keep their usual display
+
+
+# -- import cost -----------------------------------------------------------------------
+
+
+def test_importing_kaskada_or_fenlmagic_does_not_import_ipython() -> None:
+    code = (
+        "import sys, kaskada, fenlmagic\n"
+        "heavy = {'IPython', 'grpc', 'keyring'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
