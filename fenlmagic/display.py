@@ -188,20 +188,44 @@ class SettingsView:
 
 
 def install_formatters(shell: Any) -> None:
-    """Render Table messages and name -> Table mappings as HTML tables."""
-    formatter = shell.display_formatter.formatters["text/html"]
-    formatter.for_type_by_name(TABLE_MODULE, "Table", tables_html)
-    if dict not in formatter.type_printers:  # never replace another extension's
-        formatter.for_type(dict, _dict_html)
+    """Render Table messages and name -> Table mappings as tables (HTML and text)."""
+    formatters = shell.display_formatter.formatters
+    html_formatter = formatters["text/html"]
+    html_formatter.for_type_by_name(TABLE_MODULE, "Table", tables_html)
+    if dict not in html_formatter.type_printers:  # never replace another extension's
+        html_formatter.for_type(dict, _dict_html)
+    plain = formatters["text/plain"]
+    previous = plain.type_printers.get(dict)
+    if previous is not None and not isinstance(previous, _PlainTables):
+        plain.for_type(dict, _PlainTables(previous))
 
 
 def remove_formatters(shell: Any) -> None:
-    formatter = shell.display_formatter.formatters["text/html"]
-    formatter.pop(f"{TABLE_MODULE}.Table", None)
-    if formatter.type_printers.get(dict) is _dict_html:
-        formatter.pop(dict, None)
+    formatters = shell.display_formatter.formatters
+    html_formatter = formatters["text/html"]
+    html_formatter.pop(f"{TABLE_MODULE}.Table", None)
+    if html_formatter.type_printers.get(dict) is _dict_html:
+        html_formatter.pop(dict, None)
+    plain = formatters["text/plain"]
+    current = plain.type_printers.get(dict)
+    if isinstance(current, _PlainTables):
+        plain.for_type(dict, current.previous)
 
 
 def _dict_html(value: dict[Any, Any]) -> str | None:
     """Only dicts of Table messages get HTML; every other dict keeps its usual repr."""
     return tables_html(value)
+
+
+class _PlainTables:
+    """Pretty-printer for dicts: columns for a table listing, IPython's own otherwise."""
+
+    def __init__(self, previous: Any) -> None:
+        self.previous = previous
+
+    def __call__(self, value: Any, printer: Any, cycle: bool) -> Any:
+        tables = None if cycle else _table_mapping(value)
+        if tables is None:
+            return self.previous(value, printer, cycle)
+        printer.text(rows_text(TABLE_COLUMNS, [table_row(t) for t in tables]))
+        return None

@@ -406,8 +406,15 @@ def test_table_listing_displays_as_an_html_table(
     assert "<table>" in data["text/html"]
     assert "<td>alice_table</td>" in data["text/html"]
     assert "<td>time</td>" in data["text/html"] and "<td>entity</td>" in data["text/html"]
-    plain, _ = ip.display_formatter.format({"a": 1})
-    assert "text/html" not in plain  # other dicts keep their usual display
+    text = data["text/plain"].splitlines()
+    assert text[0].split() == ["table_name", "time_column_name", "entity_key_column_name",
+                               "subsort_column_name", "grouping_id", "version", "create_time"]
+    assert text[2].split()[:4] == ["alice_table", "time", "entity", "1"]
+    other, _ = ip.display_formatter.format({"a": 1})
+    assert other == {"text/plain": "{'a': 1}"}  # other dicts keep their usual display
+    run(ip, "%unload_ext fenlmagic", capsys)
+    data, _ = ip.display_formatter.format(ip.user_ns["listing"])
+    assert "text/html" not in data and "table_id:" in data["text/plain"]
 
 
 # -- import cost -----------------------------------------------------------------------

@@ -1,0 +1,124 @@
+"""The example notebook, executed end to end by a real Jupyter kernel.
+
+nbclient starts ipykernel's own ``python3`` kernel (this interpreter) with the
+test's environment: the isolated config folder and keyring service, the real
+Secret Service, and credentials of a fresh account on the local server. A
+second account is stored as the profile ``staging`` in the real keyring. The
+client secrets are the canaries: in no output, and not in the saved notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "examples" / "notebook-quickstart.ipynb"
+
+
+def test_committed_notebook_has_no_outputs() -> None:
+    import nbformat
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code_cells
+    for cell in code_cells:
+        assert cell.outputs == [] and cell.execution_count is None
+
+
+def _outputs_text(cell: Any) -> str:
+    return json.dumps(cell.get("outputs", []))
+
+
+@pytest.mark.slow
+@pytest.mark.real_keyring
+def test_notebook_runs_end_to_end_against_the_local_server(
+    real_keyring: str,
+    local_server: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    from kaskada import Secret
+    from kaskada._profiles import add_profile
+
+    main_id, main_secret = local_server.add_client(f"nb-main-{uuid.uuid4().hex[:8]}")
+    staging_id, staging_secret = local_server.add_client(f"nb-staging-{uuid.uuid4().hex[:8]}")
+    add_profile(
+        "staging",
+        {
+            "client_id": staging_id,
+            "endpoint": local_server.endpoint,
+            "exchange_endpoint": local_server.token_url,
+            "is_secure": False,
+        },
+        Secret(staging_secret),
+    )
+    # The kernel inherits this environment: the documented variables, and the
+    # Jupyter/IPython folders moved out of the user's home.
+    monkeypatch.setenv("KASKADA_CLIENT_ID", main_id)
+    monkeypatch.setenv("KASKADA_CLIENT_SECRET", main_secret)
+    monkeypatch.setenv("KASKADA_API_ENDPOINT", local_server.endpoint)
+    monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", local_server.token_url)
+    monkeypatch.setenv("KASKADA_IS_SECURE", "false")
+    for name in ("IPYTHONDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR"):
+        folder = tmp_path / name.lower()
+        folder.mkdir()
+        monkeypatch.setenv(name, str(folder))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=60,
+        startup_timeout=60,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()
+    executed = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, executed)
+
+    saved = executed.read_text()
+    for secret in (main_secret, staging_secret):
+        assert secret not in saved
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+    def outputs(first_line: str, nth: int = 0) -> str:
+        found = [cell for cell in code if cell.source.splitlines()[0] == first_line]
+        return _outputs_text(found[nth])
+
+    signed_in = outputs('if not os.environ.get("KASKADA_CLIENT_ID"):')
+    assert f"signed in as client id {main_id}" in signed_in
+    assert "KASKADA_CLIENT_ID" in outputs("print(kda.explain())")
+    assert '"text/plain": "{}"' in outputs("table.list_tables()")  # a new account: no tables
+    assert "['purchases']" in outputs("table.create_table(")
+
+    assert f"initialised as client id {main_id}" in outputs("%load_ext fenlmagic")
+    first_whoami = outputs("%fenl_whoami")
+    assert "<table>" in first_whoami and main_id in first_whoami
+    assert "Credentials accepted (1 table visible)" in first_whoami
+    listing = outputs("table.list_tables()", 1)
+    assert "text/html" in listing and "<td>purchases</td>" in listing
+
+    error_cell = next(cell for cell in code if cell.source.startswith("table.get_table("))
+    (output,) = error_cell.outputs
+    assert output.output_type == "error" and output.ename == "NotFoundError"
+    assert len(output.traceback) == 1 and "no-such-table" in output.traceback[0]
+
+    assert "staging" in outputs("!{sys.executable} -m kaskada profile list")
+    switched = outputs('with kda.session(profile="staging") as staging:')
+    assert f"inside:  {staging_id} []" in switched
+    assert "outside: KASKADA_CLIENT_ID ['purchases']" in switched
+    assert "[]" in outputs("%%fenl_session staging")
+    auth = outputs("%fenl_auth --profile staging")
+    assert f"Authenticated as profile 'staging', client id {staging_id}" in auth
+    assert staging_id in outputs("%fenl_whoami", 1)
