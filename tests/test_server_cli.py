@@ -1,0 +1,282 @@
+"""``kaskada serve`` and ``kaskada server`` as a user runs them: real processes, loopback."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from kaskada.api.v1alpha import table_pb2
+from tests.server_fixtures import (
+    READY,
+    bearer,
+    fetch_token,
+    post_token,
+    table_stub,
+)
+
+CANARY = "canary-Zq7x-secret-do-not-leak"
+
+
+def kaskada(*args: str, input: str | None = None, env: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kaskada", *args], capture_output=True, text=True, timeout=60,
+        input=input, env=env if env is not None else dict(os.environ),
+    )
+
+
+def make_table(stub: Any, token: str, name: str) -> None:
+    request = table_pb2.CreateTableRequest(
+        table=table_pb2.Table(table_name=name, time_column_name="t", entity_key_column_name="k")
+    )
+    stub.CreateTable(request, metadata=bearer(token), timeout=10)
+
+
+def test_serve_prints_one_line_and_stops_gracefully_on_sigterm(start_server: Any) -> None:
+    server = start_server()
+    lines = server.output().splitlines()
+    assert len(lines) == 1 and READY.match(lines[0])
+    assert server.endpoint.startswith("127.0.0.1:")
+    assert server.token_url.startswith("http://127.0.0.1:")
+    assert server.token_url.endswith("/oauth/token")
+    assert server.stop() == 0
+    assert "Traceback" not in server.log()
+
+
+def test_restart_keeps_clients_tokens_and_tables(start_server: Any, tmp_path: Path) -> None:
+    db = tmp_path / "kept.sqlite3"
+    first = start_server(db=db)
+    client_id, secret = first.add_client("restart")
+    token = fetch_token(first, client_id, secret)
+    stub = table_stub(first.endpoint)
+    make_table(stub, token, "survivor")
+    stub.channel.close()
+    assert first.stop() == 0
+
+    second = start_server(db=db)
+    stub = table_stub(second.endpoint)
+    try:
+        got = stub.GetTable(table_pb2.GetTableRequest(table_name="survivor"),
+                            metadata=bearer(token), timeout=10)  # the old token still works
+        assert got.table.table_name == "survivor"
+        fresh = fetch_token(second, client_id, secret)
+        listed = stub.ListTables(table_pb2.ListTablesRequest(), metadata=bearer(fresh), timeout=10)
+        assert [t.table_name for t in listed.tables] == ["survivor"]
+    finally:
+        stub.channel.close()
+
+
+def _make_ca_and_certificate(folder: Path) -> tuple[Path, Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kaskada test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+        ]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path, cert_path, key_path = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+    return ca_path, cert_path, key_path
+
+
+def test_tls_on_both_ports(start_server: Any, tmp_path: Path) -> None:
+    ca_path, cert_path, key_path = _make_ca_and_certificate(tmp_path)
+    server = start_server(tls_cert=cert_path, tls_key=key_path)
+    assert server.token_url.startswith("https://127.0.0.1:")
+    client_id, secret = server.add_client("tls")
+    context = ssl.create_default_context(cafile=str(ca_path))
+    token = fetch_token(server, client_id, secret, context=context)
+    stub = table_stub(server.endpoint, root_pem=ca_path.read_bytes())
+    try:
+        make_table(stub, token, "over_tls")
+        listed = stub.ListTables(table_pb2.ListTablesRequest(), metadata=bearer(token), timeout=10)
+        assert [t.table_name for t in listed.tables] == ["over_tls"]
+    finally:
+        stub.channel.close()
+    # Neither port speaks plaintext.
+    plain = table_stub(server.endpoint)
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            plain.ListTables(table_pb2.ListTablesRequest(), metadata=bearer(token), timeout=5)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        plain.channel.close()
+    with pytest.raises(Exception):  # noqa: B017 - any failure: the port is TLS-only
+        post_token(server.token_url.replace("https:", "http:"), b"grant_type=x",
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    # An untrusted certificate is refused by a verifying client.
+    with pytest.raises(Exception):  # noqa: B017
+        fetch_token(server, client_id, secret, context=ssl.create_default_context())
+
+
+def test_plaintext_on_a_non_loopback_address_is_refused_before_binding() -> None:
+    # 192.0.2.1 is TEST-NET-1: never this machine, so nothing could bind even if the check failed.
+    result = kaskada("serve", "--host", "192.0.2.1", "--port", "0", "--token-port", "0")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "--allow-insecure" in result.stderr and "--tls-cert" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_taken_port_is_one_error_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = kaskada("serve", "--port", "0", "--token-port", str(port),
+                         "--db", str(tmp_path / "db.sqlite3"))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("kaskada: error: ") and result.stderr.count("\n") == 1
+    assert "--token-port" in result.stderr
+
+
+def test_tls_needs_both_files_and_bad_files_are_named(tmp_path: Path) -> None:
+    result = kaskada("serve", "--port", "0", "--token-port", "0", "--tls-cert", "x.pem",
+                     "--db", str(tmp_path / "db.sqlite3"))
+    assert result.returncode == 1 and "--tls-key" in result.stderr
+    missing = tmp_path / "missing.pem"
+    result = kaskada("serve", "--port", "0", "--token-port", "0", "--tls-cert", str(missing),
+                     "--tls-key", str(missing), "--db", str(tmp_path / "db.sqlite3"))
+    assert result.returncode == 1 and str(missing) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_add_client_json_then_revoke(tmp_path: Path) -> None:
+    db = tmp_path / "cli.sqlite3"
+    result = kaskada("server", "add-client", "--account", "team", "--db", str(db), "--json",
+                     "--scrypt-n", "16")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert set(answer) == {"client_id", "client_secret", "account"}
+    assert answer["account"] == "team"
+    assert not answer["client_id"].startswith("-") and not answer["client_secret"].startswith("-")
+    assert answer["client_secret"] not in result.stderr
+    result = kaskada("server", "revoke-client", answer["client_id"], "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    result = kaskada("server", "revoke-client", "no-such-id", "--db", str(db))
+    assert result.returncode == 1
+    assert result.stderr == f"kaskada: error: no client 'no-such-id' in the server database {db}" \
+        ": check the id (and --db)\n"
+
+
+def test_usage_errors_exit_2() -> None:
+    assert kaskada("server", "add-client").returncode == 2
+    assert kaskada("serve", "--port", "not-a-number").returncode == 2
+
+
+def test_canary_secret_never_in_the_database_log_or_output(
+    start_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kaskada.server import store as store_module
+
+    server = start_server(verbose=True)
+    real = store_module.new_identifier
+    calls = iter(["canary-client-id", CANARY])
+    monkeypatch.setattr(store_module, "new_identifier", lambda n: next(calls, None) or real(n))
+    client_id, secret = server.add_client("canary")
+    assert secret == CANARY
+    token = fetch_token(server, client_id, secret)
+    stub = table_stub(server.endpoint)
+    try:
+        make_table(stub, token, "canary_table")
+        with pytest.raises(grpc.RpcError):
+            stub.ListTables(table_pb2.ListTablesRequest(), metadata=bearer(token + "x"))
+    finally:
+        stub.channel.close()
+    # Failed grants and a secret in a query string must not reach the log either.
+    post_token(server.token_url, f"grant_type=client_credentials&client_id={client_id}"
+               f"&client_secret={CANARY}x".encode(),
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert server.stop() == 0
+    log, output = server.log(), server.output()
+    assert "issued a token" in log  # the verbose log did record the events
+    files = b"".join(p.read_bytes() for p in server.db.parent.iterdir()
+                     if p.name.startswith(server.db.name))
+    for text in (log, output):
+        assert CANARY not in text and token not in text
+    assert CANARY.encode() not in files and token.encode() not in files
+
+
+@pytest.mark.real_keyring
+def test_save_profile_puts_the_secret_in_the_keyring(
+    real_keyring: str, tmp_path: Path
+) -> None:
+    import keyring
+
+    db = tmp_path / "profile.sqlite3"
+    result = kaskada("server", "add-client", "--account", "dev", "--db", str(db), "--json",
+                     "--scrypt-n", "16", "--save-profile", "local", "--default")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    config = (Path(os.environ["KASKADA_CONFIG_DIR"]) / "config.toml").read_text()
+    assert answer["client_id"] in config and answer["client_secret"] not in config
+    assert 'default_profile = "local"' in config
+    assert keyring.get_password(real_keyring, "local") == answer["client_secret"]
+    # An existing profile without --force: one error, and the new client is undone.
+    result = kaskada("server", "add-client", "--account", "dev", "--db", str(db),
+                     "--scrypt-n", "16", "--save-profile", "local")
+    assert result.returncode == 1 and "already exists" in result.stderr
+    assert result.stdout == ""
+    from kaskada.server.store import Store
+
+    store = Store(db, scrypt_n=16)
+    try:
+        count = store._connect().execute("SELECT count(*) FROM clients").fetchone()[0]
+    finally:
+        store.close()
+    assert count == 1
+
+
+def test_sigterm_lets_a_call_in_flight_finish(start_server: Any) -> None:
+    """A call sent just before SIGTERM is answered, and the server exits 0."""
+    server = start_server()
+    client_id, secret = server.add_client("inflight")
+    token = fetch_token(server, client_id, secret)
+    stub = table_stub(server.endpoint)
+    try:
+        future = stub.ListTables.future(table_pb2.ListTablesRequest(), metadata=bearer(token),
+                                        timeout=10)
+        server.process.send_signal(15)
+        assert list(future.result().tables) == []
+    finally:
+        stub.channel.close()
+    assert server.stop() == 0
