@@ -1,0 +1,364 @@
+"""Sessions against the real local server: every call made with the right account.
+
+Each account owns one marker table named after it, so ``list_tables()`` tells
+which account a call ran as. Profiles keep their secrets in the real Secret
+Service (``real_keyring``). Token requests are counted on the client side by
+wrapping ``kaskada._token.post_form`` (the one function that talks to the
+token endpoint), which also gives the number in flight at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import kaskada as kda
+from kaskada import _reset, _token, table
+from kaskada._errors import AuthenticationError, KaskadaError, UnavailableError
+from kaskada._secret import Secret
+
+
+class Account:
+    """A client of a server and the marker table that identifies its account."""
+
+    def __init__(self, server: Any, label: str) -> None:
+        self.server = server
+        self.name = f"{label}_{uuid.uuid4().hex[:8]}"
+        self.client_id, self.secret = server.add_client(self.name)
+        self.marker = f"mark_{self.name}"
+        table.create_table(self.marker, "time", "key", session=self.session())
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.secret,
+            "endpoint": self.server.endpoint,
+            "exchange_endpoint": self.server.token_url,
+            "is_secure": False,
+        }
+
+    def session(self, **extra: Any) -> kda.Session:
+        return kda.session(**self.kwargs(), **extra)
+
+    def save_profile(self, name: str, *, default: bool = False) -> None:
+        from kaskada import _profiles
+
+        fields = {
+            "client_id": self.client_id,
+            "endpoint": self.server.endpoint,
+            "exchange_endpoint": self.server.token_url,
+            "is_secure": False,
+        }
+        _profiles.add_profile(name, fields, Secret(self.secret), make_default=default)
+
+    def set_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("KASKADA_CLIENT_ID", self.client_id)
+        monkeypatch.setenv("KASKADA_CLIENT_SECRET", self.secret)
+        monkeypatch.setenv("KASKADA_API_ENDPOINT", self.server.endpoint)
+        monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", self.server.token_url)
+        monkeypatch.setenv("KASKADA_IS_SECURE", "false")
+
+
+def seen(session: kda.Session | None = None) -> set[str]:
+    return set(table.list_tables(session=session))
+
+
+@pytest.fixture
+def account(local_server: Any) -> Iterator[Any]:
+    yield lambda label: Account(local_server, label)
+
+
+class ExchangeCounter:
+    """Wraps _token.post_form: how many token requests, and the most in flight at once."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        original = _token.post_form
+
+        def counted(*args: Any, **kwargs: Any) -> tuple[int, bytes]:
+            with self._lock:
+                self.count += 1
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+
+        monkeypatch.setattr(_token, "post_form", counted)
+
+
+# --- the precedence matrix --------------------------------------------------------
+
+
+def test_precedence_matrix_by_account_seen(
+    account: Any, real_keyring: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    explicit, scoped, init_profile, env_profile, env_creds, default = (
+        account(label) for label in ("explicit", "scoped", "init", "envprof", "envcreds", "dflt")
+    )
+    default.save_profile("pf", default=True)
+    env_profile.save_profile("pd")
+    init_profile.save_profile("pc")
+
+    def fresh() -> None:  # a new process, as far as kaskada's caches go
+        _reset.reset_all()
+
+    # 5. the default profile alone
+    fresh()
+    assert default.marker in seen()
+    assert kda.explain().source("profile").startswith("default_profile")
+    # 4b. environment credentials beat the default profile
+    env_creds.set_env(monkeypatch)
+    fresh()
+    assert seen() == {env_creds.marker}
+    # 4a. KASKADA_PROFILE beats environment credentials (with a warning)
+    monkeypatch.setenv("KASKADA_PROFILE", "pd")
+    fresh()
+    with pytest.warns(UserWarning, match="KASKADA_PROFILE"):
+        assert seen() == {env_profile.marker}
+    # 3. init(profile=...) beats the environment
+    kda.init(profile="pc")
+    assert seen() == {init_profile.marker}
+    # 2. the innermost session beats init
+    with scoped.session():
+        assert seen() == {scoped.marker}
+        # 1. session= beats everything
+        assert seen(explicit.session()) == {explicit.marker}
+        assert seen() == {scoped.marker}
+    assert seen() == {init_profile.marker}
+
+
+def test_pairs_are_never_mixed(
+    account: Any, real_keyring: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prof, env = account("prof"), account("env")
+    prof.save_profile("p")
+    # KASKADA_PROFILE with environment endpoints pointing elsewhere: the profile's own are used
+    monkeypatch.setenv("KASKADA_PROFILE", "p")
+    monkeypatch.setenv("KASKADA_API_ENDPOINT", "127.0.0.1:9")
+    monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", "http://127.0.0.1:9/oauth/token")
+    assert seen(kda.session()) == {prof.marker}
+    # environment credentials without endpoints never borrow the profile's server
+    monkeypatch.delenv("KASKADA_PROFILE")
+    monkeypatch.delenv("KASKADA_API_ENDPOINT")
+    monkeypatch.delenv("KASKADA_AUTH_ENDPOINT")
+    monkeypatch.setenv("KASKADA_CLIENT_ID", env.client_id)
+    monkeypatch.setenv("KASKADA_CLIENT_SECRET", env.secret)
+    prof.save_profile("d", default=True)
+    made = kda.session(timeout=2)
+    assert made.endpoint == "localhost:50051"
+    with pytest.raises(KaskadaError) as caught:
+        seen(made)
+    assert "localhost:5005" in str(caught.value)
+    assert env.secret not in str(caught.value)
+
+
+# --- concurrency --------------------------------------------------------------------
+
+
+def test_threads_each_see_their_own_account(account: Any) -> None:
+    accounts = [account(f"thread{i}") for i in range(8)]
+    wrong: list[str] = []
+    done = [0] * len(accounts)
+
+    def work(index: int) -> None:
+        mine = accounts[index]
+        with mine.session():
+            for _ in range(200):
+                found = seen()
+                if found != {mine.marker}:
+                    wrong.append(f"{mine.name} saw {sorted(found)}")
+                done[index] += 1
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(accounts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert done == [200] * len(accounts)
+
+
+def test_asyncio_tasks_each_see_their_own_account(account: Any) -> None:
+    accounts = [account(f"task{i}") for i in range(50)]
+    wrong: list[str] = []
+    calls = 0
+
+    async def work(mine: Account) -> None:
+        nonlocal calls
+        with mine.session():
+            for _ in range(200):
+                found = seen()
+                if found != {mine.marker}:
+                    wrong.append(f"{mine.name} saw {sorted(found)}")
+                calls += 1
+                await asyncio.sleep(0)  # let the other tasks interleave
+
+    async def main() -> None:
+        await asyncio.gather(*(work(mine) for mine in accounts))
+
+    asyncio.run(main())
+    assert wrong == []
+    assert calls == 50 * 200
+
+
+def test_session_argument_carries_into_a_thread_pool(account: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    first, second = account("poolA"), account("poolB")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(seen, [first.session(), second.session()] * 10))
+    assert results == [{first.marker}, {second.marker}] * 10
+
+
+def test_nesting_and_exceptions_restore_the_outer_settings(account: Any) -> None:
+    outer, inner, global_ = account("outer"), account("inner"), account("global")
+    kda.init(**global_.kwargs())
+    with outer.session():
+        with pytest.raises(ZeroDivisionError), inner.session():
+            assert seen() == {inner.marker}
+            _ = 1 / 0
+        assert seen() == {outer.marker}
+        with inner.session(), outer.session():
+            assert seen() == {outer.marker}
+        assert seen() == {outer.marker}
+    assert seen() == {global_.marker}
+
+
+def test_profile_added_while_running_is_usable(account: Any, real_keyring: str) -> None:
+    first = account("first")
+    first.save_profile("first", default=True)
+    kda.init()
+    assert seen() == {first.marker}
+    late = account("late")
+    late.save_profile("late")  # the file changes under the running process
+    with kda.session(profile="late"):
+        assert seen() == {late.marker}
+    assert seen() == {first.marker}
+
+
+# --- tokens ---------------------------------------------------------------------------
+
+
+def test_short_lived_tokens_refresh_single_flight(
+    start_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_server(token_ttl=2)
+    user = Account(server, "ttl")
+    counter = ExchangeCounter(monkeypatch)
+    _reset.reset_all()
+    session = user.session()
+    failures: list[str] = []
+
+    def work() -> None:
+        for _ in range(100):
+            try:
+                if seen(session) != {user.marker}:
+                    failures.append("wrong account")
+            except KaskadaError as error:
+                failures.append(str(error))
+            time.sleep(0.01)  # spread the calls over a few token lifetimes
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    assert failures == []
+    assert counter.max_in_flight == 1
+    # a refresh is due every half lifetime (1 s): elapsed / 1 s, plus a few
+    assert 1 <= counter.count <= elapsed / 1.0 + 3
+
+
+def test_revoked_client_gets_an_authentication_error(local_server: Any) -> None:
+    user = Account(local_server, "revoked")
+    session = user.session()
+    assert seen(session) == {user.marker}
+    local_server.revoke_client(user.client_id)
+    with pytest.raises(AuthenticationError) as caught:
+        seen(session)
+    assert user.secret not in str(caught.value)
+    assert user.client_id in str(caught.value) or local_server.token_url in str(caught.value)
+
+
+def test_stopped_server_is_a_clear_error_within_the_deadline(start_server: Any) -> None:
+    server = start_server()
+    user = Account(server, "stopped")
+    session = user.session(timeout=3)
+    assert seen(session) == {user.marker}
+    server.stop()
+    started = time.monotonic()
+    with pytest.raises(UnavailableError) as caught:
+        seen(session)
+    assert time.monotonic() - started < 3 + 1  # the call's deadline, not longer
+    assert server.endpoint in str(caught.value)
+    assert caught.value.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+
+
+# --- the notebook snippet -------------------------------------------------------------
+
+
+@pytest.fixture
+def shell(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    config.InteractiveShell.colors = "NoColor"
+    ip = InteractiveShell.instance(config=config)
+    ip.reset(new_session=False)
+    return ip
+
+
+def test_notebook_snippet_shows_empty_dict(
+    local_server: Any,
+    shell: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client_id, secret = local_server.add_client(f"fresh_{uuid.uuid4().hex[:8]}")
+    for name in (
+        "KASKADA_CLIENT_ID",
+        "KASKADA_CLIENT_SECRET",
+        "KASKADA_API_ENDPOINT",
+        "KASKADA_AUTH_ENDPOINT",
+        "KASKADA_IS_SECURE",
+    ):
+        monkeypatch.setenv(name, "placeholder")  # so monkeypatch restores what the cell sets
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": secret)
+    cell = f"""
+import os
+from getpass import getpass
+import kaskada as kda
+from kaskada import table
+os.environ["KASKADA_CLIENT_ID"] = "{client_id}"
+os.environ["KASKADA_CLIENT_SECRET"] = getpass("Enter your Kaskada Client Secret here: ")
+os.environ["KASKADA_API_ENDPOINT"] = "{local_server.endpoint}"
+os.environ["KASKADA_AUTH_ENDPOINT"] = "{local_server.token_url}"
+os.environ["KASKADA_IS_SECURE"] = "false"
+kda.init()
+table.list_tables()
+"""
+    result = shell.run_cell(cell)
+    result.raise_error()
+    assert result.result == {}
+    output = capsys.readouterr().out
+    assert "{}" in output.splitlines()[-1]
+    assert secret not in output
+    assert os.environ["KASKADA_CLIENT_ID"] == client_id
