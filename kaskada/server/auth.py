@@ -87,6 +87,7 @@ class AuthInterceptor(_Interceptor):
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def intercept_service(
         self,
@@ -97,6 +98,15 @@ class AuthInterceptor(_Interceptor):
         method: str = handler_call_details.method
         if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            wrapped = self._wrapped[method] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """The method's handler with the check in front; built once per method."""
         if handler.unary_unary is None:  # every TableService method is unary
             return _refusing_handler(MALFORMED)
         behavior = handler.unary_unary
