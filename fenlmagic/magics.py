@@ -9,6 +9,7 @@ arguments are parsed with argparse, and a usage error is IPython's UsageError.
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import shlex
 import sys
@@ -28,7 +29,10 @@ HISTORY_WARNING = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad magic line as UsageError instead of exiting."""
+    """argparse that reports a bad magic line as UsageError instead of exiting.
+
+    Built once per magic (``functools.cache``): building costs more than parsing.
+    """
 
     def __init__(self, prog: str) -> None:
         super().__init__(prog=prog, add_help=False)
@@ -44,6 +48,7 @@ class _Parser(argparse.ArgumentParser):
         return self.parse_args(words)
 
 
+@functools.cache
 def _auth_parser() -> _Parser:
     parser = _Parser("%fenl_auth")
     parser.add_argument("client_id", nargs="?", help="client id; prompts for its secret")
@@ -58,12 +63,14 @@ def _auth_parser() -> _Parser:
     return parser
 
 
+@functools.cache
 def _whoami_parser() -> _Parser:
     parser = _Parser("%fenl_whoami")
     parser.add_argument("--no-check", action="store_true", help="skip the checking call")
     return parser
 
 
+@functools.cache
 def _session_parser() -> _Parser:
     parser = _Parser("%%fenl_session")
     parser.add_argument("profile", help="the profile to run this cell as")
