@@ -454,9 +454,17 @@ LAYERS: tuple[Layer, ...] = (
 # --- entry points -------------------------------------------------------------
 
 
+_ENV_KEYS = tuple(os.fsencode(name) for name in _ENV_VARS)
+
+
 def _snapshot_env() -> tuple[str | None, ...]:
-    get = os.environ.get
-    return tuple([get(name) for name in _ENV_VARS])
+    """The KASKADA_* values in force. ``os.environ.get`` costs ~2 us a name (it encodes
+    the key and decodes the value), so the hot path reads CPython's backing dict."""
+    data = getattr(os.environ, "_data", None)
+    if isinstance(data, dict):
+        get = data.get
+        return tuple([None if (raw := get(key)) is None else os.fsdecode(raw) for key in _ENV_KEYS])
+    return tuple([os.environ.get(name) for name in _ENV_VARS])
 
 
 def _config_identity() -> object:
@@ -486,13 +494,21 @@ def resolve(**arguments: Any) -> Settings:
     unknown = set(arguments) - set(ARGUMENT_NAMES)
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    return resolve_values(tuple(arguments.get(name) for name in ARGUMENT_NAMES))
+
+
+def resolve_values(values: tuple[Any, ...]) -> Settings:
+    """``resolve`` with the arguments in ARGUMENT_NAMES order: the hot path of session()."""
     env_values = _snapshot_env()
-    key = (tuple(sorted((k, v) for k, v in arguments.items() if v is not None)), env_values)
+    key = (values, env_values)
     hit = _memo.get(key)
     if hit is not None:
         settings, identity = hit
         if identity is None or _config_identity() is identity:
             return settings
+    arguments = {
+        name: value for name, value in zip(ARGUMENT_NAMES, values, strict=True) if value is not None
+    }
     uses_file = (
         bool(arguments.get("profile"))
         or env_values[0] is not None

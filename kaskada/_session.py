@@ -146,21 +146,12 @@ def session(
     allow_insecure: bool | None = None,
 ) -> Session:
     """A Session resolved now; use it with ``with`` or pass it as ``session=``."""
-    from kaskada._resolve import resolve
+    from kaskada._resolve import resolve_values
 
-    settings = resolve(
-        profile=profile,
-        client_id=client_id,
-        client_secret=client_secret,
-        endpoint=endpoint,
-        is_secure=is_secure,
-        exchange_endpoint=exchange_endpoint,
-        audience=audience,
-        jwt=jwt,
-        ca_bundle=ca_bundle,
-        timeout=timeout,
-        allow_insecure=allow_insecure,
-    )
+    settings = resolve_values(
+        (profile, client_id, client_secret, jwt, endpoint, is_secure, exchange_endpoint,
+         audience, ca_bundle, timeout, allow_insecure)
+    )  # fmt: skip
     return _session_for(settings)
 
 
