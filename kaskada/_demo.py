@@ -1,0 +1,185 @@
+"""``kaskada demo``: the whole job, end to end, on a throwaway local server.
+
+Everything it makes lives in a temporary folder (server database, config file)
+and under a throwaway keyring service name; all of it is removed at the end,
+also after a failure, and the process environment is restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from kaskada import _env
+
+Say = Callable[[str], None]
+
+
+def _memory_keyring() -> Any:
+    """Where the secrets go when this machine has no usable keyring (demo only)."""
+    from keyring.backend import KeyringBackend
+    from keyring.errors import PasswordDeleteError
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.store: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.store.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.store[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            if self.store.pop((service, username), None) is None:
+                raise PasswordDeleteError("not found")
+
+    return MemoryKeyring()
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set ``values`` and hide every other KASKADA_* variable; restore on exit."""
+    saved = {name: value for name, value in os.environ.items() if name.startswith("KASKADA_")}
+    for name in saved:
+        del os.environ[name]
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name in [n for n in os.environ if n.startswith("KASKADA_")]:
+            del os.environ[name]
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _keyring_for_demo(say: Say) -> Iterator[None]:
+    """The real keyring when it answers; otherwise an in-memory one, and say which."""
+    from kaskada import _keyring
+
+    from kaskada._secret import Secret
+
+    problem: str | None = None
+    try:
+        _keyring.set_secret("demo-probe", Secret(uuid.uuid4().hex))
+        _keyring.delete_secret("demo-probe")
+    except Exception as error:
+        problem = type(error).__name__
+    if problem is None:
+        say(f"Secrets go to the real keyring ({_keyring.describe_backend()}) under the "
+            f"throwaway service {os.environ[_env.KEYRING_SERVICE]!r}, removed at the end.")
+        yield
+        return
+    import keyring
+
+    say(f"No usable keyring here ({problem}): the demo keeps its secrets in memory. "
+        "Real profiles need one: see 'Troubleshooting' in the README.")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(_memory_keyring())
+    try:
+        yield
+    finally:
+        keyring.set_keyring(previous)
+
+
+def _cleanup_secrets(names: list[str]) -> None:
+    from kaskada import _keyring
+
+    for name in names:
+        with contextlib.suppress(Exception):
+            _keyring.delete_secret(name)
+
+
+def run(say: Say = print) -> None:
+    """Walk through profiles, init, tables, sessions, the environment and explain()."""
+    from kaskada import _reset
+
+    with tempfile.TemporaryDirectory(prefix="kaskada-demo-") as folder:
+        root = Path(folder)
+        values = {
+            _env.CONFIG_DIR: str(root / "config"),
+            _env.DATA_DIR: str(root / "data"),
+            _env.KEYRING_SERVICE: f"kaskada-demo-{uuid.uuid4().hex[:12]}",
+        }
+        stored: list[str] = []
+        with _environment(values):
+            _reset.reset_all()
+            try:
+                with _keyring_for_demo(say):
+                    _walk_through(root, say, stored)
+                    _cleanup_secrets(stored)
+                    stored.clear()
+            finally:
+                _cleanup_secrets(stored)
+                _reset.reset_all()
+    say("Done: server stopped, throwaway config, database and keyring entries removed.")
+
+
+def _walk_through(root: Path, say: Say, stored: list[str]) -> None:
+    import kaskada as kda
+    from kaskada import _profiles, table
+    from kaskada.server import start_server
+
+    with start_server(db=root / "data" / "server.sqlite3") as server:
+        say(f"\n1. Started a local Kaskada API server: gRPC on {server.endpoint}, "
+            f"token endpoint {server.token_url}")
+        connection: dict[str, Any] = {
+            "endpoint": server.endpoint,
+            "is_secure": False,
+            "exchange_endpoint": server.token_url,
+        }
+        accounts = {"dev": "analytics-dev", "prod": "analytics-prod"}
+        credentials = {}
+        for profile, account in accounts.items():
+            client_id, secret = server.add_client(account)
+            credentials[profile] = (client_id, secret)
+            _profiles.add_profile(
+                profile, {"client_id": client_id, **connection}, secret,
+                make_default=(profile == "dev"),
+            )
+            stored.append(profile)
+            say(f"2. Account {account!r}: client {client_id} saved as profile {profile!r} "
+                "(secret in the keyring, never in the file)")
+
+        kda.init(profile="dev")
+        say("\n3. kda.init(profile='dev'); table.list_tables()")
+        say(f"   -> {table.list_tables()!r}")
+
+        table.create_table("purchases", "purchase_time", "customer_id")
+        say("4. table.create_table('purchases', 'purchase_time', 'customer_id')")
+        say(f"   -> list_tables() now: {sorted(table.list_tables())}")
+
+        with kda.session(profile="prod"):
+            say("\n5. with kda.session(profile='prod'): table.list_tables()")
+            say(f"   -> {table.list_tables()!r}   (another account: its own tables)")
+        say(f"   back outside the block, as dev: {sorted(table.list_tables())}")
+
+        client_id, secret = credentials["prod"]
+        notebook_env = {
+            _env.CLIENT_ID: client_id,
+            _env.CLIENT_SECRET: secret.reveal(),
+            _env.API_ENDPOINT: server.endpoint,
+            _env.AUTH_ENDPOINT: server.token_url,
+            _env.IS_SECURE: "false",
+        }
+        os.environ.update(notebook_env)
+        try:
+            kda.init()
+            say("\n6. The notebook way: KASKADA_CLIENT_ID/KASKADA_CLIENT_SECRET (+ endpoints) "
+                "in the environment, then kda.init()")
+            say(f"   -> credentials from {kda.explain().source('client_id')}: "
+                f"list_tables() = {table.list_tables()!r}")
+            say("\n7. print(kda.explain())")
+            for line in str(kda.explain()).splitlines():
+                say(f"   {line}")
+        finally:
+            for name in notebook_env:
+                os.environ.pop(name, None)

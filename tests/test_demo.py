@@ -1,0 +1,63 @@
+"""``kaskada demo`` runs the whole job and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _run_demo(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**env, "TMPDIR": str(tmp_path)}
+    return subprocess.run(
+        [sys.executable, "-m", "kaskada", "demo"],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )
+
+
+def _leftovers(tmp_path: Path) -> list[str]:
+    return [p.name for p in tmp_path.iterdir() if p.name.startswith("kaskada-demo-")]
+
+
+@pytest.mark.usefixtures("real_keyring")
+def test_demo_on_the_real_keyring_walks_through_and_cleans_up(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = _run_demo(dict(os.environ), scratch)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "real keyring" in out
+    # dev sees its own new table; prod (another account) does not, also via the environment
+    assert "kda.init(profile='dev'); table.list_tables()\n   -> {}" in out
+    assert "list_tables() now: ['purchases']" in out
+    assert "with kda.session(profile='prod')" in out
+    assert "back outside the block, as dev: ['purchases']" in out
+    assert "credentials from KASKADA_CLIENT_ID: list_tables() = {}" in out
+    assert "client_secret      ********" in out
+    # nothing left: no temporary folder, no secret under the throwaway service
+    assert _leftovers(scratch) == []
+    service = re.search(r"throwaway service '([^']+)'", out)
+    assert service is not None
+    import keyring
+
+    for profile in ("dev", "prod", "demo-probe"):
+        assert keyring.get_password(service.group(1), profile) is None
+    # and the caller's own config folder was never touched
+    assert not Path(os.environ["KASKADA_CONFIG_DIR"]).exists()
+
+
+def test_demo_without_a_keyring_says_so_and_still_runs(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    result = _run_demo(env, scratch)
+    assert result.returncode == 0, result.stderr
+    assert "No usable keyring here" in result.stdout
+    assert "in memory" in result.stdout
+    assert "list_tables() now: ['purchases']" in result.stdout
+    assert _leftovers(scratch) == []
+    assert "Traceback" not in result.stderr
