@@ -64,7 +64,6 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 def _keyring_for_demo(say: Say) -> Iterator[None]:
     """The real keyring when it answers; otherwise an in-memory one, and say which."""
     from kaskada import _keyring
-
     from kaskada._secret import Secret
 
     problem: str | None = None
