@@ -234,22 +234,36 @@ def _identity(status: os.stat_result) -> _Identity:
 
 def load() -> ConfigFile:
     """The current file, cached; re-read when it changed on disk."""
-    path = _current_path()
+    path = _path_for.get(os.environ.get(_env.CONFIG_DIR)) or _current_path()
     try:
-        identity: _Identity | None = _identity(os.stat(path))
+        status = os.stat(path)
     except FileNotFoundError:
-        identity = None
+        status = None
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}; check its permissions") from None
     cached = _cache.get(path)
-    if cached is not None and cached[0] == identity:
-        return cached[1]
-    if identity is None:
-        config = ConfigFile(path=Path(path), default_profile=None, profiles={})
+    if cached is not None:
+        identity = cached[0]
+        if status is None:
+            if identity is None:
+                return cached[1]
+        elif identity is not None and (
+            status.st_mtime_ns == identity[3]
+            and status.st_ino == identity[0]
+            and status.st_size == identity[2]
+            and status.st_ctime_ns == identity[4]
+            and status.st_dev == identity[1]
+        ):
+            return cached[1]
+    if status is None:
+        fresh: tuple[_Identity | None, ConfigFile] = (
+            None,
+            ConfigFile(path=Path(path), default_profile=None, profiles={}),
+        )
     else:
-        identity, config = _read(Path(path))
-    _cache[path] = (identity, config)
-    return config
+        fresh = _read(Path(path))
+    _cache[path] = fresh
+    return fresh[1]
 
 
 def _read(path: Path) -> tuple[_Identity | None, ConfigFile]:

@@ -130,7 +130,7 @@ def test_remove_deletes_secret_and_clears_default(memory_keyring: Store) -> None
         _profiles.remove_profile("dev")
 
 
-def test_use_sets_the_default(isolated_environment: Path) -> None:
+def test_use_sets_the_default(memory_keyring: Store) -> None:
     _profiles.add_profile("a", {"client_id": "1"}, None)
     _profiles.add_profile("b", {"client_id": "2"}, None)
     _profiles.set_default("b")
@@ -139,7 +139,9 @@ def test_use_sets_the_default(isolated_environment: Path) -> None:
         _profiles.set_default("c")
 
 
-def test_import_and_export_round_trip(isolated_environment: Path, tmp_path: Path) -> None:
+def test_import_and_export_round_trip(
+    memory_keyring: Store, isolated_environment: Path, tmp_path: Path
+) -> None:
     names = _profiles.import_profiles(REPO / "profiles" / "several-accounts.toml")
     assert sorted(names) == ["dev", "prod", "staging"]
     assert _config.load().default_profile == "dev"

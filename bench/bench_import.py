@@ -1,0 +1,67 @@
+"""``import kaskada`` against ``python -c pass``, measured in the same run.
+
+Target: at most 3x the bare interpreter (``import boto3`` is about 16x here).
+Prints a table; returns rows for ``bench/run.py``. Never fails anything.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = 15
+
+
+def timed(
+    commands: list[list[str]], runs: int = RUNS, envs: list[dict[str, str] | None] | None = None
+) -> list[float]:
+    """Median wall time of each command, run round-robin so load drift hits all alike."""
+    times: list[list[float]] = [[] for _ in commands]
+    envs = envs or [None] * len(commands)
+    for _ in range(runs):
+        for index, command in enumerate(commands):
+            start = time.perf_counter()
+            subprocess.run(
+                command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env=envs[index]
+            )
+            times[index].append(time.perf_counter() - start)
+    return [statistics.median(column) for column in times]
+
+
+def startup(code: str, runs: int = RUNS) -> float:
+    """Median wall time of ``python -c code`` in seconds."""
+    return timed([[sys.executable, "-c", code]], runs)[0]
+
+
+def main() -> list[dict[str, Any]]:
+    baseline, imported = timed(
+        [[sys.executable, "-c", "pass"], [sys.executable, "-c", "import kaskada"]]
+    )
+    rows: list[dict[str, Any]] = [
+        {"figure": "python -c pass", "target": "baseline", "result": f"{baseline * 1e3:.1f} ms",
+         "ratio": "1.00x", "ok": None},
+    ]  # fmt: skip
+    ratio = imported / baseline
+    rows.append(
+        {"figure": "python -c 'import kaskada'", "target": "<= 3x",
+         "result": f"{imported * 1e3:.1f} ms", "ratio": f"{ratio:.2f}x", "ok": ratio <= 3}
+    )  # fmt: skip
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    columns = ("figure", "target", "result", "ratio", "ok")
+    cells = [[str(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render(main()))
