@@ -25,24 +25,22 @@ def _memory_keyring() -> Any:
     from keyring.backend import KeyringBackend
     from keyring.errors import PasswordDeleteError
 
-    class MemoryKeyring(KeyringBackend):
-        priority = 1  # type: ignore[assignment]
+    store: dict[tuple[str, str], str] = {}
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.store: dict[tuple[str, str], str] = {}
+    class MemoryKeyring(KeyringBackend):
+        priority = 1
 
         def get_password(self, service: str, username: str) -> str | None:
-            return self.store.get((service, username))
+            return store.get((service, username))
 
         def set_password(self, service: str, username: str, password: str) -> None:
-            self.store[(service, username)] = password
+            store[(service, username)] = password
 
         def delete_password(self, service: str, username: str) -> None:
-            if self.store.pop((service, username), None) is None:
+            if store.pop((service, username), None) is None:
                 raise PasswordDeleteError("not found")
 
-    return MemoryKeyring()
+    return MemoryKeyring()  # type: ignore[no-untyped-call]
 
 
 @contextlib.contextmanager

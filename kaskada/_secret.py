@@ -19,6 +19,7 @@ class Secret:
     """A string that reveals itself only through :meth:`reveal`."""
 
     __slots__ = ("_value",)
+    _value: str
 
     def __init__(self, value: str) -> None:
         if isinstance(value, Secret):
@@ -29,7 +30,7 @@ class Secret:
 
     def reveal(self) -> str:
         """The plain value, for the one place that must send it."""
-        return self._value  # type: ignore[no-any-return]
+        return self._value
 
     def fingerprint(self) -> str:
         """A SHA-256 hex digest: a cache key that is not the secret."""
