@@ -429,3 +429,42 @@ def test_importing_kaskada_or_fenlmagic_does_not_import_ipython() -> None:
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_bare_auth_rereads_the_environment(
+    ip: Any, alice: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(ip, "%load_ext fenlmagic", capsys)  # nothing set yet
+    alice.set_env(monkeypatch)
+    result, out = run(ip, "%fenl_auth", capsys)
+    assert result.success, out
+    assert f"Authenticated as client id {alice.client_id}" in out
+    assert_no_secret(out, alice.secret)
+
+
+def test_one_table_displays_as_html(
+    ip: Any, alice: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice.set_env(monkeypatch)
+    run(ip, "%load_ext fenlmagic", capsys)
+    ip.run_cell("import kaskada as kda\none = kda.table.get_table('alice_table')")
+    data, _ = ip.display_formatter.format(ip.user_ns["one"])
+    assert "<caption>1 table</caption>" in data["text/html"]
+    assert "<td>alice_table</td>" in data["text/html"]
+
+
+def test_another_extensions_exception_hook_is_left_alone(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def theirs(shell: Any, etype: Any, value: Any, tb: Any, tb_offset: Any = None) -> list[str]:
+        return ["theirs"]
+
+    ip.set_custom_exc((ValueError,), theirs)
+    try:
+        _, out = run(ip, "%load_ext fenlmagic", capsys)
+        assert "another custom exception handler is installed" in out
+        assert ip.custom_exceptions == (ValueError,)
+        run(ip, "%unload_ext fenlmagic", capsys)
+        assert ip.custom_exceptions == (ValueError,)
+    finally:
+        ip.set_custom_exc((), None)
