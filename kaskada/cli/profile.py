@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -261,64 +260,15 @@ def _use(args: argparse.Namespace) -> int:
 
 
 def _current(args: argparse.Namespace) -> int:
-    import importlib
-
+    from kaskada._resolve import describe_default
     from kaskada.cli._output import emit_json
 
-    try:
-        describe = importlib.import_module("kaskada._resolve").describe_default
-    except (ImportError, AttributeError):
-        describe = None
-    if describe is not None:
-        description = describe()
-        if args.json:
-            emit_json(description.to_json())
-        else:
-            print(str(description))
-        return 0
-    report = _fallback_current()
+    description = describe_default()
     if args.json:
-        emit_json(report)
+        emit_json(description.to_json())
     else:
-        print(report["explanation"])
+        print(str(description))
     return 0
-
-
-def _fallback_current() -> dict[str, Any]:
-    """The resolution rule's environment and file layers, when _resolve is absent."""
-    from kaskada import _config, _env
-
-    chosen = os.environ.get(_env.PROFILE)
-    if chosen:
-        _config.get_profile(chosen)
-        return {
-            "source": _env.PROFILE,
-            "profile": chosen,
-            "explanation": f"profile {chosen!r}, named by {_env.PROFILE}",
-        }
-    present = [name for name in _env.CREDENTIAL_VARIABLES if os.environ.get(name)]
-    if present:
-        return {
-            "source": "environment",
-            "profile": None,
-            "variables": present,
-            "explanation": f"credentials from the environment ({', '.join(present)})",
-        }
-    config = _config.load()
-    if config.default_profile:
-        _config.get_profile(config.default_profile)
-        return {
-            "source": "default_profile",
-            "profile": config.default_profile,
-            "explanation": f"profile {config.default_profile!r}, the default_profile "
-            f"in {config.path}",
-        }
-    from kaskada._errors import NoCredentialsError
-
-    raise NoCredentialsError(
-        f"kda.init() would find no credentials: set {_env.PROFILE}, or {_env.CLIENT_ID} with "
-        f"{_env.CLIENT_SECRET}, or choose a default with `kaskada profile use NAME`"
-    )
 
 
 def _import(args: argparse.Namespace) -> int:
