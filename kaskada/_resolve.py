@@ -32,6 +32,7 @@ from kaskada._errors import (
     IncompleteCredentialsError,
     InsecureConnectionError,
     NoCredentialsError,
+    ProfileNotFoundError,
 )
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
@@ -291,7 +292,10 @@ def _from_profile(
     """A named profile, its secret from the keyring, keyword arguments over its fields."""
     from kaskada import _config, _profiles
 
-    profile = _config.get_profile(name)
+    try:
+        profile = _config.get_profile(name)
+    except ProfileNotFoundError as error:
+        raise ProfileNotFoundError(f"{error} (the name came from {how})") from None
     fields = _profile_fields(profile, how)
     fields.update(overrides)
     client_id = fields.get("client_id")
