@@ -109,7 +109,7 @@ def code_of(call: Any, *args: Any, **kwargs: Any) -> grpc.StatusCode:
     try:
         call(*args, timeout=10, **kwargs)
     except grpc.RpcError as error:
-        return error.code()  # type: ignore[no-any-return]
+        return error.code()
     return grpc.StatusCode.OK
 
 
@@ -148,10 +148,10 @@ def malformed(rng: random.Random, valid: bytes) -> bytes:
         return bytes([(rng.randrange(1, 20) << 3) | rng.choice([0, 1, 2, 5])]) + rng.randbytes(9)
     if kind == 6:  # deep nesting of field 1 (a Table inside CreateTable, then deeper)
         depth = rng.randrange(50, 200)
-        data = b""
+        nested = b""
         for _ in range(depth):
-            data = b"\x0a" + _varint(len(data)) + data
-        return data
+            nested = b"\x0a" + _varint(len(nested)) + nested
+        return nested
     return valid + rng.randbytes(rng.randrange(1, 16))  # trailing garbage / unknown fields
 
 
@@ -203,11 +203,11 @@ def test_unknown_methods_and_services_are_unimplemented(target: Target) -> None:
 def test_huge_and_many_metadata_entries(target: Target) -> None:
     call = target.raw("ListTables")
     request = table_pb2.ListTablesRequest().SerializeToString()
-    huge = [
+    huge: list[list[tuple[str, str | bytes]]] = [
         [("authorization", "Bearer " + "a" * 65536)],
         [("authorization", "a" * 65536)],
         [("authorization", f"Bearer {target.token}"), ("x-pad", "p" * 65536)],
-        [("authorization", f"Bearer {target.token}")] + [(f"x-h-{i}", "v") for i in range(500)],
+        [("authorization", f"Bearer {target.token}"), *[(f"x-h-{i}", "v") for i in range(500)]],
         [(f"x-h-{i}", "v" * 100) for i in range(200)],
         [("authorization", f"Bearer {target.token}"), ("authorization", f"Bearer {target.token}")],
         [("authorization-bin", target.token.encode())],
