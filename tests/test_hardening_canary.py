@@ -74,7 +74,7 @@ def ipython_shell(tmp_path: Path) -> Iterator[Any]:
     config = Config()
     config.HistoryManager.hist_file = ":memory:"
     config.InteractiveShell.colors = "NoColor"
-    shell = InteractiveShell.instance(config=config)
+    shell: Any = InteractiveShell.instance(config=config)
     if "fenlmagic" in shell.extension_manager.loaded:
         shell.extension_manager.unload_extension("fenlmagic")
     shell.reset(new_session=False)
