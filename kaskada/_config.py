@@ -132,9 +132,13 @@ def _check_value(key: str, value: Any, where: str) -> Any:
     if key == "timeout":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _wrong_type(key, value, "a number of seconds", where)
-        if not math.isfinite(value) or value <= 0:
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+        if not math.isfinite(seconds) or seconds <= 0:
             raise ConfigError(f"{where}: timeout must be a positive number of seconds, not {value}")
-        return float(value)
+        return seconds
     raise AssertionError(key)  # pragma: no cover - validate_fields checks the key first
 
 
@@ -163,6 +167,11 @@ def decode(path: Path, data: bytes) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: not valid TOML: {error}; fix it in an editor or move it away "
             "(kaskada never overwrites a file it cannot read)"
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: nested too deeply to read as TOML; fix it in an editor or move it "
+            "away (kaskada never overwrites a file it cannot read)"
         ) from None
 
 
@@ -325,7 +334,9 @@ def update(change: Callable[[dict[str, Any]], T]) -> T:
 
     ``change`` edits the document in place (unknown keys stay as they are) and
     may raise to abort: then nothing is written. A corrupt file is never
-    overwritten: decoding it raises first.
+    overwritten: decoding it raises first, and a result that ``load()`` would
+    refuse (a change that leaves a bad setting elsewhere in the file in place)
+    is not written either.
     """
     import tomli_w
 
@@ -337,6 +348,7 @@ def update(change: Callable[[dict[str, Any]], T]) -> T:
         result = change(document)
         if not document.get("profiles"):
             document.pop("profiles", None)
+        parse(path, document)
         data = tomli_w.dumps(document).encode("utf-8")
         _atomic.remove_stale_temps(path)
         _atomic.atomic_write(path, data)

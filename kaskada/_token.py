@@ -59,7 +59,7 @@ def parse_token_response(status: int, body: bytes, *, now: float, url: str) -> T
     """
     try:
         document = json.loads(body.decode("utf-8")) if body else None
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         document = None
     if status != 200:
         reason = f"HTTP {status}"

@@ -175,9 +175,9 @@ GOOD = (
 )
 hostile_documents = st.sampled_from(
     [
-        # (nesting deeper than the parser's recursion and integers beyond float range
-        # are known failures: see the xfail tests below)
         b"a = " + b"[" * 50,
+        b"a = " + b"[" * 5000,  # deeper than the parser's recursion limit
+        b"[profiles.x]\ntimeout = " + b"9" * 400,  # beyond float range
         b"x = " + b"{a=" * 30,
         b"[profiles.x]\ntimeout = " + b"9" * 30,
         b"[profiles.x]\ntimeout = -" + b"9" * 30,
@@ -230,7 +230,7 @@ def test_arbitrary_bytes_load_or_raise_config_error_naming_the_path(
             except ConfigError:
                 pass
             else:
-                return  # valid TOML, invalid settings: see the xfail test below
+                return  # valid TOML, invalid settings: see the test below
             with pytest.raises(ConfigError):
                 _profiles.add_profile("newcomer", {"client_id": "x"}, None)
             with pytest.raises(ConfigError):
@@ -249,12 +249,6 @@ def test_arbitrary_bytes_load_or_raise_config_error_naming_the_path(
         b'[profiles.x]\nclient_secret = "s"\n',
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: kaskada/_profiles.py add_profile() (through _config.update(), which only "
-    "decodes the TOML) rewrites a file that _config.load() refuses, then raises ConfigError "
-    "from get_profile(): the user is told it failed, yet the file was changed",
-)
 def test_a_file_load_refuses_is_not_rewritten_by_add_profile(tmp_path: Path, data: bytes) -> None:
     with fresh_config_dir(tmp_path) as folder:
         folder.mkdir(mode=0o700)
@@ -268,12 +262,6 @@ def test_a_file_load_refuses_is_not_rewritten_by_add_profile(tmp_path: Path, dat
         assert path.read_bytes() == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="BUG: kaskada/_config.py decode() catches TOMLDecodeError but not the RecursionError "
-    "tomllib raises on deeply nested arrays/inline tables",
-)
 def test_deeply_nested_toml_is_a_config_error(tmp_path: Path) -> None:
     """The first known failure of the property above, kept as a plain named test."""
     with fresh_config_dir(tmp_path) as folder:
@@ -284,12 +272,6 @@ def test_deeply_nested_toml_is_a_config_error(tmp_path: Path) -> None:
             _config.load()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG: kaskada/_config.py _check_value('timeout') calls math.isfinite(int), which "
-    "raises OverflowError for integers beyond float range",
-)
 def test_huge_integer_timeout_is_a_config_error(tmp_path: Path) -> None:
     with fresh_config_dir(tmp_path) as folder:
         folder.mkdir(mode=0o700)
@@ -410,12 +392,6 @@ def test_token_parser_returns_a_token_or_raises_authentication_error(
 
 
 @pytest.mark.parametrize("status", [200, 400])
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="BUG: kaskada/_token.py parse_token_response() catches ValueError from json.loads but "
-    "not RecursionError, which a deeply nested body (well under MAX_BODY) raises",
-)
 def test_token_parser_survives_deeply_nested_json(status: int) -> None:
     with pytest.raises(AuthenticationError):
         _token.parse_token_response(status, b"[" * 100_000, now=0.0, url=URL)

@@ -454,12 +454,6 @@ def test_token_endpoint_answers_keep_alive_requests_after_errors(target: Target)
     target.assert_alive()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: kaskada/server/token_http.py TokenRequestHandler._json_fields() catches "
-    "ValueError from json.loads but not RecursionError: a JSON body of 8,000 '[' (under "
-    "MAX_BODY_BYTES) gets no HTTP answer (connection dropped) and a traceback on stderr",
-)
 def test_deeply_nested_json_body_is_invalid_request(start_server: Any) -> None:
     server = start_server()
     parts = urlsplit(server.token_url)
@@ -485,12 +479,6 @@ def _vanish(host: str, port: int, partial: bytes) -> None:
     sock.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: kaskada/server/token_http.py TokenHTTPServer does not override "
-    "socketserver's handle_error(): a client that resets its connection mid-request makes "
-    "the server print a full traceback (ConnectionResetError/BrokenPipeError) to its log",
-)
 def test_a_client_resetting_mid_request_leaves_no_traceback(start_server: Any) -> None:
     server = start_server()
     port = int(urlsplit(server.token_url).port or 80)

@@ -18,6 +18,7 @@ import json
 import logging
 import socket
 import ssl
+import sys
 import threading
 import urllib.parse
 from http import HTTPStatus
@@ -74,6 +75,16 @@ class TokenHTTPServer(ThreadingHTTPServer):
                 connection, server_side=True, do_handshake_on_connect=False
             )
         return connection, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that drops its connection is routine: one log line, no traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | ssl.SSLError | TimeoutError):
+            log.debug("token endpoint: connection from %s ended: %s",
+                      client_address[0], type(error).__name__)
+            return
+        log.error("token endpoint: unexpected %s while serving %s",
+                  type(error).__name__, client_address[0])
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -234,7 +245,7 @@ class TokenRequestHandler(BaseHTTPRequestHandler):
     def _json_fields(body: bytes) -> dict[str, str]:
         try:
             value = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise OAuthError("invalid_request", "the JSON body is not valid JSON") from None
         if not isinstance(value, dict):
             raise OAuthError("invalid_request", "the JSON body must be an object")
