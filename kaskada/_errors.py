@@ -8,7 +8,7 @@ line without a traceback. No message ever contains a secret or a token.
     ├── ConfigError                 the config file or a profile in it is unusable
     │   ├── ProfileNotFoundError    a named profile does not exist
     │   ├── ProfileExistsError      add/import/rename onto an existing name without --force
-    │   └── InvalidProfileNameError a profile name outside [A-Za-z0-9._-]
+    │   └── InvalidProfileNameError a profile name outside [A-Za-z0-9._-], or a leading - or .
     ├── CredentialsError            what was given cannot make a connection
     │   ├── NoCredentialsError      nothing anywhere: names the three ways to give them
     │   ├── IncompleteCredentialsError  id without secret, endpoint without exchange endpoint
@@ -48,7 +48,7 @@ class ProfileExistsError(ConfigError):
 
 
 class InvalidProfileNameError(ConfigError):
-    """A profile name outside letters, digits, '-', '_' and '.'."""
+    """A profile name outside letters, digits, '-', '_' and '.', or starting with '-' or '.'."""
 
 
 class CredentialsError(KaskadaError):
