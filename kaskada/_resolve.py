@@ -463,8 +463,10 @@ _ENV_KEYS = tuple(os.fsencode(name) for name in _ENV_VARS)
 
 def _snapshot_env() -> tuple[str | None, ...]:
     """The KASKADA_* values in force. ``os.environ.get`` costs ~2 us a name (it encodes
-    the key and decodes the value), so the hot path reads CPython's backing dict."""
-    data = getattr(os.environ, "_data", None)
+    the key and decodes the value), so on POSIX, where CPython keeps the environment
+    as a dict of bytes, the hot path reads that dict; elsewhere (Windows keys are
+    upper-cased str) it takes the public way."""
+    data = getattr(os.environ, "_data", None) if os.name == "posix" else None
     if isinstance(data, dict):
         get = data.get
         return tuple([None if (raw := get(key)) is None else os.fsdecode(raw) for key in _ENV_KEYS])
