@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kaskada import _transport
 from kaskada._errors import ApiError
+from kaskada._session import current
 from kaskada.api.v1alpha.table_pb2 import (
     CreateTableRequest,
     CreateTableResponse,
@@ -34,9 +36,6 @@ MAX_PAGES = 100_000
 def _call(
     method: str, request: object, response_type: object, session: Session | None, *, read: bool
 ) -> object:
-    from kaskada import _transport
-    from kaskada._session import current
-
     return _transport.call(current(session), _SERVICE + method, request, response_type, read=read)
 
 
