@@ -58,18 +58,34 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+PROBE = "demo-probe"
+
+
+def _why_unusable(error: Exception) -> str:
+    """Why the real keyring cannot hold the demo's secrets, in a newcomer's words."""
+    from kaskada import _keyring
+    from kaskada._errors import KeyringTimeoutError
+
+    if isinstance(error, _keyring.NoKeyringError):
+        return f"no keyring backend is available: {_keyring.describe_backend()}"
+    if isinstance(error, KeyringTimeoutError):
+        return f"the keyring did not answer within {_keyring.timeout():g} s; it may be locked"
+    return f"the keyring refused a test entry ({type(error).__name__})"
+
+
 @contextlib.contextmanager
-def _keyring_for_demo(say: Say) -> Iterator[None]:
+def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
     """The real keyring when it answers; otherwise an in-memory one, and say which."""
     from kaskada import _keyring
     from kaskada._secret import Secret
 
     problem: str | None = None
+    stored.append(PROBE)  # removed at the end even if only half of the probe worked
     try:
-        _keyring.set_secret("demo-probe", Secret(uuid.uuid4().hex))
-        _keyring.delete_secret("demo-probe")
+        _keyring.set_secret(PROBE, Secret(uuid.uuid4().hex))
+        _keyring.delete_secret(PROBE)
     except Exception as error:
-        problem = type(error).__name__
+        problem = _why_unusable(error)
     if problem is None:
         say(f"Secrets go to the real keyring ({_keyring.describe_backend()}) under the "
             f"throwaway service {os.environ[_env.KEYRING_SERVICE]!r}, removed at the end.")
@@ -77,8 +93,9 @@ def _keyring_for_demo(say: Say) -> Iterator[None]:
         return
     import keyring
 
-    say(f"No usable keyring here ({problem}): the demo keeps its secrets in memory. "
-        "Real profiles need one: see 'Troubleshooting' in the README.")
+    stored.remove(PROBE)  # nothing can have been stored: leave the broken keyring alone
+    say(f"No usable keyring here ({problem}), so the demo keeps its secrets in memory "
+        "for this run. Real profiles need a keyring: see 'Troubleshooting' in the README.")
     previous = keyring.get_keyring()
     keyring.set_keyring(_memory_keyring())
     try:
@@ -110,19 +127,23 @@ def run(say: Say = print) -> None:
         with _environment(values):
             _reset.reset_all()
             try:
-                with _keyring_for_demo(say):
-                    _walk_through(root, say, stored)
-                    _cleanup_secrets(stored)
-                    stored.clear()
+                with _keyring_for_demo(say, stored):
+                    try:
+                        _walk_through(root, say, stored)
+                    finally:  # in the keyring that holds them, also after a failure
+                        _cleanup_secrets(stored)
             finally:
-                _cleanup_secrets(stored)
                 _reset.reset_all()
-    say("Done: server stopped, throwaway config, database and keyring entries removed.")
+    say("\nDone: the server is stopped; the throwaway folder (config file, database) and "
+        "the keyring entries are removed.")
+    say("To do this for real: `kaskada serve` in one terminal, then `kaskada server add-client "
+        "--account NAME --save-profile NAME` in another (README: 'Quick start with a real "
+        "server').")
 
 
 def _walk_through(root: Path, say: Say, stored: list[str]) -> None:
     import kaskada as kda
-    from kaskada import _profiles, table
+    from kaskada import _paths, _profiles, table
     from kaskada.server import start_server
 
     with start_server(db=root / "data" / "server.sqlite3") as server:
@@ -135,6 +156,7 @@ def _walk_through(root: Path, say: Say, stored: list[str]) -> None:
         }
         accounts = {"dev": "analytics-dev", "prod": "analytics-prod"}
         credentials = {}
+        say("2. Created two accounts on it, each with a client, and saved each as a profile:")
         for profile, account in accounts.items():
             client_id, secret = server.add_client(account)
             credentials[profile] = (client_id, secret)
@@ -143,8 +165,11 @@ def _walk_through(root: Path, say: Say, stored: list[str]) -> None:
                 make_default=(profile == "dev"),
             )
             stored.append(profile)
-            say(f"2. Account {account!r}: client {client_id} saved as profile {profile!r} "
-                "(secret in the keyring, never in the file)")
+            say(f"   profile {profile!r:7} -> account {account!r}, client id {client_id}")
+        say("   The secrets went to the keyring; the config file (throwaway, like everything "
+            "here) holds no secret:")
+        for line in _paths.config_file().read_text(encoding="utf-8").splitlines():
+            say(f"     {line}".rstrip())
 
         kda.init(profile="dev")
         say("\n3. kda.init(profile='dev'); table.list_tables()")
@@ -170,10 +195,12 @@ def _walk_through(root: Path, say: Say, stored: list[str]) -> None:
         os.environ.update(notebook_env)
         try:
             kda.init()
-            say("\n6. The notebook way: KASKADA_CLIENT_ID/KASKADA_CLIENT_SECRET (+ endpoints) "
-                "in the environment, then kda.init()")
-            say(f"   -> credentials from {kda.explain().source('client_id')}: "
-                f"list_tables() = {table.list_tables()!r}")
+            say("\n6. The environment way (notebooks, CI): KASKADA_CLIENT_ID and "
+                "KASKADA_CLIENT_SECRET set to prod's client, with KASKADA_API_ENDPOINT, "
+                "KASKADA_AUTH_ENDPOINT and KASKADA_IS_SECURE=false; then kda.init()")
+            say(f"   -> credentials from {kda.explain().source('client_id')} (they come "
+                f"before the default profile): list_tables() = {table.list_tables()!r}   "
+                "(prod's account)")
             say("\n7. print(kda.explain())")
             for line in str(kda.explain()).splitlines():
                 say(f"   {line}")

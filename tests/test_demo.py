@@ -36,7 +36,12 @@ def test_demo_on_the_real_keyring_walks_through_and_cleans_up(tmp_path: Path) ->
     assert "list_tables() now: ['purchases']" in out
     assert "with kda.session(profile='prod')" in out
     assert "back outside the block, as dev: ['purchases']" in out
-    assert "credentials from KASKADA_CLIENT_ID: list_tables() = {}" in out
+    assert "credentials from KASKADA_CLIENT_ID (they come before the default profile): " \
+        "list_tables() = {}   (prod's account)" in out
+    # the config file is shown, and it holds client ids but no secret
+    assert '     default_profile = "dev"' in out and "     [profiles.prod]" in out
+    assert "secret =" not in out
+    assert out.count("2. ") == 1  # each step is numbered once
     assert "client_secret      ********" in out
     # nothing left: no temporary folder, no secret under the throwaway service
     assert _leftovers(scratch) == []
@@ -56,8 +61,38 @@ def test_demo_without_a_keyring_says_so_and_still_runs(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     result = _run_demo(env, scratch)
     assert result.returncode == 0, result.stderr
-    assert "No usable keyring here" in result.stdout
+    assert "No usable keyring here (no keyring backend is available: " \
+        "keyring.backends.fail.Keyring)" in result.stdout
     assert "in memory" in result.stdout
     assert "list_tables() now: ['purchases']" in result.stdout
     assert _leftovers(scratch) == []
     assert "Traceback" not in result.stderr
+
+
+def test_demo_cleans_up_after_a_failed_step(
+    memory_keyring: dict[tuple[str, str], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A step that fails still stops the server, removes the folder, secrets and variables."""
+    import tempfile
+
+    from kaskada import _demo, table
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("KASKADA_PROFILE", "the-callers-own")
+    seen: list[str] = []
+
+    def broken(*args: object, **kwargs: object) -> None:
+        seen.extend(name for name in os.environ if name.startswith("KASKADA_"))
+        raise RuntimeError("step 4 broke")
+
+    monkeypatch.setattr(table, "create_table", broken)
+    said: list[str] = []
+    with pytest.raises(RuntimeError, match="step 4 broke"):
+        _demo.run(said.append)
+    assert any("3. kda.init(profile='dev')" in line for line in said)  # it got that far
+    assert "KASKADA_PROFILE" not in seen  # the caller's variables were hidden meanwhile
+    assert os.environ["KASKADA_PROFILE"] == "the-callers-own"  # and are back
+    assert memory_keyring == {}  # both profiles' secrets (and the probe) removed
+    assert _leftovers(tmp_path) == []
