@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import getpass
+import re
 import shlex
 import sys
 from typing import Any, NoReturn
@@ -19,6 +20,7 @@ from IPython.core.error import UsageError
 
 from fenlmagic import _login
 from fenlmagic.display import SettingsView
+from kaskada._secret import MASK
 
 HISTORY_WARNING = (
     "fenlmagic: warning: a client secret typed on the magic line is kept in IPython's "
@@ -32,12 +34,17 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad magic line as UsageError instead of exiting.
 
     Built once per magic (``functools.cache``): building costs more than parsing.
+    The message repeats only words that cannot be a secret (see ``_shown_words``),
+    since a client secret may be on the line.
     """
 
     def __init__(self, prog: str) -> None:
         super().__init__(prog=prog, add_help=False)
+        self._hidden: list[str] = []
 
     def error(self, message: str) -> NoReturn:
+        for word in self._hidden:  # whole words only: "a" must not mask "arguments"
+            message = re.sub(rf"(?<![^\s'\"]){re.escape(word)}(?![^\s'\"])", MASK, message)
         raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
 
     def parse_line(self, line: str) -> argparse.Namespace:
@@ -45,7 +52,26 @@ class _Parser(argparse.ArgumentParser):
             words = shlex.split(line)
         except ValueError as error:
             raise UsageError(f"{self.prog}: {error}") from None
+        shown = self._shown_words(words)
+        self._hidden = [word for word in words if word not in shown]
         return self.parse_args(words)
+
+    def _shown_words(self, words: list[str]) -> set[str]:
+        """Option names, their values, and the first positional (a client id, not a secret)."""
+        takes_value = {
+            option for action in self._actions if action.nargs != 0
+            for option in action.option_strings
+        }
+        shown: set[str] = set()
+        positionals = 0
+        for index, word in enumerate(words):
+            if word.startswith("--") or (index and words[index - 1] in takes_value):
+                shown.add(word)
+            elif not word.startswith("-"):
+                positionals += 1
+                if positionals == 1:
+                    shown.add(word)
+        return shown
 
 
 @functools.cache
@@ -60,6 +86,9 @@ def _auth_parser() -> _Parser:
     parser.add_argument("--plaintext", action="store_true", help="no TLS (loopback hosts only)")
     parser.add_argument("--ca-bundle", help="PEM file of roots to trust")
     parser.add_argument("--timeout", type=float, help="seconds per call")
+    parser.add_argument(
+        "--allow-insecure", action="store_true", help="plaintext to a non-loopback host"
+    )
     return parser
 
 
@@ -129,7 +158,8 @@ class FenlMagics:
         %fenl_auth                    what kda.init() picks (environment, default profile)
 
         Options: --endpoint HOST:PORT, --exchange-endpoint URL, --audience A,
-        --plaintext, --ca-bundle FILE, --timeout SECONDS (override the profile's).
+        --plaintext, --ca-bundle FILE, --timeout SECONDS (override the profile's);
+        --allow-insecure permits --plaintext to a host that is not loopback.
         """
         options = self._auth_options(_auth_parser().parse_line(line))
         session, visible = _login.sign_in(options)
@@ -163,6 +193,8 @@ class FenlMagics:
                 options[name] = value
         if args.plaintext:
             options["is_secure"] = False
+        if args.allow_insecure:
+            options["allow_insecure"] = True
         return options
 
     def _warn_history_once(self) -> None:

@@ -58,6 +58,8 @@ class Account:
 
     def __init__(self, server: Any, name: str) -> None:
         self.name = name
+        self.client_id: str
+        self.secret: str
         self.client_id, self.secret = server.add_client(name)
         self.endpoint = server.endpoint
         self.token_url = server.token_url
@@ -468,3 +470,89 @@ def test_another_extensions_exception_hook_is_left_alone(
         assert ip.custom_exceptions == (ValueError,)
     finally:
         ip.set_custom_exc((), None)
+
+
+# -- second pass: KASKADA_PROFILE, options, usage errors that must not echo a secret ---
+
+
+@pytest.mark.real_keyring
+def test_load_uses_kaskada_profile_before_the_default_profile(
+    ip: Any,
+    real_keyring: str,
+    alice: Account,
+    bob: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kaskada import Secret
+    from kaskada._profiles import add_profile
+
+    add_profile("alice", alice.profile_fields(), Secret(alice.secret), make_default=True)
+    add_profile("bob", bob.profile_fields(), Secret(bob.secret))
+    monkeypatch.setenv("KASKADA_PROFILE", "bob")
+    result, out = run(ip, "%load_ext fenlmagic", capsys)
+    assert result.success
+    assert f"initialised as profile 'bob', client id {bob.client_id}" in out
+    assert_no_secret(out, alice.secret, bob.secret)
+    assert visible_tables(ip) == ["bob_table"]
+
+
+def test_auth_options_reach_the_settings_and_whoami_no_check_skips_the_call(
+    ip: Any, alice: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": alice.secret)
+    run(ip, "%load_ext fenlmagic", capsys)
+    options = f"--audience https://aud.example --timeout 7 {alice.options}"
+    line = f"%fenl_auth {alice.client_id} {options}"
+    result, out = run(ip, line, capsys)
+    assert result.success, out
+    result, out = run(ip, "%fenl_whoami --no-check", capsys)
+    assert result.success, out
+    rows = {row.split()[0]: row.split()[1:] for row in out.splitlines() if row.strip()}
+    assert rows["audience"] == ["https://aud.example", "[argument]"]
+    assert rows["timeout"] == ["7.0", "[argument]"]
+    assert rows["is_secure"] == ["false", "[argument]"]
+    assert rows["exchange_endpoint"] == [alice.token_url, "[argument]"]
+    assert "Credentials accepted" not in out  # --no-check: no call made
+    assert_no_secret(out, alice.secret)
+
+
+def test_plaintext_off_loopback_is_refused_and_allow_insecure_is_passed_on(
+    ip: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fenlmagic.magics import FenlMagics, _auth_parser
+    from kaskada import InsecureConnectionError
+
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": CANARY)
+    run(ip, "%load_ext fenlmagic", capsys)
+    remote = (  # a reserved name that never resolves; refused before any connection
+        "--endpoint kaskada.invalid:50051 "
+        "--exchange-endpoint https://kaskada.invalid/oauth/token --plaintext"
+    )
+    result, out = run(ip, f"%fenl_auth some-id {remote}", capsys)
+    assert isinstance(result.error_in_exec, InsecureConnectionError)
+    assert "Traceback" not in out and "--allow-insecure" in out
+    assert_no_secret(out)
+    args = _auth_parser().parse_line(f"some-id {remote} --allow-insecure")
+    options = FenlMagics(ip)._auth_options(args)
+    assert options["allow_insecure"] is True and options["is_secure"] is False
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # a secret that begins with "-" looks like an option
+        (f"%fenl_auth some-id -{CANARY}", "unrecognized arguments: ********"),
+        (f"%fenl_auth some-id {CANARY} unexpected", "unrecognized arguments: ********"),
+        (f"%fenl_auth some-id {CANARY} --timeout soon", "invalid float value: 'soon'"),
+    ],
+    ids=["secret-with-dash", "extra-word", "bad-timeout"],  # ids never show the canary
+)
+def test_usage_errors_never_repeat_a_secret_typed_on_the_line(
+    ip: Any, line: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(ip, "%load_ext fenlmagic", capsys)
+    result, out = run(ip, line, capsys)
+    assert not result.success
+    assert "UsageError" in out and expected in out and "Traceback" not in out
+    assert_no_secret(out)
