@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -48,6 +50,7 @@ T = TypeVar("T")
 DEFAULT_ENDPOINT = "localhost:50051"
 DEFAULT_EXCHANGE_ENDPOINT = "http://localhost:50052/oauth/token"
 DEFAULT_TIMEOUT = 30.0
+MAX_TIMEOUT = 86400.0  # a day; past ~1e9 s the socket layer overflows (a traceback, not an error)
 BUILTIN = "built-in default"
 ARGUMENT = "argument"
 
@@ -143,11 +146,47 @@ def endpoint_host(endpoint: str) -> str:
 
 
 def exchange_url(value: str) -> str:
-    """A bare host means ``https://<host>/oauth/token``; a URL is kept as is."""
+    """A bare host means ``https://<host>/oauth/token``; a URL is kept as is.
+
+    ``host/path`` without a scheme is taken as ``https://host/path``: appending
+    ``/oauth/token`` to a value that already has a path would never be meant.
+    """
     value = value.strip()
     if "://" in value:
         return value
+    if "/" in value.strip("/"):
+        return f"https://{value.strip('/')}"
     return f"https://{value.rstrip('/')}/oauth/token"
+
+
+def check_endpoint(endpoint: Sourced[str]) -> None:
+    """A gRPC target is ``host:port``; a URL there fails later with a resolver error."""
+    value = endpoint.value
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"the endpoint from {endpoint.source} is {value!r}, not a gRPC host:port: "
+            "give e.g. localhost:50051"
+        )
+    if "://" in value or any(ch.isspace() for ch in value):
+        raise ConfigError(
+            f"the endpoint {value!r} (from {endpoint.source}) is not a gRPC host:port: "
+            "give the host and port alone, e.g. api.example.com:443, without a scheme or spaces"
+        )
+
+
+def check_token(token: str, source: str) -> Secret:
+    """A pre-issued token, trimmed; it must be able to travel in a header.
+
+    Without this a pasted newline surfaces as an opaque gRPC INTERNAL error.
+    The message names the source, never the value.
+    """
+    token = token.strip()
+    if not token or not token.isascii() or not token.isprintable():
+        raise ConfigError(
+            f"the pre-issued token from {source} is empty or holds characters that cannot "
+            "travel in a header (a newline, a control or non-ASCII character): copy it again"
+        )
+    return Secret(token)
 
 
 def parse_bool(value: str, where: str) -> bool:
@@ -162,13 +201,25 @@ def parse_bool(value: str, where: str) -> bool:
 def parse_timeout(value: Any, where: str) -> float:
     try:
         seconds = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(
             f"{where} is {value!r}, not a number of seconds: set it to e.g. 30"
         ) from None
-    if not seconds > 0:
-        raise ConfigError(f"{where} is {value!r}: the timeout must be a positive number of seconds")
+    if isinstance(value, bool) or not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT):
+        raise ConfigError(
+            f"{where} is {value!r}: the timeout must be a number of seconds above 0 and at "
+            f"most {MAX_TIMEOUT:.0f} (a day), e.g. 30"
+        )
     return seconds
+
+
+def _argument_bool(value: Any, name: str) -> bool:
+    """``is_secure="false"`` must not mean TLS because a non-empty string is truthy."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return parse_bool(value, f"{name}=")
+    raise ConfigError(f"{name}= is {value!r}: pass True or False")
 
 
 # --- building a Settings from one layer ------------------------------------------
@@ -200,6 +251,7 @@ def _complete(
         exchange = Sourced(DEFAULT_EXCHANGE_ENDPOINT, BUILTIN)
     elif exchange.value is not None:
         exchange = Sourced(exchange_url(exchange.value), exchange.source)
+    check_endpoint(endpoint)
     host = endpoint_host(endpoint.value)
     is_secure: Sourced[bool] = get("is_secure", None)
     if is_secure.value is None:
@@ -261,7 +313,12 @@ def _check_transport_security(settings: Settings) -> None:
                 "plain http on a non-loopback host, so the secret would cross the network "
                 "unencrypted: use https, or allow_insecure=True / KASKADA_ALLOW_INSECURE=1"
             )
-        if parts.scheme not in ("http", "https"):
+        try:
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            valid = False
+        if not valid:
             raise ConfigError(
                 f"the exchange endpoint {url!r} (from {settings.exchange_endpoint.source}) is "
                 "not an http(s) URL or a bare host: give e.g. https://auth.example.com/oauth/token"
@@ -333,15 +390,24 @@ def _from_arguments(
 ) -> Settings | None:
     """Layer 1: ``profile=`` or explicit credentials passed to init()/session()."""
     fields: dict[str, Sourced[Any]] = {}
-    for name in ("client_id", *CONNECTION_ARGS):
-        if args.get(name) is not None:
-            fields[name] = Sourced(args[name], ARGUMENT)
+    for name in ("client_id", "endpoint", "exchange_endpoint", "audience"):
+        value = args.get(name)
+        if value is not None:
+            if not isinstance(value, str):
+                raise ConfigError(f"{name}= is a {type(value).__name__}: pass a string")
+            fields[name] = Sourced(value, ARGUMENT)
+    if args.get("is_secure") is not None:
+        fields["is_secure"] = Sourced(_argument_bool(args["is_secure"], "is_secure"), ARGUMENT)
     if args.get("client_secret") is not None:
         fields["client_secret"] = Sourced(Secret(args["client_secret"]), ARGUMENT)
     if args.get("jwt") is not None:
-        fields["token"] = Sourced(Secret(args["jwt"]), "argument jwt")
+        jwt = args["jwt"]
+        raw = jwt.reveal() if isinstance(jwt, Secret) else jwt
+        fields["token"] = Sourced(check_token(raw, "argument jwt"), "argument jwt")
     profile = args.get("profile")
     if profile is not None:
+        if "client_secret" not in fields and "token" not in fields:
+            _warn_if_shadowing(f"profile={profile!r}", env)
         return _from_profile(profile, "argument profile=", fields, safe, env)
     if "client_secret" in fields and "client_id" not in fields:
         raise IncompleteCredentialsError(
@@ -366,25 +432,49 @@ def _from_arguments(
 
 
 _warned_shadow = False
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _outside_stacklevel() -> int:
+    """The ``stacklevel`` (for the caller of this) of the first frame outside kaskada.
+
+    The path from the user's line to the warning differs (init, session, a first
+    call before init), so a fixed level would blame a line of kaskada itself.
+    """
+    frame = sys._getframe(2)  # the caller of the function that warns: stacklevel 2
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _warn_if_shadowing(chosen: str, env: Mapping[str, str | None]) -> None:
+    """An explicitly chosen profile beats credential variables: say so, once per process.
+
+    A notebook that set KASKADA_CLIENT_ID earlier would otherwise run as another
+    account without a sign.
+    """
+    global _warned_shadow
+    shadowed = [var for var in _env.CREDENTIAL_VARIABLES if env.get(var)]
+    if shadowed and not _warned_shadow:
+        _warned_shadow = True
+        warnings.warn(
+            f"{chosen} is used; {', '.join(shadowed)} "
+            f"{'is' if len(shadowed) == 1 else 'are'} set too and ignored: unset one or the other",
+            UserWarning,
+            stacklevel=_outside_stacklevel(),
+        )
 
 
 def _from_env_profile(
     args: dict[str, Any], safe: dict[str, Sourced[Any]], env: Mapping[str, str | None]
 ) -> Settings | None:
     """Layer 4a: ``KASKADA_PROFILE`` beats environment credentials (with one warning)."""
-    global _warned_shadow
     name = env.get(_env.PROFILE)
     if not name:
         return None
-    shadowed = [var for var in _env.CREDENTIAL_VARIABLES if env.get(var)]
-    if shadowed and not _warned_shadow:
-        _warned_shadow = True
-        warnings.warn(
-            f"KASKADA_PROFILE={name} is used; {', '.join(shadowed)} "
-            "are set too and ignored: unset one or the other",
-            UserWarning,
-            stacklevel=4,
-        )
+    _warn_if_shadowing(f"KASKADA_PROFILE={name}", env)
     return _from_profile(name, _env.PROFILE, {}, safe, env)
 
 
@@ -402,7 +492,7 @@ def _from_env_credentials(
         return None
     fields: dict[str, Sourced[Any]] = {}
     if token:
-        fields["token"] = Sourced(Secret(token), _env.TOKEN)
+        fields["token"] = Sourced(check_token(token, _env.TOKEN), _env.TOKEN)
     if client_id:
         fields["client_id"] = Sourced(client_id, _env.CLIENT_ID)
     if secret:
@@ -495,6 +585,14 @@ def _clear() -> None:
     _warned_shadow = False
 
 
+def _after_fork_in_child() -> None:
+    global _memo_lock
+    _memo_lock = threading.Lock()  # another thread may have held it at fork time
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def resolve(**arguments: Any) -> Settings:
     """The settings ``init(**arguments)`` would use, memoized per (arguments, env, file)."""
     unknown = set(arguments) - set(ARGUMENT_NAMES)
@@ -536,7 +634,8 @@ def _resolve_uncached(arguments: dict[str, Any], env: Mapping[str, str | None]) 
     if arguments.get("timeout") is not None:
         safe["timeout"] = Sourced(parse_timeout(arguments["timeout"], "timeout="), ARGUMENT)
     if arguments.get("allow_insecure") is not None:
-        safe["allow_insecure"] = Sourced(bool(arguments["allow_insecure"]), ARGUMENT)
+        allow = _argument_bool(arguments["allow_insecure"], "allow_insecure")
+        safe["allow_insecure"] = Sourced(allow, ARGUMENT)
     for layer in LAYERS:
         settings = layer(arguments, safe, env)
         if settings is not None:

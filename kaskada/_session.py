@@ -14,6 +14,7 @@ settings already seen costs a dictionary lookup and a ContextVar set.
 
 from __future__ import annotations
 
+import os
 import threading
 from contextvars import ContextVar
 from types import TracebackType
@@ -214,3 +215,11 @@ def _clear() -> None:
     _global = None
     _sessions.clear()
     _active.set(None)
+
+
+def _after_fork_in_child() -> None:
+    global _global_lock
+    _global_lock = threading.Lock()  # another thread may have held it at fork time
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,7 @@ def parse_token_response(status: int, body: bytes, *, now: float, url: str) -> T
             f"the token endpoint {url} answered without an access_token: "
             "check that exchange_endpoint points at an OAuth2 token endpoint"
         )
-    if any(ch in access_token for ch in "\r\n\x00") or not access_token.isprintable():
+    if not access_token.isascii() or not access_token.isprintable():
         raise AuthenticationError(
             f"the token endpoint {url} answered with an access_token that cannot travel in a "
             "header: check the exchange endpoint"
@@ -221,6 +222,7 @@ class TokenSource:
         self._ca_bundle = ca_bundle
         self._token: Token | None = None
         self._lock = threading.Lock()
+        _live.add(self)
 
     def get(self) -> Secret:
         """A valid access token; refreshes (one caller at a time) when it is due."""
@@ -278,6 +280,7 @@ class StaticToken:
 
 _sources: dict[tuple[Any, ...], TokenSource] = {}
 _sources_lock = threading.Lock()
+_live: weakref.WeakSet[TokenSource] = weakref.WeakSet()  # every source, for the fork handler
 
 
 def token_source(
@@ -309,9 +312,15 @@ def _clear() -> None:
 
 
 def _after_fork_in_child() -> None:
+    """A lock held by another thread at fork time would never be released in the child.
+
+    Sessions keep their TokenSource, so each one gets a fresh lock (its cached
+    token stays valid: it is only a bearer string).
+    """
     global _sources_lock
     _sources_lock = threading.Lock()
-    _sources.clear()  # a lock held by another thread at fork time would never be released
+    for source in list(_live):
+        source._lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -299,3 +299,206 @@ def test_settings_and_session_never_show_the_secret() -> None:
     made = kda.session(client_id="a", client_secret=CANARY)
     for text in (repr(made.settings), str(made.settings), repr(made), str(made.explain())):
         assert CANARY not in text
+
+
+# --- audit: warnings, parsing of every documented variable, explain, pickling ----------
+
+
+def test_profile_argument_shadowing_env_credentials_warns_once_at_the_callers_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add("dev")
+    add("prod")
+    monkeypatch.setenv("KASKADA_CLIENT_ID", "env-id")
+    monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY + "-env")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert kda.session(profile="dev").client_id == "id-dev"
+        assert kda.init(profile="prod").client_id == "id-prod"
+        monkeypatch.setenv("KASKADA_PROFILE", "prod")
+        kda.session()
+    shadow = [w for w in caught if "ignored" in str(w.message)]
+    assert len(shadow) == 1
+    assert "profile='dev'" in str(shadow[0].message)
+    assert "KASKADA_CLIENT_ID" in str(shadow[0].message)
+    assert shadow[0].filename == __file__  # the user's line, not a line of kaskada
+    assert CANARY not in str(shadow[0].message)
+
+
+def test_profile_argument_without_env_credentials_does_not_warn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add("dev")
+    monkeypatch.setenv("KASKADA_API_ENDPOINT", "elsewhere:1")  # not a credential variable
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kda.session(profile="dev")
+    assert [str(w.message) for w in caught] == []
+
+
+def env_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KASKADA_CLIENT_ID", "a")
+    monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY)
+
+
+@pytest.mark.parametrize(
+    ("raw", "secure"),
+    [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("on", True),
+     ("false", False), (" False ", False), ("0", False), ("no", False), ("off", False)],
+)  # fmt: skip
+def test_is_secure_words(raw: str, secure: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_credentials(monkeypatch)
+    monkeypatch.setenv("KASKADA_IS_SECURE", raw)
+    assert _resolve.resolve().is_secure == (secure, "KASKADA_IS_SECURE")
+
+
+def test_empty_is_secure_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    env_credentials(monkeypatch)
+    monkeypatch.setenv("KASKADA_IS_SECURE", "")
+    assert _resolve.resolve().is_secure.source.startswith(_resolve.BUILTIN)
+
+
+@pytest.mark.parametrize("raw", ["maybe", "2", "tru", "secure"])
+def test_bad_is_secure_names_variable_value_and_fix(
+    raw: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_credentials(monkeypatch)
+    monkeypatch.setenv("KASKADA_IS_SECURE", raw)
+    with pytest.raises(ConfigError) as caught:
+        _resolve.resolve()
+    message = str(caught.value)
+    assert "KASKADA_IS_SECURE" in message and repr(raw) in message and "true or false" in message
+
+
+@pytest.mark.parametrize("raw", ["abc", "inf", "-inf", "nan", "0", "-1", "1e12", "1e400"])
+def test_bad_timeout_is_a_config_error_naming_the_variable(
+    raw: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_credentials(monkeypatch)
+    monkeypatch.setenv("KASKADA_TIMEOUT", raw)
+    with pytest.raises(ConfigError, match="KASKADA_TIMEOUT") as caught:
+        _resolve.resolve()
+    assert "seconds" in str(caught.value)
+
+
+def test_timeout_argument_and_variable_accept_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    env_credentials(monkeypatch)
+    monkeypatch.setenv("KASKADA_TIMEOUT", "2.5")
+    assert _resolve.resolve().timeout == (2.5, "KASKADA_TIMEOUT")
+    assert _resolve.resolve(timeout=7).timeout == (7.0, "argument")
+    with pytest.raises(ConfigError, match="timeout="):
+        _resolve.resolve(timeout=float("inf"))
+
+
+@pytest.mark.parametrize(
+    ("value", "url"),
+    [
+        ("auth.example.com:8443", "https://auth.example.com:8443/oauth/token"),
+        ("auth.example.com/", "https://auth.example.com/oauth/token"),
+        ("auth.example.com/custom/token", "https://auth.example.com/custom/token"),
+    ],
+)
+def test_auth_endpoint_host_forms(value: str, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_credentials(monkeypatch)
+    monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", value)
+    assert _resolve.resolve().exchange_endpoint.value == url
+
+
+@pytest.mark.parametrize("value", ["https://", "https://auth.example.com:abc/t", "ftp://h/t"])
+def test_unusable_auth_endpoint_is_a_config_error(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_credentials(monkeypatch)
+    monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", value)
+    with pytest.raises(ConfigError, match="KASKADA_AUTH_ENDPOINT") as caught:
+        _resolve.resolve()
+    assert CANARY not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:50051", "localhost :50051", " "])
+def test_endpoint_that_is_not_host_port_is_a_config_error(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="host:port"):
+        _resolve.resolve(jwt=CANARY, endpoint=value)
+    monkeypatch.setenv("KASKADA_TOKEN", CANARY)
+    monkeypatch.setenv("KASKADA_API_ENDPOINT", value)
+    if value.strip():  # an empty variable counts as unset
+        with pytest.raises(ConfigError, match="KASKADA_API_ENDPOINT"):
+            _resolve.resolve()
+
+
+def test_string_booleans_in_arguments_are_parsed_not_truthy() -> None:
+    call = {"client_id": "a", "client_secret": CANARY}
+    assert _resolve.resolve(**call, is_secure="false").is_secure == (False, "argument")
+    assert _resolve.resolve(**call, allow_insecure="0").allow_insecure.value is False
+    with pytest.raises(ConfigError, match="is_secure="):
+        _resolve.resolve(**call, is_secure="maybe")
+    with pytest.raises(ConfigError, match="endpoint="):
+        _resolve.resolve(**call, endpoint=50051)
+
+
+def test_preissued_token_is_trimmed_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _resolve.resolve(jwt=f" {CANARY}\n").token.value == Secret(CANARY)
+    for bad in (f"{CANARY}\nmore", f"{CANARY}é", "  "):
+        with pytest.raises(ConfigError, match="argument jwt") as caught:
+            _resolve.resolve(jwt=bad)
+        assert CANARY not in str(caught.value)
+    monkeypatch.setenv("KASKADA_TOKEN", f"{CANARY}\x01")
+    with pytest.raises(ConfigError, match="KASKADA_TOKEN") as caught:
+        _resolve.resolve()
+    assert CANARY not in str(caught.value)
+
+
+SETTINGS = {
+    "profile", "client_id", "client_secret", "token", "endpoint", "is_secure",
+    "exchange_endpoint", "audience", "ca_bundle", "timeout", "allow_insecure",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("layer", ["arguments", "jwt", "env", "env-token", "profile", "default"])
+def test_explain_gives_every_setting_a_source(layer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    add("dev", default=True, audience="aud-dev")
+    expected = {
+        "arguments": ("client_id", "argument"),
+        "jwt": ("token", "argument jwt"),
+        "env": ("client_secret", "KASKADA_CLIENT_SECRET"),
+        "env-token": ("token", "KASKADA_TOKEN"),
+        "profile": ("audience", "profile 'dev'"),
+        "default": ("profile", "default_profile in"),
+    }[layer]
+    if layer == "arguments":
+        kda.init(client_id="a", client_secret=CANARY)
+    elif layer == "jwt":
+        kda.init(jwt=CANARY)
+    elif layer == "env":
+        env_credentials(monkeypatch)
+    elif layer == "env-token":
+        monkeypatch.setenv("KASKADA_TOKEN", CANARY)
+    elif layer == "profile":
+        kda.init(profile="dev")
+    explained = kda.explain()
+    assert {name for name, _, _ in explained.rows} == SETTINGS
+    assert all(source for _, _, source in explained.rows)
+    name, source = expected
+    assert explained.source(name).startswith(source)
+    text = str(explained)
+    assert all(f"[{source}]" in text for _, _, source in explained.rows)
+    assert CANARY not in text and CANARY not in repr(explained.to_json())
+
+
+def test_session_and_settings_refuse_pickling_and_explanations_do_not() -> None:
+    import copy
+    import pickle
+
+    made = kda.session(client_id="a", client_secret=CANARY)
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        with pytest.raises(TypeError, match="pickled"):
+            pickle.dumps(made, protocol=protocol)
+        with pytest.raises(TypeError, match="pickled"):
+            pickle.dumps(made.settings, protocol=protocol)
+    with pytest.raises(TypeError, match="pickled"):
+        copy.copy(made)
+    copied = pickle.loads(pickle.dumps(made.explain()))
+    assert copied == made.explain()
+    assert CANARY.encode() not in pickle.dumps(made.explain())

@@ -72,9 +72,22 @@ def register(subparsers: Any) -> None:
 
 
 def _session(args: argparse.Namespace) -> Session:
-    from kaskada._session import session
+    """Resolve as ``--profile`` says; resolution warnings become one ``kaskada: warning:`` line.
 
-    return session(args.profile, allow_insecure=True if args.allow_insecure else None)
+    Python's own warning format would print a source line of kaskada, which
+    means nothing to someone at a shell.
+    """
+    import warnings
+
+    from kaskada._session import session
+    from kaskada.cli._output import note
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        made = session(args.profile, allow_insecure=True if args.allow_insecure else None)
+    for warning in caught:
+        note(f"kaskada: warning: {warning.message}")
+    return made
 
 
 def _table_json(table: Table) -> dict[str, Any]:
