@@ -123,6 +123,21 @@ class CellFailed(Exception):
         return [f"%%fenl_session: {self}"]
 
 
+def _prompt_secret(client_id: str) -> str:
+    """The secret typed at a getpass prompt; a frontend without input is told the other ways."""
+    from kaskada import IncompleteCredentialsError
+
+    try:
+        return getpass.getpass(f"Client secret for {client_id}: ")
+    except (NotImplementedError, EOFError):  # IPython's StdinNotImplementedError; closed stdin
+        raise IncompleteCredentialsError(
+            f"cannot prompt for the client secret of client id {client_id}: this frontend "
+            "does not support input; use %fenl_auth --profile NAME (a profile saved with "
+            "`kaskada configure --profile NAME`), or set KASKADA_CLIENT_ID and "
+            "KASKADA_CLIENT_SECRET in the kernel's environment and run %fenl_auth"
+        ) from None
+
+
 def _count(visible: int) -> str:
     return "1 table" if visible == 1 else f"{visible} tables"
 
@@ -177,7 +192,7 @@ class FenlMagics:
         if args.client_id:
             options["client_id"] = args.client_id
             if args.client_secret is None:
-                typed = getpass.getpass(f"Client secret for {args.client_id}: ")
+                typed = _prompt_secret(args.client_id)
                 if not typed:
                     raise IncompleteCredentialsError(
                         f"no client secret was entered for client id {args.client_id}; "

@@ -556,3 +556,27 @@ def test_usage_errors_never_repeat_a_secret_typed_on_the_line(
     assert not result.success
     assert "UsageError" in out and expected in out and "Traceback" not in out
     assert_no_secret(out)
+
+
+@pytest.mark.parametrize("failure", ["stdin-not-implemented", "eof"])
+def test_auth_prompt_in_a_frontend_without_input_names_the_other_ways(
+    ip: Any, failure: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from IPython.core.error import StdinNotImplementedError
+
+    from kaskada import IncompleteCredentialsError
+
+    def no_input(prompt: str = "") -> str:
+        if failure == "eof":
+            raise EOFError
+        # what ipykernel raises when the frontend cannot answer input requests
+        raise StdinNotImplementedError("getpass was called, but this frontend does not support")
+
+    monkeypatch.setattr("getpass.getpass", no_input)
+    run(ip, "%load_ext fenlmagic", capsys)
+    result, out = run(ip, "%fenl_auth some-id --plaintext", capsys)
+    assert isinstance(result.error_in_exec, IncompleteCredentialsError)
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in out
+    assert "cannot prompt for the client secret of client id some-id" in lines[0]
+    assert "%fenl_auth --profile NAME" in lines[0] and "KASKADA_CLIENT_SECRET" in lines[0]
