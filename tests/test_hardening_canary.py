@@ -209,6 +209,7 @@ def test_canary_appears_nowhere_but_the_keyring(
         "from kaskada import table; table.list_tables()",
         "%%fenl_session bad\ntable.list_tables()",
         "%fenl_auth --profile bad",
+        f"%fenl_auth {client_id} -{canary}",  # a usage error: must not repeat the word
         f"%fenl_auth {client_id} {canary} " + " ".join(connection),
     ):
         result = shell.run_cell(source, store_history=True)
@@ -218,6 +219,7 @@ def test_canary_appears_nowhere_but_the_keyring(
         if result.error_in_exec is not None:
             leaks.add(f"IPython error of {source!r}", repr(result.error_in_exec))
     assert any("Authenticated as" in text for _, text in leaks.texts)
+    assert any("UsageError" in text for _, text in leaks.texts)
     history = "\n".join(
         str(entry) for entry in shell.history_manager.get_range(output=True, raw=False)
     )
