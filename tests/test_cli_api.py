@@ -166,3 +166,62 @@ def test_no_credentials_is_one_line_naming_the_ways() -> None:
 
 def test_usage_error_exits_2() -> None:
     assert run("table", "create", "x").returncode == 2
+
+
+SETTINGS = (
+    "profile", "client_id", "client_secret", "token", "endpoint", "is_secure",
+    "exchange_endpoint", "audience", "ca_bundle", "timeout", "allow_insecure",
+)  # fmt: skip
+
+
+def test_whoami_prints_the_source_of_every_setting(
+    client: tuple[str, str, dict[str, str]],
+) -> None:
+    _client_id, secret, env = client
+    result = run("whoami", env={**env, "KASKADA_TIMEOUT": "9"})
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("  ")}
+    assert set(rows) == set(SETTINGS)
+    assert all(row.rstrip().endswith("]") for row in rows.values())
+    assert rows["timeout"].endswith("[KASKADA_TIMEOUT]")
+    assert rows["client_secret"].split()[1] == "********"
+    assert secret not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("KASKADA_TIMEOUT", "inf"), ("KASKADA_IS_SECURE", "maybe"),
+     ("KASKADA_API_ENDPOINT", "http://127.0.0.1:1")],
+)  # fmt: skip
+def test_bad_variables_are_one_line_naming_the_variable(
+    client: tuple[str, str, dict[str, str]], variable: str, value: str
+) -> None:
+    _client_id, secret, env = client
+    result = run("table", "list", env={**env, variable: value})
+    assert result.returncode == 1
+    assert result.stderr.startswith("kaskada: error: ") and result.stderr.count("\n") == 1
+    assert variable in result.stderr and "Traceback" not in result.stderr
+    assert secret not in result.stderr
+
+
+def test_shadowed_credentials_warn_in_one_line_and_token_output_stays_clean(
+    local_server: Any, real_keyring: str
+) -> None:
+    from kaskada import _profiles
+
+    client_id, secret = local_server.add_client(f"shadow_{uuid.uuid4().hex[:8]}")
+    fields = {
+        "client_id": client_id,
+        "endpoint": local_server.endpoint,
+        "exchange_endpoint": local_server.token_url,
+        "is_secure": False,
+    }
+    _profiles.add_profile("shadow", fields, Secret(secret))
+    canary = "canary-" + uuid.uuid4().hex
+    env = {"KASKADA_CLIENT_ID": "someone-else", "KASKADA_CLIENT_SECRET": canary}
+    result = run("token", "--profile", "shadow", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 1 and " " not in result.stdout.strip()
+    assert result.stderr.startswith("kaskada: warning: profile='shadow' is used;")
+    assert result.stderr.count("\n") == 1 and "KASKADA_CLIENT_ID" in result.stderr
+    assert canary not in result.stderr + result.stdout

@@ -115,6 +115,7 @@ def test_parse_good_response() -> None:
         (200, b'{"access_token": "a", "token_type": "mac"}', "not Bearer"),
         (200, b'{"access_token": "a", "expires_in": -5}', "invalid expires_in"),
         (200, b'{"access_token": "a\\nb"}', "cannot travel"),
+        (200, '{"access_token": "caf\u00e9"}'.encode(), "cannot travel"),
         (403, b"nope", "HTTP 403"),
     ],
 )

@@ -240,3 +240,95 @@ def test_a_forked_child_drops_inherited_channels(scripted: tuple[Scripted, str])
     os.waitpid(pid, 0)
     assert reported == b"0"
     assert _transport._channels  # the parent keeps its own
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork")
+def test_a_forked_child_calls_on_its_own_channel_even_if_a_lock_was_held(
+    scripted: tuple[Scripted, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread inside a token refresh at fork time must not leave the child deadlocked."""
+    import threading
+
+    servicer, endpoint = scripted
+
+    def fake_exchange(url: str, client_id: str, secret: Any, **kwargs: Any) -> _token.Token:
+        return _token.Token(kda.Secret("tok"), "Bearer", 3600, 1e12, 1e12)
+
+    monkeypatch.setattr(_token, "exchange", fake_exchange)
+    made = kda.session(
+        client_id="c", client_secret="s", endpoint=endpoint,
+        exchange_endpoint="http://127.0.0.1:9/oauth/token",
+    )  # fmt: skip
+    table.get_table("x", session=made)
+    source = made.token_source()
+    assert isinstance(source, _token.TokenSource)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with source._lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one call with the parent's session, then leave at once
+        import signal
+
+        signal.alarm(10)  # a deadlock kills the child, so the parent reads nothing and fails
+        try:
+            source._token = None  # force a refresh, which takes the lock
+            answer = table.get_table("child", session=made).table_name
+        except BaseException as error:
+            answer = f"error {type(error).__name__}"
+        os.write(write, answer.encode())
+        os._exit(0)
+    os.close(write)
+    release.set()
+    holder.join()
+    reported = os.read(read, 200)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert reported == b"child"
+    assert "GetTable" in servicer.calls
+
+
+def test_a_server_that_never_answers_ends_at_the_deadline() -> None:
+    """A listening socket that never speaks: the call's deadline ends it (DEADLINE_EXCEEDED)."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    endpoint = f"127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        with pytest.raises(UnavailableError) as caught:
+            table.list_tables(session=jwt_session(endpoint, timeout=0.5))
+    finally:
+        silent.close()
+    assert caught.value.code == "DEADLINE_EXCEEDED"
+    assert endpoint in str(caught.value)
+    assert CANARY not in str(caught.value)
+
+
+def test_standard_details_are_rendered_by_type() -> None:
+    from google.protobuf import any_pb2
+    from google.rpc import error_details_pb2
+
+    from kaskada._grpc_errors import render_detail
+
+    def packed(message: Any) -> Any:
+        detail = any_pb2.Any()
+        detail.Pack(message)
+        return detail
+
+    resource = render_detail(
+        packed(error_details_pb2.ResourceInfo(resource_type="table", resource_name="t1"))
+    )
+    assert resource.startswith("ResourceInfo:") and '"t1"' in resource
+    info = render_detail(packed(error_details_pb2.ErrorInfo(reason="QUOTA", domain="kaskada")))
+    assert "ErrorInfo" in info and "QUOTA" in info
+    unknown = any_pb2.Any(type_url="type.example.com/x.Unknown", value=b"\x08\x01")
+    assert render_detail(unknown) == "detail of type type.example.com/x.Unknown"
