@@ -143,23 +143,6 @@ def tables_html(value: Any) -> str | None:
     return rows_html(TABLE_COLUMNS, [table_row(t) for t in tables], caption)
 
 
-class TableListing:
-    """A readable view of ``table.list_tables()``: HTML in notebooks, columns as text."""
-
-    def __init__(self, tables: Mapping[str, Any]) -> None:
-        self.tables = tables
-
-    def _repr_html_(self) -> str:
-        if not self.tables:
-            return "<p>No tables in this account.</p>"
-        return tables_html(self.tables) or html.escape(repr(self.tables))
-
-    def __repr__(self) -> str:
-        if not self.tables:
-            return "No tables in this account."
-        return rows_text(TABLE_COLUMNS, [table_row(t) for t in self.tables.values()])
-
-
 class SettingsView:
     """The settings in force with their sources (``kda.explain()``), for display."""
 
