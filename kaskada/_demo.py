@@ -43,10 +43,17 @@ def _memory_keyring() -> Any:
     return MemoryKeyring()  # type: ignore[no-untyped-call]
 
 
+# Settings of this machine rather than of an account: the demo honours them.
+_MACHINE_SETTINGS = frozenset({_env.KEYRING_TIMEOUT, _env.SERVER_SCRYPT_N})
+
+
 @contextlib.contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set ``values`` and hide every other KASKADA_* variable; restore on exit."""
-    saved = {name: value for name, value in os.environ.items() if name.startswith("KASKADA_")}
+    """Set ``values`` and hide the caller's KASKADA_* account settings; restore on exit."""
+    saved = {
+        name: value for name, value in os.environ.items()
+        if name.startswith("KASKADA_") and name not in _MACHINE_SETTINGS
+    }
     for name in saved:
         del os.environ[name]
     os.environ.update(values)
@@ -54,7 +61,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
         yield
     finally:
         for name in [n for n in os.environ if n.startswith("KASKADA_")]:
-            del os.environ[name]
+            if name not in _MACHINE_SETTINGS:
+                del os.environ[name]
         os.environ.update(saved)
 
 
@@ -79,6 +87,7 @@ def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
     from kaskada import _keyring
     from kaskada._secret import Secret
 
+    _keyring.timeout()  # a malformed KASKADA_KEYRING_TIMEOUT is the user's to fix: ConfigError
     problem: str | None = None
     stored.append(PROBE)  # removed at the end even if only half of the probe worked
     try:

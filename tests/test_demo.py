@@ -96,3 +96,35 @@ def test_demo_cleans_up_after_a_failed_step(
     assert os.environ["KASKADA_PROFILE"] == "the-callers-own"  # and are back
     assert memory_keyring == {}  # both profiles' secrets (and the probe) removed
     assert _leftovers(tmp_path) == []
+
+
+def test_demo_with_a_hung_keyring_says_so_and_runs_in_memory(tmp_path: Path) -> None:
+    """A locked Secret Service costs one timeout, then the demo runs on its memory keyring."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    root = str(Path(__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "tests.keyring_blocking.Keyring",
+        "KASKADA_KEYRING_TIMEOUT": "1",
+        "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
+    }
+    result = _run_demo(env, scratch)
+    assert result.returncode == 0, result.stderr
+    assert "No usable keyring here (the keyring did not answer within 1 s; it may be locked)" \
+        in result.stdout
+    assert "list_tables() now: ['purchases']" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert _leftovers(scratch) == []
+
+
+def test_demo_with_a_malformed_keyring_timeout_is_one_line(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = _run_demo({**os.environ, "KASKADA_KEYRING_TIMEOUT": "soon"}, scratch)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "kaskada: error: KASKADA_KEYRING_TIMEOUT='soon' is not a positive number of seconds; "
+        "fix or unset it (default 5)"
+    ]
+    assert _leftovers(scratch) == []
