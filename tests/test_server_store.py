@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
+import re
+import secrets
 import sqlite3
 import stat
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from kaskada._errors import ServerError
 from kaskada.server import store as store_module
-from kaskada.server.store import SCHEMA_VERSION, Store, new_identifier
+from kaskada.server.store import SCHEMA_VERSION, TOKEN_BYTES, Store, hash_token, new_identifier
 
 CANARY = "canary-secret-Zq7x"
+URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def mode(path: Path) -> int:
@@ -86,7 +93,7 @@ def test_secret_is_stored_only_as_a_salted_hash(
         store.close()
 
 
-def _canary_identifiers():  # type: ignore[no-untyped-def]
+def _canary_identifiers() -> Callable[[int], str]:
     calls = iter(["client-id-1", CANARY])
 
     def fake(nbytes: int) -> str:
@@ -97,7 +104,7 @@ def _canary_identifiers():  # type: ignore[no-untyped-def]
 
 def test_generated_identifiers_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
     values = iter(["-starts-with-dash", "--again", "fine-value"])
-    monkeypatch.setattr(store_module.secrets, "token_urlsafe", lambda n: next(values))
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(values))
     assert new_identifier(32) == "fine-value"
 
 
@@ -161,3 +168,98 @@ def test_tables_are_per_account(tmp_path: Path) -> None:
         assert store.get_table("b", "same") is not None
     finally:
         store.close()
+
+
+def test_tokens_are_stored_only_as_their_sha256(tmp_path: Path) -> None:
+    db = tmp_path / "server.sqlite3"
+    store = Store(db, scrypt_n=16)
+    try:
+        client_id, _ = store.add_client("acct")
+        tokens = [store.issue_token(client_id, 3600).reveal() for _ in range(3)]
+        rows = store._connect().execute("SELECT token_hash FROM tokens").fetchall()
+        assert {row[0] for row in rows} == {hash_token(token) for token in tokens}
+        assert all(len(row[0]) == 32 for row in rows)
+        data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+        for token in tokens:
+            assert token.encode() not in data
+            assert len(base64.urlsafe_b64decode(token + "=")) == TOKEN_BYTES
+    finally:
+        store.close()
+
+
+def test_many_generated_ids_and_secrets_are_url_safe_and_never_start_with_a_dash(
+    tmp_path: Path,
+) -> None:
+    # Without the guard about 1 in 64 would start with '-': 4000 draws would show it.
+    for nbytes in (16, 32):
+        values = [new_identifier(nbytes) for _ in range(2000)]
+        assert not [v for v in values if v.startswith("-")]
+        assert all(URL_SAFE.fullmatch(v) for v in values)
+        assert len(set(values)) == len(values)
+    store = Store(tmp_path / "server.sqlite3", scrypt_n=2)
+    try:
+        pairs = [store.add_client("acct") for _ in range(200)]
+    finally:
+        store.close()
+    for client_id, secret in pairs:
+        for value in (client_id, secret.reveal()):
+            assert URL_SAFE.fullmatch(value) and not value.startswith("-")
+
+
+def test_a_read_only_command_does_not_create_a_database(tmp_path: Path) -> None:
+    db = tmp_path / "typo.sqlite3"
+    with pytest.raises(ServerError, match=r"no server database at .*check --db"):
+        Store(db, scrypt_n=16, create=False)
+    assert not db.exists()
+
+
+def test_a_refused_database_leaves_no_connection_open(tmp_path: Path) -> None:
+    db = tmp_path / "server.sqlite3"
+    Store(db, scrypt_n=16).close()
+    connection = sqlite3.connect(db)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    connection.close()
+    before = _open_files(db)
+    with pytest.raises(ServerError):
+        Store(db, scrypt_n=16)
+    assert _open_files(db) == before
+
+
+def _open_files(db: Path) -> int:
+    """How many of this process's file descriptors point at ``db`` or its companions."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(str(db)):
+                count += 1
+    return count
+
+
+def test_a_finished_thread_releases_its_connection(tmp_path: Path) -> None:
+    """The token endpoint serves each connection on a new thread; each must close its
+    SQLite connection, or every token request leaks two file descriptors."""
+    db = tmp_path / "server.sqlite3"
+    store = Store(db, scrypt_n=16)
+    try:
+        client_id, _ = store.add_client("acct")
+        baseline = _open_files(db)
+
+        def request() -> None:
+            store.issue_token(client_id, 60)
+            store.release_thread()
+
+        def run(threads: int) -> int:
+            for _ in range(threads):
+                thread = threading.Thread(target=request)
+                thread.start()
+                thread.join(10)
+            return _open_files(db)
+
+        # SQLite may keep a closed connection's descriptor for reuse while another
+        # connection holds the file, so: a small constant, not two per thread.
+        after_few = run(5)
+        assert run(30) == after_few <= baseline + 2
+        assert store.lookup_token("x" * 43) is None  # this thread's connection still works
+    finally:
+        store.close()
+    assert _open_files(db) == 0

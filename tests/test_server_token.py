@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
+import os
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -164,3 +167,40 @@ def test_only_post_on_the_token_path(local_server: Any) -> None:
         response.read()
     finally:
         connection.close()
+
+
+def test_a_401_to_any_authorization_header_names_basic(
+    local_server: Any, client: tuple[str, str]
+) -> None:
+    """RFC 6749 §5.2: a client that tried the Authorization header gets WWW-Authenticate."""
+    for value in ("Bearer some-token", "Digest x", "Basic !!!"):
+        answer = post_token(local_server.token_url, form(grant_type="client_credentials"),
+                            headers={**FORM, "Authorization": value})
+        headers = assert_error(answer, 401, "invalid_client")
+        assert headers["WWW-Authenticate"].startswith("Basic ")
+
+
+def _database_descriptors(pid: int, db: Path) -> int:
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(str(db)):
+                count += 1
+    return count
+
+
+def test_token_requests_do_not_leak_database_connections(start_server: Any) -> None:
+    """Each request runs on its own thread; its SQLite connection must close with it."""
+    server = start_server()
+    client_id, secret = server.add_client("leak")
+    body = form(grant_type="client_credentials", client_id=client_id, client_secret=secret)
+
+    def grants(count: int) -> int:
+        for _ in range(count):
+            assert post_token(server.token_url, body, headers=FORM)[0] == 200
+        return _database_descriptors(server.process.pid, server.db)
+
+    # A few descriptors may belong to request threads still finishing, or be kept by
+    # SQLite for reuse; a leak would add two per request, 80 here.
+    after_few = grants(5)
+    assert grants(40) < after_few + 10

@@ -162,19 +162,34 @@ class _Local(threading.local):
 
 
 class Store:
-    """One server database; safe to share across threads (a connection per thread)."""
+    """One server database; safe to share across threads (a connection per thread).
 
-    def __init__(self, path: Path | None = None, *, scrypt_n: int | None = None) -> None:
+    ``create=False`` is for commands that only change an existing database
+    (``revoke-client``): a mistyped ``--db`` is then an error, not a new empty file.
+    """
+
+    def __init__(
+        self, path: Path | None = None, *, scrypt_n: int | None = None, create: bool = True
+    ) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         self.scrypt_n = validate_scrypt_n(
             scrypt_n if scrypt_n is not None else (scrypt_n_from_env() or DEFAULT_SCRYPT_N)
         )
         self._local = _Local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: set[sqlite3.Connection] = set()
         self._all_lock = threading.Lock()
         self._closed = False
+        if not create and not self.path.is_file():
+            raise ServerError(
+                f"no server database at {self.path}: check --db (it is created by "
+                "'kaskada serve' or 'kaskada server add-client')"
+            )
         self._create_file()
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     # -- connections ---------------------------------------------------------
 
@@ -215,8 +230,21 @@ class Store:
             ) from None
         self._local.connection = connection
         with self._all_lock:
-            self._all.append(connection)
+            self._all.add(connection)
         return connection
+
+    def release_thread(self) -> None:
+        """Close this thread's connection: for threads that end (one per HTTP request),
+        whose connections would otherwise stay open until ``close()``."""
+        connection, self._local.connection = self._local.connection, None
+        self._local.data_version = -1
+        self._local.token_cache.clear()
+        if connection is None:
+            return
+        with self._all_lock:
+            self._all.discard(connection)
+        with contextlib.suppress(sqlite3.Error):
+            connection.close()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -258,7 +286,7 @@ class Store:
     def close(self) -> None:
         self._closed = True
         with self._all_lock:
-            connections, self._all = self._all, []
+            connections, self._all = self._all, set()
         for connection in connections:
             with contextlib.suppress(sqlite3.Error):
                 connection.close()

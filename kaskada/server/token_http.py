@@ -76,6 +76,15 @@ class TokenHTTPServer(ThreadingHTTPServer):
             )
         return connection, address
 
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Serve one connection on its own thread, then close that thread's database
+        connection: threads here live for one connection, and an open SQLite
+        connection per finished thread would leak two file descriptors per request."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.store.release_thread()
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that drops its connection is routine: one log line, no traceback."""
         error = sys.exc_info()[1]
@@ -125,13 +134,13 @@ class TokenRequestHandler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "not_found",
                             "error_description": f"no such endpoint: POST {TOKEN_PATH}"})
             return
-        used_basic = False
         try:
-            used_basic = self.headers.get("Authorization", "").lower().startswith("basic ")
             answer = self._token_request()
         except OAuthError as error:
             headers = {}
-            if error.status == 401 and used_basic:
+            # RFC 6749 §5.2: a 401 to a client that used the Authorization header
+            # names the scheme it should use.
+            if error.status == 401 and "Authorization" in self.headers:
                 headers["WWW-Authenticate"] = 'Basic realm="kaskada", charset="UTF-8"'
             self._send_json(
                 error.status,
