@@ -82,7 +82,7 @@ def _calls_per_second(endpoint: str, token: str, threads: int) -> float:
 
     metadata = [("authorization", f"Bearer {token}")]
     with grpc.insecure_channel(endpoint) as channel:
-        stub = table_pb2_grpc.TableServiceStub(channel)
+        stub = table_pb2_grpc.TableServiceStub(channel)  # type: ignore[no-untyped-call]
         request = table_pb2.ListTablesRequest(page_size=10)
         for _ in range(50):
             stub.ListTables(request, metadata=metadata)

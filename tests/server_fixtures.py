@@ -8,6 +8,9 @@
   returning a fresh server of the same shape, stopped after the test. Options
   become ``kaskada serve`` flags (``tls_cert=path`` -> ``--tls-cert path``,
   ``verbose=True`` -> ``--verbose``); ``db`` defaults to a new file.
+  ``launcher=("-c", code)`` runs ``python -c code serve …`` instead of
+  ``python -m kaskada serve …``: a test can patch the server before it starts
+  (the code ends with ``sys.exit(kaskada.cli.main(sys.argv[1:]))``).
 
 The server is a subprocess (``python -m kaskada serve --port 0 --token-port 0``)
 with a low scrypt cost; ``add_client`` and ``revoke_client`` work in-process on
@@ -23,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +40,20 @@ START_TIMEOUT = 30.0
 class ServerProcess:
     """A ``kaskada serve`` child process and the addresses it printed."""
 
-    def __init__(self, folder: Path, *, db: Path | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        db: Path | None = None,
+        launcher: Sequence[str] = ("-m", "kaskada"),
+        **options: Any,
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.db = Path(db) if db is not None else folder / "server.sqlite3"
         self.output_path = folder / "serve.out"
         self.log_path = folder / "serve.err"
-        args = [sys.executable, "-m", "kaskada", "serve", "--port", "0", "--token-port", "0",
+        args = [sys.executable, *launcher, "serve", "--port", "0", "--token-port", "0",
                 "--db", str(self.db), "--scrypt-n", str(TEST_SCRYPT_N)]
         for key, value in options.items():
             flag = "--" + key.replace("_", "-")
@@ -197,8 +207,8 @@ def table_stub(endpoint: str, *, root_pem: bytes | None = None) -> Any:
         channel = grpc.secure_channel(endpoint, grpc.ssl_channel_credentials(root_pem))
     else:
         channel = grpc.insecure_channel(endpoint)
-    stub = table_pb2_grpc.TableServiceStub(channel)
-    stub.channel = channel
+    stub = table_pb2_grpc.TableServiceStub(channel)  # type: ignore[no-untyped-call]
+    stub.channel = channel  # type: ignore[attr-defined]
     return stub
 
 

@@ -65,6 +65,7 @@ def test_package_messages_and_field_numbers() -> None:
             assert field.is_repeated == repeated, (message_name, field.name)
             expected_type = MESSAGE_TYPES.get((message_name, field.name))
             if expected_type:
+                assert field.message_type is not None
                 assert field.message_type.full_name == expected_type
 
 

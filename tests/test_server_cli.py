@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -266,17 +268,136 @@ def test_save_profile_puts_the_secret_in_the_keyring(
     assert count == 1
 
 
-def test_sigterm_lets_a_call_in_flight_finish(start_server: Any) -> None:
-    """A call sent just before SIGTERM is answered, and the server exits 0."""
-    server = start_server()
+# A server whose GetTable of the table "held" blocks until a file appears: a call
+# that is certainly in flight when SIGTERM arrives. Paths come in as argv[1:3].
+HOLDING_SERVER = """
+import sys, time
+from pathlib import Path
+from kaskada.server import tables
+
+entered, release = Path(sys.argv.pop(1)), Path(sys.argv.pop(1))
+original = tables.TableServicer.GetTable
+
+def held(self, request, context):
+    if request.table_name == "held":
+        entered.touch()
+        deadline = time.monotonic() + 30
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return original(self, request, context)
+
+tables.TableServicer.GetTable = held
+from kaskada.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _wait_for(condition: Any, what: str, seconds: float = 20.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_sigterm_finishes_a_call_in_flight_and_refuses_new_ones(
+    start_server: Any, tmp_path: Path
+) -> None:
+    """SIGTERM while a call is held open in a handler: new calls are refused (health
+    said NOT_SERVING first, if asked in time), the held call is still answered, and
+    the server exits 0."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    entered, release = tmp_path / "entered", tmp_path / "release"
+    server = start_server(launcher=("-c", HOLDING_SERVER, str(entered), str(release)))
     client_id, secret = server.add_client("inflight")
     token = fetch_token(server, client_id, secret)
     stub = table_stub(server.endpoint)
+    health_channel = grpc.insecure_channel(server.endpoint)
+    health = health_pb2_grpc.HealthStub(health_channel)
     try:
-        future = stub.ListTables.future(table_pb2.ListTablesRequest(), metadata=bearer(token),
-                                        timeout=10)
-        server.process.send_signal(15)
-        assert list(future.result().tables) == []
+        make_table(stub, token, "held")
+        future = stub.GetTable.future(table_pb2.GetTableRequest(table_name="held"),
+                                      metadata=bearer(token), timeout=60)
+        _wait_for(entered.exists, "the held call to reach its handler")
+        server.process.send_signal(signal.SIGTERM)
+
+        statuses: list[int] = []
+
+        def refusing_new_calls() -> bool:
+            try:
+                answer = health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+            except grpc.RpcError as error:
+                return bool(error.code() == grpc.StatusCode.UNAVAILABLE)
+            statuses.append(answer.status)
+            return False
+
+        _wait_for(refusing_new_calls, "the gRPC server to refuse new calls")
+        assert not future.done()  # still held: it is in flight during the shutdown
+        assert server.process.poll() is None
+        assert set(statuses) <= {health_pb2.HealthCheckResponse.SERVING,
+                                 health_pb2.HealthCheckResponse.NOT_SERVING}
+        release.touch()
+        assert future.result().table.table_name == "held"
     finally:
+        release.touch()
+        health_channel.close()
         stub.channel.close()
     assert server.stop() == 0
+    assert "finishing calls in flight" in server.log()
+    assert "Traceback" not in server.log()
+
+
+@pytest.mark.parametrize("flag", ["--port", "--token-port"])
+@pytest.mark.parametrize("value", ["-1", "65536", "99999", "http"])
+def test_a_bad_port_is_a_usage_error(flag: str, value: str, tmp_path: Path) -> None:
+    result = kaskada("serve", "--port", "0", "--token-port", "0", flag, value,
+                     "--db", str(tmp_path / "db.sqlite3"))
+    assert result.returncode == 2
+    assert f"argument {flag}" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_start_server_refuses_a_port_out_of_range(tmp_path: Path) -> None:
+    from kaskada._errors import ServerError
+    from kaskada.server import start_server
+
+    with pytest.raises(ServerError, match="--port -1 is not a TCP port"):
+        start_server(db=tmp_path / "db.sqlite3", scrypt_n=16, port=-1)
+    with pytest.raises(ServerError, match="--token-port 70000 is not a TCP port"):
+        start_server(db=tmp_path / "db.sqlite3", scrypt_n=16, token_port=70000)
+
+
+def test_revoke_on_a_missing_database_names_it_and_creates_nothing(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.sqlite3"
+    result = kaskada("server", "revoke-client", "some-id", "--db", str(typo))
+    assert result.returncode == 1
+    assert result.stderr == (f"kaskada: error: no server database at {typo}: check --db (it is "
+                             "created by 'kaskada serve' or 'kaskada server add-client')\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_profile_of_a_server_bound_to_every_interface_uses_localhost(
+    tmp_path: Path, memory_keyring: dict[tuple[str, str], str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A server on 0.0.0.0 is reached as localhost: a profile for 0.0.0.0 could not connect."""
+    import tomllib
+
+    from kaskada.cli import main
+    from kaskada.server.store import Store
+
+    db = tmp_path / "any.sqlite3"
+    store = Store(db, scrypt_n=16)
+    store.set_meta({"endpoint": "0.0.0.0:50061", "is_secure": "false",
+                    "token_url": "http://0.0.0.0:50062/oauth/token"})
+    store.close()
+    assert main(["server", "add-client", "--account", "dev", "--db", str(db), "--json",
+                 "--scrypt-n", "16", "--save-profile", "anywhere"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    config = tomllib.loads((Path(os.environ["KASKADA_CONFIG_DIR"]) / "config.toml").read_text())
+    profile = config["profiles"]["anywhere"]
+    assert profile["endpoint"] == "localhost:50061"
+    assert profile["exchange_endpoint"] == "http://localhost:50062/oauth/token"
+    assert profile["client_id"] == answer["client_id"]
+    assert answer["client_secret"] in memory_keyring.values()

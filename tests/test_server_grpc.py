@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -75,7 +75,11 @@ def test_every_authentication_failure_has_its_own_message(local_server: Any, stu
         auth.MALFORMED: [("authorization", "Bearer")],
         auth.UNKNOWN: bearer("A" * 43),
         auth.EXPIRED: bearer(expired),
+        auth.REVOKED: [],  # checked below, after revoking the client
     }
+    revoked_id, revoked_secret = local_server.add_client("auth-failures")
+    cases[auth.REVOKED] = bearer(fetch_token(local_server, revoked_id, revoked_secret))
+    local_server.revoke_client(revoked_id)
     for message, metadata in cases.items():
         error = refused(stub.ListTables, request, metadata=metadata)
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -84,7 +88,7 @@ def test_every_authentication_failure_has_its_own_message(local_server: Any, stu
         error = refused(stub.ListTables, request, metadata=[("authorization", bad)])
         assert (error.code(), error.details()) == (grpc.StatusCode.UNAUTHENTICATED, auth.MALFORMED)
     assert len(set(cases)) == len(cases)  # all distinct
-    assert secret not in "".join(cases)
+    assert secret not in "".join(cases) and revoked_secret not in "".join(cases)
 
 
 def test_raw_token_without_bearer_is_accepted(local_server: Any, stub: Any) -> None:
@@ -131,6 +135,7 @@ def test_revocation_from_the_cli_in_another_process(local_server: Any, stub: Any
 
 
 def test_health_and_reflection_need_no_token(local_server: Any) -> None:
+    from google.protobuf import descriptor_pb2
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -143,7 +148,18 @@ def test_health_and_reflection_need_no_token(local_server: Any) -> None:
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         responses = list(reflection.ServerReflectionInfo(iter([request]), timeout=10))
         names = {s.name for s in responses[0].list_services_response.service}
-        assert "kaskada.api.v1alpha.TableService" in names
+        assert names >= {"kaskada.api.v1alpha.TableService", "grpc.health.v1.Health"}
+        # What `grpcurl describe` asks: the file defining a symbol, with its dependencies.
+        request = reflection_pb2.ServerReflectionRequest(
+            file_containing_symbol="kaskada.api.v1alpha.TableService"
+        )
+        (answer,) = reflection.ServerReflectionInfo(iter([request]), timeout=10)
+        files = [descriptor_pb2.FileDescriptorProto.FromString(raw)
+                 for raw in answer.file_descriptor_response.file_descriptor_proto]
+        defining = next(f for f in files if f.package == "kaskada.api.v1alpha")
+        assert [s.name for s in defining.service] == ["TableService"]
+        assert {m.name for m in defining.service[0].method} == {
+            "ListTables", "GetTable", "CreateTable", "DeleteTable"}
 
 
 # -- tenancy ----------------------------------------------------------------------
@@ -169,7 +185,8 @@ def test_accounts_never_see_each_others_tables(local_server: Any, stub: Any) -> 
     ):
         error = refused(call, request, metadata=bearer(token_a))
         assert error.code() == grpc.StatusCode.NOT_FOUND
-        assert "b_secret_plans" in error.details() and "tenant-b" not in error.details()
+        details = str(error.details())
+        assert "b_secret_plans" in details and "tenant-b" not in details
     got = stub.GetTable(table_pb2.GetTableRequest(table_name="shared_name"),
                         metadata=bearer(token_a)).table
     assert got.grouping_id == "a"
@@ -208,7 +225,7 @@ def test_create_validates_and_reports_bad_request_details(local_server: Any, stu
     error = refused(stub.CreateTable, table_pb2.CreateTableRequest(table=bad),
                     metadata=bearer(token))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    status = rpc_status.from_call(error)
+    status = rpc_status.from_call(cast(grpc.Call, error))
     assert status is not None and len(status.details) == 1
     bad_request = error_details_pb2.BadRequest()
     assert status.details[0].Unpack(bad_request)
@@ -226,14 +243,14 @@ def test_duplicate_and_unknown_names(local_server: Any, stub: Any) -> None:
     stub.CreateTable(table_pb2.CreateTableRequest(table=table("events")), metadata=bearer(token))
     error = refused(stub.CreateTable, table_pb2.CreateTableRequest(table=table("events")),
                     metadata=bearer(token))
-    assert error.code() == grpc.StatusCode.ALREADY_EXISTS and "'events'" in error.details()
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS and "'events'" in str(error.details())
     stub.DeleteTable(table_pb2.DeleteTableRequest(table_name="events"), metadata=bearer(token))
     for call, request in (
         (stub.GetTable, table_pb2.GetTableRequest(table_name="events")),
         (stub.DeleteTable, table_pb2.DeleteTableRequest(table_name="events")),
     ):
         error = refused(call, request, metadata=bearer(token))
-        assert error.code() == grpc.StatusCode.NOT_FOUND and "'events'" in error.details()
+        assert error.code() == grpc.StatusCode.NOT_FOUND and "'events'" in str(error.details())
 
 
 def test_pagination_over_2500_tables_returns_each_once(local_server: Any, stub: Any) -> None:

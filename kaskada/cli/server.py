@@ -24,6 +24,17 @@ _SCRYPT_HELP = (
 )
 
 
+def _port(value: str) -> int:
+    """An argparse type: a bad port is a usage error (exit 2), not a traceback from bind()."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port: give 1 to 65535, or 0")
+    return port
+
+
 def register(subparsers: Any) -> None:
     serve = subparsers.add_parser(
         "serve",
@@ -34,11 +45,11 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="gRPC port (default 50051; 0 = a free one)"
+        "--port", type=_port, default=DEFAULT_PORT, help="gRPC port (default 50051; 0 = a free one)"
     )
     serve.add_argument(
         "--token-port",
-        type=int,
+        type=_port,
         default=DEFAULT_TOKEN_PORT,
         help="token endpoint port (default 50052; 0 = a free one)",
     )
@@ -179,10 +190,10 @@ def _save_profile(
 
     fields = {
         "client_id": client_id,
-        "endpoint": meta.get("endpoint", f"localhost:{DEFAULT_PORT}"),
+        "endpoint": _reachable(meta.get("endpoint", f"localhost:{DEFAULT_PORT}")),
         "is_secure": meta.get("is_secure", "false") == "true",
-        "exchange_endpoint": meta.get(
-            "token_url", f"http://localhost:{DEFAULT_TOKEN_PORT}/oauth/token"
+        "exchange_endpoint": _reachable(
+            meta.get("token_url", f"http://localhost:{DEFAULT_TOKEN_PORT}/oauth/token")
         ),
     }
     _profiles.add_profile(
@@ -190,10 +201,24 @@ def _save_profile(
     )
 
 
+_ANY_ADDRESS = ("0.0.0.0", "[::]")
+
+
+def _reachable(address: str) -> str:
+    """A server bound to every interface (``--host 0.0.0.0``) is reached on this
+    machine as ``localhost``: a client cannot connect to 0.0.0.0, and would
+    refuse plaintext to it as a non-loopback host."""
+    for any_address in _ANY_ADDRESS:
+        for prefix in ("", "http://", "https://"):
+            if address.startswith(prefix + any_address + ":"):
+                return prefix + "localhost" + address[len(prefix + any_address):]
+    return address
+
+
 def _revoke_client(args: argparse.Namespace) -> int:
     from kaskada.server.store import Store
 
-    store = Store(args.db)
+    store = Store(args.db, create=False)
     try:
         store.revoke_client(args.client_id)
     finally:

@@ -59,6 +59,11 @@ class RunningServer:
                 f"refusing to serve plaintext on non-loopback address {host!r}: give "
                 "--tls-cert and --tls-key, or --allow-insecure if the network is trusted"
             )
+        for flag, value in (("--port", port), ("--token-port", token_port)):
+            if not 0 <= value <= 65535:
+                raise ServerError(
+                    f"{flag} {value} is not a TCP port: give 1 to 65535, or 0 for a free one"
+                )
         if token_ttl <= 0:
             raise ServerError(f"token lifetime {token_ttl} s is not positive: give e.g. 3600")
         self.is_secure = tls_cert is not None

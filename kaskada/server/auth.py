@@ -108,7 +108,9 @@ class AuthInterceptor(_Interceptor):
     ) -> grpc.RpcMethodHandler[Any, Any]:
         """The method's handler with the check in front; built once per method."""
         if handler.unary_unary is None:  # every TableService method is unary
-            return _refusing_handler(MALFORMED)
+            return _unimplemented_handler(
+                f"{method} streams, and this server authenticates unary calls only"
+            )
         behavior = handler.unary_unary
         store = self._store
 
@@ -131,8 +133,10 @@ class AuthInterceptor(_Interceptor):
         )
 
 
-def _refusing_handler(message: str) -> grpc.RpcMethodHandler[Any, Any]:
+def _unimplemented_handler(message: str) -> grpc.RpcMethodHandler[Any, Any]:
+    """Fails closed: a streaming method added later is never served unauthenticated."""
+
     def refuse(request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
 
     return grpc.unary_unary_rpc_method_handler(refuse)
