@@ -289,11 +289,14 @@ def _read(path: Path) -> tuple[_Identity | None, ConfigFile]:
 
 
 def _warn_if_open(path: Path, mode: int) -> None:
-    """One warning per file and mode when group or others can read or write it."""
+    """Warn once per file and mode when group or others have access: it names accounts.
+
+    Keyed by mode too, so a file opened up again after a fix warns again.
+    """
     if mode & 0o077 and (str(path), mode) not in _warned:
         _warned.add((str(path), mode))
         log.warning(
-            "%s can be read by other users (mode %o); it should be private: chmod 600 %s",
+            "%s is open to other users (mode %o); make it private: chmod 600 %s",
             path,
             mode & 0o777,
             path,

@@ -30,6 +30,7 @@ class NoKeyringError(KeyringError):
 
 
 def ways_out() -> str:
+    """The fixes every keyring error ends with, so no message leaves the user stuck."""
     return (
         "start and unlock a Secret Service (e.g. gnome-keyring), choose another backend "
         "with PYTHON_KEYRING_BACKEND (e.g. one from keyrings.alt), or supply the secret "
@@ -108,7 +109,12 @@ def _backend_name_quietly() -> str:
 
     module = sys.modules.get("keyring.core")
     current = getattr(module, "_keyring_backend", None) if module else None
-    return backend_name(current) if current is not None else "not yet detected"
+    if current is not None:
+        return backend_name(current)
+    chosen = os.environ.get("PYTHON_KEYRING_BACKEND")
+    if chosen:
+        return f"PYTHON_KEYRING_BACKEND={chosen!r}, not loaded"
+    return "not yet detected"
 
 
 def _fail(action: str, name: str, error: BaseException, secret: Secret | None) -> KeyringError:

@@ -3,13 +3,18 @@
 A change that touches both stores writes the keyring first and the file last,
 all under the config file's lock, and undoes the keyring step when the file
 write fails, so the file never names a profile whose secret step failed.
+A profile that replaces another one without bringing a secret keeps the
+stored secret only when it is the same account (same client id): otherwise
+the old account's secret would be sent with another client id, perhaps to
+another endpoint.
+
 Secrets read from the keyring are cached per (profile, client id) and dropped
-as soon as the file shows that profile changed or gone.
+as soon as the config file changes on disk: every kaskada write rewrites the
+file, so a secret rotated from another shell is picked up at the next call.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,7 +30,7 @@ from kaskada._secret import Secret
 
 log = logging.getLogger("kaskada.profiles")
 
-_secrets: dict[tuple[str, str], tuple[Profile | None, Secret]] = {}
+_secrets: dict[tuple[str, str], tuple[_config.ConfigFile, Secret]] = {}
 
 
 @on_reset
@@ -41,21 +46,21 @@ def _forget(name: str) -> None:
 def profile_secret(name: str, client_id: str) -> Secret | None:
     """The stored secret of a profile, cached per (name, client id) in this process.
 
-    The cache entry is dropped when the config file shows the profile changed or
-    gone. ``None`` when the keyring holds no secret for it; KeyringError when the
-    keyring cannot be used.
+    The cache entry is dropped when the config file changed on disk (``load()``
+    then returns a new ConfigFile). ``None`` when the keyring holds no secret for
+    it; KeyringError when the keyring cannot be used.
     """
     from kaskada import _keyring
 
-    current = _config.load().profiles.get(name)
+    config = _config.load()
     cached = _secrets.get((name, client_id))
     if cached is not None:
-        if cached[0] == current:
+        if cached[0] is config:
             return cached[1]
         _forget(name)
     secret = _keyring.get_secret(name)
     if secret is not None:
-        _secrets[(name, client_id)] = (current, secret)
+        _secrets[(name, client_id)] = (config, secret)
     log.debug("secret of profile %r read from the keyring: %s", name, "found" if secret else "none")
     return secret
 
@@ -68,12 +73,32 @@ def _not_found(name: str, document: Mapping[str, Any]) -> ProfileNotFoundError:
     )
 
 
-def _profiles_of(document: dict[str, Any]) -> dict[str, Any]:
+def profile_tables(document: dict[str, Any]) -> dict[str, Any]:
+    """The ``profiles`` table of a raw document (created when absent); ConfigError if not one."""
     tables = document.setdefault("profiles", {})
     if not isinstance(tables, dict):
         path = _config.config_path()
-        raise ConfigError(f"{path}: 'profiles' must be a table; fix it in an editor")
+        raise ConfigError(
+            f"{path}: 'profiles' must be a table ([profiles.NAME] sections); fix it in an editor"
+        )
     return tables
+
+
+def _same_account(table: Any, client_id: Any) -> bool:
+    """Whether a profile table in the file already had this client id (so its secret fits)."""
+    return isinstance(table, dict) and table.get("client_id") == client_id
+
+
+def _drop_stale_secret(name: str) -> None:
+    """Delete a secret that no longer belongs to profile ``name`` (best effort, logged)."""
+    from kaskada import _keyring
+
+    try:
+        _keyring.delete_secret(name)
+    except _keyring.NoKeyringError:
+        pass  # no keyring: nothing can be stored under that name
+    except KeyringError as error:
+        log.warning("the old keyring entry of profile %r may remain: %s", name, error)
 
 
 def add_profile(
@@ -87,8 +112,8 @@ def add_profile(
     """Store a profile: the secret in the keyring first, then the file; undo on failure.
 
     ``fields`` uses the PROFILE_KEYS vocabulary. ProfileExistsError without ``force``.
-    With ``force`` the profile is replaced; its old secret stays only when no new
-    secret is given and the client id is unchanged.
+    With ``force`` the profile is replaced; without a new secret, the stored one
+    is kept only when the client id is unchanged (else it is deleted).
     """
     from kaskada import _keyring
 
@@ -100,14 +125,13 @@ def add_profile(
 
     def change(document: dict[str, Any]) -> None:
         nonlocal drop_old_secret
-        tables = _profiles_of(document)
+        tables = profile_tables(document)
         old = tables.get(name)
         if old is not None and not force:
             raise ProfileExistsError(
                 f"profile {name!r} already exists in {_config.config_path()}; "
                 "pass --force (force=True) to replace it, or choose another name"
             )
-        old_id = old.get("client_id") if isinstance(old, dict) else None
         if secret is not None:
             try:
                 previous = _keyring.get_secret(name)
@@ -115,7 +139,7 @@ def add_profile(
                 previous = None  # set_secret below reports it as a failed store
             _keyring.set_secret(name, secret)
             undo.append(previous)
-        elif old is not None and old_id != profile.client_id:
+        elif old is not None and not _same_account(old, profile.client_id):
             drop_old_secret = True
         extra = {
             key: value
@@ -135,8 +159,7 @@ def add_profile(
     finally:
         _forget(name)
     if drop_old_secret:
-        with contextlib.suppress(KeyringError):
-            _keyring.delete_secret(name)
+        _drop_stale_secret(name)
     return _config.get_profile(name)
 
 
@@ -171,7 +194,7 @@ def remove_profile(name: str) -> Removed:
     outcome: dict[str, Any] = {}
 
     def change(document: dict[str, Any]) -> None:
-        tables = _profiles_of(document)
+        tables = profile_tables(document)
         if name not in tables:
             raise _not_found(name, document)
         try:
@@ -202,7 +225,11 @@ def remove_profile(name: str) -> Removed:
 
 
 def rename_profile(old: str, new: str, *, force: bool = False) -> Profile:
-    """Rename a profile; its secret and the default follow it."""
+    """Rename a profile; its secret and the default follow it.
+
+    A secret stored under ``new`` (a profile replaced with ``force``) never
+    survives: it belongs to another account.
+    """
     from kaskada import _keyring
 
     validate_profile_name(old)
@@ -212,7 +239,7 @@ def rename_profile(old: str, new: str, *, force: bool = False) -> Profile:
     undo: dict[str, Any] = {}
 
     def change(document: dict[str, Any]) -> None:
-        tables = _profiles_of(document)
+        tables = profile_tables(document)
         if old not in tables:
             raise _not_found(old, document)
         if new in tables and not force:
@@ -241,11 +268,7 @@ def rename_profile(old: str, new: str, *, force: bool = False) -> Profile:
     finally:
         _forget(old)
         _forget(new)
-    if undo.get("moved"):
-        try:
-            _keyring.delete_secret(old)
-        except KeyringError as error:
-            log.warning("profile renamed, but its old keyring entry %r remains: %s", old, error)
+    _drop_stale_secret(old if undo.get("moved") else new)
     return _config.get_profile(new)
 
 
@@ -258,7 +281,7 @@ def set_default(name: str | None) -> None:
         if name is None:
             document.pop("default_profile", None)
             return
-        if name not in _profiles_of(document):
+        if name not in profile_tables(document):
             raise _not_found(name, document)
         document["default_profile"] = name
 
@@ -278,11 +301,14 @@ def import_profiles(path: Path, *, force: bool = False) -> list[str]:
     """Add every profile of ``path``; refuses existing names without ``force``.
 
     The file's ``default_profile`` is adopted only when the config has no default.
+    An imported file holds no secrets, so a stored secret is kept only for a
+    profile replaced with the same client id (the rule of :func:`add_profile`).
     """
     incoming = read_profiles_file(path)
+    stale: list[str] = []
 
     def change(document: dict[str, Any]) -> list[str]:
-        tables = _profiles_of(document)
+        tables = profile_tables(document)
         clash = sorted(name for name in incoming.profiles if name in tables)
         if clash and not force:
             raise ProfileExistsError(
@@ -290,16 +316,21 @@ def import_profiles(path: Path, *, force: bool = False) -> list[str]:
                 "to replace them, or rename them in the file"
             )
         for name, profile in incoming.profiles.items():
+            if name in tables and not _same_account(tables[name], profile.client_id):
+                stale.append(name)
             tables[name] = _config.profile_table(profile)
         if incoming.default_profile in incoming.profiles and not document.get("default_profile"):
             document["default_profile"] = incoming.default_profile
         return list(incoming.profiles)
 
     try:
-        return _config.update(change)
+        names = _config.update(change)
     finally:
         for name in incoming.profiles:
             _forget(name)
+    for name in stale:
+        _drop_stale_secret(name)
+    return names
 
 
 def export_profiles(names: Iterable[str] = ()) -> str:

@@ -252,7 +252,7 @@ def test_configure_reads_answers_and_moves_a_plain_secret(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """In-process (the keyring is the memory one); getpass is fed like a terminal."""
+    """In-process (the keyring is the memory one); the answers come from a pipe."""
     import io
 
     from kaskada import _config
@@ -264,8 +264,8 @@ def test_configure_reads_answers_and_moves_a_plain_secret(
     path.chmod(0o600)
     assert_error = main(["profile", "list"])
     assert assert_error == 1 and "kaskada configure --profile old" in capsys.readouterr().err
-    monkeypatch.setattr("getpass.getpass", lambda prompt="": "")
-    monkeypatch.setattr("sys.stdin", io.StringIO("\nlocalhost:50051\n\n\n"))
+    # Client ID kept, endpoint typed, token endpoint and audience kept, Enter at the secret.
+    monkeypatch.setattr("sys.stdin", io.StringIO("\nlocalhost:50051\n\n\n\n"))
     assert main(["configure", "--profile", "old"]) == 0
     assert CANARY not in path.read_text()
     from kaskada._paths import keyring_service

@@ -84,11 +84,15 @@ def register(subparsers: Any) -> None:
 # --- handlers ----------------------------------------------------------------
 
 
-def _read_secret_stdin() -> Secret:
+def _read_secret_stdin(name: str) -> Secret:
+    """``--secret-stdin``: one line from a pipe; typed on a terminal, it is not echoed."""
     from kaskada._errors import ConfigError
     from kaskada._secret import Secret
 
-    value = sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        value = _read_secret_line(f"Client secret for {name} (hidden): ")
+    else:
+        value = sys.stdin.readline().rstrip("\r\n")
     if not value:
         raise ConfigError(
             "--secret-stdin read an empty secret; pipe it in, e.g. "
@@ -97,12 +101,27 @@ def _read_secret_stdin() -> Secret:
     return Secret(value)
 
 
-def _prompt_secret(prompt: str) -> Secret | None:
-    import getpass
+def _read_secret_line(prompt: str) -> str:
+    """One secret line: without echo on a terminal; from a pipe as is; EOF is empty.
 
+    ``getpass`` on a pipe would warn that the input "may be echoed" and raise
+    EOFError at the end of input; neither is true or useful for a pipe.
+    """
+    if sys.stdin.isatty():
+        import getpass
+
+        try:
+            return getpass.getpass(prompt)
+        except EOFError:
+            print(file=sys.stderr)
+            return ""
+    return _answer(prompt).rstrip("\r\n")
+
+
+def _prompt_secret(prompt: str) -> Secret | None:
     from kaskada._secret import Secret
 
-    value = getpass.getpass(prompt)
+    value = _read_secret_line(prompt)
     return Secret(value) if value else None
 
 
@@ -121,7 +140,7 @@ def _add(args: argparse.Namespace) -> int:
     }
     secret: Secret | None
     if args.secret_stdin:
-        secret = _read_secret_stdin()
+        secret = _read_secret_stdin(args.name)
     elif sys.stdin.isatty():
         secret = _prompt_secret(f"Client secret for {args.name} (hidden; Enter for none): ")
     else:
@@ -299,8 +318,10 @@ def _configure(args: argparse.Namespace) -> int:
     from kaskada.cli._output import note
 
     name = validate_profile_name(args.profile)
+    # The raw document, not load(): a client_secret left in the file must be readable
+    # here so that it can be moved into the keyring.
     document = _config.read_document(_config.config_path())
-    old = document.get("profiles", {}).get(name, {})
+    old = _profiles.profile_tables(document).get(name)
     old = old if isinstance(old, dict) else {}
     print(f"Configuring profile {name!r} (Enter keeps the value in brackets).", file=sys.stderr)
     fields: dict[str, Any] = {}
@@ -318,9 +339,16 @@ def _configure(args: argparse.Namespace) -> int:
     if not fields["client_id"]:
         from kaskada._errors import ConfigError
 
-        raise ConfigError(f"profile {name!r} needs a client id; run `kaskada configure` again")
+        raise ConfigError(
+            f"profile {name!r} needs a client id and none was entered; run "
+            f"`kaskada configure --profile {name}` again and type it at the first question"
+        )
     plain = old.get("client_secret")
-    hint = "found in the file; Enter moves it to the keyring" if plain else "Enter keeps it"
+    hint = (
+        "found in the file; Enter moves it to the keyring"
+        if plain
+        else ("Enter keeps it" if old else "Enter for none")
+    )
     secret = _prompt_secret(f"Client secret (hidden; {hint}): ")
     if secret is None and isinstance(plain, str) and plain:
         secret = Secret(plain)
@@ -331,6 +359,17 @@ def _configure(args: argparse.Namespace) -> int:
 
 
 def _ask(prompt: str) -> str:
+    return _answer(prompt).strip()
+
+
+def _answer(prompt: str) -> str:
+    """One line of stdin after a prompt on stderr (EOF reads as an empty answer).
+
+    A terminal echoes the user's Enter; for a pipe or an EOF the line is ended
+    here, so each prompt and any error after it stay on their own line.
+    """
     print(prompt, end="", file=sys.stderr, flush=True)
     line = sys.stdin.readline()
-    return line.strip()
+    if not (line.endswith("\n") and sys.stdin.isatty()):
+        print(file=sys.stderr)
+    return line
