@@ -9,6 +9,7 @@ none. Only transient failures (5xx, timeouts, refused connections) are retried.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -153,7 +154,13 @@ def post_form(
         if error.code >= 500 or error.code == 429:
             raise _Transient(f"HTTP {error.code}") from None
         return int(error.code), body
-    except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as error:
+    except http.client.HTTPException:
+        # Not HTTP/1.1 at all: typically the gRPC port given as the token endpoint.
+        raise AuthenticationError(
+            f"the token endpoint {url} did not answer in HTTP: check that exchange_endpoint "
+            "is the OAuth2 token URL (e.g. http://localhost:50052/oauth/token), not the gRPC port"
+        ) from None
+    except OSError as error:  # URLError, timeouts and refused connections alike
         reason = getattr(error, "reason", error)
         raise _Transient(type(reason).__name__ if not str(reason) else str(reason)) from None
 

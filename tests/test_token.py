@@ -269,3 +269,33 @@ def test_invalidate_refreshes_once_for_many_callers(endpoint: FakeTokenEndpoint)
     fresh = [tokens.invalidate(rejected) for _ in range(5)]
     assert {token.reveal() for token in fresh} == {"tok-2"}
     assert len(endpoint.forms) == 2
+
+
+def test_a_token_endpoint_that_does_not_speak_http_is_one_clear_error() -> None:
+    """A user who gives the gRPC port as the exchange endpoint gets a fix, not a traceback."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    answered = 0
+
+    def answer_garbage() -> None:
+        nonlocal answered
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(b"\x00\x00\x12\x04\x00\x00\x00\x00\x00 not http\r\n\r\n")
+            answered += 1
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/oauth/token"
+    try:
+        with pytest.raises(AuthenticationError, match="did not answer in HTTP") as caught:
+            _token.exchange(url, "cid", Secret(CANARY), timeout=5)
+    finally:
+        thread.join(5)
+        listener.close()
+    assert url in str(caught.value) and CANARY not in str(caught.value)
+    assert answered == 1  # not retried: it will not start speaking HTTP
