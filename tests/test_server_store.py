@@ -263,3 +263,21 @@ def test_a_finished_thread_releases_its_connection(tmp_path: Path) -> None:
     finally:
         store.close()
     assert _open_files(db) == 0
+
+
+def test_a_database_and_companions_made_wider_are_narrowed(tmp_path: Path) -> None:
+    db = tmp_path / "server.sqlite3"
+    Store(db, scrypt_n=16).close()
+    companions = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    for path in companions[1:]:  # as an unclean stop leaves them: not empty
+        path.write_bytes(b"\0" * 64)  # (SQLite itself narrows an empty one)
+    for path in companions:
+        path.chmod(0o644)
+    store = Store(db, scrypt_n=16)
+    try:
+        store.add_client("acct")
+        assert {path.name: mode(path) for path in companions} == {
+            path.name: 0o600 for path in companions
+        }
+    finally:
+        store.close()

@@ -74,10 +74,14 @@ class RunningServer:
         except BaseException:
             self.store.close()
             raise
-        self.store.set_meta(
-            {"endpoint": self.endpoint, "token_url": self.token_url,
-             "is_secure": "true" if self.is_secure else "false"}
-        )
+        try:  # where clients reach this server: what add-client --save-profile writes
+            self.store.set_meta(
+                {"endpoint": self.endpoint, "token_url": self.token_url,
+                 "is_secure": "true" if self.is_secure else "false"}
+            )
+        except BaseException:
+            self.stop(grace=0)
+            raise
         log.info("serving gRPC on %s, token endpoint %s", self.endpoint, self.token_url)
 
     def _start(

@@ -202,8 +202,11 @@ class Store:
             # files take the same mode, so there is no window of wider access.
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             os.close(fd)
-            if os.stat(self.path).st_mode & 0o077:
-                os.chmod(self.path, 0o600)
+            # A file (or a companion left by an unclean stop) made wider by hand
+            # or by something else is narrowed before any secret hash goes in.
+            for path in (self.path, *(Path(f"{self.path}{s}") for s in ("-wal", "-shm"))):
+                if path.exists() and os.stat(path).st_mode & 0o077:
+                    os.chmod(path, 0o600)
         except OSError as error:
             raise ServerError(
                 f"cannot create the server database {self.path}: {error.strerror}; "
