@@ -401,3 +401,12 @@ def test_save_profile_of_a_server_bound_to_every_interface_uses_localhost(
     assert profile["exchange_endpoint"] == "http://localhost:50062/oauth/token"
     assert profile["client_id"] == answer["client_id"]
     assert answer["client_secret"] in memory_keyring.values()
+
+
+def test_ctrl_c_stops_the_server_cleanly(start_server: Any) -> None:
+    server = start_server()
+    server.process.send_signal(signal.SIGINT)
+    assert server.process.wait(30) == 0
+    assert server.stop() == 0
+    assert "finishing calls in flight" in server.log()
+    assert "Traceback" not in server.log() and "interrupted" not in server.log()
