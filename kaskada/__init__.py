@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kaskada._errors import (
     AlreadyExistsError,
+    ApiAuthenticationError,
     ApiError,
     AuthenticationError,
     ConfigError,
@@ -30,6 +31,7 @@ from kaskada._errors import (
     NotFoundError,
     ProfileExistsError,
     ProfileNotFoundError,
+    ServerError,
     UnavailableError,
 )
 from kaskada._secret import Secret
@@ -55,6 +57,7 @@ _LAZY = {
 
 __all__ = [
     "AlreadyExistsError",
+    "ApiAuthenticationError",
     "ApiError",
     "AuthenticationError",
     "ConfigError",
@@ -72,6 +75,7 @@ __all__ = [
     "ProfileExistsError",
     "ProfileNotFoundError",
     "Secret",
+    "ServerError",
     "Session",
     "UnavailableError",
     "explain",
