@@ -31,23 +31,10 @@ if str(ROOT) not in sys.path:
 
 def _memory_keyring() -> None:
     import keyring
-    from keyring.backend import KeyringBackend
 
-    store: dict[tuple[str, str], str] = {}
+    from kaskada import _keyring
 
-    class MemoryKeyring(KeyringBackend):
-        priority = 1  # type: ignore[assignment]
-
-        def get_password(self, service: str, username: str) -> str | None:
-            return store.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            store[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            store.pop((service, username), None)
-
-    keyring.set_keyring(MemoryKeyring())
+    keyring.set_keyring(_keyring.memory_backend())
 
 
 def _write_profiles(folder: Path, count: int) -> None:

@@ -20,29 +20,6 @@ from kaskada import _env
 Say = Callable[[str], None]
 
 
-def _memory_keyring() -> Any:
-    """Where the secrets go when this machine has no usable keyring (demo only)."""
-    from keyring.backend import KeyringBackend
-    from keyring.errors import PasswordDeleteError
-
-    store: dict[tuple[str, str], str] = {}
-
-    class MemoryKeyring(KeyringBackend):
-        priority = 1
-
-        def get_password(self, service: str, username: str) -> str | None:
-            return store.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            store[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            if store.pop((service, username), None) is None:
-                raise PasswordDeleteError("not found")
-
-    return MemoryKeyring()  # type: ignore[no-untyped-call]
-
-
 # Settings of this machine rather than of an account: the demo honours them.
 _MACHINE_SETTINGS = frozenset({_env.KEYRING_TIMEOUT, _env.SERVER_SCRYPT_N})
 
@@ -106,7 +83,7 @@ def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
     say(f"No usable keyring here ({problem}), so the demo keeps its secrets in memory "
         "for this run. Real profiles need a keyring: see 'Troubleshooting' in the README.")
     previous = keyring.get_keyring()
-    keyring.set_keyring(_memory_keyring())
+    keyring.set_keyring(_keyring.memory_backend())
     try:
         yield
     finally:

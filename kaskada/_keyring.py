@@ -194,3 +194,30 @@ def describe_backend() -> str:
         return _bounded("detect the keyring backend", call)
     except Exception as error:
         return f"unusable ({type(error).__name__})"
+
+
+def memory_backend(store: dict[tuple[str, str], str] | None = None) -> Any:
+    """A keyring backend that keeps secrets in ``store`` (a dict) and nowhere else.
+
+    For the demo on a machine without a keyring, unit tests and benchmarks: never
+    chosen automatically, so a real profile never ends up in memory by accident.
+    """
+    from keyring.backend import KeyringBackend
+    from keyring.errors import PasswordDeleteError
+
+    secrets: dict[tuple[str, str], str] = {} if store is None else store
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return secrets.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            secrets[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            if secrets.pop((service, username), None) is None:
+                raise PasswordDeleteError("not found")
+
+    return MemoryKeyring()  # type: ignore[no-untyped-call]

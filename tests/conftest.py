@@ -96,27 +96,11 @@ def real_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def memory_keyring() -> Iterator[dict[tuple[str, str], str]]:
     """An in-memory keyring for unit tests in this process (never the only proof)."""
     import keyring
-    from keyring.backend import KeyringBackend
+
+    from kaskada import _keyring
 
     store: dict[tuple[str, str], str] = {}
-
-    class MemoryKeyring(KeyringBackend):
-        priority = 1  # type: ignore[assignment]
-
-        def get_password(self, service: str, username: str) -> str | None:
-            return store.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            store[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            from keyring.errors import PasswordDeleteError
-
-            if (service, username) not in store:
-                raise PasswordDeleteError("not found")
-            del store[(service, username)]
-
     previous = keyring.get_keyring()
-    keyring.set_keyring(MemoryKeyring())
+    keyring.set_keyring(_keyring.memory_backend(store))
     yield store
     keyring.set_keyring(previous)
