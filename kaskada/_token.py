@@ -72,6 +72,8 @@ def parse_token_response(status: int, body: bytes, *, now: float, url: str) -> T
                 reason += f" {error[:100]}"
             if isinstance(description, str) and description:
                 reason += f": {description[:300]}"
+        if status in (429, 503):
+            raise AuthenticationError(f"the token endpoint {url} asks to wait ({reason})")
         raise AuthenticationError(
             f"the token endpoint {url} refused the credentials ({reason}): check the client "
             "id and secret (`kaskada configure --profile NAME`) and the exchange endpoint"
@@ -151,7 +153,9 @@ def post_form(
             return int(response.status), response.read(MAX_BODY)
     except urllib.error.HTTPError as error:
         body = error.read(MAX_BODY) if error.fp is not None else b""
-        if error.code >= 500 or error.code == 429:
+        if error.code == 429 or (error.code == 503 and error.headers.get("Retry-After")):
+            return int(error.code), body  # the server said when: report it, do not loop
+        if error.code >= 500:
             raise _Transient(f"HTTP {error.code}") from None
         return int(error.code), body
     except http.client.HTTPException:

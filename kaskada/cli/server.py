@@ -19,9 +19,19 @@ from kaskada.cli._output import emit_json, note
 DEFAULT_PORT = 50051
 DEFAULT_TOKEN_PORT = 50052
 _SCRYPT_HELP = (
-    "for tests: scrypt cost of new client secrets, a power of 2 (default 16384; "
-    "also KASKADA_SERVER_SCRYPT_N)"
+    "accepted for 0.1 scripts and ignored: new client secrets are stored as keyed "
+    "hashes (HMAC-SHA-256), not scrypt"
 )
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not positive: give at least 1")
+    return number
 
 
 def _port(value: str) -> int:
@@ -66,6 +76,18 @@ def register(subparsers: Any) -> None:
         help="allow plaintext on a non-loopback --host (only on a trusted network)",
     )
     serve.add_argument("--scrypt-n", type=int, help=_SCRYPT_HELP)
+    serve.add_argument(
+        "--max-tables-per-account", type=_positive, default=10000, metavar="N",
+        help="tables one account may have (default 10000); beyond: RESOURCE_EXHAUSTED",
+    )
+    serve.add_argument(
+        "--max-db-mb", type=_positive, metavar="MB",
+        help="cap on the database file's size (default: none but the disk's)",
+    )
+    serve.add_argument(
+        "--max-connections", type=_positive, metavar="N",
+        help="open token-endpoint connections (default 2048, always below the fd limit)",
+    )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every call and request")
     serve.set_defaults(handler=_serve)
 
@@ -136,6 +158,9 @@ def _serve(args: argparse.Namespace) -> int:
             token_ttl=args.token_ttl,
             allow_insecure=args.allow_insecure,
             scrypt_n=args.scrypt_n,
+            max_tables_per_account=args.max_tables_per_account,
+            max_db_mb=args.max_db_mb,
+            max_connections=args.max_connections,
         )
         try:
             print(

@@ -31,12 +31,18 @@ def start_server(
     allow_insecure: bool = False,
     scrypt_n: int | None = None,
     auth: bool = True,
+    max_tables_per_account: int = 10000,
+    max_db_mb: int | None = None,
+    max_connections: int | None = None,
 ) -> RunningServer:
     """Start gRPC and the token endpoint; returns once both listen.
 
-    ``db`` defaults to ``<data dir>/server.sqlite3``. ``scrypt_n`` lowers the
-    hashing cost of new client secrets (for tests). ``auth=False`` is for the
-    benchmark's baseline only: every call then runs as account ``default``.
+    ``db`` defaults to ``<data dir>/server.sqlite3``. ``scrypt_n`` is kept for
+    0.1 callers and has no effect (new secrets are keyed hashes). ``auth=False`` is
+    for the benchmark's baseline only: every call then runs as account ``default``.
+    ``max_tables_per_account``, ``max_db_mb`` (a cap on the database file) and
+    ``max_connections`` (token endpoint; capped below the fd limit) are the limits
+    of docs/server.md.
     """
     from kaskada.server.app import RunningServer
 
@@ -51,6 +57,9 @@ def start_server(
         allow_insecure=allow_insecure,
         scrypt_n=scrypt_n,
         auth=auth,
+        max_tables_per_account=max_tables_per_account,
+        max_db_mb=max_db_mb,
+        max_connections=max_connections,
     )
 
 

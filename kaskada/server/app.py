@@ -13,12 +13,32 @@ from typing import Any
 
 from kaskada._errors import InsecureConnectionError, ServerError
 from kaskada._secret import Secret
-from kaskada.server.store import Store
-from kaskada.server.token_http import TOKEN_PATH, TokenHTTPServer
+from kaskada.server.store import DEFAULT_MAX_TABLES_PER_ACCOUNT, Store
 
 log = logging.getLogger("kaskada.server")
 
+TOKEN_PATH = "/oauth/token"
 MAX_WORKERS = 16
+MAX_CONCURRENT_RPCS = 256
+"""Calls beyond this (running or queued for a worker) are RESOURCE_EXHAUSTED at once."""
+GRPC_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", 1 << 20),
+    ("grpc.max_send_message_length", 4 << 20),
+    ("grpc.max_metadata_size", 16 << 10),
+    ("grpc.max_connection_idle_ms", 5 * 60 * 1000),
+    ("grpc.server_handshake_timeout_ms", 10 * 1000),
+    ("grpc.keepalive_time_ms", 2 * 60 * 60 * 1000),
+    ("grpc.keepalive_timeout_ms", 20 * 1000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5 * 60 * 1000),
+    ("grpc.http2.max_ping_strikes", 2),
+]
+"""Bounds on what one connection may hold or cost: see docs/server.md, "Limits"."""
+SERVER_EXTRA = (
+    "kaskada serve needs the server extra ({missing} is not installed): "
+    "python3 -m pip install 'kaskada[server]' (or -e '.[server]' in a clone)"
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -51,6 +71,9 @@ class RunningServer:
         allow_insecure: bool = False,
         scrypt_n: int | None = None,
         auth: bool = True,
+        max_tables_per_account: int = DEFAULT_MAX_TABLES_PER_ACCOUNT,
+        max_db_mb: int | None = None,
+        max_connections: int | None = None,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ServerError("TLS needs both --tls-cert and --tls-key: give both or neither")
@@ -66,8 +89,16 @@ class RunningServer:
                 )
         if token_ttl <= 0:
             raise ServerError(f"token lifetime {token_ttl} s is not positive: give e.g. 3600")
+        for flag, limit in (("--max-tables-per-account", max_tables_per_account),
+                            ("--max-db-mb", max_db_mb), ("--max-connections", max_connections)):
+            if limit is not None and limit < 1:
+                raise ServerError(f"{flag} {limit} is not positive: give a number of at least 1")
+        self._max_connections = max_connections
         self.is_secure = tls_cert is not None
-        self.store = Store(db, scrypt_n=scrypt_n)
+        self.store = Store(
+            db, scrypt_n=scrypt_n, max_tables_per_account=max_tables_per_account,
+            max_db_bytes=None if max_db_mb is None else max_db_mb << 20,
+        )
         self.db = self.store.path
         try:
             self._start(host, port, token_port, tls_cert, tls_key, token_ttl, auth)
@@ -95,8 +126,14 @@ class RunningServer:
         auth: bool,
     ) -> None:
         import grpc
-        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-        from grpc_reflection.v1alpha import reflection
+
+        try:
+            from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+            from grpc_reflection.v1alpha import reflection
+
+            from kaskada.server.token_http import TokenEndpoint
+        except ImportError as error:
+            raise ServerError(SERVER_EXTRA.format(missing=error.name)) from None
 
         from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
         from kaskada.server.auth import AuthInterceptor
@@ -117,13 +154,15 @@ class RunningServer:
                     "give a PEM certificate chain and its unencrypted PEM key"
                 ) from None
 
+        self._auth = AuthInterceptor(self.store) if auth else None
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
-            [AuthInterceptor(self.store)] if auth else []
+            [self._auth] if self._auth is not None else []
         )
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="kaskada-grpc"),
             interceptors=interceptors,
-            options=[("grpc.so_reuseport", 0)],
+            options=GRPC_OPTIONS,
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
         table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
             TableServicer(self.store, default_account=None if auth else "default"), server
@@ -152,9 +191,9 @@ class RunningServer:
                 "not this machine's; choose another with --port (0 picks a free one)"
             )
         try:
-            self._http = TokenHTTPServer(
+            self._http = TokenEndpoint(
                 (host.strip("[]"), token_port), self.store, token_ttl=token_ttl,
-                ssl_context=ssl_context,
+                ssl_context=ssl_context, max_connections=self._max_connections,
             )
         except OSError as error:
             server.stop(None)
@@ -186,6 +225,8 @@ class RunningServer:
         self._health.enter_graceful_shutdown()
         self._http.stop()
         self._grpc.stop(grace).wait()
+        if self._auth is not None:
+            self._auth.refusals.flush()
         self.store.close()
         log.info("stopped")
 

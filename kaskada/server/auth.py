@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from kaskada.server.limits import LogSummary
 from kaskada.server.store import Store
 
 log = logging.getLogger("kaskada.server")
@@ -87,6 +88,7 @@ class AuthInterceptor(_Interceptor):
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self.refusals = LogSummary(log, "refused unauthenticated gRPC calls")
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def intercept_service(
@@ -113,12 +115,13 @@ class AuthInterceptor(_Interceptor):
             )
         behavior = handler.unary_unary
         store = self._store
+        refusals = self.refusals
 
         def authenticated(request: Any, context: grpc.ServicerContext) -> Any:
             try:
                 account = check(context.invocation_metadata(), store)
             except _Refused as refused:
-                log.info("refused %s: %s", method, refused)
+                refusals.note(str(refused).split(":")[0], f" ({method})")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, str(refused))
             reset = current_account.set(account)
             try:

@@ -3,8 +3,11 @@
 Why these choices:
 - WAL mode, so the serving process and a ``kaskada server`` command in another
   process read and write the same file at once.
-- Client secrets are kept only as salted scrypt hashes (cost stored per row, so
-  it can be raised later); access tokens only as their SHA-256.
+- Client secrets are 256 random bits made here, so they are kept as an
+  HMAC-SHA-256 under a random per-database key (a slow password hash buys
+  nothing against a guess of 256 bits, and costs 16 MiB per check). Rows made
+  by 0.1 (salted scrypt) still sign in, and are re-hashed at their next
+  successful sign-in. Access tokens are kept only as their SHA-256.
 - Each thread has its own connection, and each connection a small cache of
   token lookups that is dropped whenever ``PRAGMA data_version`` says another
   connection (in this or another process) committed: a revocation takes effect
@@ -33,10 +36,15 @@ from kaskada import _env, _paths
 from kaskada._errors import ServerError
 from kaskada._secret import Secret
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+HMAC_SCHEME = "hmac-sha256"
+SCRYPT_SCHEME = "scrypt"
+LEGACY_SCRYPT_AT_ONCE = 2
+"""0.1 rows still checked with scrypt (16 MiB each): at most this many at a time."""
+DEFAULT_MAX_TABLES_PER_ACCOUNT = 10000
 DEFAULT_DB_NAME = "server.sqlite3"
 DEFAULT_SCRYPT_N = 2**14
-"""scrypt cost for new secrets: about 16 MiB and tens of milliseconds per check."""
+"""scrypt cost of 0.1's client secrets; new secrets are not hashed with scrypt."""
 SCRYPT_R = 8
 SCRYPT_P = 1
 TOKEN_BYTES = 32
@@ -77,6 +85,12 @@ CREATE TABLE tables (
 ) WITHOUT ROWID;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+_SCHEMA_2 = """
+ALTER TABLE clients ADD COLUMN hash_scheme TEXT NOT NULL DEFAULT 'scrypt';
+CREATE TABLE secret_keys (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+"""
+"""0.1 (version 1) to version 2: the hash scheme per client, and the HMAC key."""
 
 
 def default_db_path() -> Path:
@@ -152,6 +166,22 @@ class TableExists(Exception):
     """CreateTable of a name this account already has."""
 
 
+class QuotaExceeded(Exception):
+    """CreateTable in an account that has its maximum number of tables."""
+
+
+class StorageFull(Exception):
+    """SQLite said the database or disk is full (or the configured size cap is reached)."""
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a client-credentials check: the client, or None and why not."""
+
+    client: Client | None
+    reason: str
+
+
 class _Local(threading.local):
     connection: sqlite3.Connection | None = None
     data_version: int = -1
@@ -169,9 +199,19 @@ class Store:
     """
 
     def __init__(
-        self, path: Path | None = None, *, scrypt_n: int | None = None, create: bool = True
+        self,
+        path: Path | None = None,
+        *,
+        scrypt_n: int | None = None,
+        create: bool = True,
+        max_tables_per_account: int = DEFAULT_MAX_TABLES_PER_ACCOUNT,
+        max_db_bytes: int | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else default_db_path()
+        self.max_tables_per_account = max_tables_per_account
+        self.max_db_bytes = max_db_bytes
+        self._key = b""
+        self._legacy_slots = threading.BoundedSemaphore(LEGACY_SCRYPT_AT_ONCE)
         self.scrypt_n = validate_scrypt_n(
             scrypt_n if scrypt_n is not None else (scrypt_n_from_env() or DEFAULT_SCRYPT_N)
         )
@@ -226,6 +266,10 @@ class Store:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
+            if self.max_db_bytes is not None:
+                page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+                pages = max(1, self.max_db_bytes // page_size)
+                connection.execute(f"PRAGMA max_page_count = {int(pages)}")
         except sqlite3.DatabaseError as error:
             raise ServerError(
                 f"{self.path} is not a usable server database ({error}); "
@@ -255,12 +299,22 @@ class Store:
         connection = self._connect()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            yield connection
-        except BaseException:
-            connection.execute("ROLLBACK")
+            try:
+                yield connection
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+                raise
+            try:
+                connection.execute("COMMIT")
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise StorageFull(str(error)) from None
             raise
-        else:
-            connection.execute("COMMIT")
         finally:
             self._local.token_cache.clear()
 
@@ -269,17 +323,30 @@ class Store:
         try:
             with self._write():
                 version = connection.execute("PRAGMA user_version").fetchone()[0]
-                if version == 0:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            connection.execute(statement)
-                    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                elif version > SCHEMA_VERSION:
+                if version > SCHEMA_VERSION:
                     raise ServerError(
                         f"the server database {self.path} has schema version {version}, newer "
                         f"than this kaskada understands ({SCHEMA_VERSION}): upgrade kaskada "
                         "or use another --db"
                     )
+                steps = {0: _SCHEMA, 1: _SCHEMA_2}
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in steps[step].split(";"):
+                        if statement.strip():
+                            connection.execute(statement)
+                    if step == 1:
+                        connection.execute(
+                            "INSERT INTO secret_keys(name, value) VALUES ('hmac', ?)",
+                            (secrets.token_bytes(32),),
+                        )
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._key = connection.execute(
+                "SELECT value FROM secret_keys WHERE name = 'hmac'"
+            ).fetchone()[0]
+        except StorageFull:
+            raise ServerError(
+                f"the disk of the server database {self.path} is full: free some space"
+            ) from None
         except sqlite3.DatabaseError as error:
             raise ServerError(
                 f"{self.path} is not a usable server database ({error}); "
@@ -314,21 +381,24 @@ class Store:
             secret.encode(), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r + 2**20, dklen=32
         )
 
+    def _keyed(self, secret: str) -> bytes:
+        """HMAC-SHA-256 of a secret under this database's key: microseconds, no memory."""
+        return hmac.digest(self._key, secret.encode("utf-8", "surrogatepass"), "sha256")
+
     def add_client(self, account: str) -> tuple[str, Secret]:
-        """A new client of ``account``: its id and its secret (shown once, stored hashed)."""
+        """A new client of ``account``: its id and its secret (shown once, stored keyed-hashed)."""
         if not account or not account.strip() or len(account) > 256:
             raise ServerError(
                 f"account name {account!r} is empty or too long: give 1 to 256 characters"
             )
         client_id = new_identifier(16)
-        secret = Secret(new_identifier(32))
-        salt = os.urandom(16)
-        digest = self._scrypt(secret.reveal(), salt, self.scrypt_n, SCRYPT_R, SCRYPT_P)
+        secret = Secret(new_identifier(32))  # 256 random bits
         with self._write() as connection:
             connection.execute(
                 "INSERT INTO clients(client_id, account, secret_hash, salt, scrypt_n, scrypt_r,"
-                " scrypt_p, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (client_id, account, digest, salt, self.scrypt_n, SCRYPT_R, SCRYPT_P, time.time()),
+                " scrypt_p, created, hash_scheme) VALUES (?, ?, ?, ?, 0, 0, 0, ?, ?)",
+                (client_id, account, self._keyed(secret.reveal()), b"", time.time(),
+                 HMAC_SCHEME),
             )
         return client_id, secret
 
@@ -366,27 +436,49 @@ class Store:
             connection.execute("DELETE FROM clients WHERE client_id = ?", (client_id,))
 
     def authenticate_client(self, client_id: str, secret: str) -> Client | None:
-        """The client if ``secret`` is its secret and it is not revoked, else None.
+        """The client if ``secret`` is its secret, else None (see ``sign_in``)."""
+        return self.sign_in(client_id, secret).client
 
-        An unknown id costs as much as a wrong secret, so timing does not tell
-        which ids exist.
+    def sign_in(self, client_id: str, secret: str) -> SignIn:
+        """Check a client's secret; a 0.1 (scrypt) row is re-hashed when it matches.
+
+        An unknown id costs what a known one costs (one HMAC and one compare), so
+        timing does not tell which ids exist. Only 0.1 rows cost a scrypt, and at
+        most ``LEGACY_SCRYPT_AT_ONCE`` of those run at a time.
         """
         row = (
             self._connect()
             .execute(
                 "SELECT client_id, account, created, revoked, secret_hash, salt, scrypt_n,"
-                " scrypt_r, scrypt_p FROM clients WHERE client_id = ?",
+                " scrypt_r, scrypt_p, hash_scheme FROM clients WHERE client_id = ?",
                 (client_id,),
             )
             .fetchone()
         )
+        digest = self._keyed(secret)
         if row is None:
-            self._scrypt(secret, b"\0" * 16, self.scrypt_n, SCRYPT_R, SCRYPT_P)
-            return None
-        digest = self._scrypt(secret, row[5], row[6], row[7], row[8])
-        if not hmac.compare_digest(digest, row[4]):
-            return None
-        return Client(row[0], row[1], row[2], row[3])
+            hmac.compare_digest(digest, bytes(32))
+            return SignIn(None, "unknown client id")
+        if row[9] == HMAC_SCHEME:
+            matches = hmac.compare_digest(digest, row[4])
+        else:
+            with self._legacy_slots:
+                legacy = self._scrypt(secret, row[5], row[6], row[7], row[8])
+            matches = hmac.compare_digest(legacy, row[4])
+            if matches:
+                self._rehash(row[0], digest)
+        if not matches:
+            return SignIn(None, "wrong secret")
+        return SignIn(Client(row[0], row[1], row[2], row[3]), "ok")
+
+    def _rehash(self, client_id: str, digest: bytes) -> None:
+        """Move a 0.1 row to the keyed hash, now that the secret is known to match."""
+        with self._write() as connection:
+            connection.execute(
+                "UPDATE clients SET secret_hash = ?, salt = ?, scrypt_n = 0, scrypt_r = 0,"
+                " scrypt_p = 0, hash_scheme = ? WHERE client_id = ? AND hash_scheme = ?",
+                (digest, b"", HMAC_SCHEME, client_id, SCRYPT_SCHEME),
+            )
 
     # -- tokens --------------------------------------------------------------
 
@@ -455,6 +547,15 @@ class Store:
         )
         try:
             with self._write() as connection:
+                count = connection.execute(
+                    "SELECT count(*) FROM tables WHERE account = ?", (account,)
+                ).fetchone()[0]
+                if count >= self.max_tables_per_account:
+                    raise QuotaExceeded(
+                        f"this account has {count} tables, the server's maximum of "
+                        f"{self.max_tables_per_account} per account: delete tables you no "
+                        "longer need, or ask the operator to raise --max-tables-per-account"
+                    )
                 connection.execute(
                     "INSERT INTO tables(account, table_name, table_id, time_column_name,"
                     " entity_key_column_name, subsort_column_name, grouping_id, create_time_ns,"
@@ -493,19 +594,31 @@ class Store:
         return TableRow(*row) if row else None
 
     def list_tables(
-        self, account: str, *, search: str, after: str | None, limit: int
-    ) -> list[TableRow]:
-        """Up to ``limit`` tables of ``account`` named after ``after``, in name order."""
-        rows = (
-            self._connect()
-            .execute(
-                f"SELECT {self._COLUMNS} FROM tables WHERE account = ? AND table_name > ?"
-                " AND instr(table_name, ?) > 0 ORDER BY table_name LIMIT ?",
-                (account, after if after is not None else "", search, limit),
-            )
-            .fetchall()
+        self, account: str, *, search: str, after: str | None, limit: int,
+        max_bytes: int | None = None,
+    ) -> tuple[list[TableRow], bool]:
+        """Up to ``limit`` tables of ``account`` named after ``after``, in name order, and
+        whether more follow. Rows are read one by one and the page ends once their text
+        passes ``max_bytes`` (at least one row), so a page never holds more in memory."""
+        cursor = self._connect().execute(
+            f"SELECT {self._COLUMNS} FROM tables WHERE account = ? AND table_name > ?"
+            " AND instr(table_name, ?) > 0 ORDER BY table_name",
+            (account, after if after is not None else "", search),
         )
-        return [TableRow(*row) for row in rows]
+        rows: list[TableRow] = []
+        used = 0
+        try:
+            for raw in cursor:
+                if len(rows) >= limit or (max_bytes is not None and rows and used > max_bytes):
+                    return rows, True
+                row = TableRow(*raw)
+                used += 96 + sum(len(v) for v in raw if isinstance(v, str))
+                if max_bytes is not None and rows and used > max_bytes:
+                    return rows, True
+                rows.append(row)
+            return rows, False
+        finally:
+            cursor.close()
 
     def delete_table(self, account: str, table_name: str) -> bool:
         with self._write() as connection:

@@ -12,6 +12,7 @@ import binascii
 import json
 import logging
 import re
+import unicodedata
 import uuid
 from typing import Any, NoReturn
 
@@ -22,15 +23,26 @@ from grpc_status import rpc_status
 
 from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
 from kaskada.server.auth import current_account
-from kaskada.server.store import Store, TableExists, TableRow
+from kaskada.server.store import QuotaExceeded, StorageFull, Store, TableExists, TableRow
 
 log = logging.getLogger("kaskada.server")
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_NAME_LENGTH = 256
+MAX_GROUPING_ID_LENGTH = 256
+MAX_SEARCH_LENGTH = 256
+MAX_PAGE_TOKEN_LENGTH = 2048
+MAX_RESPONSE_BYTES = 1 << 20
+"""A ListTables page ends early (with a next_page_token) once its text passes this."""
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+"""Control, format (bidirectional overrides, zero-width), surrogate, private-use and
+unassigned code points, and line/paragraph separators: none belongs in a name."""
+FULL = (
+    "the server's storage is full: try again later (the operator must free disk space "
+    "or raise --max-db-mb)"
+)
 
 
 def _abort(
@@ -62,14 +74,21 @@ def _table_message(row: TableRow) -> table_pb2.Table:
     return table
 
 
-def _column_problem(value: str) -> str | None:
+def text_problem(value: str, limit: int, *, required: bool = True) -> str | None:
+    """Why ``value`` is no fit name (length, printable, no control or bidi characters)."""
     if not value:
-        return "is required"
-    if len(value) > MAX_NAME_LENGTH:
-        return f"is longer than {MAX_NAME_LENGTH} characters"
-    if _CONTROL.search(value) or value != value.strip():
-        return "has control characters or leading/trailing spaces"
+        return "is required" if required else None
+    if len(value) > limit:
+        return f"is longer than {limit} characters"
+    if any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in value):
+        return "has control, format or bidirectional-override characters"
+    if value != value.strip():
+        return "has leading or trailing spaces"
     return None
+
+
+def _column_problem(value: str) -> str | None:
+    return text_problem(value, MAX_NAME_LENGTH)
 
 
 def table_violations(table: table_pb2.Table) -> list[tuple[str, str]]:
@@ -96,6 +115,9 @@ def table_violations(table: table_pb2.Table) -> list[tuple[str, str]]:
             problems.append(
                 ("table.subsort_column_name", f"subsort_column_name {problem} when set")
             )
+    problem = text_problem(table.grouping_id, MAX_GROUPING_ID_LENGTH, required=False)
+    if problem:
+        problems.append(("table.grouping_id", f"grouping_id {problem}"))
     return problems
 
 
@@ -106,10 +128,12 @@ def encode_page_token(after: str, search: str) -> str:
 
 def decode_page_token(token: str, search: str) -> str | None:
     """The last name of the previous page, or None when the token is not ours."""
+    if len(token) > MAX_PAGE_TOKEN_LENGTH:
+        return None
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         value = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         return None
     if not isinstance(value, dict) or value.get("s") != search:
         return None
@@ -148,6 +172,20 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
                     ]
                 ),
             )
+        problem = text_problem(request.search, MAX_SEARCH_LENGTH, required=False)
+        if problem:
+            _abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"search {problem}",
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field="search", description=problem
+                        )
+                    ]
+                ),
+            )
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         after = None
         if request.page_token:
@@ -166,13 +204,16 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
                         ]
                     ),
                 )
-        rows = self._store.list_tables(account, search=request.search, after=after, limit=size + 1)
+        rows, more = self._store.list_tables(
+            account, search=request.search, after=after, limit=size,
+            max_bytes=MAX_RESPONSE_BYTES,
+        )
         response = table_pb2.ListTablesResponse(
-            tables=[_table_message(row) for row in rows[:size]],
+            tables=[_table_message(row) for row in rows],
             request_details=table_pb2.RequestDetails(request_id=uuid.uuid4().hex),
         )
-        if len(rows) > size:
-            response.next_page_token = encode_page_token(rows[size - 1].table_name, request.search)
+        if more and rows:
+            response.next_page_token = encode_page_token(rows[-1].table_name, request.search)
         return response
 
     def GetTable(
@@ -216,6 +257,22 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
                 subsort_column_name=subsort,
                 grouping_id=table.grouping_id,
             )
+        except QuotaExceeded as quota:
+            _abort(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                str(quota),
+                error_details_pb2.QuotaFailure(
+                    violations=[
+                        error_details_pb2.QuotaFailure.Violation(
+                            subject="account", description="tables per account"
+                        )
+                    ]
+                ),
+            )
+        except StorageFull:
+            log.warning("CreateTable refused: the database or disk is full")
+            _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, FULL)
         except TableExists:
             _abort(
                 context,
@@ -235,7 +292,11 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
     def DeleteTable(
         self, request: table_pb2.DeleteTableRequest, context: grpc.ServicerContext
     ) -> table_pb2.DeleteTableResponse:
-        if not self._store.delete_table(self._account(), request.table_name):
+        try:
+            deleted = self._store.delete_table(self._account(), request.table_name)
+        except StorageFull:
+            _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, FULL)
+        if not deleted:
             self._not_found(context, request.table_name)
         log.debug("deleted table %r", request.table_name)
         return table_pb2.DeleteTableResponse(

@@ -1,9 +1,21 @@
 """The OAuth2 token endpoint: ``POST /oauth/token``, client-credentials grant only.
 
-Built on the standard library's ``http.server.ThreadingHTTPServer``: a
-well-kept HTTP/1.1 parser that ships with Python, so no request is parsed by
-hand here and no dependency is added. Bodies are read by Content-Length (with
-a small limit), forms by ``urllib.parse.parse_qs``, JSON by ``json``.
+Built on ``asyncio`` streams with ``h11`` (python-hyper's HTTP/1.1 parser, a
+small pure-Python library with no dependencies) instead of ``http.server``,
+whose documentation says it is not for production and which spends a thread
+per connection. Here one event-loop thread holds every connection, so an idle
+or trickling connection costs a socket and a few KiB, never a thread:
+
+- at most ``max_connections`` open connections, below the process's file
+  descriptor limit; a new connection beyond it closes the oldest one that is
+  waiting for bytes (or, if every one is busy, the new one): serving never stops;
+- a deadline for the *whole* request, from its first byte (or from the end of
+  the previous answer on a kept-alive connection) to its last;
+- a listen backlog of ``BACKLOG``;
+- credential checks and database writes on a small pool of worker threads,
+  with a bound on the requests waiting for them (beyond it: 503 ``Retry-After``);
+- failed sign-ins logged at INFO and limited per client id and per peer
+  address (429 ``Retry-After``); a full database answers 503 ``Retry-After``.
 
 Accepted (RFC 6749 §4.4 and PROTOCOL.md): a form-encoded body, a JSON body (as
 Auth0 took it), and HTTP Basic client authentication (§2.3.1). Errors are the
@@ -12,43 +24,89 @@ Auth0 took it), and HTTP Basic client authentication (§2.3.1). Errors are the
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
-import socket
+import resource
 import ssl
-import sys
 import threading
+import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from kaskada.server.store import Store
+import h11
+
+from kaskada.server.limits import FailureLimiter, LogSummary
+from kaskada.server.store import StorageFull, Store
 
 log = logging.getLogger("kaskada.server")
 
 TOKEN_PATH = "/oauth/token"
 MAX_BODY_BYTES = 8192
-REQUEST_TIMEOUT_SECONDS = 10.0
+MAX_HEADER_BYTES = 16384
+MAX_HEADERS = 100
+REQUEST_DEADLINE_SECONDS = 10.0
+"""The whole request (headers and body) must arrive within this, however it trickles."""
+BACKLOG = 1024
+WORKERS = 4
+MAX_WAITING = 256
+"""Requests queued for a worker beyond this are answered 503 at once."""
+FD_RESERVE = 256
+"""Descriptors left for gRPC, SQLite and the rest when sizing the connection cap."""
+DEFAULT_MAX_CONNECTIONS = 2048
+CLIENT_FAILURES = (10, 10 / 60)
+"""Failed sign-ins per client id: a burst of 10, then 10 a minute."""
+PEER_FAILURES = (100, 1.0)
+"""Failed sign-ins per peer address: a burst of 100, then 1 a second."""
+FULL_RETRY_AFTER = 30
+_KNOWN_METHODS = {"POST", "GET", "HEAD", "PUT", "DELETE", "PATCH"}
 
 
 class OAuthError(Exception):
     """An RFC 6749 §5.2 error answer."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(
+        self, error: str, description: str, status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
+        self.headers = headers or {}
 
 
-class TokenHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server that knows the store, the token lifetime and TLS."""
+def connection_cap(requested: int | None = None) -> int:
+    """Open connections allowed: the request (or the default), under the fd limit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = DEFAULT_MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else (soft - FD_RESERVE) // 2
+    return max(8, min(requested or DEFAULT_MAX_CONNECTIONS, room))
 
-    daemon_threads = True
-    allow_reuse_address = True
+
+@dataclass(eq=False)
+class _Connection:
+    writer: asyncio.StreamWriter
+    opened: float = field(default_factory=time.monotonic)
+    busy: bool = False
+
+
+@dataclass
+class _Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    close: bool = False
+    head: bool = False
+
+
+class TokenEndpoint:
+    """The token endpoint on its own event-loop thread; ``start()`` binds and listens."""
 
     def __init__(
         self,
@@ -57,253 +115,407 @@ class TokenHTTPServer(ThreadingHTTPServer):
         *,
         token_ttl: int,
         ssl_context: ssl.SSLContext | None = None,
+        max_connections: int | None = None,
     ) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, TokenRequestHandler)
         self.store = store
         self.token_ttl = token_ttl
-        self.ssl_context = ssl_context
+        self.max_connections = connection_cap(max_connections)
+        self._address = address
+        self._ssl = ssl_context
+        self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(self._loop_error)
+        self._executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="kaskada-token")
+        self._connections: dict[_Connection, None] = {}  # insertion order = age
+        self._waiting = 0
+        self.by_client = FailureLimiter(*CLIENT_FAILURES)
+        self.by_peer = FailureLimiter(*PEER_FAILURES)
+        self.limited = LogSummary(log, "sign-ins refused by the rate limit")
         self._thread: threading.Thread | None = None
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        connection, address = super().get_request()
-        if self.ssl_context is not None:
-            # The handshake runs on the handler's thread at first read, under its
-            # timeout, so a slow client cannot stall accept().
-            connection = self.ssl_context.wrap_socket(
-                connection, server_side=True, do_handshake_on_connect=False
+        self._server: asyncio.Server | None = None
+        self.server_address: tuple[str, int] = address
+        # Bind now, so a taken port is an error of the constructor (as before).
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(
+                self._serve, address[0], address[1], backlog=BACKLOG, ssl=ssl_context,
+                ssl_handshake_timeout=REQUEST_DEADLINE_SECONDS if ssl_context else None,
+                limit=MAX_HEADER_BYTES * 2,
             )
-        return connection, address
+        )
+        sockname = self._server.sockets[0].getsockname()
+        self.server_address = (sockname[0], sockname[1])
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        """Serve one connection on its own thread, then close that thread's database
-        connection: threads here live for one connection, and an open SQLite
-        connection per finished thread would leak two file descriptors per request."""
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.store.release_thread()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that drops its connection is routine: one log line, no traceback."""
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | ssl.SSLError | TimeoutError):
-            log.debug("token endpoint: connection from %s ended: %s",
-                      client_address[0], type(error).__name__)
-            return
-        log.error("token endpoint: unexpected %s while serving %s",
-                  type(error).__name__, client_address[0])
+    @staticmethod
+    def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's own complaints (a failed handshake, an accept error): one quiet line."""
+        error = context.get("exception")
+        log.debug("token endpoint: %s%s", context.get("message", "event"),
+                  f" ({type(error).__name__})" if error else "")
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self.serve_forever, name="kaskada-token-endpoint", daemon=True
+            target=self._loop.run_forever, name="kaskada-token-endpoint", daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        if self._thread is not None:
+        async def shut() -> None:
+            if self._server is not None:
+                self._server.close()
+            for connection in list(self._connections):
+                connection.writer.transport.abort()
+            self._loop.stop()
+
+        if self._thread is not None and self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(shut(), self._loop)
             self._thread.join()
+        elif self._server is not None:
+            self._server.close()
+        with contextlib.suppress(RuntimeError):
+            self._loop.run_until_complete(asyncio.sleep(0))
+        self._loop.close()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.limited.flush()
 
+    # -- connections -------------------------------------------------------------
 
-class TokenRequestHandler(BaseHTTPRequestHandler):
-    server: TokenHTTPServer
-    protocol_version = "HTTP/1.1"
-    server_version = "kaskada-token"
-    sys_version = ""
-    timeout = REQUEST_TIMEOUT_SECONDS
+    def _admit(self, connection: _Connection) -> bool:
+        """Make room for a new connection: close the oldest idle one at the cap."""
+        if len(self._connections) >= self.max_connections:
+            victim = next((c for c in self._connections if not c.busy), None)
+            if victim is None:
+                return False
+            victim.writer.transport.abort()
+            self._connections.pop(victim, None)
+        self._connections[connection] = None
+        return True
 
-    # -- logging: method, path without query, status; never args that may hold secrets
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = urllib.parse.urlsplit(getattr(self, "path", "")).path
-        log.debug("token endpoint %s %s -> %s", getattr(self, "command", "?"), path, code)
-
-    def log_error(self, format: str, *args: Any) -> None:
-        log.debug("token endpoint: malformed HTTP request refused")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("token endpoint: %s", format.split("%")[0].strip() or "event")
-
-    # -- methods -------------------------------------------------------------
-
-    def do_POST(self) -> None:
-        if urllib.parse.urlsplit(self.path).path != TOKEN_PATH:
-            self._send_json(HTTPStatus.NOT_FOUND, {"error": "not_found",
-                            "error_description": f"no such endpoint: POST {TOKEN_PATH}"})
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = _Connection(writer)
+        if not self._admit(connection):
+            writer.transport.abort()
             return
+        peer = writer.get_extra_info("peername")
+        host = str(peer[0]) if peer else "?"
+        http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         try:
-            answer = self._token_request()
+            while True:
+                try:
+                    async with asyncio.timeout(REQUEST_DEADLINE_SECONDS):
+                        request = await self._read(http, reader)
+                except TimeoutError:
+                    if http.their_state is h11.SEND_BODY or (
+                        http.their_state is h11.IDLE and http.trailing_data[0]
+                    ):
+                        await self._send(http, writer, _Response(
+                            HTTPStatus.REQUEST_TIMEOUT,
+                            {"error": "invalid_request",
+                             "error_description": "the request did not arrive in time"},
+                            close=True))
+                    return
+                except _Early as early:
+                    await self._send(http, writer, early.response)
+                    return
+                if request is None:
+                    return
+                connection.busy = True
+                response = await self._answer(*request, host)
+                response.head = request[0].method == b"HEAD"
+                await self._send(http, writer, response)
+                connection.busy = False
+                if response.close or http.our_state is not h11.DONE:
+                    return
+                try:
+                    http.start_next_cycle()
+                except h11.LocalProtocolError:
+                    return
+        except (ConnectionError, ssl.SSLError, TimeoutError, h11.ProtocolError) as error:
+            log.debug("token endpoint: connection from %s ended: %s", host, type(error).__name__)
+        finally:
+            self._connections.pop(connection, None)
+            writer.close()
+
+    async def _read(
+        self, http: h11.Connection, reader: asyncio.StreamReader
+    ) -> tuple[h11.Request, bytes] | None:
+        """The next request and its body; None when the client closed the connection."""
+        request: h11.Request | None = None
+        body = bytearray()
+        while True:
+            try:
+                event = http.next_event()
+            except h11.RemoteProtocolError as error:
+                raise _Early(_Response(
+                    error.error_status_hint,
+                    {"error": "invalid_request", "error_description": "malformed HTTP request"},
+                    close=True)) from None
+            if event is h11.NEED_DATA:
+                http.receive_data(await reader.read(16384))
+            elif isinstance(event, h11.Request):
+                request = event
+                self._check_length(event)
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_BODY_BYTES:
+                    raise _Early(_too_large(len(body)))
+            elif isinstance(event, h11.EndOfMessage):
+                if request is None:  # pragma: no cover - h11 orders its events
+                    return None
+                return request, bytes(body)
+            else:  # ConnectionClosed or PAUSED
+                return None
+
+    @staticmethod
+    def _check_length(request: h11.Request) -> None:
+        if request.http_version not in (b"1.0", b"1.1"):
+            raise _Early(_Response(
+                HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
+                {"error": "invalid_request", "error_description": "use HTTP/1.1"}, close=True))
+        if len(request.headers) > MAX_HEADERS:
+            raise _Early(_Response(
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                {"error": "invalid_request",
+                 "error_description": f"more than {MAX_HEADERS} headers"}, close=True))
+        headers = {name: value for name, value in request.headers}
+        if request.method != b"POST":
+            return
+        length = headers.get(b"content-length")
+        if headers.get(b"transfer-encoding") or length is None:
+            raise _Early(_Response(
+                HTTPStatus.BAD_REQUEST,
+                {"error": "invalid_request",
+                 "error_description": "send the body with a Content-Length header"},
+                close=True))
+        if int(length) > MAX_BODY_BYTES:
+            raise _Early(_too_large(int(length)))
+
+    async def _send(
+        self, http: h11.Connection, writer: asyncio.StreamWriter, response: _Response
+    ) -> None:
+        data = json.dumps(response.body).encode()
+        headers = [
+            ("Content-Type", "application/json;charset=UTF-8"),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store"),
+            ("Pragma", "no-cache"),
+            ("Server", "kaskada-token"),
+            *response.headers.items(),
+        ]
+        if response.close:
+            headers.append(("Connection", "close"))
+        try:
+            out = http.send(h11.Response(
+                status_code=int(response.status), headers=headers,
+                reason=HTTPStatus(response.status).phrase.encode()))
+            if not response.head:
+                out = (out or b"") + (http.send(h11.Data(data=data)) or b"")
+            out += http.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError:
+            return
+        writer.write(out)
+        async with asyncio.timeout(REQUEST_DEADLINE_SECONDS):
+            await writer.drain()
+
+    # -- requests ------------------------------------------------------------------
+
+    async def _answer(self, request: h11.Request, body: bytes, peer: str) -> _Response:
+        target = request.target.decode("latin-1")
+        method = request.method.decode("latin-1")
+        if method not in _KNOWN_METHODS:
+            return _Response(
+                HTTPStatus.NOT_IMPLEMENTED,
+                {"error": "invalid_request",
+                 "error_description": f"method {method[:20]!r} is not supported: use POST"})
+        if method != "POST":
+            return _Response(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                {"error": "invalid_request",
+                 "error_description": f"use POST {TOKEN_PATH} with grant_type=client_credentials"},
+                {"Allow": "POST"})
+        if urllib.parse.urlsplit(target).path != TOKEN_PATH:
+            return _Response(HTTPStatus.NOT_FOUND, {"error": "not_found",
+                             "error_description": f"no such endpoint: POST {TOKEN_PATH}"})
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1")
+                   for name, value in request.headers}
+        try:
+            client_id, secret = _credentials(headers, body)
+            self._check_rate(client_id, peer)
+            if self._waiting >= MAX_WAITING:
+                raise OAuthError("temporarily_unavailable",
+                                 "the server is busy: try again in a second", 503,
+                                 {"Retry-After": "1"})
+            self._waiting += 1
+            try:
+                answer = await self._loop.run_in_executor(
+                    self._executor, self._grant, client_id, secret, peer
+                )
+            finally:
+                self._waiting -= 1
         except OAuthError as error:
-            headers = {}
+            extra = dict(error.headers)
             # RFC 6749 §5.2: a 401 to a client that used the Authorization header
             # names the scheme it should use.
-            if error.status == 401 and "Authorization" in self.headers:
-                headers["WWW-Authenticate"] = 'Basic realm="kaskada", charset="UTF-8"'
-            self._send_json(
-                error.status,
-                {"error": error.error, "error_description": error.description},
-                headers,
-            )
-            return
-        self._send_json(HTTPStatus.OK, answer)
+            if error.status == 401 and "authorization" in headers:
+                extra["WWW-Authenticate"] = 'Basic realm="kaskada", charset="UTF-8"'
+            return _Response(error.status,
+                             {"error": error.error, "error_description": error.description},
+                             extra)
+        return _Response(HTTPStatus.OK, answer)
 
-    def do_GET(self) -> None:
-        self._method_not_allowed()
-
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
-
-    def _method_not_allowed(self) -> None:
-        self._send_json(
-            HTTPStatus.METHOD_NOT_ALLOWED,
-            {"error": "invalid_request",
-             "error_description": f"use POST {TOKEN_PATH} with grant_type=client_credentials"},
-            {"Allow": "POST"},
-        )
-
-    # -- the grant -----------------------------------------------------------
-
-    def _token_request(self) -> dict[str, Any]:
-        fields = self._read_fields()
-        basic = self._basic_credentials()
-        grant_type = fields.get("grant_type")
-        if not grant_type:
-            raise OAuthError("invalid_request", "grant_type is required: send client_credentials")
-        if grant_type != "client_credentials":
-            raise OAuthError(
-                "unsupported_grant_type",
-                f"grant_type {grant_type[:40]!r} is not supported: use client_credentials",
-            )
-        if basic is not None:
-            if "client_secret" in fields or fields.get("client_id", basic[0]) != basic[0]:
+    def _check_rate(self, client_id: str, peer: str) -> None:
+        for limiter, key, whose in ((self.by_peer, peer, "from this address"),
+                                    (self.by_client, client_id, f"for client {client_id[:64]!r}")):
+            wait = limiter.retry_after(key)
+            if wait:
+                self.limited.note(f"too many failed sign-ins {whose[:80]}", f" (peer {peer})")
                 raise OAuthError(
-                    "invalid_request",
-                    "client credentials sent both by HTTP Basic and in the body: use one",
-                )
-            client_id, secret = basic
-        else:
-            client_id = fields.get("client_id", "")
-            secret = fields.get("client_secret", "")
-            if not client_id or not secret:
-                raise OAuthError(
-                    "invalid_client",
-                    "no client authentication: send client_id and client_secret "
-                    "(in the body or by HTTP Basic)",
-                    401,
-                )
-        store = self.server.store
-        client = store.authenticate_client(client_id, secret)
-        if client is None:
+                    "temporarily_unavailable",
+                    f"too many failed sign-ins {whose}: try again in {wait} s",
+                    HTTPStatus.TOO_MANY_REQUESTS, {"Retry-After": str(wait)})
+
+    def _grant(self, client_id: str, secret: str, peer: str) -> dict[str, Any]:
+        """On a worker thread: check the secret and issue a token."""
+        store = self.store
+        try:
+            outcome = store.sign_in(client_id, secret)
+            client = outcome.client
+            if client is None or client.revoked is not None:
+                reason = outcome.reason if client is None else "revoked client"
+                log.info("sign-in failed: client %s from %s: %s", repr(client_id[:64]), peer,
+                         reason)
+                self._loop.call_soon_threadsafe(self._failed, client_id, peer)
+                if client is None:
+                    raise OAuthError(
+                        "invalid_client",
+                        "client authentication failed: unknown client or wrong secret", 401)
+                raise OAuthError("invalid_client", f"client {client_id!r} was revoked", 401)
+            ttl = self.token_ttl
+            token = store.issue_token(client.client_id, ttl)
+        except StorageFull:
+            log.warning("token request refused: the database or disk is full")
             raise OAuthError(
-                "invalid_client", "client authentication failed: unknown client or wrong secret",
-                401,
-            )
-        if client.revoked is not None:
-            raise OAuthError("invalid_client", f"client {client_id!r} was revoked", 401)
-        ttl = self.server.token_ttl
-        token = store.issue_token(client.client_id, ttl)
+                "temporarily_unavailable",
+                "the server's storage is full: try again later (the operator must free "
+                "disk space)", HTTPStatus.SERVICE_UNAVAILABLE,
+                {"Retry-After": str(FULL_RETRY_AFTER)}) from None
         log.info("issued a token to client %s (account %s)", client.client_id, client.account)
         return {"access_token": token.reveal(), "token_type": "Bearer", "expires_in": ttl}
 
-    def _read_fields(self) -> dict[str, str]:
-        length_header = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding") or length_header is None:
-            raise OAuthError("invalid_request", "send the body with a Content-Length header")
-        try:
-            length = int(length_header)
-        except ValueError:
-            raise OAuthError("invalid_request", "Content-Length is not a number") from None
-        if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True
+    def _failed(self, client_id: str, peer: str) -> None:
+        self.by_client.record(client_id)
+        self.by_peer.record(peer)
+
+
+class _Early(Exception):
+    """An answer decided before the request was read whole; the connection then closes."""
+
+    def __init__(self, response: _Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def _too_large(length: int) -> _Response:
+    return _Response(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        {"error": "invalid_request",
+         "error_description": f"request body of {length} bytes is over the "
+                              f"{MAX_BODY_BYTES}-byte limit"},
+        close=True)
+
+
+def _credentials(headers: dict[str, str], body: bytes) -> tuple[str, str]:
+    """(client id, secret) of a client-credentials request; OAuthError otherwise."""
+    fields = _read_fields(headers, body)
+    basic = _basic_credentials(headers.get("authorization"))
+    grant_type = fields.get("grant_type")
+    if not grant_type:
+        raise OAuthError("invalid_request", "grant_type is required: send client_credentials")
+    if grant_type != "client_credentials":
+        raise OAuthError(
+            "unsupported_grant_type",
+            f"grant_type {grant_type[:40]!r} is not supported: use client_credentials",
+        )
+    if basic is not None:
+        if "client_secret" in fields or fields.get("client_id", basic[0]) != basic[0]:
             raise OAuthError(
                 "invalid_request",
-                f"request body of {length} bytes is over the {MAX_BODY_BYTES}-byte limit",
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "client credentials sent both by HTTP Basic and in the body: use one",
             )
-        body = self.rfile.read(length)
-        content_type = self.headers.get_content_type()
-        if content_type == "application/json":
-            return self._json_fields(body)
-        if content_type == "application/x-www-form-urlencoded" or not body:
-            return self._form_fields(body)
+        return basic
+    client_id = fields.get("client_id", "")
+    secret = fields.get("client_secret", "")
+    if not client_id or not secret:
         raise OAuthError(
-            "invalid_request",
-            f"Content-Type {content_type!r} is not supported: "
-            "use application/x-www-form-urlencoded or application/json",
+            "invalid_client",
+            "no client authentication: send client_id and client_secret "
+            "(in the body or by HTTP Basic)",
+            401,
         )
+    return client_id, secret
 
-    @staticmethod
-    def _form_fields(body: bytes) -> dict[str, str]:
-        try:
-            parsed = urllib.parse.parse_qs(
-                body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body),
-                max_num_fields=20,
-            )
-        except (UnicodeDecodeError, ValueError):
-            raise OAuthError("invalid_request", "the form body is not valid") from None
-        repeated = sorted(name for name, values in parsed.items() if len(values) > 1)
-        if repeated:
+
+def _read_fields(headers: dict[str, str], body: bytes) -> dict[str, str]:
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        return _json_fields(body)
+    if content_type == "application/x-www-form-urlencoded" or not body:
+        return _form_fields(body)
+    raise OAuthError(
+        "invalid_request",
+        f"Content-Type {content_type[:80]!r} is not supported: "
+        "use application/x-www-form-urlencoded or application/json",
+    )
+
+
+def _form_fields(body: bytes) -> dict[str, str]:
+    try:
+        parsed = urllib.parse.parse_qs(
+            body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body),
+            max_num_fields=20,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise OAuthError("invalid_request", "the form body is not valid") from None
+    repeated = sorted(name for name, values in parsed.items() if len(values) > 1)
+    if repeated:
+        raise OAuthError(
+            "invalid_request", f"parameter {repeated[0][:40]!r} is given more than once"
+        )
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def _json_fields(body: bytes) -> dict[str, str]:
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise OAuthError("invalid_request", "the JSON body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise OAuthError("invalid_request", "the JSON body must be an object")
+    fields: dict[str, str] = {}
+    for name, item in value.items():
+        if not isinstance(item, str):
             raise OAuthError(
-                "invalid_request", f"parameter {repeated[0][:40]!r} is given more than once"
+                "invalid_request", f"JSON field {str(name)[:40]!r} must be a string"
             )
-        return {name: values[0] for name, values in parsed.items()}
+        fields[name] = item
+    return fields
 
-    @staticmethod
-    def _json_fields(body: bytes) -> dict[str, str]:
-        try:
-            value = json.loads(body)
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise OAuthError("invalid_request", "the JSON body is not valid JSON") from None
-        if not isinstance(value, dict):
-            raise OAuthError("invalid_request", "the JSON body must be an object")
-        fields: dict[str, str] = {}
-        for name, item in value.items():
-            if not isinstance(item, str):
-                raise OAuthError(
-                    "invalid_request", f"JSON field {str(name)[:40]!r} must be a string"
-                )
-            fields[name] = item
-        return fields
 
-    def _basic_credentials(self) -> tuple[str, str] | None:
-        header = self.headers.get("Authorization")
-        if header is None:
-            return None
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            raise OAuthError(
-                "invalid_client",
-                f"authorization scheme {scheme[:20]!r} is not supported: use Basic",
-                401,
-            )
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise OAuthError("invalid_client", "HTTP Basic credentials are not valid base64",
-                             401) from None
-        user, colon, password = decoded.partition(":")
-        if not colon or not user:
-            raise OAuthError("invalid_client", "HTTP Basic credentials lack 'id:secret'", 401)
-        # RFC 6749 §2.3.1: both parts are form-encoded before base64.
-        return urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(password)
-
-    # -- answers -------------------------------------------------------------
-
-    def _send_json(
-        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Pragma", "no-cache")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    if header is None:
+        return None
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise OAuthError(
+            "invalid_client",
+            f"authorization scheme {scheme[:20]!r} is not supported: use Basic",
+            401,
+        )
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError("invalid_client", "HTTP Basic credentials are not valid base64",
+                         401) from None
+    user, colon, password = decoded.partition(":")
+    if not colon or not user:
+        raise OAuthError("invalid_client", "HTTP Basic credentials lack 'id:secret'", 401)
+    # RFC 6749 §2.3.1: both parts are form-encoded before base64.
+    return urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(password)
