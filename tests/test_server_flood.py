@@ -52,15 +52,18 @@ def test_200_concurrent_unknown_id_sign_ins_cost_at_most_64_mib(start_server: An
     body = urllib.parse.urlencode({"grant_type": "client_credentials",
                                    "client_id": "nobody", "client_secret": "x" * 43}).encode()
 
-    def sign_in(n: int) -> int:
-        return post_token(server.token_url, body.replace(b"nobody", f"nobody{n}".encode()),
-                          headers=FORM)[0]
+    def sign_in(n: int) -> int | str:
+        try:
+            return post_token(server.token_url, body.replace(b"nobody", f"nobody{n}".encode()),
+                              headers=FORM)[0]
+        except OSError as error:  # 0.1 reset connections beyond its backlog of 5
+            return type(error).__name__
 
     with ThreadPoolExecutor(200) as pool:
         statuses = list(pool.map(sign_in, range(200)))
-    assert set(statuses) <= {401, 429}
     grown_kib = _status(pid, "VmHWM") - before
     assert grown_kib <= 64 * 1024, f"peak memory grew by {grown_kib} KiB"
+    assert set(statuses) <= {401, 429}, statuses
     assert server.process.poll() is None
 
 
