@@ -1,4 +1,4 @@
-"""The committed generated code is fresh, and the wire names and numbers are PROTOCOL.md's."""
+"""The committed generated code is fresh, and the wire names and numbers are docs/protocol.md's."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from kaskada.api.v1alpha import table_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Transcribed from PROTOCOL.md: message -> {field: (number, type, repeated)}.
+# Transcribed from docs/protocol.md: message -> {field: (number, type, repeated)}.
 S, I32, I64, B, M = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_INT32,
                      FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_BOOL,
                      FieldDescriptor.TYPE_MESSAGE)

@@ -17,7 +17,7 @@ or trickling connection costs a socket and a few KiB, never a thread:
 - failed sign-ins logged at INFO and limited per client id and per peer
   address (429 ``Retry-After``); a full database answers 503 ``Retry-After``.
 
-Accepted (RFC 6749 §4.4 and PROTOCOL.md): a form-encoded body, a JSON body (as
+Accepted (RFC 6749 §4.4 and docs/protocol.md): a form-encoded body, a JSON body (as
 Auth0 took it), and HTTP Basic client authentication (§2.3.1). Errors are the
 §5.2 JSON shape. Nothing logged here carries a secret, a token or a query string.
 """
