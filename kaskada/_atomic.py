@@ -25,6 +25,8 @@ from kaskada._errors import ConfigError
 TEMP_SUFFIX = ".tmp"
 LOCK_SUFFIX = ".lock"
 LOCK_TIMEOUT_SECONDS = 30.0
+# A write holds the lock for milliseconds: waiters retry often (filelock's default is 50 ms).
+LOCK_POLL_SECONDS = 0.005
 
 
 def ensure_private_dir(folder: Path) -> None:
@@ -192,7 +194,7 @@ def locked(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
     _refuse_link(lock_path)
     lock = filelock.FileLock(str(lock_path), timeout=timeout, mode=0o600)
     try:
-        lock.acquire()
+        lock.acquire(poll_interval=LOCK_POLL_SECONDS)
     except filelock.Timeout:
         raise ConfigError(
             f"{lock_path} stayed locked for {timeout:g} s: another kaskada process is "

@@ -247,3 +247,79 @@ def test_full_flush_uses_f_fullfsync_on_macos(
     with open(tmp_path / "f", "wb") as handle:
         _atomic.full_flush(handle.fileno())
     assert requests == [51]  # the full flush, not a plain fsync
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from kaskada import _atomic
+    with _atomic.locked(Path(sys.argv[1])):
+        print("held", flush=True)
+        sys.stdin.read()  # until the test closes stdin (or kills this process)
+    """
+)
+
+
+WAITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from kaskada import _atomic
+    from kaskada._errors import ConfigError
+    try:
+        with _atomic.locked(Path(sys.argv[1]), timeout=float(sys.argv[2])):
+            print("acquired")
+    except ConfigError as error:
+        print(error)
+    """
+)
+
+
+@pytest.mark.parametrize("prelude", ["", STANDIN], ids=["native", "without-fcntl"])
+def test_a_held_lock_times_out_naming_the_lock_file(prelude: str, tmp_path: Path) -> None:
+    """Holder and waiter use the same platform's lock (as all processes on one machine do)."""
+    path = tmp_path / "config.toml"
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", prelude + HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=environment,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert holder.stdout.readline() == "held\n"
+        message = ok(run(["-c", prelude + WAITER, str(path), "0.2"]))
+        assert f"{path}.lock stayed locked for 0.2 s" in message
+        assert "wait for it or stop it" in message
+        holder.stdin.close()  # the holder leaves its with block and releases
+        assert holder.wait(timeout=30) == 0
+        assert ok(run(["-c", prelude + WAITER, str(path), "5"])) == "acquired\n"
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+
+
+def test_the_os_drops_the_lock_of_a_killed_process(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=environment,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    holder.kill()
+    holder.wait(timeout=30)
+    holder.stdout.close()
+    assert holder.stdin is not None
+    holder.stdin.close()
+    assert ok(run(["-c", WAITER, str(path), "5"])) == "acquired\n"
