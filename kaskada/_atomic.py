@@ -2,16 +2,19 @@
 
 A reader (another process, a notebook) must only ever see the old file or the
 new one, never a half-written one, and the file must never exist, even for an
-instant, with wider permissions than 0600. ``fcntl.flock`` (stdlib) serialises
-writers across processes; the kernel drops the lock when a writer dies, so a
-killed process can never leave a stale lock behind.
+instant, with wider permissions than 0600. Writers are serialised across
+processes by ``filelock`` (``flock`` on POSIX, ``LockFileEx``-style locking on
+Windows): the OS drops such a lock when a writer dies, so a killed process
+never leaves a stale lock behind. No file is opened through a symbolic link.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import errno
 import os
+import stat
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,6 +25,8 @@ from kaskada._errors import ConfigError
 TEMP_SUFFIX = ".tmp"
 LOCK_SUFFIX = ".lock"
 LOCK_TIMEOUT_SECONDS = 30.0
+# A write holds the lock for milliseconds: waiters retry often (filelock's default is 50 ms).
+LOCK_POLL_SECONDS = 0.005
 
 
 def ensure_private_dir(folder: Path) -> None:
@@ -57,10 +62,14 @@ def remove_stale_temps(path: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file in the same folder, fsync, ``os.replace``.
+    """Replace ``path`` with ``data``: temp file in the same folder, full flush, ``os.replace``.
 
-    ``mkstemp`` creates the temp file 0600, so there is no window of wider
-    permissions; on any failure the old file is left whole.
+    ``mkstemp`` creates the temp file 0600 with ``O_EXCL`` (and ``O_NOFOLLOW``
+    where the OS has it), so there is no window of wider permissions and no
+    link is followed; ``os.replace`` swaps the directory entry itself, so a
+    symlink at ``path`` is replaced, never written through. The bytes are
+    written as given (binary): line endings stay ``\\n`` on every platform.
+    On any failure the old file is left whole.
     """
     ensure_private_dir(path.parent)
     try:
@@ -75,8 +84,8 @@ def atomic_write(path: Path, data: bytes) -> None:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
+            full_flush(handle.fileno())
+        _replace(temp_name, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
@@ -88,8 +97,47 @@ def atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def full_flush(descriptor: int) -> None:
+    """Flush a file to the disk itself, not only to the drive's cache.
+
+    On macOS ``fsync`` only hands the data to the drive, which may reorder or
+    lose it on power loss; ``F_FULLFSYNC`` asks the drive to write it out. Some
+    file systems (network shares) refuse it: then ``fsync`` is the best there is.
+    """
+    if sys.platform == "darwin":
+        import fcntl
+
+        try:
+            fcntl.fcntl(descriptor, fcntl.F_FULLFSYNC)
+            return
+        except OSError:
+            pass
+    os.fsync(descriptor)
+
+
+# Windows refuses to replace a file that another process has open for a moment
+# (a reader without FILE_SHARE_DELETE): retry briefly instead of failing the write.
+_REPLACE_ATTEMPTS = 20
+
+
+def _replace(source: str, target: Path) -> None:
+    for attempt in range(_REPLACE_ATTEMPTS):
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            if sys.platform != "win32" or attempt == _REPLACE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (a crash after replace keeps the new file)."""
+    """Make the rename itself durable (a crash after replace keeps the new file).
+
+    Windows cannot open a folder this way (NTFS journals the rename itself).
+    """
+    if sys.platform == "win32":
+        return
     with contextlib.suppress(OSError):
         descriptor = os.open(folder, os.O_RDONLY)
         try:
@@ -98,39 +146,69 @@ def _fsync_dir(folder: Path) -> None:
             os.close(descriptor)
 
 
+def lock_path_of(path: Path) -> Path:
+    return path.with_name(path.name + LOCK_SUFFIX)
+
+
+def _refuse_link(lock_path: Path) -> None:
+    """A lock file that is a link (or not a file) is refused, never followed.
+
+    ``filelock`` opens with ``O_NOFOLLOW`` on POSIX; this check also covers its
+    other back ends and gives the one-line error with the fix.
+    """
+    try:
+        status = os.lstat(lock_path)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise ConfigError(
+            f"cannot check the lock file {lock_path}: {error.strerror}; "
+            f"check the permissions of {lock_path.parent}"
+        ) from None
+    if stat.S_ISLNK(status.st_mode) or not stat.S_ISREG(status.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(status.st_mode) else "not a regular file"
+        raise ConfigError(
+            f"the lock file {lock_path} is {kind}; kaskada never follows links for its "
+            f"files: remove it (rm {lock_path}) and try again"
+        )
+
+
 @contextlib.contextmanager
 def locked(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-    """Hold the cross-process lock of ``path`` (a ``.lock`` file next to it).
+    """Hold the cross-process lock of ``path`` (a ``.lock`` file next to it, 0600).
 
-    The lock file is never deleted: unlinking a flock file races with waiters.
+    Waits at most ``timeout`` seconds, then a ConfigError names the lock file
+    and what to do. The lock is not reentrant: a nested ``locked`` on the same
+    path in the same process waits for itself and times out.
     """
+    import warnings
+
+    with warnings.catch_warnings():
+        # Without fcntl (and not on Windows) filelock falls back to its soft lock
+        # and says so on import: an expected fallback, not the user's concern.
+        warnings.simplefilter("ignore")
+        import filelock
+
     ensure_private_dir(path.parent)
-    lock_path = path.with_name(path.name + LOCK_SUFFIX)
+    lock_path = lock_path_of(path)
+    _refuse_link(lock_path)
+    lock = filelock.FileLock(str(lock_path), timeout=timeout, mode=0o600)
     try:
-        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        lock.acquire(poll_interval=LOCK_POLL_SECONDS)
+    except filelock.Timeout:
+        raise ConfigError(
+            f"{lock_path} stayed locked for {timeout:g} s: another kaskada process is "
+            "writing the config; wait for it or stop it (a lock left by a crashed process "
+            f"on a system without file locks can be removed: rm {lock_path})"
+        ) from None
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            _refuse_link(lock_path)  # raced with a link created after the check
         raise ConfigError(
             f"cannot open the lock file {lock_path}: {error.strerror}; "
             f"check the permissions of {path.parent}"
         ) from None
     try:
-        deadline = time.monotonic() + timeout
-        delay = 0.001
-        while True:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise ConfigError(
-                        f"{lock_path} stayed locked for {timeout:g} s: another kaskada "
-                        "process is writing the config; wait for it or stop it"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
+        yield
     finally:
-        os.close(descriptor)
+        lock.release()

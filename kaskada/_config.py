@@ -15,10 +15,11 @@ import logging
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from kaskada import _env, _paths
 from kaskada._errors import ConfigError, ProfileNotFoundError
@@ -37,6 +38,9 @@ PROFILE_KEYS = (
 
 _TEXT_KEYS = frozenset({"client_id", "endpoint", "exchange_endpoint", "audience", "ca_bundle"})
 MAX_VALUE_LENGTH = 4096
+# A profiles file kaskada writes is a few KiB; past this it is not one (and a
+# huge file would cost seconds and hundreds of MiB to parse on every process).
+MAX_FILE_BYTES = 4 * 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 log = logging.getLogger("kaskada.config")
@@ -95,11 +99,45 @@ def validate_fields(
     return checked
 
 
+# Keys that name a secret, compared case-insensitively with "-" read as "_":
+# such a value belongs in the keyring, never in a plain (exportable) file.
+_SECRET_KEYS = frozenset(
+    {
+        "secret",
+        "client_secret",
+        "password",
+        "passwd",
+        "passphrase",
+        "token",
+        "jwt",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "bearer",
+        "bearer_token",
+        "auth_token",
+        "api_key",
+        "apikey",
+        "private_key",
+        "credential",
+        "credentials",
+    }
+)
+_SECRET_SUFFIXES = ("_secret", "_password", "_token", "_jwt", "_api_key", "_private_key")
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a file key names a secret (``client-secret``, ``JWT``, ``access_token``…)."""
+    normal = key.strip().lower().replace("-", "_")
+    return normal in _SECRET_KEYS or normal.endswith(_SECRET_SUFFIXES)
+
+
 def _refuse_forbidden(key: str, where: str, profile: str) -> None:
-    if key == "client_secret":
+    if is_secret_key(key):
         raise ConfigError(
-            f"{where}: a client_secret must not be stored in a plain file; delete that line "
-            f"and store the secret in the keyring with `kaskada configure --profile {profile}`"
+            f"{where}: {key!r} looks like a secret, and a secret must not be stored in a "
+            "plain file; delete that line and store the client secret in the keyring with "
+            f"`kaskada configure --profile {profile}`"
         )
     if key == "allow_insecure":
         raise ConfigError(
@@ -183,6 +221,10 @@ def parse(path: Path, document: Mapping[str, Any]) -> ConfigFile:
             kind = type(default).__name__
             raise ConfigError(f"{path}: default_profile must be a string, not {kind}")
         validate_profile_name(default, where=f"{path} (default_profile)")
+    for key, value in document.items():
+        if key != "profiles":
+            _refuse_forbidden(key, str(path), "NAME")
+            _refuse_nested_secrets(value, str(path), "NAME")
     tables = document.get("profiles", {})
     if not isinstance(tables, dict):
         raise ConfigError(f"{path}: 'profiles' must be a table ([profiles.NAME] sections)")
@@ -199,9 +241,21 @@ def profile_from_table(name: str, table: Mapping[str, Any], *, where: str) -> Pr
     """A Profile from one TOML table; unknown keys go to ``extra``."""
     known = {key: value for key, value in table.items() if key in PROFILE_KEYS}
     extra = {key: value for key, value in table.items() if key not in PROFILE_KEYS}
-    for key in extra:
+    for key, value in extra.items():
         _refuse_forbidden(key, where, name)
+        _refuse_nested_secrets(value, where, name)
     return Profile(name=name, **validate_fields(known, where=where, profile=name), extra=extra)
+
+
+def _refuse_nested_secrets(value: Any, where: str, profile: str) -> None:
+    """Secret-like keys inside unknown tables (``[profiles.x.auth] token = …``) too."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _refuse_forbidden(str(key), where, profile)
+            _refuse_nested_secrets(inner, where, profile)
+    elif isinstance(value, list):
+        for inner in value:
+            _refuse_nested_secrets(inner, where, profile)
 
 
 def profile_table(profile: Profile) -> dict[str, Any]:
@@ -279,20 +333,105 @@ def _read(path: Path) -> tuple[_Identity | None, ConfigFile]:
     try:
         with open(path, "rb") as handle:
             status = os.fstat(handle.fileno())
-            data = handle.read()
+            data = _read_capped(path, handle, status.st_size)
     except FileNotFoundError:
         return None, ConfigFile(path=path, default_profile=None, profiles={})
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}; check its permissions") from None
-    _warn_if_open(path, status.st_mode)
+    _warn_if_open(path, status)
     return _identity(status), parse(path, decode(path, data))
 
 
-def _warn_if_open(path: Path, mode: int) -> None:
+def _read_capped(path: Path, handle: BinaryIO, size: int) -> bytes:
+    """At most MAX_FILE_BYTES of ``handle``: a bigger file is refused before it is read."""
+    if size <= MAX_FILE_BYTES:
+        data = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since fstat
+        if len(data) <= MAX_FILE_BYTES:
+            return data
+    raise ConfigError(
+        f"{path} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB, the most kaskada reads "
+        "(a profiles file is a few KiB); move it away or cut it down in an editor"
+    )
+
+
+def read_bytes(path: Path) -> bytes:
+    """A profiles file's bytes, refused past MAX_FILE_BYTES; OSError as raised by ``open``."""
+    with open(path, "rb") as handle:
+        return _read_capped(path, handle, os.fstat(handle.fileno()).st_size)
+
+
+# --- who else could have written it ------------------------------------------
+
+
+class UntrustedConfigError(ConfigError):
+    """The config file or folder could have been changed by another account."""
+
+
+def trust_problems(path: Path, *, file_mode: bool = True) -> list[str]:
+    """Why another account could change ``path`` or swap it, each with its fix; [] if none.
+
+    As ssh checks its files: the file and its folder must be owned by this user
+    (or root) and writable by nobody else. On Windows the mode bits are
+    synthesised and owners are ACLs: the user profile's ACLs protect the file
+    there (see docs/profiles.md), so there is nothing meaningful to check here.
+    ``file_mode=False`` leaves out the file's own mode (warned about separately).
+    """
+    if sys.platform == "win32":
+        return []
+    problems: list[str] = []
+    me = os.geteuid()
+    for target, private_mode in ((path.parent, "700"), (path, "600")):
+        try:
+            status = os.stat(target)
+        except OSError:
+            continue  # absent (nothing to trust yet) or unreadable (reading reports it)
+        if status.st_uid not in (me, 0):
+            problems.append(
+                f"{target} is owned by another user (uid {status.st_uid}); "
+                f"make it yours: chown {_user_name(me)} {target}"
+            )
+        if status.st_mode & 0o022 and (file_mode or target != path):
+            problems.append(
+                f"{target} is writable by other users (mode {status.st_mode & 0o777:o}); "
+                f"make it private: chmod {private_mode} {target}"
+            )
+    return problems
+
+
+def _user_name(uid: int) -> str:
+    if sys.platform == "win32":  # pragma: no cover - trust_problems returns first
+        return str(uid)
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def check_trusted() -> None:
+    """Refuse to read a stored secret when another account could have set where it goes.
+
+    A config file or folder that another user owns or can write could have been
+    swapped for one that sends the secret to their endpoint. Call this before a
+    profile's secret is read; UntrustedConfigError names the path and the fix.
+    """
+    problems = trust_problems(config_path())
+    if problems:
+        raise UntrustedConfigError("refusing to use a stored secret: " + "; also ".join(problems))
+
+
+def _warn_if_open(path: Path, status: os.stat_result) -> None:
     """Warn once per file and mode when group or others have access: it names accounts.
 
-    Keyed by mode too, so a file opened up again after a fix warns again.
+    Keyed by mode too, so a file opened up again after a fix warns again. A file
+    or folder another account could write gets its own warning (reading a secret
+    through it is refused, see :func:`check_trusted`). Nothing on Windows: its
+    mode bits are synthesised (the user profile's ACLs protect the file there).
     """
+    if sys.platform == "win32":
+        return
+    mode = status.st_mode
     if mode & 0o077 and (str(path), mode) not in _warned:
         _warned.add((str(path), mode))
         log.warning(
@@ -301,6 +440,10 @@ def _warn_if_open(path: Path, mode: int) -> None:
             mode & 0o777,
             path,
         )
+    for problem in trust_problems(path, file_mode=False):
+        if (problem, 0) not in _warned:
+            _warned.add((problem, 0))
+            log.warning("%s; kaskada will not use a stored secret until then", problem)
 
 
 def get_profile(name: str) -> Profile:
@@ -324,7 +467,7 @@ def get_profile(name: str) -> Profile:
 def read_document(path: Path) -> dict[str, Any]:
     """The file as a plain TOML document for rewriting; ``{}`` when it does not exist."""
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except FileNotFoundError:
         return {}
     except OSError as error:

@@ -53,6 +53,7 @@ def profile_secret(name: str, client_id: str) -> Secret | None:
     from kaskada import _keyring
 
     config = _config.load()
+    _config.check_trusted()  # another account could have changed where the secret goes
     cached = _secrets.get((name, client_id))
     if cached is not None:
         if cached[0] is config:
@@ -291,7 +292,7 @@ def set_default(name: str | None) -> None:
 def read_profiles_file(path: Path) -> _config.ConfigFile:
     """A profiles file to import, validated like the config file (no secrets allowed)."""
     try:
-        data = path.read_bytes()
+        data = _config.read_bytes(path)
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}; check the path") from None
     return _config.parse(path, _config.decode(path, data))

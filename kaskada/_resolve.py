@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-from kaskada import _env
+from kaskada import _env, _fork
 from kaskada._errors import (
     ConfigError,
     IncompleteCredentialsError,
@@ -590,7 +590,7 @@ def _after_fork_in_child() -> None:
     _memo_lock = threading.Lock()  # another thread may have held it at fork time
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_fork.in_child_after_fork(_after_fork_in_child)
 
 
 def resolve(**arguments: Any) -> Settings:

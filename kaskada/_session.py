@@ -14,12 +14,12 @@ settings already seen costs a dictionary lookup and a ContextVar set.
 
 from __future__ import annotations
 
-import os
 import threading
 from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from kaskada import _fork
 from kaskada._reset import on_reset
 
 if TYPE_CHECKING:
@@ -222,4 +222,4 @@ def _after_fork_in_child() -> None:
     _global_lock = threading.Lock()  # another thread may have held it at fork time
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_fork.in_child_after_fork(_after_fork_in_child)

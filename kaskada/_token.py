@@ -24,6 +24,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from kaskada import _fork
 from kaskada._errors import AuthenticationError
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
@@ -334,4 +335,4 @@ def _after_fork_in_child() -> None:
         source._lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_fork.in_child_after_fork(_after_fork_in_child)

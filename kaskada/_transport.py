@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from kaskada import _fork
 from kaskada._errors import ApiAuthenticationError, ConfigError
 from kaskada._grpc_errors import from_rpc_error
 from kaskada._reset import on_reset
@@ -161,4 +162,4 @@ def _after_fork_in_child() -> None:
 
 
 atexit.register(close_all)
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_fork.in_child_after_fork(_after_fork_in_child)

@@ -67,12 +67,18 @@ toml_values = st.recursive(
     toml_scalars,
     lambda children: (
         st.lists(children, max_size=3)
-        | st.dictionaries(st.text(min_size=1, max_size=8), children, max_size=3)
+        | st.dictionaries(
+            st.text(min_size=1, max_size=8).filter(lambda key: not _config.is_secret_key(key)),
+            children,
+            max_size=3,
+        )
     ),
     max_leaves=8,
 )
 extra_keys = st.text(min_size=1, max_size=12).filter(
-    lambda key: key not in _config.PROFILE_KEYS and key not in {"client_secret", "allow_insecure"}
+    lambda key: key not in _config.PROFILE_KEYS
+    and key != "allow_insecure"
+    and not _config.is_secret_key(key)
 )
 extras = st.dictionaries(extra_keys, toml_values, max_size=3)
 

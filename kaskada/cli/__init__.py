@@ -11,6 +11,7 @@ Exit codes: 0 success, 1 an expected error (one line on stderr, no traceback),
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -44,7 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_console() -> None:
+    """Text the console cannot encode is escaped (``\\u5ba2``), never a crash.
+
+    A Windows console or a redirected stream often uses a legacy code page
+    (cp1252, cp437) where profile values and server text may not fit.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            # A closed or unusual stream is left as it is.
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_console()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

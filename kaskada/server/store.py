@@ -240,7 +240,7 @@ class Store:
                 folder.mkdir(parents=True, mode=0o700)
             # Create the file 0600 before SQLite opens it: its -wal and -shm
             # files take the same mode, so there is no window of wider access.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
             os.close(fd)
             # A file (or a companion left by an unclean stop) made wider by hand
             # or by something else is narrowed before any secret hash goes in.
