@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.stored import stored
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -128,8 +130,8 @@ def test_canary_appears_nowhere_but_the_keyring(
     bad = kaskada("profile", "add", "bad", "--client-id", client_id, *connection,
                   "--secret-stdin", stdin=wrong)  # fmt: skip
     assert bad.returncode == 0, bad.stderr
-    assert keyring.get_password(real_keyring, "canary") == canary  # the one allowed place
-    assert keyring.get_password(real_keyring, "bad") == wrong
+    assert stored(keyring.get_password(real_keyring, "canary")) == canary  # the one allowed place
+    assert stored(keyring.get_password(real_keyring, "bad")) == wrong
     results = [added, bad]
     for args in (
         ("profile", "list"),

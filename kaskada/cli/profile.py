@@ -155,7 +155,7 @@ def _add(args: argparse.Namespace) -> int:
     profile = _profiles.add_profile(
         args.name, fields, secret, make_default=args.default, force=args.force, notes=notes
     )
-    stored = " with its secret in the keyring" if secret is not None else " (no new secret)"
+    stored = " with its secret in the keyring" if secret is not None else " (no secret stored)"
     default = " as the default" if args.default else ""
     note(f"saved profile {profile.name!r}{stored}{default}")
     for line in notes:
