@@ -138,8 +138,9 @@ def test_a_hand_edited_file_cannot_move_the_secret(
     field: str, real_keyring: str, account: Any, capture: CaptureHTTP, isolated_environment: Path
 ) -> None:
     """Another hand (or a shared file) edits the profile: the keyring entry says no."""
-    import tomli_w
     import tomllib
+
+    import tomli_w
 
     server, client_id, secret = account
     add_prod(server, client_id, secret)
@@ -319,8 +320,9 @@ def test_the_token_exchange_never_follows_a_redirect(status: int) -> None:
     elsewhere = CaptureHTTP(lambda request: (200, {}, token.encode()))
     redirecting = CaptureHTTP(lambda request: (status, {"Location": elsewhere.url}, b""))
     try:
-        session = kda.session(client_id="me", client_secret="canary-redirect",
-                              exchange_endpoint=redirecting.url, endpoint="localhost:1")  # fmt: skip
+        session = kda.session(
+            client_id="me", client_secret="canary-redirect", exchange_endpoint=redirecting.url
+        )
         with pytest.raises(AuthenticationError, match="redirect") as caught:
             session.access_token()
         assert elsewhere.url in str(caught.value)
@@ -363,10 +365,15 @@ def test_plaintext_to_a_dot_localhost_name_is_refused() -> None:
     import kaskada as kda
     from kaskada._errors import InsecureConnectionError
 
-    with pytest.raises(InsecureConnectionError, match="evil.localhost"):
-        kda.session(client_id="me", client_secret="s", endpoint="evil.localhost:50051",
-                    is_secure=False, exchange_endpoint="http://localhost:50052/oauth/token")  # fmt: skip
-    with pytest.raises(InsecureConnectionError, match="evil.localhost"):
+    with pytest.raises(InsecureConnectionError, match=r"evil\.localhost"):
+        kda.session(
+            client_id="me",
+            client_secret="s",
+            endpoint="evil.localhost:50051",
+            is_secure=False,
+            exchange_endpoint="http://localhost:50052/oauth/token",
+        )
+    with pytest.raises(InsecureConnectionError, match=r"evil\.localhost"):
         kda.session(client_id="me", client_secret="s", endpoint="localhost:50051",
                     exchange_endpoint="http://evil.localhost:50052/oauth/token")  # fmt: skip
 
@@ -412,7 +419,8 @@ def test_server_text_is_escaped_in_text_output_and_exact_in_json(
         table.create_table("hostile", "t", "k", grouping_id=hostile)
     shown = kaskada("table", "get", "hostile", "--profile", "prod")
     assert shown.returncode == 0, shown.stderr
-    assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout and "\x07" not in shown.stdout
+    for raw in ("\x1b", "\x07", "\u202e"):
+        assert raw not in shown.stdout
     assert "\\x1b]0;pwned\\x07\\u202etxt" in shown.stdout
     as_json = kaskada("table", "get", "hostile", "--profile", "prod", "--json")
     assert json.loads(as_json.stdout)["grouping_id"] == hostile
