@@ -182,7 +182,7 @@ def _profile_row(profile: Profile, default: str | None) -> dict[str, Any]:
 
 def _list(args: argparse.Namespace) -> int:
     from kaskada import _config
-    from kaskada.cli._output import emit_json, note
+    from kaskada.cli._output import emit_json, note, printable
 
     config = _config.load()
     rows = [
@@ -210,7 +210,7 @@ def _list(args: argparse.Namespace) -> int:
     lines = []
     for line in table:
         cells = [str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)]
-        lines.append(" ".join([*cells, str(line[3])]).rstrip())
+        lines.append(printable(" ".join([*cells, str(line[3])]).rstrip()))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
