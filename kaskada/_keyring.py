@@ -176,7 +176,7 @@ def _fail(action: str, name: str, error: BaseException, secret: Secret | None) -
     """A KeyringError naming backend, profile and the ways out; the secret scrubbed."""
     if isinstance(error, KeyringError) and not isinstance(error, NoKeyringError):
         return error
-    if isinstance(error, NoKeyringError):
+    if isinstance(error, NoKeyringError | _BackendAbort):
         reason = str(error)
     else:
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
