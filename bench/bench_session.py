@@ -55,8 +55,11 @@ def _write_profiles(folder: Path, count: int) -> None:
     path = _paths.config_file()
     path.write_bytes(tomli_w.dumps(document).encode())
     os.chmod(path, 0o600)
+    from kaskada._binding import binding_of
+
     for index in (0, count // 2, count - 1):
-        _keyring.set_secret(f"p{index}", Secret(f"secret-{index}"))
+        fields = document["profiles"][f"p{index}"]
+        _keyring.set_secret(f"p{index}", Secret(f"secret-{index}"), binding_of(fields))
 
 
 def _per_op(function: Any, loops: int, rounds: int = 7) -> float:

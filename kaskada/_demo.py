@@ -68,7 +68,7 @@ def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
     problem: str | None = None
     stored.append(PROBE)  # removed at the end even if only half of the probe worked
     try:
-        _keyring.set_secret(PROBE, Secret(uuid.uuid4().hex))
+        _keyring.set_secret(PROBE, Secret(uuid.uuid4().hex), {})
         _keyring.delete_secret(PROBE)
     except Exception as error:
         problem = _why_unusable(error)

@@ -6,6 +6,7 @@ A server's status becomes one readable line; the details travel in the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from kaskada._errors import (
@@ -17,6 +18,7 @@ from kaskada._errors import (
     NotFoundError,
     UnavailableError,
 )
+from kaskada._secret import Secret, scrub
 
 if TYPE_CHECKING:
     import grpc
@@ -61,8 +63,9 @@ def render_detail(detail: AnyMessage) -> str:
     return f"detail of type {detail.type_url}"
 
 
-def status_details(error: grpc.RpcError) -> list[str]:
-    """The unpacked google.rpc.Status details of a failed call (empty when none)."""
+def status_details(error: grpc.RpcError, sent: Sequence[Secret | None] = ()) -> list[str]:
+    """The unpacked google.rpc.Status details of a failed call (empty when none),
+    with what the call carried (``sent``: the token, the secret) scrubbed out."""
     try:
         from grpc_status import rpc_status
 
@@ -71,17 +74,28 @@ def status_details(error: grpc.RpcError) -> list[str]:
         return []
     if status is None:
         return []
-    return [render_detail(detail) for detail in status.details]
+    return [scrub(render_detail(detail), *sent) for detail in status.details]
 
 
 def from_rpc_error(
-    error: grpc.RpcError, *, endpoint: str, method: str, who: str = ""
+    error: grpc.RpcError,
+    *,
+    endpoint: str,
+    method: str,
+    who: str = "",
+    sent: Sequence[Secret | None] = (),
 ) -> KaskadaError:
-    """The KaskadaError for a failed call to ``method`` at ``endpoint``."""
+    """The KaskadaError for a failed call to ``method`` at ``endpoint``.
+
+    A server may echo the request (the ``authorization`` header) in its status
+    message or details: every value in ``sent`` is scrubbed from both.
+    """
     code_enum = error.code() if hasattr(error, "code") else None
     code = code_enum.name if code_enum is not None else "UNKNOWN"
     server_message = error.details() if hasattr(error, "details") else None
-    details = status_details(error)
+    if server_message is not None:
+        server_message = scrub(str(server_message), *sent)
+    details = status_details(error, sent)
     text = server_message or code
     if details:
         text += " (" + "; ".join(details) + ")"

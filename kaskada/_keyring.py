@@ -6,19 +6,26 @@ seconds, so a locked or hung Secret Service turns into a KeyringTimeoutError
 instead of a hung program. The ``fail`` and ``null`` backends mean "no
 keyring": a secret is then never stored anywhere else. Secrets travel as
 :class:`~kaskada._secret.Secret` and are scrubbed from any message.
+
+An entry is a small JSON document, ``{"v": 2, "secret": ..., "binding": {...}}``:
+the secret together with where it may go (see ``_binding``), so that editing or
+replacing the config file cannot send it anywhere else. A bare password is an
+entry stored by kaskada 0.1, read back with no binding (and refused for use).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kaskada import _env, _paths
 from kaskada._errors import ConfigError, KeyringError, KeyringTimeoutError
-from kaskada._secret import MASK, Secret
+from kaskada._secret import Secret, scrub
 
 DEFAULT_TIMEOUT = 5.0
 _NO_KEYRING_MODULES = frozenset({"keyring.backends.fail", "keyring.backends.null"})
@@ -27,6 +34,50 @@ T = TypeVar("T")
 
 class NoKeyringError(KeyringError):
     """No usable backend at all (``fail``/``null``): nothing can have been stored."""
+
+
+ENTRY_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored secret and the binding it was stored with (``None``: stored by 0.1)."""
+
+    secret: Secret
+    binding: Mapping[str, Any] | None
+
+    def __repr__(self) -> str:
+        return f"Entry(secret={self.secret!r}, binding={self.binding!r})"
+
+
+def encode_entry(secret: Secret, binding: Mapping[str, Any]) -> str:
+    """The keyring password for ``secret`` bound to ``binding``."""
+    return json.dumps(
+        {"v": ENTRY_VERSION, "secret": secret.reveal(), "binding": dict(binding)},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def decode_entry(raw: str) -> Entry:
+    """A keyring password read back: a v2 document, else a bare 0.1 secret (no binding)."""
+    if raw.startswith("{"):
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            document = None
+        if (
+            isinstance(document, dict)
+            and document.get("v") == ENTRY_VERSION
+            and isinstance(document.get("secret"), str)
+            and isinstance(document.get("binding"), dict)
+        ):
+            return Entry(Secret(document["secret"]), document["binding"])
+    return Entry(Secret(raw), None)
+
+
+class _BackendAbort(Exception):
+    """The backend raised a BaseException that is not an Exception (SystemExit, ...)."""
 
 
 def ways_out() -> str:
@@ -100,6 +151,10 @@ def _bounded(action: str, call: Callable[[], T]) -> T:
     ok, value = outcome[0]
     if ok:
         return value  # type: ignore[no-any-return]
+    if not isinstance(value, Exception):
+        # In the worker thread SystemExit or KeyboardInterrupt is the backend's doing, not
+        # the user's: it must become an error with a message, not end the program silently.
+        raise _BackendAbort(f"the backend raised {type(value).__name__}({value})")
     raise value
 
 
@@ -121,12 +176,11 @@ def _fail(action: str, name: str, error: BaseException, secret: Secret | None) -
     """A KeyringError naming backend, profile and the ways out; the secret scrubbed."""
     if isinstance(error, KeyringError) and not isinstance(error, NoKeyringError):
         return error
-    if isinstance(error, NoKeyringError):
+    if isinstance(error, NoKeyringError | _BackendAbort):
         reason = str(error)
     else:
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    if secret is not None and secret.reveal():
-        reason = reason.replace(secret.reveal(), MASK)
+    reason = scrub(reason, secret)
     kind = NoKeyringError if isinstance(error, NoKeyringError) else KeyringError
     return kind(
         f"cannot {action} the secret of profile {name!r} in the keyring "
@@ -135,12 +189,12 @@ def _fail(action: str, name: str, error: BaseException, secret: Secret | None) -
     )
 
 
-def get_secret(name: str) -> Secret | None:
-    """The secret stored for profile ``name``, or None when there is none."""
+def get_entry(name: str) -> Entry | None:
+    """The entry stored for profile ``name`` (secret and binding), or None when there is none."""
 
-    def call() -> Secret | None:
+    def call() -> Entry | None:
         value = _backend().get_password(_paths.keyring_service(), name)
-        return None if value is None else Secret(value)
+        return None if value is None else decode_entry(value)
 
     try:
         return _bounded(f"read the secret of profile {name!r}", call)
@@ -148,16 +202,40 @@ def get_secret(name: str) -> Secret | None:
         raise _fail("read", name, error, None) from None
 
 
-def set_secret(name: str, secret: Secret) -> None:
-    """Store ``secret`` for profile ``name`` (replacing any previous one)."""
+def get_secret(name: str) -> Secret | None:
+    """The secret stored for profile ``name``, or None when there is none."""
+    entry = get_entry(name)
+    return None if entry is None else entry.secret
+
+
+def set_secret(name: str, secret: Secret, binding: Mapping[str, Any]) -> None:
+    """Store ``secret`` for profile ``name`` bound to ``binding`` (replacing any previous one)."""
+    if not secret:
+        raise KeyringError(f"refusing to store an empty secret for profile {name!r}")
+    password = encode_entry(secret, binding)
 
     def call() -> None:
-        _backend().set_password(_paths.keyring_service(), name, secret.reveal())
+        _backend().set_password(_paths.keyring_service(), name, password)
 
     try:
         _bounded(f"store the secret of profile {name!r}", call)
     except Exception as error:
         raise _fail("store", name, error, secret) from None
+
+
+def set_entry(name: str, entry: Entry) -> None:
+    """Put back an entry as it was read (undo, rename); a 0.1 entry stays bare."""
+    if entry.binding is not None:
+        set_secret(name, entry.secret, entry.binding)
+        return
+
+    def call() -> None:
+        _backend().set_password(_paths.keyring_service(), name, entry.secret.reveal())
+
+    try:
+        _bounded(f"store the secret of profile {name!r}", call)
+    except Exception as error:
+        raise _fail("store", name, error, entry.secret) from None
 
 
 def delete_secret(name: str) -> bool:

@@ -3,10 +3,14 @@
 A change that touches both stores writes the keyring first and the file last,
 all under the config file's lock, and undoes the keyring step when the file
 write fails, so the file never names a profile whose secret step failed.
-A profile that replaces another one without bringing a secret keeps the
-stored secret only when it is the same account (same client id): otherwise
-the old account's secret would be sent with another client id, perhaps to
-another endpoint.
+A stored secret is bound (in its keyring entry, see ``_binding``) to where it
+may go; a profile that replaces another one without bringing a secret keeps
+the stored secret only when every bound field is unchanged, and otherwise the
+old secret is deleted and the caller is told. A keyring entry under a name the
+file does not have is an orphan (left by a removal with ``keep_orphan``) and is
+deleted when a profile of that name is created. Removing or renaming a profile
+whose secret cannot be deleted changes nothing, unless ``keep_orphan`` says to
+leave the secret behind; the binding keeps it from being sent for another account.
 
 Secrets read from the keyring are cached per (profile, client id) and dropped
 as soon as the config file changes on disk: every kaskada write rewrites the
@@ -19,18 +23,21 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kaskada import _config
+from kaskada import _binding, _config
 from kaskada._config import Profile
 from kaskada._errors import ConfigError, KeyringError, ProfileExistsError, ProfileNotFoundError
 from kaskada._names import validate_profile_name
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
 
+if TYPE_CHECKING:
+    from kaskada._keyring import Entry
+
 log = logging.getLogger("kaskada.profiles")
 
-_secrets: dict[tuple[str, str], tuple[_config.ConfigFile, Secret]] = {}
+_secrets: dict[tuple[str, str], tuple[_config.ConfigFile, Entry]] = {}
 
 
 @on_reset
@@ -43,12 +50,13 @@ def _forget(name: str) -> None:
         del _secrets[key]
 
 
-def profile_secret(name: str, client_id: str) -> Secret | None:
-    """The stored secret of a profile, cached per (name, client id) in this process.
+def profile_entry(name: str, client_id: str) -> Entry | None:
+    """The stored entry (secret and binding) of a profile, cached per (name, client id).
 
     The cache entry is dropped when the config file changed on disk (``load()``
     then returns a new ConfigFile). ``None`` when the keyring holds no secret for
-    it; KeyringError when the keyring cannot be used.
+    it; KeyringError when the keyring cannot be used. The caller checks the
+    binding (``_binding.check``) before sending the secret anywhere.
     """
     from kaskada import _keyring
 
@@ -59,11 +67,23 @@ def profile_secret(name: str, client_id: str) -> Secret | None:
         if cached[0] is config:
             return cached[1]
         _forget(name)
-    secret = _keyring.get_secret(name)
-    if secret is not None:
-        _secrets[(name, client_id)] = (config, secret)
-    log.debug("secret of profile %r read from the keyring: %s", name, "found" if secret else "none")
-    return secret
+    entry = _keyring.get_entry(name)
+    if entry is not None:
+        _secrets[(name, client_id)] = (config, entry)
+    log.debug("secret of profile %r read from the keyring: %s", name, "found" if entry else "none")
+    return entry
+
+
+def profile_secret(
+    name: str, client_id: str, fields: Mapping[str, Any] | None = None
+) -> Secret | None:
+    """The stored secret of a profile, its binding checked against the profile's own
+    fields (``fields``, else as the file has them now): SecretBindingError on a mismatch."""
+    entry = profile_entry(name, client_id)
+    if entry is None:
+        return None
+    _binding.check(name, entry, _config.get_profile(name).fields() if fields is None else fields)
+    return entry.secret
 
 
 def _not_found(name: str, document: Mapping[str, Any]) -> ProfileNotFoundError:
@@ -85,21 +105,37 @@ def profile_tables(document: dict[str, Any]) -> dict[str, Any]:
     return tables
 
 
-def _same_account(table: Any, client_id: Any) -> bool:
-    """Whether a profile table in the file already had this client id (so its secret fits)."""
-    return isinstance(table, dict) and table.get("client_id") == client_id
+def _bound_change(table: Any, fields: Mapping[str, Any]) -> list[str]:
+    """The bound fields a replacement changes (all of them when the old table is unreadable)."""
+    if not isinstance(table, dict):
+        return list(_binding.BOUND_FIELDS)
+    try:
+        old = _binding.binding_of({key: table.get(key) for key in _config.PROFILE_KEYS})
+    except Exception:  # a hand-edited table of the wrong types: treat everything as changed
+        return list(_binding.BOUND_FIELDS)
+    return _binding.changed_fields(old, _binding.binding_of(fields))
 
 
-def _drop_stale_secret(name: str) -> None:
-    """Delete a secret that no longer belongs to profile ``name`` (best effort, logged)."""
+def _drop_stale_secret(name: str, why: str) -> str | None:
+    """Delete a secret that no longer belongs to profile ``name``; a note for the user."""
     from kaskada import _keyring
 
     try:
-        _keyring.delete_secret(name)
+        deleted = _keyring.delete_secret(name)
     except _keyring.NoKeyringError:
-        pass  # no keyring: nothing can be stored under that name
+        return None  # no keyring: nothing can be stored under that name
     except KeyringError as error:
         log.warning("the old keyring entry of profile %r may remain: %s", name, error)
+        return (
+            f"the old secret of profile {name!r} ({why}) could not be deleted from the "
+            f"keyring; it will not be sent (it is bound to the old settings): {error}"
+        )
+    if not deleted:
+        return None
+    return (
+        f"deleted the stored secret of profile {name!r}: {why}; store the secret for the "
+        f"new settings with `kaskada configure --profile {name}`"
+    )
 
 
 def add_profile(
@@ -109,23 +145,24 @@ def add_profile(
     *,
     make_default: bool = False,
     force: bool = False,
+    notes: list[str] | None = None,
 ) -> Profile:
     """Store a profile: the secret in the keyring first, then the file; undo on failure.
 
     ``fields`` uses the PROFILE_KEYS vocabulary. ProfileExistsError without ``force``.
     With ``force`` the profile is replaced; without a new secret, the stored one
-    is kept only when the client id is unchanged (else it is deleted).
+    is kept only when no bound field changes (else it is deleted). What was
+    deleted, and why, is appended to ``notes`` for the caller to show.
     """
     from kaskada import _keyring
 
     validate_profile_name(name)
     checked = _config.validate_fields(fields, where=f"profile {name!r}", profile=name)
-    profile = Profile(name=name, **checked)
+    binding = _binding.binding_of(checked)
     undo: list[Any] = []
-    drop_old_secret = False
+    stale: list[str] = []
 
     def change(document: dict[str, Any]) -> None:
-        nonlocal drop_old_secret
         tables = profile_tables(document)
         old = tables.get(name)
         if old is not None and not force:
@@ -133,15 +170,20 @@ def add_profile(
                 f"profile {name!r} already exists in {_config.config_path()}; "
                 "pass --force (force=True) to replace it, or choose another name"
             )
+        stale.clear()
         if secret is not None:
             try:
-                previous = _keyring.get_secret(name)
+                previous = _keyring.get_entry(name)
             except _keyring.NoKeyringError:
                 previous = None  # set_secret below reports it as a failed store
-            _keyring.set_secret(name, secret)
+            _keyring.set_secret(name, secret, binding)
             undo.append(previous)
-        elif old is not None and not _same_account(old, profile.client_id):
-            drop_old_secret = True
+        elif old is None:
+            stale.append("it was left by a removed profile of that name")
+        else:
+            changed = _bound_change(old, checked)
+            if changed:
+                stale.append(f"{', '.join(changed)} changed")
         extra = {
             key: value
             for key, value in (old or {}).items()
@@ -159,12 +201,14 @@ def add_profile(
         raise
     finally:
         _forget(name)
-    if drop_old_secret:
-        _drop_stale_secret(name)
+    for why in stale:
+        note = _drop_stale_secret(name, why)
+        if note is not None and notes is not None:
+            notes.append(note)
     return _config.get_profile(name)
 
 
-def _restore(name: str, previous: Secret | None) -> None:
+def _restore(name: str, previous: Entry | None) -> None:
     """Undo a keyring write after the file write failed (best effort, logged)."""
     from kaskada import _keyring
 
@@ -172,9 +216,19 @@ def _restore(name: str, previous: Secret | None) -> None:
         if previous is None:
             _keyring.delete_secret(name)
         else:
-            _keyring.set_secret(name, previous)
+            _keyring.set_entry(name, previous)
     except KeyringError as error:
         log.warning("could not undo the keyring change for profile %r: %s", name, error)
+
+
+def _keyring_blocks(name: str, action: str, error: KeyringError) -> KeyringError:
+    """Why a remove or rename changed nothing, and the two ways on."""
+    return KeyringError(
+        f"profile {name!r} was not {action}: its secret could not be checked or deleted in "
+        f"the keyring, so nothing was changed ({error}). Fix the keyring and run it again, "
+        "or pass --keep-orphan to change the file anyway and leave any secret behind "
+        "(it is then never sent for another account)"
+    )
 
 
 @dataclass(frozen=True)
@@ -187,8 +241,14 @@ class Removed:
     keyring_note: str | None = None
 
 
-def remove_profile(name: str) -> Removed:
-    """Delete a profile and its secret (keyring first); the default is cleared if it was it."""
+def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
+    """Delete a profile and its secret (keyring first); the default is cleared if it was it.
+
+    When the keyring cannot delete the secret (or cannot be used at all) nothing
+    changes and KeyringError says why, unless ``keep_orphan``: then the file entry
+    goes and the secret stays behind as an orphan, which its binding and the
+    orphan rule of :func:`add_profile` keep from ever being sent again.
+    """
     from kaskada import _keyring
 
     validate_profile_name(name)
@@ -199,11 +259,16 @@ def remove_profile(name: str) -> Removed:
         if name not in tables:
             raise _not_found(name, document)
         try:
-            previous = _keyring.get_secret(name)
+            previous = _keyring.get_entry(name)
             outcome["secret"] = previous
             outcome["deleted"] = previous is not None and _keyring.delete_secret(name)
-        except _keyring.NoKeyringError as error:
-            outcome["note"] = f"no keyring, so no secret was deleted ({error})"
+        except KeyringError as error:
+            if not keep_orphan:
+                raise _keyring_blocks(name, "removed", error) from None
+            outcome["note"] = (
+                f"any secret of profile {name!r} stays in the keyring as an orphan that "
+                f"is never used ({error})"
+            )
         del tables[name]
         outcome["was_default"] = document.get("default_profile") == name
         if outcome["was_default"]:
@@ -225,11 +290,15 @@ def remove_profile(name: str) -> Removed:
     )
 
 
-def rename_profile(old: str, new: str, *, force: bool = False) -> Profile:
+def rename_profile(
+    old: str, new: str, *, force: bool = False, keep_orphan: bool = False
+) -> Profile:
     """Rename a profile; its secret and the default follow it.
 
     A secret stored under ``new`` (a profile replaced with ``force``) never
-    survives: it belongs to another account.
+    survives: it belongs to another account. When the secret cannot be moved,
+    nothing changes (KeyringError), unless ``keep_orphan`` (then the secret stays
+    behind under ``old`` and the renamed profile has none).
     """
     from kaskada import _keyring
 
@@ -249,13 +318,21 @@ def rename_profile(old: str, new: str, *, force: bool = False) -> Profile:
                 f"replace it with {old!r}, or choose another name"
             )
         try:
-            secret = _keyring.get_secret(old)
-        except _keyring.NoKeyringError:
-            secret = None
-        if secret is not None:
-            undo["previous"] = _keyring.get_secret(new)
-            _keyring.set_secret(new, secret)
-            undo["moved"] = True
+            entry = _keyring.get_entry(old)
+            if entry is not None:
+                undo["previous"] = _keyring.get_entry(new)
+                _keyring.set_entry(new, entry)
+                undo["moved"] = True
+                if not _keyring.delete_secret(old):
+                    raise KeyringError(f"the entry of {old!r} could not be deleted")
+                undo["entry"] = entry
+            elif new in tables:
+                _keyring.delete_secret(new)  # the replaced profile's secret
+        except KeyringError as error:
+            if undo.pop("moved", False):
+                _restore(new, undo["previous"])
+            if not keep_orphan:
+                raise _keyring_blocks(old, f"renamed to {new!r}", error) from None
         tables[new] = tables.pop(old)
         if document.get("default_profile") == old:
             document["default_profile"] = new
@@ -265,11 +342,12 @@ def rename_profile(old: str, new: str, *, force: bool = False) -> Profile:
     except BaseException:
         if undo.get("moved"):
             _restore(new, undo["previous"])
+            if "entry" in undo:
+                _restore(old, undo["entry"])
         raise
     finally:
         _forget(old)
         _forget(new)
-    _drop_stale_secret(old if undo.get("moved") else new)
     return _config.get_profile(new)
 
 
@@ -298,15 +376,18 @@ def read_profiles_file(path: Path) -> _config.ConfigFile:
     return _config.parse(path, _config.decode(path, data))
 
 
-def import_profiles(path: Path, *, force: bool = False) -> list[str]:
+def import_profiles(
+    path: Path, *, force: bool = False, notes: list[str] | None = None
+) -> list[str]:
     """Add every profile of ``path``; refuses existing names without ``force``.
 
     The file's ``default_profile`` is adopted only when the config has no default.
     An imported file holds no secrets, so a stored secret is kept only for a
-    profile replaced with the same client id (the rule of :func:`add_profile`).
+    profile replaced with no bound field changed (the rule of :func:`add_profile`);
+    a deleted secret is reported in ``notes``.
     """
     incoming = read_profiles_file(path)
-    stale: list[str] = []
+    stale: dict[str, str] = {}
 
     def change(document: dict[str, Any]) -> list[str]:
         tables = profile_tables(document)
@@ -316,9 +397,14 @@ def import_profiles(path: Path, *, force: bool = False) -> list[str]:
                 f"{path} has profiles that already exist: {', '.join(clash)}; pass --force "
                 "to replace them, or rename them in the file"
             )
+        stale.clear()
         for name, profile in incoming.profiles.items():
-            if name in tables and not _same_account(tables[name], profile.client_id):
-                stale.append(name)
+            if name not in tables:
+                stale[name] = "it was left by a removed profile of that name"
+            else:
+                changed = _bound_change(tables[name], profile.fields())
+                if changed:
+                    stale[name] = f"the imported profile changes {', '.join(changed)}"
             tables[name] = _config.profile_table(profile)
         if incoming.default_profile in incoming.profiles and not document.get("default_profile"):
             document["default_profile"] = incoming.default_profile
@@ -329,8 +415,10 @@ def import_profiles(path: Path, *, force: bool = False) -> list[str]:
     finally:
         for name in incoming.profiles:
             _forget(name)
-    for name in stale:
-        _drop_stale_secret(name)
+    for name, why in stale.items():
+        note = _drop_stale_secret(name, why)
+        if note is not None and notes is not None:
+            notes.append(note)
     return names
 
 

@@ -16,7 +16,6 @@ value from another layer, so a secret only goes where its own layer said.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import os
@@ -36,6 +35,7 @@ from kaskada._errors import (
     NoCredentialsError,
     ProfileNotFoundError,
 )
+from kaskada._loopback import is_loopback
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
 
@@ -124,17 +124,6 @@ class Settings:
 
 
 # --- small parsers -----------------------------------------------------------
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost``, 127.0.0.0/8 and ::1."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def endpoint_host(endpoint: str) -> str:
@@ -368,7 +357,7 @@ def _from_profile(
                     f"client_id {client_id.value} was passed without its client_secret: pass "
                     f"client_secret= too (the secret of profile '{name}' belongs to its own id)"
                 )
-            secret = _profiles.profile_secret(name, client_id.value)
+            secret = _profiles.profile_secret(name, client_id.value, profile.fields())
             if secret is None:
                 raise IncompleteCredentialsError(
                     f"profile '{name}' (client id {client_id.value}) has no secret in the keyring: "

@@ -76,3 +76,28 @@ class Secret:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
         return self
+
+
+def _spellings(value: str) -> set[str]:
+    """The ways a value can come back inside a server's text: as is, form- or
+    percent-encoded (an echoed request body), JSON-escaped, or as a bearer header."""
+    import json
+    from urllib.parse import quote, quote_plus
+
+    forms = {value, quote(value, safe=""), quote_plus(value, safe=""), json.dumps(value)[1:-1]}
+    return {form for form in forms if form}
+
+
+def scrub(text: str, *secrets: Secret | str | None) -> str:
+    """``text`` with every spelling of each secret replaced by the mask.
+
+    For text a server sent back (an error description, a gRPC status message or
+    detail), which may echo what the request carried.
+    """
+    for secret in secrets:
+        value = secret.reveal() if isinstance(secret, Secret) else secret
+        if not value:
+            continue
+        for form in sorted(_spellings(value), key=len, reverse=True):
+            text = text.replace(form, MASK)
+    return text

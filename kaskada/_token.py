@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaskada import _fork
-from kaskada._errors import AuthenticationError
+from kaskada._errors import AuthenticationError, ConfigError
 from kaskada._reset import on_reset
-from kaskada._secret import Secret
+from kaskada._secret import Secret, scrub
 
 log = logging.getLogger("kaskada")
 
@@ -54,11 +54,14 @@ class _Transient(Exception):
     """A failure worth retrying (5xx, timeout, refused connection)."""
 
 
-def parse_token_response(status: int, body: bytes, *, now: float, url: str) -> Token:
+def parse_token_response(
+    status: int, body: bytes, *, now: float, url: str, sent: Secret | None = None
+) -> Token:
     """Strictly parse a token endpoint's answer: a Token, or AuthenticationError.
 
     Pure: no I/O, so it can be fuzzed. The message names the endpoint and the
-    server's ``error``/``error_description``, never the request's secret.
+    server's ``error``/``error_description`` with ``sent`` (the request's secret,
+    which a server may echo) scrubbed out before they are cut to length.
     """
     try:
         document = json.loads(body.decode("utf-8")) if body else None
@@ -70,9 +73,9 @@ def parse_token_response(status: int, body: bytes, *, now: float, url: str) -> T
             error = document.get("error")
             description = document.get("error_description")
             if isinstance(error, str) and error:
-                reason += f" {error[:100]}"
+                reason += f" {scrub(error, sent)[:100]}"
             if isinstance(description, str) and description:
-                reason += f": {description[:300]}"
+                reason += f": {scrub(description, sent)[:300]}"
         if status in (429, 503):
             raise AuthenticationError(f"the token endpoint {url} asks to wait ({reason})")
         raise AuthenticationError(
@@ -128,9 +131,46 @@ def parse_token_response(status: int, body: bytes, *, now: float, url: str) -> T
 
 
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    if ca_bundle:
-        return ssl.create_default_context(cafile=os.path.expanduser(ca_bundle))
-    return ssl.create_default_context()
+    """The TLS context of the exchange; a ca_bundle that is not PEM roots is one ConfigError."""
+    if not ca_bundle:
+        return ssl.create_default_context()
+    path = os.path.expanduser(ca_bundle)
+    try:
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        raise ConfigError(bad_ca_bundle(path, error)) from None
+
+
+def bad_ca_bundle(path: str, error: BaseException) -> str:
+    """One line for a ca_bundle that cannot be read or holds no PEM certificate."""
+    if isinstance(error, ssl.SSLError) or not isinstance(error, OSError):
+        reason = "it holds no PEM certificate"
+    else:
+        reason = error.strerror or type(error).__name__
+    return (
+        f"the ca_bundle {path} cannot be used ({reason}): point ca_bundle "
+        "(or KASKADA_CA_BUNDLE) at a PEM file of trusted root certificates"
+    )
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect of the token exchange is an error: the secret must not follow it."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        target = newurl if len(newurl) <= 200 else newurl[:200] + "..."
+        raise AuthenticationError(
+            f"the token endpoint {req.full_url} answered HTTP {code}, a redirect to "
+            f"{target!r}; kaskada never follows a redirect with a secret: if that address "
+            "is right, set exchange_endpoint to it"
+        )
 
 
 def post_form(
@@ -148,12 +188,23 @@ def post_form(
             "User-Agent": "kaskada-python",
         },
     )
-    context = _ssl_context(ca_bundle) if url.startswith("https:") else None
+    handlers: list[Any] = [_NoRedirect()]
+    if url.startswith("https:"):
+        handlers.append(urllib.request.HTTPSHandler(context=_ssl_context(ca_bundle)))
+    opener = urllib.request.build_opener(*handlers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        with opener.open(request, timeout=timeout) as response:
             return int(response.status), response.read(MAX_BODY)
     except urllib.error.HTTPError as error:
         body = error.read(MAX_BODY) if error.fp is not None else b""
+        if 300 <= error.code < 400:
+            location = str(error.headers.get("Location", "")) if error.headers else ""
+            raise AuthenticationError(
+                f"the token endpoint {url} answered HTTP {error.code}, a redirect"
+                + (f" to {location[:200]!r}" if location else "")
+                + "; kaskada never follows a redirect with a secret: set exchange_endpoint "
+                "to the final URL if it is right"
+            ) from None
         if error.code == 429 or (error.code == 503 and error.headers.get("Retry-After")):
             return int(error.code), body  # the server said when: report it, do not loop
         if error.code >= 500:
@@ -167,6 +218,10 @@ def post_form(
         ) from None
     except OSError as error:  # URLError, timeouts and refused connections alike
         reason = getattr(error, "reason", error)
+        if isinstance(reason, ssl.SSLError) and ca_bundle and "CERTIFICATE_VERIFY" not in str(
+            reason
+        ):
+            raise ConfigError(bad_ca_bundle(os.path.expanduser(ca_bundle), reason)) from None
         raise _Transient(type(reason).__name__ if not str(reason) else str(reason)) from None
 
 
@@ -187,6 +242,16 @@ def exchange(
     }
     if audience:
         form["audience"] = audience
+    try:
+        return _exchange_once(url, client_id, form, timeout=timeout, ca_bundle=ca_bundle)
+    except AuthenticationError as error:
+        # A server may echo the request (the form body) in its error text.
+        raise AuthenticationError(scrub(str(error), secret)) from None
+
+
+def _exchange_once(
+    url: str, client_id: str, form: dict[str, str], *, timeout: float, ca_bundle: str | None
+) -> Token:
     deadline = time.monotonic() + timeout
     last = "no attempt"
     for attempt in range(MAX_ATTEMPTS):
@@ -197,14 +262,16 @@ def exchange(
         try:
             status, body = post_form(url, form, timeout=remaining, ca_bundle=ca_bundle)
         except _Transient as error:
-            last = str(error)
+            last = scrub(str(error), form["client_secret"])
             log.debug("token exchange at %s failed transiently: %s", url, last)
             pause = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * (0.5 + random.random() / 2)
             if attempt + 1 < MAX_ATTEMPTS and time.monotonic() + pause < deadline:
                 time.sleep(pause)
                 continue
             break
-        return parse_token_response(status, body, now=time.monotonic(), url=url)
+        return parse_token_response(
+            status, body, now=time.monotonic(), url=url, sent=Secret(form["client_secret"])
+        )
     raise AuthenticationError(
         f"the token endpoint {url} could not be reached for client {client_id} ({last}): "
         "check that the server is running and the exchange endpoint is right"

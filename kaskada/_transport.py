@@ -54,7 +54,20 @@ def _credentials(ca_bundle: str | None, endpoint: str) -> grpc.ChannelCredential
             f"the ca_bundle {path} for {endpoint} cannot be read ({error.strerror}): "
             "point ca_bundle at a PEM file of trusted roots"
         ) from None
+    _check_pem(path, roots)
     return grpc.ssl_channel_credentials(root_certificates=roots)
+
+
+def _check_pem(path: str, roots: bytes) -> None:
+    """gRPC takes any bytes as roots and fails every call later; say it here, once."""
+    import ssl
+
+    from kaskada._token import bad_ca_bundle
+
+    try:
+        ssl.create_default_context(cadata=roots.decode("ascii"))
+    except (ssl.SSLError, ValueError, UnicodeDecodeError) as error:
+        raise ConfigError(bad_ca_bundle(path, error)) from None
 
 
 def channel(endpoint: str, is_secure: bool, ca_bundle: str | None) -> grpc.Channel:
@@ -129,7 +142,13 @@ def call(session: Session, path: str, request: Any, response_type: Any, *, read:
                     time.sleep(pause)
                     continue
             who = f" of client {settings.client_id.value}" if settings.client_id.value else ""
-            mapped = from_rpc_error(error, endpoint=endpoint, method=method_name, who=who)
+            mapped = from_rpc_error(
+                error,
+                endpoint=endpoint,
+                method=method_name,
+                who=who,
+                sent=(token, settings.client_secret.value),
+            )
             if isinstance(mapped, ApiAuthenticationError) and not tokens.refreshable:
                 mapped.args = (
                     f"{mapped.args[0]}; the pre-issued token (from {settings.token.source}) "

@@ -10,6 +10,7 @@ import pytest
 from kaskada import _atomic, _config, _profiles
 from kaskada._errors import ConfigError, ProfileExistsError, ProfileNotFoundError
 from kaskada._secret import Secret
+from tests.stored import entry, secrets, stored
 
 REPO = Path(__file__).resolve().parents[1]
 CANARY = "canary-lifecycle-4e8b"
@@ -29,7 +30,7 @@ def test_add_stores_secret_in_keyring_and_not_in_file(
         "dev", {"client_id": "id-1", "endpoint": "localhost:50051"}, Secret(CANARY)
     )
     assert profile.client_id == "id-1"
-    assert memory_keyring[(service(), "dev")] == CANARY
+    assert stored(memory_keyring.get((service(), "dev"))) == CANARY
     for path in isolated_environment.iterdir():
         assert CANARY.encode() not in path.read_bytes()
 
@@ -38,16 +39,16 @@ def test_add_refuses_existing_name_without_force(memory_keyring: Store) -> None:
     _profiles.add_profile("dev", {"client_id": "a"}, Secret("old"))
     with pytest.raises(ProfileExistsError, match="--force"):
         _profiles.add_profile("dev", {"client_id": "b"}, Secret("new"))
-    assert memory_keyring[(service(), "dev")] == "old"  # the keyring was not touched
+    assert stored(memory_keyring.get((service(), "dev"))) == "old"  # the keyring was not touched
     _profiles.add_profile("dev", {"client_id": "b"}, Secret("new"), force=True)
-    assert memory_keyring[(service(), "dev")] == "new"
+    assert stored(memory_keyring.get((service(), "dev"))) == "new"
     assert _config.get_profile("dev").client_id == "b"
 
 
 def test_force_with_a_new_client_id_drops_the_stale_secret(memory_keyring: Store) -> None:
     _profiles.add_profile("dev", {"client_id": "a"}, Secret("old"))
     _profiles.add_profile("dev", {"client_id": "a", "timeout": 3}, None, force=True)
-    assert memory_keyring[(service(), "dev")] == "old"  # same id: the secret stays
+    assert stored(memory_keyring.get((service(), "dev"))) == "old"  # same id: the secret stays
     _profiles.add_profile("dev", {"client_id": "other"}, None, force=True)
     assert (service(), "dev") not in memory_keyring
 
@@ -64,13 +65,14 @@ def test_failed_file_write_undoes_the_keyring(
     monkeypatch.setattr(_atomic, "atomic_write", broken)
     with pytest.raises(ConfigError, match="disk full"):
         _profiles.add_profile("dev", {"client_id": "a"}, Secret("new"), force=True)
-    assert memory_keyring[(service(), "dev")] == "old"
+    assert stored(memory_keyring.get((service(), "dev"))) == "old"
     with pytest.raises(ConfigError, match="disk full"):
         _profiles.add_profile("qa", {"client_id": "q"}, Secret("qa-secret"))
     assert (service(), "qa") not in memory_keyring
     with pytest.raises(ConfigError, match="disk full"):
         _profiles.remove_profile("dev")
-    assert memory_keyring[(service(), "dev")] == "old"  # restored after the failed remove
+    # restored after the failed remove
+    assert stored(memory_keyring.get((service(), "dev"))) == "old"
     assert (isolated_environment / "config.toml").read_bytes() == before
 
 
@@ -81,14 +83,14 @@ def test_invalid_fields_are_refused_before_anything_is_stored(memory_keyring: St
         _profiles.add_profile("dev", {"client_id": "a", "allow_insecure": True}, None)
     with pytest.raises(ConfigError, match="unknown setting 'colour'"):
         _profiles.add_profile("dev", {"client_id": "a", "colour": "red"}, None)
-    assert memory_keyring == {}
+    assert secrets(memory_keyring) == {}
     assert _config.load().profiles == {}
 
 
 def test_secret_cache_follows_the_file(memory_keyring: Store) -> None:
     _profiles.add_profile("dev", {"client_id": "a"}, Secret("first"))
     assert _profiles.profile_secret("dev", "a") == Secret("first")
-    memory_keyring[(service(), "dev")] = "second"  # changed behind our back
+    memory_keyring[(service(), "dev")] = entry("second", client_id="a")  # changed behind our back
     assert _profiles.profile_secret("dev", "a") == Secret("first")  # cached: no keyring call
 
     # Another process edits the profile: the file shows the change, the cache drops.
@@ -114,7 +116,7 @@ def test_rename_moves_secret_and_default(memory_keyring: Store) -> None:
         _profiles.rename_profile("dev", "other")
     renamed = _profiles.rename_profile("dev", "staging")
     assert renamed.name == "staging" and renamed.client_id == "a"
-    assert memory_keyring == {(service(), "staging"): CANARY}
+    assert secrets(memory_keyring) == {(service(), "staging"): CANARY}
     assert _config.load().default_profile == "staging"
     with pytest.raises(ProfileNotFoundError):
         _profiles.rename_profile("dev", "x")
@@ -124,7 +126,7 @@ def test_remove_deletes_secret_and_clears_default(memory_keyring: Store) -> None
     _profiles.add_profile("dev", {"client_id": "a"}, Secret(CANARY), make_default=True)
     removed = _profiles.remove_profile("dev")
     assert removed.secret_deleted and removed.was_default
-    assert memory_keyring == {}
+    assert secrets(memory_keyring) == {}
     assert _config.load().default_profile is None and _config.load().profiles == {}
     with pytest.raises(ProfileNotFoundError, match="'dev'"):
         _profiles.remove_profile("dev")

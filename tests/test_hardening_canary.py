@@ -22,6 +22,9 @@ from typing import Any
 
 import pytest
 
+from tests.capture import CaptureHTTP, EchoGrpc
+from tests.stored import stored
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -104,7 +107,7 @@ def test_canary_appears_nowhere_but_the_keyring(
 
     import kaskada as kda
     from kaskada import table
-    from kaskada._errors import AuthenticationError
+    from kaskada._errors import AuthenticationError, KaskadaError
     from kaskada.server import store as store_module
 
     canary = f"canary{uuid.uuid4().hex}"
@@ -128,8 +131,8 @@ def test_canary_appears_nowhere_but_the_keyring(
     bad = kaskada("profile", "add", "bad", "--client-id", client_id, *connection,
                   "--secret-stdin", stdin=wrong)  # fmt: skip
     assert bad.returncode == 0, bad.stderr
-    assert keyring.get_password(real_keyring, "canary") == canary  # the one allowed place
-    assert keyring.get_password(real_keyring, "bad") == wrong
+    assert stored(keyring.get_password(real_keyring, "canary")) == canary  # the one allowed place
+    assert stored(keyring.get_password(real_keyring, "bad")) == wrong
     results = [added, bad]
     for args in (
         ("profile", "list"),
@@ -162,6 +165,47 @@ def test_canary_appears_nowhere_but_the_keyring(
     tokens.append(printed_token.stdout.strip())  # printing it is that command's job
     for result in results:
         leaks.add_cli(result)
+
+    # -- import, replace, and servers that echo what they receive (issue 9) -------------
+    echo_http = CaptureHTTP()
+    echo_grpc = EchoGrpc()
+    try:
+        exported = tmp_path / "exported.toml"
+        exported.write_text(kaskada("profile", "export", "canary").stdout)
+        replaced = [
+            kaskada("profile", "import", str(exported), "--force"),  # unchanged: secret kept
+            kaskada("profile", "add", "echo", "--client-id", client_id, "--exchange-endpoint",
+                    echo_http.url, "--secret-stdin", stdin=canary),
+            kaskada("whoami", "--profile", "echo"),  # the token endpoint echoes the form body
+            kaskada("profile", "add", "grpcecho", "--client-id", client_id, "--endpoint",
+                    echo_grpc.endpoint, "--plaintext", "--exchange-endpoint", server.token_url,
+                    "--secret-stdin", stdin=canary),
+            kaskada("table", "list", "--profile", "grpcecho"),  # gRPC echoes the header
+            kaskada("profile", "add", "echo", "--client-id", client_id, "--exchange-endpoint",
+                    server.token_url, "--force"),  # replaced: the secret is dropped
+        ]
+        assert [result.returncode for result in replaced] == [0, 0, 1, 0, 1, 0], [
+            result.stderr for result in replaced
+        ]
+        assert "deleted the stored secret" in replaced[-1].stderr
+        assert kaskada("whoami", "--profile", "canary").returncode == 0  # import kept it
+        assert echo_http.requests and echo_grpc.metadata  # the echoes really happened
+        tokens.extend(
+            found["authorization"].removeprefix("Bearer ") for found in echo_grpc.metadata
+        )
+        for result in replaced:
+            leaks.add_cli(result)
+        with pytest.raises(KaskadaError) as echoed:
+            table.list_tables(session=kda.session(profile="grpcecho"))
+        leaks.add("echoed error", str(echoed.value) + repr(echoed.value))
+        leaks.add("echoed traceback", "".join(traceback.format_exception(echoed.value)))
+        with pytest.raises(AuthenticationError) as refused:
+            kda.session(client_id=client_id, client_secret=kda.Secret(canary),
+                        exchange_endpoint=echo_http.url).access_token()  # fmt: skip
+        leaks.add("echoed exchange error", str(refused.value) + repr(refused.value))
+    finally:
+        echo_http.close()
+        echo_grpc.close()
 
     # -- the Python API, logging at DEBUG ---------------------------------------------
     with caplog.at_level(logging.DEBUG, logger="kaskada"):

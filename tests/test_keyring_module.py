@@ -13,6 +13,7 @@ from kaskada import _keyring
 from kaskada._errors import ConfigError, KeyringError, KeyringTimeoutError
 from kaskada._secret import Secret
 from tests import keyring_blocking
+from tests.stored import stored
 
 CANARY = "canary-keyring-91d2e7"
 
@@ -29,7 +30,7 @@ def backend() -> Iterator[None]:
 def test_fail_and_null_backends_are_no_keyring(no_keyring: type, backend: None) -> None:
     keyring.set_keyring(no_keyring())
     with pytest.raises(KeyringError) as caught:
-        _keyring.set_secret("dev", Secret(CANARY))
+        _keyring.set_secret("dev", Secret(CANARY), {})
     message = str(caught.value)
     assert f"{no_keyring.__module__}.Keyring" in message
     assert "'dev'" in message
@@ -49,7 +50,7 @@ def test_blocking_backend_times_out(monkeypatch: pytest.MonkeyPatch, backend: No
         assert "did not answer within 0.2 s" in str(caught.value)
         assert "KASKADA_KEYRING_TIMEOUT" in str(caught.value)
         with pytest.raises(KeyringTimeoutError):
-            _keyring.set_secret("dev", Secret(CANARY))
+            _keyring.set_secret("dev", Secret(CANARY), {})
     finally:
         keyring_blocking.RELEASE.set()
 
@@ -76,7 +77,7 @@ def test_backend_errors_are_scrubbed_of_the_secret(backend: None) -> None:
 
     keyring.set_keyring(Leaky())
     with pytest.raises(KeyringError) as caught:
-        _keyring.set_secret("dev", Secret(CANARY))
+        _keyring.set_secret("dev", Secret(CANARY), {})
     assert CANARY not in str(caught.value)
     assert "RuntimeError" in str(caught.value) and "Leaky" in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
@@ -85,8 +86,8 @@ def test_backend_errors_are_scrubbed_of_the_secret(backend: None) -> None:
 def test_memory_roundtrip(memory_keyring: dict[tuple[str, str], str]) -> None:
     service = _keyring._paths.keyring_service()
     assert _keyring.get_secret("dev") is None
-    _keyring.set_secret("dev", Secret(CANARY))
-    assert memory_keyring[(service, "dev")] == CANARY
+    _keyring.set_secret("dev", Secret(CANARY), {})
+    assert stored(memory_keyring.get((service, "dev"))) == CANARY
     assert _keyring.get_secret("dev") == Secret(CANARY)
     assert _keyring.delete_secret("dev") is True
     assert _keyring.delete_secret("dev") is False
@@ -94,8 +95,8 @@ def test_memory_roundtrip(memory_keyring: dict[tuple[str, str], str]) -> None:
 
 def test_real_secret_service_roundtrip(real_keyring: str) -> None:
     assert _keyring.get_secret("dev") is None
-    _keyring.set_secret("dev", Secret(CANARY))
-    assert keyring.get_password(real_keyring, "dev") == CANARY
+    _keyring.set_secret("dev", Secret(CANARY), {})
+    assert stored(keyring.get_password(real_keyring, "dev")) == CANARY
     assert _keyring.get_secret("dev") == Secret(CANARY)
     assert "SecretService" in _keyring.describe_backend()
     assert _keyring.delete_secret("dev") is True

@@ -11,6 +11,8 @@ from pathlib import Path
 import keyring
 import pytest
 
+from tests.stored import stored
+
 REPO = Path(__file__).resolve().parents[1]
 CANARY = "canary-cli-0c5f2b9d7e"
 
@@ -56,7 +58,7 @@ def test_lifecycle_against_the_real_secret_service(
         "--plaintext", "--secret-stdin", "--default", stdin=CANARY + "\n",
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
-    assert keyring.get_password(real_keyring, "dev") == CANARY
+    assert stored(keyring.get_password(real_keyring, "dev")) == CANARY
 
     shown = kaskada("profile", "show", "dev", "--json")
     assert shown.returncode == 0, shown.stderr
@@ -66,7 +68,7 @@ def test_lifecycle_against_the_real_secret_service(
 
     renamed = kaskada("profile", "rename", "dev", "staging")
     assert renamed.returncode == 0, renamed.stderr
-    assert keyring.get_password(real_keyring, "staging") == CANARY
+    assert stored(keyring.get_password(real_keyring, "staging")) == CANARY
     assert keyring.get_password(real_keyring, "dev") is None
     listed = json.loads(kaskada("profile", "list", "--json").stdout)
     assert listed == [
@@ -104,7 +106,7 @@ def test_canary_never_leaks(real_keyring: str, isolated_environment: Path, tmp_p
     assert outputs[8].returncode == 1  # exists without --force
     for result in outputs:
         assert CANARY not in result.stdout and CANARY not in result.stderr, result.args
-    assert keyring.get_password(real_keyring, "prod2") == CANARY
+    assert stored(keyring.get_password(real_keyring, "prod2")) == CANARY
     assert files_containing(tmp_path, CANARY) == []
     kaskada("profile", "remove", "prod2")
     assert keyring.get_password(real_keyring, "prod2") is None
@@ -270,7 +272,7 @@ def test_configure_reads_answers_and_moves_a_plain_secret(
     assert CANARY not in path.read_text()
     from kaskada._paths import keyring_service
 
-    assert memory_keyring[(keyring_service(), "old")] == CANARY
+    assert stored(memory_keyring.get((keyring_service(), "old"))) == CANARY
     profile = _config.get_profile("old")
     assert profile.client_id == "o" and profile.endpoint == "localhost:50051"
     assert _config.load().default_profile == "old"

@@ -7,6 +7,7 @@ secret typed on a real terminal and never end in a traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -21,6 +22,7 @@ import pytest
 from kaskada import _config, _profiles
 from kaskada._errors import ConfigError
 from kaskada._secret import Secret
+from tests.stored import entry, secrets, stored
 from tests.test_profile_cli import assert_one_line_error, files_containing, kaskada
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +52,7 @@ def test_rename_with_a_secret_over_a_profile_replaces_it(memory_keyring: Store) 
     _profiles.add_profile("b", {"client_id": "B"}, Secret("secret-of-B"))
     _profiles.add_profile("a", {"client_id": "A"}, Secret(CANARY))
     _profiles.rename_profile("a", "b", force=True)
-    assert memory_keyring == {(service(), "b"): CANARY}
+    assert secrets(memory_keyring) == {(service(), "b"): CANARY}
 
 
 def test_import_force_keeps_a_secret_only_for_the_same_client_id(
@@ -65,7 +67,7 @@ def test_import_force_keeps_a_secret_only_for_the_same_client_id(
         '[profiles.fresh]\nclient_id = "F"\n'
     )
     assert sorted(_profiles.import_profiles(incoming, force=True)) == ["fresh", "moved", "same"]
-    assert memory_keyring == {(service(), "same"): "kept"}
+    assert secrets(memory_keyring) == {(service(), "same"): "kept"}
     assert _config.get_profile("moved").client_id == "new-id"
 
 
@@ -98,7 +100,7 @@ def test_a_secret_rotated_from_another_shell_is_picked_up(real_keyring: str) -> 
 def test_an_unchanged_file_serves_the_cached_secret(memory_keyring: Store) -> None:
     _profiles.add_profile("dev", {"client_id": "a"}, Secret("first"))
     assert _profiles.profile_secret("dev", "a") == Secret("first")
-    memory_keyring[(service(), "dev")] = "changed-behind-our-back"
+    memory_keyring[(service(), "dev")] = entry("changed-behind-our-back", client_id="a")
     assert _profiles.profile_secret("dev", "a") == Secret("first")  # no keyring call
     _config.update(lambda document: None)  # any kaskada write rewrites the file
     assert _profiles.profile_secret("dev", "a") == Secret("changed-behind-our-back")
@@ -162,7 +164,7 @@ def test_configure_on_a_terminal_never_echoes_the_secret(real_keyring: str) -> N
     assert "id-typed" in shown  # ordinary answers are echoed: the probe sees echo
     assert CANARY not in shown
     assert "saved profile 'dev' as the default" in shown
-    assert keyring.get_password(real_keyring, "dev") == CANARY
+    assert stored(keyring.get_password(real_keyring, "dev")) == CANARY
     assert _config.get_profile("dev").client_id == "id-typed"
     _profiles.remove_profile("dev")
 
@@ -174,7 +176,7 @@ def test_secret_stdin_on_a_terminal_is_not_echoed(real_keyring: str) -> None:
     )
     assert code == 0, shown
     assert CANARY not in shown
-    assert keyring.get_password(real_keyring, "dev") == CANARY
+    assert stored(keyring.get_password(real_keyring, "dev")) == CANARY
     _profiles.remove_profile("dev")
 
 
@@ -200,11 +202,11 @@ def test_configure_from_a_pipe_stores_the_secret_without_warnings(
     result = kaskada("configure", "--profile", "ci", stdin=f"id-ci\n\n\n\n{CANARY}\n")
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr and CANARY not in result.stdout + result.stderr
-    assert keyring.get_password(real_keyring, "ci") == CANARY
+    assert stored(keyring.get_password(real_keyring, "ci")) == CANARY
     again = kaskada("configure", "--profile", "ci", stdin="")  # Enter everywhere: keep all
     assert again.returncode == 0, again.stderr
     assert "Enter keeps it" in again.stderr
-    assert keyring.get_password(real_keyring, "ci") == CANARY
+    assert stored(keyring.get_password(real_keyring, "ci")) == CANARY
     assert files_containing(tmp_path, CANARY) == []
     assert kaskada("profile", "remove", "ci").returncode == 0
     assert keyring.get_password(real_keyring, "ci") is None
@@ -243,14 +245,22 @@ def test_an_unloadable_keyring_backend_is_named(isolated_environment: Path) -> N
     assert not (isolated_environment / "config.toml").exists()
 
 
-def test_remove_without_a_keyring_says_no_secret_was_deleted(isolated_environment: Path) -> None:
+def test_remove_without_a_keyring_changes_nothing_unless_keep_orphan(
+    isolated_environment: Path,
+) -> None:
     assert kaskada("profile", "add", "dev", "--client-id", "a").returncode == 0
-    result = kaskada(
-        "profile", "remove", "dev", env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
-    )
-    assert result.returncode == 0, result.stderr
-    assert "no keyring, so no secret was deleted" in result.stderr
+    no_keyring = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    result = kaskada("profile", "remove", "dev", env=no_keyring)
+    assert result.returncode == 1
+    assert "was not removed" in result.stderr and "--keep-orphan" in result.stderr
     assert "keyring.backends.fail.Keyring" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [row["name"] for row in json.loads(kaskada("profile", "list", "--json").stdout)] == [
+        "dev"
+    ]
+    result = kaskada("profile", "remove", "dev", "--keep-orphan", env=no_keyring)
+    assert result.returncode == 0, result.stderr
+    assert "orphan" in result.stderr
     assert kaskada("profile", "list", "--json").stdout.strip() == "[]"
 
 

@@ -25,6 +25,7 @@ from tests.server_fixtures import (
     post_token,
     table_stub,
 )
+from tests.stored import secrets, stored
 
 CANARY = "canary-Zq7x-secret-do-not-leak"
 
@@ -252,7 +253,7 @@ def test_save_profile_puts_the_secret_in_the_keyring(
     config = (Path(os.environ["KASKADA_CONFIG_DIR"]) / "config.toml").read_text()
     assert answer["client_id"] in config and answer["client_secret"] not in config
     assert 'default_profile = "local"' in config
-    assert keyring.get_password(real_keyring, "local") == answer["client_secret"]
+    assert stored(keyring.get_password(real_keyring, "local")) == answer["client_secret"]
     # An existing profile without --force: one error, and the new client is undone.
     result = kaskada("server", "add-client", "--account", "dev", "--db", str(db),
                      "--scrypt-n", "16", "--save-profile", "local")
@@ -400,7 +401,7 @@ def test_save_profile_of_a_server_bound_to_every_interface_uses_localhost(
     assert profile["endpoint"] == "localhost:50061"
     assert profile["exchange_endpoint"] == "http://localhost:50062/oauth/token"
     assert profile["client_id"] == answer["client_id"]
-    assert answer["client_secret"] in memory_keyring.values()
+    assert answer["client_secret"] in secrets(memory_keyring).values()
 
 
 def test_ctrl_c_stops_the_server_cleanly(start_server: Any) -> None:

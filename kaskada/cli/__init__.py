@@ -66,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = args.handler(args)
     except KaskadaError as error:
-        print(f"kaskada: error: {error}", file=sys.stderr)
+        from kaskada.cli._output import printable
+
+        print(f"kaskada: error: {printable(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("kaskada: interrupted", file=sys.stderr)

@@ -97,15 +97,17 @@ def _table_json(table: Table) -> dict[str, Any]:
 
 
 def _print_table(table: Table) -> None:
+    from kaskada.cli._output import printable
+
     fields = _table_json(table)
     width = max((len(name) for name in fields), default=0)
     for name, value in fields.items():
-        print(f"{name:<{width}}  {value}")
+        print(f"{name:<{width}}  {printable(value)}")
 
 
 def _whoami(args: argparse.Namespace) -> int:
     from kaskada import table
-    from kaskada.cli._output import emit_json
+    from kaskada.cli._output import emit_json, printable, printable_lines
 
     active = _session(args)
     table.first_page(1, session=active)
@@ -115,10 +117,10 @@ def _whoami(args: argparse.Namespace) -> int:
         document.update(client_id=active.client_id, endpoint=active.endpoint, verified=True)
         emit_json(document)
         return 0
-    print(f"client id: {active.client_id or '(pre-issued token)'}")
-    print(f"endpoint:  {active.endpoint}")
+    print(f"client id: {printable(active.client_id or '(pre-issued token)')}")
+    print(f"endpoint:  {printable(active.endpoint)}")
     print("credentials accepted (ListTables)")
-    print(explanation)
+    print(printable_lines(str(explanation)))
     return 0
 
 
@@ -129,7 +131,7 @@ def _token(args: argparse.Namespace) -> int:
 
 def _table_list(args: argparse.Namespace) -> int:
     from kaskada import table
-    from kaskada.cli._output import emit_json, note
+    from kaskada.cli._output import emit_json, note, printable
 
     tables = table.list_tables(args.search, session=_session(args))
     if args.json:
@@ -139,7 +141,10 @@ def _table_list(args: argparse.Namespace) -> int:
         note("no tables")
         return 0
     for name, found in sorted(tables.items()):
-        print(f"{name}\ttime={found.time_column_name}\tentity={found.entity_key_column_name}")
+        print(
+            f"{printable(name)}\ttime={printable(found.time_column_name)}"
+            f"\tentity={printable(found.entity_key_column_name)}"
+        )
     return 0
 
 

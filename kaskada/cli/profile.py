@@ -53,14 +53,20 @@ def register(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=_show)
 
+    keep_orphan = (
+        "when the keyring cannot delete the secret, change the file anyway and leave the "
+        "secret behind (it is never used again)"
+    )
     remove = commands.add_parser("remove", help="remove a profile and its secret")
     remove.add_argument("name", metavar="NAME")
+    remove.add_argument("--keep-orphan", action="store_true", help=keep_orphan)
     remove.set_defaults(handler=_remove)
 
     rename = commands.add_parser("rename", help="rename a profile; its secret follows")
     rename.add_argument("old", metavar="OLD")
     rename.add_argument("new", metavar="NEW")
     rename.add_argument("--force", action="store_true", help="replace an existing NEW")
+    rename.add_argument("--keep-orphan", action="store_true", help=keep_orphan)
     rename.set_defaults(handler=_rename)
 
     use = commands.add_parser("use", help="make a profile the default")
@@ -145,12 +151,15 @@ def _add(args: argparse.Namespace) -> int:
         secret = _prompt_secret(f"Client secret for {args.name} (hidden; Enter for none): ")
     else:
         secret = None
+    notes: list[str] = []
     profile = _profiles.add_profile(
-        args.name, fields, secret, make_default=args.default, force=args.force
+        args.name, fields, secret, make_default=args.default, force=args.force, notes=notes
     )
     stored = " with its secret in the keyring" if secret is not None else " (no secret stored)"
     default = " as the default" if args.default else ""
     note(f"saved profile {profile.name!r}{stored}{default}")
+    for line in notes:
+        note(line)
     return 0
 
 
@@ -173,7 +182,7 @@ def _profile_row(profile: Profile, default: str | None) -> dict[str, Any]:
 
 def _list(args: argparse.Namespace) -> int:
     from kaskada import _config
-    from kaskada.cli._output import emit_json, note
+    from kaskada.cli._output import emit_json, note, printable
 
     config = _config.load()
     rows = [
@@ -201,39 +210,53 @@ def _list(args: argparse.Namespace) -> int:
     lines = []
     for line in table:
         cells = [str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)]
-        lines.append(" ".join([*cells, str(line[3])]).rstrip())
+        lines.append(printable(" ".join([*cells, str(line[3])]).rstrip()))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    from kaskada import _config, _keyring
-    from kaskada._errors import KeyringError
-    from kaskada.cli._output import emit_json
+    from kaskada import _binding, _config, _keyring
+    from kaskada._errors import KaskadaError
+    from kaskada.cli._output import emit_json, printable
 
     config = _config.load()
     profile = _config.get_profile(args.name)
     secret_note: str | None = None
+    usable: bool | None = None
     try:
-        stored: bool | None = _keyring.get_secret(profile.name) is not None
-    except KeyringError as error:
+        entry = _keyring.get_entry(profile.name)
+        stored: bool | None = entry is not None
+        if entry is not None:
+            _binding.check(profile.name, entry, profile.fields())
+            usable = True
+    except _binding.SecretBindingError as error:
+        usable, secret_note = False, str(error)
+    except KaskadaError as error:
         stored, secret_note = None, str(error)
     row = _profile_row(profile, config.default_profile)
     row["secret_stored"] = stored
+    row["secret_usable"] = usable
     if profile.extra:
         row["extra"] = dict(profile.extra)
     if args.json:
         emit_json(row)
         return 0
-    print(f"profile {profile.name}{' (default)' if row['default'] else ''}  [{config.path}]")
+    print(printable(f"profile {profile.name}{' (default)' if row['default'] else ''}  "
+                    f"[{config.path}]"))
     for key, value in profile.fields().items():
-        print(f"  {key} = {_shown(value)}")
+        print(f"  {key} = {printable(_shown(value))}")
     for key, value in profile.extra.items():
-        print(f"  {key} = {_shown(value)}  (not a kaskada setting; kept as is)")
+        print(f"  {printable(key)} = {printable(_shown(value))}  "
+              "(not a kaskada setting; kept as is)")
     if stored is None:
-        print(f"  secret: unknown ({secret_note})")
+        print(f"  secret: unknown ({printable(secret_note)})")
+    elif not stored:
+        print("  secret: none stored")
+    elif usable:
+        print("  secret: stored in the keyring, bound to these settings")
     else:
-        print(f"  secret: {'stored in the keyring' if stored else 'none stored'}")
+        print(f"  secret: stored in the keyring but NOT usable: {printable(secret_note)}")
     return 0
 
 
@@ -247,7 +270,7 @@ def _remove(args: argparse.Namespace) -> int:
     from kaskada import _profiles
     from kaskada.cli._output import note
 
-    removed = _profiles.remove_profile(args.name)
+    removed = _profiles.remove_profile(args.name, keep_orphan=args.keep_orphan)
     secret = " and its secret" if removed.secret_deleted else ""
     note(f"removed profile {removed.name!r}{secret}")
     if removed.keyring_note:
@@ -264,7 +287,7 @@ def _rename(args: argparse.Namespace) -> int:
     from kaskada import _profiles
     from kaskada.cli._output import note
 
-    _profiles.rename_profile(args.old, args.new, force=args.force)
+    _profiles.rename_profile(args.old, args.new, force=args.force, keep_orphan=args.keep_orphan)
     note(f"renamed profile {args.old!r} to {args.new!r}")
     return 0
 
@@ -296,11 +319,14 @@ def _import(args: argparse.Namespace) -> int:
     from kaskada import _profiles
     from kaskada.cli._output import note
 
-    names = _profiles.import_profiles(Path(args.file), force=args.force)
+    notes: list[str] = []
+    names = _profiles.import_profiles(Path(args.file), force=args.force, notes=notes)
     note(
         f"imported {len(names)} profile(s): {', '.join(names) or 'none'}; "
         "store their secrets with `kaskada configure --profile NAME`"
     )
+    for line in notes:
+        note(line)
     return 0
 
 
@@ -344,18 +370,40 @@ def _configure(args: argparse.Namespace) -> int:
             f"`kaskada configure --profile {name}` again and type it at the first question"
         )
     plain = old.get("client_secret")
+    legacy = _legacy_secret(name) if old and not plain else None
     hint = (
         "found in the file; Enter moves it to the keyring"
         if plain
+        else "stored by kaskada 0.1; Enter binds it to the settings above"
+        if legacy is not None
         else ("Enter keeps it" if old else "Enter for none")
     )
     secret = _prompt_secret(f"Client secret (hidden; {hint}): ")
     if secret is None and isinstance(plain, str) and plain:
         secret = Secret(plain)
+    if secret is None and legacy is not None:
+        secret = legacy  # the person at the terminal has just confirmed where it goes
     first = not document.get("default_profile")
-    _profiles.add_profile(name, fields, secret, make_default=first, force=True)
+    notes: list[str] = []
+    _profiles.add_profile(name, fields, secret, make_default=first, force=True, notes=notes)
     note(f"saved profile {name!r}" + (" as the default" if first else ""))
+    for line in notes:
+        note(line)
     return 0
+
+
+def _legacy_secret(name: str) -> Secret | None:
+    """A secret stored by 0.1 (no binding) under ``name``; None otherwise or unreadable."""
+    from kaskada import _keyring
+    from kaskada._errors import KeyringError
+
+    try:
+        entry = _keyring.get_entry(name)
+    except KeyringError:
+        return None
+    if entry is None or entry.binding is not None or not entry.secret:
+        return None
+    return entry.secret
 
 
 def _ask(prompt: str) -> str:

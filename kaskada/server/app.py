@@ -3,7 +3,6 @@ token endpoint, on one store, both on TLS when a certificate is given."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import ssl
 from concurrent import futures
@@ -12,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from kaskada._errors import InsecureConnectionError, ServerError
+from kaskada._loopback import is_loopback
 from kaskada._secret import Secret
 from kaskada.server.store import DEFAULT_MAX_TABLES_PER_ACCOUNT, Store
 
@@ -39,16 +39,6 @@ SERVER_EXTRA = (
     "kaskada serve needs the server extra ({missing} is not installed): "
     "python3 -m pip install 'kaskada[server]' (or -e '.[server]' in a clone)"
 )
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost``, 127.0.0.0/8 and ::1."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _join(host: str, port: int) -> str:

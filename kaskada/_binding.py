@@ -1,0 +1,84 @@
+"""Where a stored secret may go: the binding kept with it in the keyring entry.
+
+A profile's secret goes to its token endpoint, and the token it buys goes to
+its API endpoint; both are destinations. The keyring entry records, next to the
+secret, the client id, token endpoint, audience, API endpoint and TLS settings
+(``is_secure``, ``ca_bundle``) it was stored for, completed as resolution would
+complete them. Before a stored secret is used, the binding is compared with
+the profile's fields as the file has them now: a file can be edited by someone
+else or replaced by an import, the keyring entry cannot, so a mismatch sends
+nothing. Keyword arguments given with ``profile=`` are the program's own choice
+and are not compared (``explain()`` shows them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from kaskada._errors import IncompleteCredentialsError
+
+if TYPE_CHECKING:
+    from kaskada._keyring import Entry
+
+BOUND_FIELDS = ("client_id", "exchange_endpoint", "audience", "endpoint", "is_secure", "ca_bundle")
+
+
+class SecretBindingError(IncompleteCredentialsError):
+    """The stored secret was bound to other settings than the profile has now: not sent."""
+
+
+def binding_of(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The destinations a profile's own fields (PROFILE_KEYS) send a secret and a token to."""
+    from kaskada._loopback import is_loopback
+    from kaskada._resolve import (
+        DEFAULT_ENDPOINT,
+        DEFAULT_EXCHANGE_ENDPOINT,
+        endpoint_host,
+        exchange_url,
+    )
+
+    endpoint = fields.get("endpoint") or DEFAULT_ENDPOINT
+    exchange = fields.get("exchange_endpoint")
+    is_secure = fields.get("is_secure")
+    if is_secure is None:
+        is_secure = not is_loopback(endpoint_host(endpoint))
+    return {
+        "client_id": fields.get("client_id"),
+        "exchange_endpoint": exchange_url(exchange) if exchange else DEFAULT_EXCHANGE_ENDPOINT,
+        "audience": fields.get("audience"),
+        "endpoint": endpoint,
+        "is_secure": bool(is_secure),
+        "ca_bundle": fields.get("ca_bundle"),
+    }
+
+
+def changed_fields(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """The bound fields whose value differs (a field missing from ``stored`` differs)."""
+    return [name for name in BOUND_FIELDS if name not in stored or stored[name] != current[name]]
+
+
+def check(name: str, entry: Entry, fields: Mapping[str, Any]) -> None:
+    """Refuse (SecretBindingError) a stored secret that is not bound to these fields."""
+    fix = f"store the secret again with `kaskada configure --profile {name}`"
+    if not entry.secret:
+        raise SecretBindingError(
+            f"the keyring entry of profile '{name}' holds an empty secret, which is never "
+            f"sent: {fix}"
+        )
+    if entry.binding is None:
+        raise SecretBindingError(
+            f"the secret of profile '{name}' was stored by kaskada 0.1 without a record of "
+            f"where it may go, so it is not sent: {fix} (once; see docs/profiles.md)"
+        )
+    changed = changed_fields(entry.binding, binding_of(fields))
+    if changed:
+        details = ", ".join(
+            f"{field} was {entry.binding.get(field)!r}, is {binding_of(fields)[field]!r}"
+            for field in changed
+        )
+        raise SecretBindingError(
+            f"the secret of profile '{name}' was stored for other settings than the profile "
+            f"has now ({details}), so it is not sent: if the new settings are right, {fix}; "
+            "otherwise restore the profile's settings"
+        )
