@@ -26,7 +26,7 @@ def host_port(value: str) -> str:
     from kaskada._hostport import example_for, host_port_problem
 
     problem = host_port_problem(value.strip())
-    if problem is not None:
+    if problem is not None and value.strip():  # empty: the profile check says "is empty"
         raise argparse.ArgumentTypeError(
             f"{value!r} {problem}: give host:port, e.g. {example_for(value)}"
         )
