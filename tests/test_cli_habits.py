@@ -159,7 +159,7 @@ def test_every_printed_hint_works_as_printed(real_keyring: str, local_server: An
     failed = run("whoami", "--profile", "h")
     hint = re.search(r"`(kaskada profile set h exchange_endpoint URL)`", failed.stderr)
     assert hint is not None, failed.stderr
-    command = hint.group(1).split()[1:-1] + [local_server.token_url]
+    command = [*hint.group(1).split()[1:-1], local_server.token_url]
     changed = run(*command)
     assert changed.returncode == 0
     # exchange_endpoint is bound to the secret: it was dropped, and the way back is printed.
