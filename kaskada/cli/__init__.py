@@ -96,16 +96,13 @@ exit codes: 0 ok, 1 error, 2 usage error, 4 credentials missing or refused, 130 
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from kaskada import __version__
 
-    try:
-        return version("kaskada")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
+    return __version__
 
 
 class _VersionAction(argparse.Action):
-    """``--version`` without reading package metadata unless it is asked for."""
+    """``--version``: prints and exits before any verb is looked at."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
@@ -165,7 +162,7 @@ def _quiet_grpc(debug: bool) -> None:
     """gRPC's C core prints its own log lines (``I1201 … ssl_transport_security.cc``,
     ``E1201 … add_port.cc``) before our one-line error; silence them unless --debug.
     It reads these variables when it loads, so this runs before anything imports grpc."""
-    if debug:
+    if debug or "grpc" in sys.modules:  # loaded already (a test calling main()): too late
         return
     os.environ["GRPC_VERBOSITY"] = "NONE"
     os.environ["GRPC_TRACE"] = ""
@@ -240,6 +237,7 @@ _SHELL_WORDS = (
     ("pass --force (force=True)", "pass --force"),
     ("check the name with ListTables", "check the name with `kaskada table list`"),
     ("pass allow_insecure=True, ", ""),
+    ("kda.init() would use:", "a command without --profile (and kda.init()) would use:"),
 )
 
 

@@ -415,13 +415,14 @@ def _use(args: argparse.Namespace) -> int:
 
 def _current(args: argparse.Namespace) -> int:
     from kaskada._resolve import describe_default
+    from kaskada.cli import for_the_shell
     from kaskada.cli._output import emit_json
 
     description = describe_default()
     if args.json:
         emit_json(description.to_json())
     else:
-        print(str(description))
+        print(for_the_shell(str(description)))
     return 0
 
 
