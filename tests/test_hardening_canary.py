@@ -154,7 +154,7 @@ def test_canary_appears_nowhere_but_the_keyring(
     listed = json.loads(results[-3].stdout)
     assert [found["table_name"] for found in listed] == ["canary_table"]  # the calls really ran
     failing = kaskada("whoami", "--profile", "bad")
-    assert failing.returncode == 1 and "Traceback" not in failing.stderr
+    assert failing.returncode == 4 and "Traceback" not in failing.stderr  # refused: exit 4
     assert len(failing.stderr.strip().splitlines()) == 1
     results.append(failing)
     printed_token = kaskada("token", "--profile", "canary")
