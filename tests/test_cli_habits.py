@@ -114,11 +114,22 @@ def test_tls_to_a_loopback_server_from_every_entry(real_keyring: str, tls_server
     assert run("--profile", "flag", "whoami").returncode == 0
 
 
-def test_configure_takes_tls_flags(tls_server: Any, tmp_path: Path) -> None:
+@pytest.mark.real_keyring
+def test_configure_takes_tls_flags(real_keyring: str, tls_server: Any) -> None:
+    client_id, secret = tls_server.add_client("configured")
+    answers = f"{client_id}\n{tls_server.endpoint}\n{tls_server.token_url}\n\n{secret}\n"
     result = run("configure", "--profile", "c", "--tls", "--ca-bundle", str(tls_server.cert),
-                 env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
-    # No keyring here: configure refuses before asking, so this only proves the flags parse.
-    assert result.returncode == 1 and "unrecognized arguments" not in result.stderr
+                 input=answers)
+    assert result.returncode == 0, result.stderr
+    saved = config()["profiles"]["c"]
+    assert saved["is_secure"] is True and saved["ca_bundle"] == str(tls_server.cert)
+    assert run("whoami", "--profile", "c").returncode == 0
+    # add-client --tls --ca-bundle: explicit, whatever the server's database says.
+    flags = run("server", "add-client", "--account", "x", "--db", str(tls_server.db),
+                "--scrypt-n", "16", "--save-profile", "explicit", "--tls", "--ca-bundle",
+                str(tls_server.cert))
+    assert flags.returncode == 0, flags.stderr
+    assert run("whoami", "--profile", "explicit").returncode == 0
 
 
 # --- 2. one field at a time ---------------------------------------------------------------
@@ -249,7 +260,7 @@ def test_scheme_mismatches_are_named_without_grpc_log_lines(
     debug = run("whoami", "--debug", env=_env_for(
         local_server, local_server.add_client("m4"), KASKADA_CA_BUNDLE=str(tls_server.cert),
         KASKADA_IS_SECURE="true"))
-    assert GRPC_LOG_LINE.search(debug.stderr) or "kaskada: debug:" in debug.stderr
+    assert GRPC_LOG_LINE.search(debug.stderr) and "kaskada: debug:" in debug.stderr
 
 
 def test_serve_on_a_taken_grpc_port_is_one_line(tmp_path: Path) -> None:
@@ -458,6 +469,8 @@ def test_output_has_headers_typed_json_and_json_on_changes(local_server: Any) ->
     assert listed.stdout.splitlines()[0].split()[0] == "NAME"
     who = json.loads(run("whoami", "--json", env=cred).stdout)["settings"]
     assert who["is_secure"]["value"] is False and who["timeout"]["value"] == 30.0
+    current = json.loads(run("profile", "current", "--json", env=cred).stdout)["settings"]
+    assert current["allow_insecure"]["value"] is False
     deleted = run("table", "delete", "t1", "--json", env=cred)
     assert json.loads(deleted.stdout) == {"deleted": "t1"}
     refused = run("whoami", env={**cred, "KASKADA_CLIENT_SECRET": "wrong"})

@@ -10,6 +10,8 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kaskada._explain import Explanation
+    from kaskada._resolve import Settings
     from kaskada._session import Session
     from kaskada.api.v1alpha.table_pb2 import Table
 
@@ -105,6 +107,15 @@ def _session(args: argparse.Namespace) -> Session:
     return made
 
 
+def typed_json(explanation: Explanation, settings: Settings) -> dict[str, Any]:
+    """``explanation.to_json()`` with booleans and numbers as JSON values, not "false" / "30.0"."""
+    document = explanation.to_json()
+    for name, value, _source in settings.rows():
+        if isinstance(value, bool | int | float) and name in document["settings"]:
+            document["settings"][name]["value"] = value
+    return document
+
+
 def _table_json(table: Table) -> dict[str, Any]:
     """The table as JSON with typed values: protobuf's JSON writes 64-bit integers as strings."""
     from google.protobuf import json_format
@@ -140,10 +151,7 @@ def _whoami(args: argparse.Namespace) -> int:
         table.first_page(1, session=active)
     explanation = active.explain()
     if args.json:
-        document = explanation.to_json()
-        for name, value, _source in active.settings.rows():
-            if isinstance(value, bool | int | float) and name in document["settings"]:
-                document["settings"][name]["value"] = value  # typed, not "false" / "30.0"
+        document = typed_json(explanation, active.settings)
         document.update(client_id=active.client_id, endpoint=active.endpoint, verified=True)
         emit_json(document)
         return 0

@@ -420,7 +420,10 @@ def _current(args: argparse.Namespace) -> int:
 
     description = describe_default()
     if args.json:
-        emit_json(description.to_json())
+        from kaskada._resolve import resolve_default
+        from kaskada.cli.api import typed_json
+
+        emit_json(typed_json(description, resolve_default()))
     else:
         print(for_the_shell(str(description)))
     return 0

@@ -93,6 +93,10 @@ def register(subparsers: Any) -> None:
         "--save-profile", metavar="NAME", help="also save a profile NAME pointing at this server"
     )
     add.add_argument(
+        "--tls", action="store_true",
+        help="with --save-profile: TLS to the server (default: as the running server says)",
+    )
+    add.add_argument(
         "--ca-bundle", metavar="FILE",
         help="with --save-profile: PEM roots to trust for a TLS server (default: the "
         "--tls-cert the running server was started with)",
@@ -210,7 +214,7 @@ def _save_profile(
 ) -> None:
     from kaskada import _profiles
 
-    is_secure = meta.get("is_secure", "false") == "true"
+    is_secure = args.tls or meta.get("is_secure", "false") == "true"
     ca_bundle = args.ca_bundle or (meta.get("tls_cert") or None if is_secure else None)
     fields = {
         "client_id": client_id,
