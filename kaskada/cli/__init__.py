@@ -223,7 +223,7 @@ _SHELL_WORDS = (
     ("(the name came from argument profile=)", "(the name came from --profile)"),
     (
         "(kda.explain() shows where it came from)",
-        "(`kaskada whoami --debug` or `kaskada profile current` shows where it came from)",
+        "(`kaskada profile current` shows where it came from)",
     ),
     (
         "`kaskada profile use NAME`, or kda.init(profile=NAME))",
