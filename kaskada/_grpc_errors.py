@@ -77,6 +77,30 @@ def status_details(error: grpc.RpcError, sent: Sequence[Secret | None] = ()) -> 
     return [scrub(render_detail(detail), *sent) for detail in status.details]
 
 
+_TLS_TO_PLAINTEXT = ("WRONG_VERSION_NUMBER", "Tls handshake failed", "Ssl handshake failed")
+
+
+def scheme_mismatch(text: str) -> str | None:
+    """Name a TLS/plaintext mismatch that gRPC reports as a vague UNAVAILABLE.
+
+    A TLS client at a plaintext port fails the handshake (WRONG_VERSION_NUMBER);
+    a plaintext client at a TLS port sees the server close the socket.
+    """
+    if any(marker in text for marker in _TLS_TO_PLAINTEXT):
+        return (
+            "the client speaks TLS but the server answers in plaintext: turn TLS off for "
+            "this endpoint (is_secure = false, `--plaintext`, KASKADA_IS_SECURE=false), or "
+            "start the server with TLS (`kaskada serve --tls-cert CERT --tls-key KEY`)"
+        )
+    if text.endswith("Socket closed") or "Socket closed" in text:
+        return (
+            "the server closed the connection at once, as a TLS server does to a plaintext "
+            "client: if it uses TLS (`kaskada serve --tls-cert`), turn TLS on (is_secure = "
+            "true, `--tls --ca-bundle CERT`, KASKADA_IS_SECURE=true)"
+        )
+    return None
+
+
 def from_rpc_error(
     error: grpc.RpcError,
     *,
@@ -99,7 +123,10 @@ def from_rpc_error(
     text = server_message or code
     if details:
         text += " (" + "; ".join(details) + ")"
-    if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+    mismatch = scheme_mismatch(text) if code == "UNAVAILABLE" else None
+    if mismatch is not None:
+        message = f"the Kaskada API at {endpoint} could not be reached ({code}: {text}): {mismatch}"
+    elif code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
         message = (
             f"the Kaskada API at {endpoint} could not be reached ({code}: {text}): "
             "check that the server is running and the endpoint setting "

@@ -435,3 +435,62 @@ def export_profiles(names: Iterable[str] = ()) -> str:
         name: _config.profile_table(_config.get_profile(name)) for name in chosen
     }
     return tomli_w.dumps(document)
+
+
+# Fields a stored secret is bound to: changing one of them drops the secret, so it
+# never goes to a place (or with an id) it was not stored for.
+BOUND_FIELDS = frozenset(
+    {"client_id", "endpoint", "exchange_endpoint", "audience", "is_secure", "ca_bundle"}
+)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """What ``set_field`` did, for the CLI to report."""
+
+    name: str
+    key: str
+    old: Any
+    new: Any
+    secret_removed: bool
+
+
+def set_field(name: str, key: str, value: Any) -> FieldChange:
+    """Change (``value`` None: unset) one field of an existing profile; the rest stays.
+
+    When ``key`` is a field the secret is bound to and the value really changes,
+    the stored secret is deleted (keyring first, file last, undone if the file
+    write fails) and ``secret_removed`` says so.
+    """
+    from kaskada import _keyring
+
+    validate_profile_name(name)
+    checked = _config.validate_fields({key: value}, where=f"profile {name!r}", profile=name)
+    outcome: dict[str, Any] = {}
+
+    def change(document: dict[str, Any]) -> None:
+        tables = profile_tables(document)
+        table = tables.get(name)
+        if not isinstance(table, dict):
+            raise _not_found(name, document)
+        outcome["old"], outcome["new"] = table.get(key), checked.get(key)
+        if key in checked:
+            table[key] = checked[key]
+        else:
+            table.pop(key, None)
+        if key in BOUND_FIELDS and outcome["old"] != outcome["new"]:
+            try:
+                outcome["entry"] = _keyring.get_entry(name)
+                outcome["removed"] = outcome["entry"] is not None and _keyring.delete_secret(name)
+            except _keyring.NoKeyringError:
+                pass  # no keyring: no secret can be stored under that name
+
+    try:
+        _config.update(change)
+    except BaseException:
+        if outcome.get("removed"):
+            _restore(name, outcome["entry"])
+        raise
+    finally:
+        _forget(name)
+    return FieldChange(name, key, outcome["old"], outcome["new"], bool(outcome.get("removed")))

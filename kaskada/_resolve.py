@@ -137,15 +137,21 @@ def endpoint_host(endpoint: str) -> str:
 def exchange_url(value: str) -> str:
     """A bare host means ``https://<host>/oauth/token``; a URL is kept as is.
 
+    A bare *loopback* host (``127.0.0.1:50052``, ``localhost``) means
+    ``http://``: the local server's token endpoint is plain HTTP unless it was
+    started with ``--tls-cert``, and then the URL must say ``https://``.
+
     ``host/path`` without a scheme is taken as ``https://host/path``: appending
     ``/oauth/token`` to a value that already has a path would never be meant.
     """
     value = value.strip()
     if "://" in value:
         return value
+    host = value.strip("/").split("/", 1)[0]
+    scheme = "http" if is_loopback(endpoint_host(host) if ":" in host else host) else "https"
     if "/" in value.strip("/"):
-        return f"https://{value.strip('/')}"
-    return f"https://{value.rstrip('/')}/oauth/token"
+        return f"{scheme}://{value.strip('/')}"
+    return f"{scheme}://{value.rstrip('/')}/oauth/token"
 
 
 def check_endpoint(endpoint: Sourced[str]) -> None:
@@ -160,6 +166,14 @@ def check_endpoint(endpoint: Sourced[str]) -> None:
         raise ConfigError(
             f"the endpoint {value!r} (from {endpoint.source}) is not a gRPC host:port: "
             "give the host and port alone, e.g. api.example.com:443, without a scheme or spaces"
+        )
+    from kaskada._hostport import example_for, host_port_problem
+
+    problem = host_port_problem(value)
+    if problem is not None:
+        raise ConfigError(
+            f"the endpoint {value!r} (from {endpoint.source}) {problem}: a gRPC endpoint is "
+            f"host:port, e.g. {example_for(value)} (the local server listens on 50051)"
         )
 
 
@@ -243,9 +257,14 @@ def _complete(
     check_endpoint(endpoint)
     host = endpoint_host(endpoint.value)
     is_secure: Sourced[bool] = get("is_secure", None)
-    if is_secure.value is None:
+    if is_secure.value is None and get("ca_bundle", None).value is not None:
+        is_secure = Sourced(True, f"{BUILTIN} (TLS: a ca_bundle is set)")
+    elif is_secure.value is None:
         is_secure = Sourced(not is_loopback(host), f"{BUILTIN} (TLS unless the host is loopback)")
     allow: Sourced[bool] = safe.get("allow_insecure") or _env_allow_insecure(env)
+    timeout: Sourced[float] = get("timeout", None)
+    if timeout.value is None:
+        timeout = _env_timeout(env)
     settings = Settings(
         layer=layer,
         profile=get("profile", None),
@@ -257,11 +276,19 @@ def _complete(
         exchange_endpoint=exchange,
         audience=get("audience", None),
         ca_bundle=get("ca_bundle", None),
-        timeout=get("timeout", DEFAULT_TIMEOUT),
+        timeout=timeout,
         allow_insecure=allow,
     )
     _check_transport_security(settings)
     return settings
+
+
+def _env_timeout(env: Mapping[str, str | None]) -> Sourced[float]:
+    """KASKADA_TIMEOUT applies under every layer that did not set a timeout itself."""
+    raw = env.get(_env.TIMEOUT)
+    if raw:
+        return Sourced(parse_timeout(raw, _env.TIMEOUT), _env.TIMEOUT)
+    return Sourced(DEFAULT_TIMEOUT, BUILTIN)
 
 
 def _where_to_set(layer: str) -> str:
@@ -269,9 +296,10 @@ def _where_to_set(layer: str) -> str:
         return "KASKADA_AUTH_ENDPOINT"
     if layer.startswith("arguments"):
         return "exchange_endpoint="
+    name = layer.split("'")[1] if layer.count("'") >= 2 else "NAME"
     return (
         "the profile's exchange_endpoint key: "
-        "`kaskada profile add NAME --exchange-endpoint URL --force`"
+        f"`kaskada profile set {name} exchange_endpoint URL`"
     )
 
 
@@ -349,7 +377,7 @@ def _from_profile(
         if client_id is None or not client_id.value:
             raise IncompleteCredentialsError(
                 f"profile '{name}' has no client_id: add one with "
-                f"`kaskada profile add {name} --client-id ID --force`"
+                f"`kaskada profile set {name} client_id ID`"
             )
         if "client_secret" not in fields:
             if "client_id" in overrides:

@@ -210,7 +210,16 @@ def post_form(
         if error.code >= 500:
             raise _Transient(f"HTTP {error.code}") from None
         return int(error.code), body
-    except http.client.HTTPException:
+    except http.client.HTTPException as error:
+        tls_alert = any("\x15\x03" in str(arg) for arg in error.args)
+        if tls_alert or isinstance(error, http.client.RemoteDisconnected):
+            # A TLS port answers plain HTTP with an alert or by hanging up.
+            raise ConfigError(
+                f"the token endpoint {url} closed the connection without an HTTP answer, as "
+                "an HTTPS server does to plain HTTP: if it uses TLS (`kaskada serve "
+                "--tls-cert`), write it as https://… and trust its certificate with ca_bundle "
+                "(--ca-bundle); otherwise check it is the token URL, not the gRPC port"
+            ) from None
         # Not HTTP/1.1 at all: typically the gRPC port given as the token endpoint.
         raise AuthenticationError(
             f"the token endpoint {url} did not answer in HTTP: check that exchange_endpoint "
@@ -218,6 +227,11 @@ def post_form(
         ) from None
     except OSError as error:  # URLError, timeouts and refused connections alike
         reason = getattr(error, "reason", error)
+        if isinstance(reason, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(reason):
+            raise ConfigError(
+                f"the token endpoint {url} speaks plain HTTP, not HTTPS: write it as "
+                "http://… (a local server started without --tls-cert)"
+            ) from None
         if isinstance(reason, ssl.SSLError) and ca_bundle and "CERTIFICATE_VERIFY" not in str(
             reason
         ):

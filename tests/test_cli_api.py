@@ -68,7 +68,7 @@ def test_whoami_with_a_wrong_secret_is_one_line(
     _client_id, _secret, env = client
     canary = "canary-" + uuid.uuid4().hex
     result = run("whoami", env={**env, "KASKADA_CLIENT_SECRET": canary})
-    assert result.returncode == 1
+    assert result.returncode == 4  # credentials refused
     assert result.stderr.startswith("kaskada: error: ") and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
     assert canary not in result.stderr + result.stdout
@@ -159,7 +159,7 @@ def test_profile_flag_selects_the_account(local_server: Any, real_keyring: str) 
 
 def test_no_credentials_is_one_line_naming_the_ways() -> None:
     result = run("whoami")
-    assert result.returncode == 1
+    assert result.returncode == 4  # credentials missing
     assert "KASKADA_CLIENT_ID" in result.stderr and "profile" in result.stderr
     assert "Traceback" not in result.stderr
 

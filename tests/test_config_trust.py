@@ -115,7 +115,7 @@ def test_the_capture_server_does_receive_the_secret_from_a_trusted_folder(
 ) -> None:
     """The control: without the open folder the secret does reach the (capture) endpoint."""
     _, received = victim
-    assert kaskada("whoami").returncode == 1  # the capture server refuses every secret
+    assert kaskada("whoami").returncode == 4  # the capture server refuses every secret: exit 4
     assert any(CANARY.encode() in request for request in received)
 
 

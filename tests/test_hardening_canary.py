@@ -157,7 +157,7 @@ def test_canary_appears_nowhere_but_the_keyring(
     listed = json.loads(results[-3].stdout)
     assert [found["table_name"] for found in listed] == ["canary_table"]  # the calls really ran
     failing = kaskada("whoami", "--profile", "bad")
-    assert failing.returncode == 1 and "Traceback" not in failing.stderr
+    assert failing.returncode == 4 and "Traceback" not in failing.stderr  # refused: exit 4
     assert len(failing.stderr.strip().splitlines()) == 1
     results.append(failing)
     printed_token = kaskada("token", "--profile", "canary")
@@ -184,7 +184,7 @@ def test_canary_appears_nowhere_but_the_keyring(
             kaskada("profile", "add", "echo", "--client-id", client_id, "--exchange-endpoint",
                     server.token_url, "--force"),  # replaced: the secret is dropped
         ]
-        assert [result.returncode for result in replaced] == [0, 0, 1, 0, 1, 0], [
+        assert [result.returncode for result in replaced] == [0, 0, 4, 0, 1, 0], [
             result.stderr for result in replaced
         ]
         assert "deleted the stored secret" in replaced[-1].stderr

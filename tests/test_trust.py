@@ -8,8 +8,10 @@ there and never reaches what the user sees.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import urllib.parse
@@ -40,8 +42,11 @@ def kaskada(
     )
 
 
-def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
+def one_line_error(
+    result: subprocess.CompletedProcess[str], *needles: str, code: int = 1
+) -> str:
+    """One line, no traceback; exit 4 for credentials missing or refused, else 1."""
+    assert result.returncode == code, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     for needle in needles:
@@ -110,7 +115,7 @@ def test_import_force_with_a_new_token_endpoint_sends_nothing(
     assert imported.returncode == 0, imported.stderr
     assert "deleted the stored secret of profile 'prod'" in imported.stderr
     assert "exchange_endpoint" in imported.stderr
-    one_line_error(kaskada("whoami", "--profile", "prod"), "prod")
+    one_line_error(kaskada("whoami", "--profile", "prod"), "prod", code=4)
     assert capture.requests == []
 
 
@@ -128,7 +133,7 @@ def test_add_force_without_a_secret_drops_it_and_says_so(
     assert "exchange_endpoint changed" in replaced.stderr
     shown = kaskada("profile", "show", "prod")
     assert "secret: none stored" in shown.stdout
-    one_line_error(kaskada("whoami", "--profile", "prod"), "no secret in the keyring")
+    one_line_error(kaskada("whoami", "--profile", "prod"), "no secret in the keyring", code=4)
     assert capture.requests == []
 
 
@@ -155,7 +160,7 @@ def test_a_hand_edited_file_cannot_move_the_secret(
         table["client_id"] = "someone-else"
     path.write_text(tomli_w.dumps(document))
     result = kaskada("whoami", "--profile", "prod")
-    one_line_error(result, field, "kaskada configure --profile prod", "not sent")
+    one_line_error(result, field, "kaskada configure --profile prod", "not sent", code=4)
     assert_never_received(capture, secret)
     assert capture.requests == []
     shown = kaskada("profile", "show", "prod")
@@ -171,7 +176,7 @@ def test_a_hand_edited_api_endpoint_gets_no_token(
     add_prod(server, client_id, secret)
     path = isolated_environment / "config.toml"
     path.write_text(path.read_text().replace(server.endpoint, echo_grpc.endpoint))
-    one_line_error(kaskada("whoami", "--profile", "prod"), "endpoint was")
+    one_line_error(kaskada("whoami", "--profile", "prod"), "endpoint was", code=4)
     assert echo_grpc.metadata == []
 
 
@@ -201,13 +206,15 @@ def test_a_secret_stored_by_0_1_is_not_sent_until_configure_binds_it(
                     server.endpoint, "--plaintext", "--exchange-endpoint", capture.url)  # fmt: skip
     assert added.returncode == 0, added.stderr
     keyring.set_password(real_keyring, "old", secret)  # what 0.1 stored: a bare password
-    one_line_error(kaskada("whoami", "--profile", "old"), "kaskada 0.1", "configure --profile old")
+    one_line_error(
+        kaskada("whoami", "--profile", "old"), "kaskada 0.1", "configure --profile old", code=4
+    )
     assert capture.requests == []
     # configure shows each setting; Enter on every question keeps them and binds the secret.
     added = kaskada("profile", "add", "real", "--client-id", client_id, *connection(server))
     assert added.returncode == 0, added.stderr
     keyring.set_password(real_keyring, "real", secret)
-    one_line_error(kaskada("whoami", "--profile", "real"), "kaskada 0.1")
+    one_line_error(kaskada("whoami", "--profile", "real"), "kaskada 0.1", code=4)
     configured = kaskada("configure", "--profile", "real", stdin="\n" * 6)
     assert configured.returncode == 0, configured.stderr
     assert "stored by kaskada 0.1" in configured.stderr
@@ -242,7 +249,7 @@ def test_a_secret_never_survives_its_profile(
                     env=NO_KEYRING)  # fmt: skip
     assert other.returncode == 0, other.stderr
     # ...and used once it is back: the orphan is not sent with the other client id.
-    one_line_error(kaskada("whoami", "--profile", "staging"), "client_id")
+    one_line_error(kaskada("whoami", "--profile", "staging"), "client_id", code=4)
     assert capture.requests == []
     assert "NOT usable" in kaskada("profile", "show", "staging").stdout
 
@@ -261,7 +268,7 @@ def test_an_orphan_is_deleted_when_its_name_is_used_again(
     assert "left by a removed profile" in again.stderr
     assert keyring.get_password(real_keyring, "staging") is None
     assert "secret: none stored" in kaskada("profile", "show", "staging").stdout
-    one_line_error(kaskada("whoami", "--profile", "staging"), "no secret in the keyring")
+    one_line_error(kaskada("whoami", "--profile", "staging"), "no secret in the keyring", code=4)
 
 
 # --- hole 5: scrub what servers echo ---------------------------------------------------
@@ -279,7 +286,7 @@ def test_an_echoing_token_endpoint_never_shows_the_secret(
                     capture.url, "--secret-stdin", stdin=secret)  # fmt: skip
     assert added.returncode == 0, added.stderr
     result = kaskada("whoami", "--profile", "echo")
-    stderr = one_line_error(result, "you sent")
+    stderr = one_line_error(result, "you sent", code=4)
     assert capture.requests  # it did echo what it received
     assert urllib.parse.quote_plus(secret) in capture.requests[0]["body"].decode()
     for form in spellings(secret):
@@ -416,7 +423,12 @@ def test_server_text_is_escaped_in_text_output_and_exact_in_json(
     add_prod(server, client_id, secret)
     hostile = "g\x1b]0;pwned\x07\u202etxt"
     with kda.session(profile="prod"):
-        table.create_table("hostile", "t", "k", grouping_id=hostile)
+        table.create_table("hostile", "t", "k", grouping_id="plain")
+    # Today's server refuses such text; a hostile server (or a 0.1 database) sends it anyway.
+    with contextlib.closing(sqlite3.connect(server.db)) as database, database:
+        database.execute(
+            "UPDATE tables SET grouping_id = ? WHERE table_name = 'hostile'", (hostile,)
+        )
     shown = kaskada("table", "get", "hostile", "--profile", "prod")
     assert shown.returncode == 0, shown.stderr
     for raw in ("\x1b", "\x07", "\u202e"):
@@ -440,7 +452,7 @@ def test_an_empty_stored_secret_is_never_sent(
                     capture.url)  # fmt: skip
     assert added.returncode == 0, added.stderr
     keyring.set_password(real_keyring, "empty", raw)
-    one_line_error(kaskada("whoami", "--profile", "empty"), "empty secret", "configure")
+    one_line_error(kaskada("whoami", "--profile", "empty"), "empty secret", "configure", code=4)
     assert capture.requests == []
 
 

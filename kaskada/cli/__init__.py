@@ -2,10 +2,17 @@
 
 Each command group lives in its own module with a ``register(subparsers)``
 function that only builds argparse parsers; the handlers import the heavy parts
-(grpc, keyring) when they run, so ``kaskada profile list`` stays fast.
+(grpc, keyring) when they run, so ``kaskada profile list`` and the shell
+completion's ``kaskada profile list --names`` stay fast.
 
-Exit codes: 0 success, 1 an expected error (one line on stderr, no traceback),
-2 a usage error (argparse), 130 interrupted.
+The global options (``--profile``, ``--json``, ``--debug``, ``--timeout``) are
+accepted before or after the verb: they are defined on the top parser and
+copied onto every verb's parser with a suppressed default, so a value given
+before the verb is not overwritten by the verb's parser.
+
+Exit codes (README, "Exit codes"): 0 success, 1 an expected error (one line on
+stderr, no traceback), 2 a usage error (argparse), 4 credentials missing or
+refused, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -13,10 +20,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from kaskada._errors import KaskadaError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CREDENTIALS = 4
+EXIT_INTERRUPTED = 130
 
 # Modules that contribute commands, in the order they appear in --help.
 _COMMAND_MODULES = (
@@ -24,14 +40,89 @@ _COMMAND_MODULES = (
     "kaskada.cli.api",
     "kaskada.cli.server",
     "kaskada.cli.demo",
+    "kaskada.cli.completion",
 )
+
+
+def seconds(value: str) -> float:
+    """An argparse type for ``--timeout``: a bad value is a usage error naming the fix."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number <= 86400:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number of seconds from above 0 to 86400: give e.g. 30"
+        )
+    return number
+
+
+_GLOBAL_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    (
+        "--profile",
+        {
+            "metavar": "NAME",
+            "help": "run as this profile (default: KASKADA_PROFILE, then the credential "
+            "variables, then the default profile)",
+        },
+    ),
+    ("--json", {"action": "store_true", "help": "print JSON for scripts"}),
+    (
+        "--debug",
+        {
+            "action": "store_true",
+            "help": "log resolution and calls on stderr, and let gRPC print its own diagnostics",
+        },
+    ),
+    (
+        "--timeout",
+        {
+            "type": seconds,
+            "metavar": "SECONDS",
+            "help": "seconds per server call (default: the profile's timeout, then "
+            "KASKADA_TIMEOUT, then 30)",
+        },
+    ),
+)
+
+_EPILOG = """\
+examples:
+  kaskada serve                                   # the local server, in another terminal
+  kaskada server add-client --account dev --save-profile dev --default
+  kaskada whoami
+  kaskada --profile prod table list
+
+exit codes: 0 ok, 1 error, 2 usage error, 4 credentials missing or refused, 130 interrupted
+"""
+
+
+def _version() -> str:
+    from kaskada import __version__
+
+    return __version__
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: prints and exits before any verb is looked at."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(f"kaskada {_version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kaskada",
         description="Kaskada API client: profiles, credentials, tables and a local server.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
+    for flag, options in _GLOBAL_OPTIONS:
+        parser.add_argument(flag, **options)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module_name in _COMMAND_MODULES:
@@ -42,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+    _spread_global_options(parser)
     return parser
 
 
@@ -59,23 +151,139 @@ def _tolerant_console() -> None:
                 reconfigure(errors="backslashreplace")
 
 
+def _spread_global_options(parser: argparse.ArgumentParser) -> None:
+    """Accept the global options after the verb too, on every parser below the top."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        seen: set[int] = set()
+        for child in action.choices.values():
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            if child.formatter_class is argparse.HelpFormatter:
+                child.formatter_class = argparse.RawDescriptionHelpFormatter
+            for flag, options in _GLOBAL_OPTIONS:
+                dest = flag.lstrip("-")
+                existing = child._option_string_actions.get(flag)
+                if existing is None:
+                    child.add_argument(flag, default=argparse.SUPPRESS, **options)
+                elif existing.dest == dest:
+                    existing.default = argparse.SUPPRESS
+            _spread_global_options(child)
+
+
+def _quiet_grpc(debug: bool) -> None:
+    """gRPC's C core prints its own log lines (``I1201 … ssl_transport_security.cc``,
+    ``E1201 … add_port.cc``) before our one-line error; silence them unless --debug.
+    It reads these variables when it loads, so this runs before anything imports grpc."""
+    if debug or "grpc" in sys.modules:  # loaded already (a test calling main()): too late
+        return
+    os.environ["GRPC_VERBOSITY"] = "NONE"
+    os.environ["GRPC_TRACE"] = ""
+
+
+def _debug_logging() -> None:
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("kaskada: debug: %(name)s: %(message)s"))
+    logger = logging.getLogger("kaskada")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+def _wants_debug(argv: Sequence[str]) -> bool:
+    end = list(argv).index("--") if "--" in argv else len(argv)
+    return "--debug" in argv[:end]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_console()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    _quiet_grpc(_wants_debug(arguments))
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
+    if args.debug:
+        _debug_logging()
     try:
         result = args.handler(args)
     except KaskadaError as error:
         from kaskada.cli._output import printable
 
-        print(f"kaskada: error: {printable(error)}", file=sys.stderr)
-        return 1
+        message = printable(for_the_shell(str(error)))
+        print(f"kaskada: error: {message}{_did_you_mean(error)}", file=sys.stderr)
+        return exit_code(error)
     except KeyboardInterrupt:
-        print("kaskada: interrupted", file=sys.stderr)
-        return 130
+        print("\nkaskada: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return 1
+        return EXIT_ERROR
     return int(result or 0)
+
+
+def exit_code(error: BaseException) -> int:
+    """4 for credentials missing or refused (as a script wants to tell "sign in
+    again" from "try later"), else 1."""
+    from kaskada._errors import (
+        AuthenticationError,
+        IncompleteCredentialsError,
+        NoCredentialsError,
+    )
+
+    credentials = (AuthenticationError, NoCredentialsError, IncompleteCredentialsError)
+    return EXIT_CREDENTIALS if isinstance(error, credentials) else EXIT_ERROR
+
+
+# Library messages speak Python (they are also raised in notebooks); at a shell
+# the same advice is a flag or a command.
+_SHELL_WORDS = (
+    ("(the name came from argument profile=)", "(the name came from --profile)"),
+    (
+        "(kda.explain() shows where it came from)",
+        "(`kaskada profile current` shows where it came from)",
+    ),
+    (
+        "`kaskada profile use NAME`, or kda.init(profile=NAME))",
+        "`kaskada profile use NAME`, or --profile NAME)",
+    ),
+    (", or arguments (kda.init(client_id=..., client_secret=...))", ""),
+    ("pass allow_insecure=True / set KASKADA_ALLOW_INSECURE=1 / --allow-insecure",
+     "pass --allow-insecure or set KASKADA_ALLOW_INSECURE=1"),
+    ("allow_insecure=True / KASKADA_ALLOW_INSECURE=1",
+     "--allow-insecure / KASKADA_ALLOW_INSECURE=1"),
+    ("pass --force (force=True)", "pass --force"),
+    ("check the name with ListTables", "check the name with `kaskada table list`"),
+    ("pass allow_insecure=True, ", ""),
+    ("kda.init() would use:", "a command without --profile (and kda.init()) would use:"),
+)
+
+
+def for_the_shell(message: str) -> str:
+    for python, shell in _SHELL_WORDS:
+        message = message.replace(python, shell)
+    return message
+
+
+def _did_you_mean(error: KaskadaError) -> str:
+    """``; did you mean 'dev'?`` for a mistyped profile name (as git does for verbs)."""
+    from kaskada._errors import ProfileNotFoundError
+
+    if not isinstance(error, ProfileNotFoundError):
+        return ""
+    match = re.search(r"no profile '([^']*)'", str(error))
+    if match is None:
+        return ""
+    import difflib
+
+    from kaskada import _config
+
+    try:
+        names = list(_config.load().profiles)
+    except KaskadaError:
+        return ""
+    close = difflib.get_close_matches(match.group(1), names, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 if __name__ == "__main__":

@@ -10,64 +10,77 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kaskada._explain import Explanation
+    from kaskada._resolve import Settings
     from kaskada._session import Session
     from kaskada.api.v1alpha.table_pb2 import Table
 
 
-def _common(parser: argparse.ArgumentParser, *, listing: bool) -> None:
-    parser.add_argument(
-        "--profile", metavar="NAME", help="run as this profile (default: as kda.init() would)"
-    )
+def _common(parser: argparse.ArgumentParser, example: str) -> None:
+    """--allow-insecure and the example; --profile, --json, --timeout are global options."""
     parser.add_argument(
         "--allow-insecure",
         action="store_true",
-        help="allow plaintext to a non-loopback host",
+        help="allow plaintext to a non-loopback host (only on a trusted network)",
     )
-    if listing:
-        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.epilog = f"example:\n  {example}"
 
 
 def register(subparsers: Any) -> None:
     whoami = subparsers.add_parser(
         "whoami",
         help="prove the credentials with a real call and show where each setting came from",
+        description="Sign in and make one real call; print the client id, the endpoint and "
+        "the source of every setting. Exit 4 when the credentials are missing or refused.",
     )
-    _common(whoami, listing=True)
+    _common(whoami, "kaskada whoami --profile dev")
     whoami.set_defaults(handler=_whoami)
 
     token = subparsers.add_parser(
-        "token", help="print a fresh access token for scripts, and nothing else"
+        "token",
+        help="print a fresh access token for scripts, and nothing else",
+        description="Print a fresh access token on stdout (as `gh auth token`).",
     )
-    _common(token, listing=False)
+    _common(token, 'curl -H "Authorization: Bearer $(kaskada token)" …')
     token.set_defaults(handler=_token)
 
-    table = subparsers.add_parser("table", help="list, get, create and delete tables")
+    table = subparsers.add_parser(
+        "table", help="list, get, create and delete tables",
+        description="The table API from the shell.",
+    )
+    table.epilog = "example:\n  kaskada table list --profile dev"
     commands = table.add_subparsers(dest="table_command", metavar="ACTION")
     commands.required = True
 
-    listing = commands.add_parser("list", help="list the account's tables")
-    listing.add_argument("--search", metavar="TEXT", help="only tables whose name matches")
-    _common(listing, listing=True)
+    listing = commands.add_parser(
+        "list", help="list the account's tables", description="List the account's tables."
+    )
+    listing.add_argument("--search", metavar="TEXT", help="only tables whose name matches TEXT")
+    _common(listing, "kaskada table list --search purchase --json")
     listing.set_defaults(handler=_table_list)
 
-    get = commands.add_parser("get", help="show one table")
-    get.add_argument("name", metavar="NAME")
-    _common(get, listing=True)
+    get = commands.add_parser("get", help="show one table", description="Show one table.")
+    get.add_argument("name", metavar="NAME", help="the table's name")
+    _common(get, "kaskada table get purchases")
     get.set_defaults(handler=_table_get)
 
-    create = commands.add_parser("create", help="create a table")
-    create.add_argument("name", metavar="NAME")
-    create.add_argument("--time-column", required=True, metavar="COLUMN")
-    create.add_argument("--entity-key-column", required=True, metavar="COLUMN")
-    create.add_argument("--subsort-column", metavar="COLUMN")
-    create.add_argument("--grouping-id", metavar="ID")
-    _common(create, listing=True)
+    create = commands.add_parser("create", help="create a table", description="Create a table.")
+    create.add_argument("name", metavar="NAME", help="the new table's name")
+    create.add_argument("--time-column", required=True, metavar="COLUMN",
+                        help="the column holding each row's time")
+    create.add_argument("--entity-key-column", required=True, metavar="COLUMN",
+                        help="the column holding each row's entity key")
+    create.add_argument("--subsort-column", metavar="COLUMN",
+                        help="the column that orders rows of equal time")
+    create.add_argument("--grouping-id", metavar="ID", help="the entity grouping id")
+    _common(create, "kaskada table create purchases --time-column time "
+                    "--entity-key-column user")
     create.set_defaults(handler=_table_create)
 
-    delete = commands.add_parser("delete", help="delete a table")
-    delete.add_argument("name", metavar="NAME")
+    delete = commands.add_parser("delete", help="delete a table", description="Delete a table.")
+    delete.add_argument("name", metavar="NAME", help="the table's name")
     delete.add_argument("--force", action="store_true", help="delete even if it holds data")
-    _common(delete, listing=False)
+    _common(delete, "kaskada table delete purchases --force")
     delete.set_defaults(handler=_table_delete)
 
 
@@ -84,16 +97,42 @@ def _session(args: argparse.Namespace) -> Session:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        made = session(args.profile, allow_insecure=True if args.allow_insecure else None)
+        made = session(
+            args.profile,
+            allow_insecure=True if args.allow_insecure else None,
+            timeout=args.timeout,
+        )
     for warning in caught:
         note(f"kaskada: warning: {warning.message}")
     return made
 
 
-def _table_json(table: Table) -> dict[str, Any]:
-    from google.protobuf import json_format
+def typed_json(explanation: Explanation, settings: Settings) -> dict[str, Any]:
+    """``explanation.to_json()`` with booleans and numbers as JSON values, not "false" / "30.0"."""
+    document = explanation.to_json()
+    for name, value, _source in settings.rows():
+        if isinstance(value, bool | int | float) and name in document["settings"]:
+            document["settings"][name]["value"] = value
+    return document
 
-    return json_format.MessageToDict(table, preserving_proto_field_name=True)
+
+def _table_json(table: Table) -> dict[str, Any]:
+    """The table as JSON with typed values: protobuf's JSON writes 64-bit integers as strings."""
+    from google.protobuf import json_format
+    from google.protobuf.descriptor import FieldDescriptor
+
+    document = json_format.MessageToDict(table, preserving_proto_field_name=True)
+    wide = (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64)
+    for field in table.DESCRIPTOR.fields:
+        if field.cpp_type in wide and isinstance(document.get(field.name), str):
+            document[field.name] = int(document[field.name])
+    return document
+
+
+def _waiting(args: argparse.Namespace, active: Session, command: str) -> Any:
+    from kaskada.cli._progress import waiting
+
+    return waiting(f"{active.endpoint} ({command})")
 
 
 def _print_table(table: Table) -> None:
@@ -110,22 +149,26 @@ def _whoami(args: argparse.Namespace) -> int:
     from kaskada.cli._output import emit_json, printable, printable_lines
 
     active = _session(args)
-    table.first_page(1, session=active)
+    with _waiting(args, active, "whoami"):
+        table.first_page(1, session=active)
     explanation = active.explain()
     if args.json:
-        document = explanation.to_json()
+        document = typed_json(explanation, active.settings)
         document.update(client_id=active.client_id, endpoint=active.endpoint, verified=True)
         emit_json(document)
         return 0
     print(f"client id: {printable(active.client_id or '(pre-issued token)')}")
     print(f"endpoint:  {printable(active.endpoint)}")
-    print("credentials accepted (ListTables)")
+    print("credentials accepted (a table listing succeeded)")
     print(printable_lines(str(explanation)))
     return 0
 
 
 def _token(args: argparse.Namespace) -> int:
-    print(_session(args).access_token().reveal())
+    active = _session(args)
+    with _waiting(args, active, "token"):
+        token = active.access_token()
+    print(token.reveal())
     return 0
 
 
@@ -133,18 +176,23 @@ def _table_list(args: argparse.Namespace) -> int:
     from kaskada import table
     from kaskada.cli._output import emit_json, note, printable
 
-    tables = table.list_tables(args.search, session=_session(args))
+    active = _session(args)
+    with _waiting(args, active, "table list"):
+        tables = table.list_tables(args.search, session=active)
     if args.json:
         emit_json([_table_json(found) for found in tables.values()])
         return 0
     if not tables:
         note("no tables")
         return 0
-    for name, found in sorted(tables.items()):
-        print(
-            f"{printable(name)}\ttime={printable(found.time_column_name)}"
-            f"\tentity={printable(found.entity_key_column_name)}"
-        )
+    rows = [("NAME", "TIME COLUMN", "ENTITY KEY COLUMN")] + [
+        (printable(name), printable(found.time_column_name),
+         printable(found.entity_key_column_name))
+        for name, found in sorted(tables.items())
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(2)]
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip())
     return 0
 
 
@@ -152,7 +200,9 @@ def _table_get(args: argparse.Namespace) -> int:
     from kaskada import table
     from kaskada.cli._output import emit_json
 
-    found = table.get_table(args.name, session=_session(args))
+    active = _session(args)
+    with _waiting(args, active, "table get"):
+        found = table.get_table(args.name, session=active)
     if args.json:
         emit_json(_table_json(found))
     else:
@@ -164,14 +214,16 @@ def _table_create(args: argparse.Namespace) -> int:
     from kaskada import table
     from kaskada.cli._output import emit_json
 
-    made = table.create_table(
-        args.name,
-        args.time_column,
-        args.entity_key_column,
-        subsort_column_name=args.subsort_column,
-        grouping_id=args.grouping_id,
-        session=_session(args),
-    )
+    active = _session(args)
+    with _waiting(args, active, "table create"):
+        made = table.create_table(
+            args.name,
+            args.time_column,
+            args.entity_key_column,
+            subsort_column_name=args.subsort_column,
+            grouping_id=args.grouping_id,
+            session=active,
+        )
     if args.json:
         emit_json(_table_json(made))
     else:
@@ -181,8 +233,13 @@ def _table_create(args: argparse.Namespace) -> int:
 
 def _table_delete(args: argparse.Namespace) -> int:
     from kaskada import table
-    from kaskada.cli._output import note
+    from kaskada.cli._output import emit_json, note
 
-    table.delete_table(args.name, force=args.force, session=_session(args))
-    note(f"deleted table {args.name}")
+    active = _session(args)
+    with _waiting(args, active, "table delete"):
+        table.delete_table(args.name, force=args.force, session=active)
+    if args.json:
+        emit_json({"deleted": args.name})
+    else:
+        note(f"deleted table {args.name}")
     return 0

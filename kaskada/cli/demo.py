@@ -14,6 +14,7 @@ def register(subparsers: Any) -> None:
         "and walk through init, tables, sessions, the environment and explain(). "
         "Leaves nothing behind.",
     )
+    parser.epilog = "example:\n  kaskada demo"
     parser.set_defaults(handler=_demo)
 
 

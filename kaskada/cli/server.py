@@ -89,12 +89,17 @@ def register(subparsers: Any) -> None:
         help="open token-endpoint connections (default 2048, always below the fd limit)",
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every call and request")
+    serve.epilog = (
+        "examples:\n  kaskada serve\n  kaskada serve --port 0 --token-port 0\n"
+        "  kaskada serve --tls-cert cert.pem --tls-key key.pem   # clients: --ca-bundle cert.pem"
+    )
     serve.set_defaults(handler=_serve)
 
     server = subparsers.add_parser(
         "server", help="manage the local server's clients",
         description="Manage the clients of the local server's database.",
     )
+    server.epilog = "example:\n  kaskada server add-client --account dev --save-profile dev"
     commands = server.add_subparsers(dest="server_command", metavar="COMMAND")
     commands.required = True
 
@@ -109,10 +114,22 @@ def register(subparsers: Any) -> None:
     add.add_argument(
         "--save-profile", metavar="NAME", help="also save a profile NAME pointing at this server"
     )
+    add.add_argument(
+        "--tls", action="store_true",
+        help="with --save-profile: TLS to the server (default: as the running server says)",
+    )
+    add.add_argument(
+        "--ca-bundle", metavar="FILE",
+        help="with --save-profile: PEM roots to trust for a TLS server (default: the "
+        "--tls-cert the running server was started with)",
+    )
     add.add_argument("--default", action="store_true", help="make the saved profile the default")
     add.add_argument("--force", action="store_true", help="replace an existing profile NAME")
-    add.add_argument("--json", action="store_true", help="print JSON")
     add.add_argument("--scrypt-n", type=int, help=_SCRYPT_HELP)
+    add.epilog = (
+        "examples:\n  kaskada server add-client --account dev --save-profile dev --default\n"
+        "  kaskada server add-client --account ci --json"
+    )
     add.set_defaults(handler=_add_client)
 
     revoke = commands.add_parser(
@@ -123,6 +140,7 @@ def register(subparsers: Any) -> None:
     )
     revoke.add_argument("client_id", metavar="ID", help="the client id")
     _db_argument(revoke)
+    revoke.epilog = "example:\n  kaskada server revoke-client CLIENT_ID"
     revoke.set_defaults(handler=_revoke_client)
 
 
@@ -163,11 +181,19 @@ def _serve(args: argparse.Namespace) -> int:
             max_connections=args.max_connections,
         )
         try:
+            cert = str(Path(args.tls_cert).absolute()) if args.tls_cert else ""
+            server.store.set_meta({"tls_cert": cert})  # what add-client --save-profile trusts
             print(
                 f"kaskada serve: gRPC on {server.endpoint}, "
                 f"token endpoint {server.token_url}",
                 flush=True,
             )
+            if cert:
+                note(
+                    f"kaskada serve: TLS with {cert}; clients trust it with --ca-bundle {cert} "
+                    "(or the CA that signed it); `kaskada server add-client --save-profile "
+                    "NAME` saves that for you"
+                )
             while not stop.wait(1.0):
                 pass
             note("kaskada serve: stopping, finishing calls in flight")
@@ -213,14 +239,20 @@ def _save_profile(
 ) -> None:
     from kaskada import _profiles
 
+    is_secure = args.tls or meta.get("is_secure", "false") == "true"
+    ca_bundle = args.ca_bundle or (meta.get("tls_cert") or None if is_secure else None)
     fields = {
         "client_id": client_id,
         "endpoint": _reachable(meta.get("endpoint", f"localhost:{DEFAULT_PORT}")),
-        "is_secure": meta.get("is_secure", "false") == "true",
+        "is_secure": is_secure,
         "exchange_endpoint": _reachable(
             meta.get("token_url", f"http://localhost:{DEFAULT_TOKEN_PORT}/oauth/token")
         ),
+        "ca_bundle": str(Path(ca_bundle).expanduser().absolute()) if ca_bundle else None,
     }
+    if is_secure and ca_bundle is None:
+        note("kaskada: the server uses TLS: pass --ca-bundle CERT unless its certificate "
+             "is trusted by the system")
     _profiles.add_profile(
         args.save_profile, fields, secret, make_default=args.default, force=args.force
     )
@@ -248,5 +280,8 @@ def _revoke_client(args: argparse.Namespace) -> int:
         store.revoke_client(args.client_id)
     finally:
         store.close()
+    if args.json:
+        emit_json({"revoked": args.client_id})
+        return 0
     note(f"kaskada: revoked client {args.client_id}; its tokens no longer work")
     return 0

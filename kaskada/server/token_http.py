@@ -30,8 +30,8 @@ import binascii
 import contextlib
 import json
 import logging
-import resource
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -84,6 +84,10 @@ class OAuthError(Exception):
 
 def connection_cap(requested: int | None = None) -> int:
     """Open connections allowed: the request (or the default), under the fd limit."""
+    if sys.platform == "win32":  # no descriptor limit to stay under (no ``resource``)
+        return max(8, requested or DEFAULT_MAX_CONNECTIONS)
+    import resource
+
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     room = DEFAULT_MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else (soft - FD_RESERVE) // 2
     return max(8, min(requested or DEFAULT_MAX_CONNECTIONS, room))
