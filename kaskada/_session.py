@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from kaskada._reset import on_reset
 
 if TYPE_CHECKING:
+    from kaskada._delegate import DelegatedSession
     from kaskada._explain import Explanation
     from kaskada._resolve import Settings
     from kaskada._secret import Secret
@@ -107,6 +108,26 @@ class Session:
             raise RuntimeError("kaskada sessions must be exited in the reverse order of entry")
         _active.set(stack[1])
 
+    async def __aenter__(self) -> Session:
+        # Runs in the awaiting task's context, so the session is that task's alone.
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, traceback)
+
+    def delegate(self, min_lifetime: float | None = None) -> DelegatedSession:
+        """A picklable session with only a current token (``min_lifetime`` seconds left,
+        refreshed first if needed), its expiry, the endpoint and TLS settings: for
+        process pools and Dask workers. Never the secret; it cannot refresh."""
+        from kaskada import _delegate
+
+        return _delegate.delegate(self, min_lifetime)
+
     def __repr__(self) -> str:
         return (
             f"Session(profile={self.profile!r}, client_id={self.client_id!r}, "
@@ -114,7 +135,10 @@ class Session:
         )
 
     def __reduce__(self) -> Any:
-        raise TypeError("a kaskada Session holds a secret and refuses to be pickled")
+        raise TypeError(
+            "a kaskada Session holds a secret and refuses to be pickled: hand worker "
+            "processes session.delegate() instead (a current token, never the secret)"
+        )
 
 
 _sessions: dict[int, Session] = {}

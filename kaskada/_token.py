@@ -229,6 +229,7 @@ class TokenSource:
         self._ca_bundle = ca_bundle
         self._token: Token | None = None
         self._lock = threading.Lock()
+        self._flights: dict[tuple[object, object], Any] = {}  # (loop, step) -> its future
         _live.add(self)
 
     def get(self) -> Secret:
@@ -268,6 +269,54 @@ class TokenSource:
         )
         self._token = token
         return token
+
+    async def aget(self) -> Secret:
+        """get() for a coroutine: the cached token at once, else the same single-flight
+        refresh in a thread, so the event loop never waits on the lock or the network."""
+        token = self._token
+        if token is not None and time.monotonic() < token.refresh_at:
+            return token.access_token
+        return await _off_loop(self, "get", self.get)
+
+    async def ainvalidate(self, rejected: Secret) -> Secret:
+        """invalidate() for a coroutine, off the event loop."""
+        return await _off_loop(self, id(rejected), lambda: self.invalidate(rejected))
+
+    def token_for(self, min_lifetime: float) -> Token:
+        """A token with at least ``min_lifetime`` seconds left (for delegate()).
+
+        Refreshes when the cached one has less; AuthenticationError when even a
+        fresh token from this endpoint does not live that long.
+        """
+        self.get()
+        token = self._token
+        if token is None or token.expires_at - time.monotonic() < min_lifetime:
+            with self._lock:
+                token = self._refresh_locked(stale=token.access_token if token else None)
+        if token.lifetime < min_lifetime:
+            raise AuthenticationError(
+                f"the token endpoint {self.url} issues tokens for client {self.client_id} that "
+                f"live {token.lifetime:g} s, less than min_lifetime={min_lifetime:g}: ask for a "
+                "shorter min_lifetime, or delegate again when the work outlives the token"
+            )
+        return token
+
+
+async def _off_loop(source: TokenSource, key: object, call: Any) -> Secret:
+    """Run ``call`` (a blocking, single-flight token step) in a thread; tasks of one loop
+    asking at once share that one thread's answer, and threads meet at the source's lock.
+    A cancelled waiter leaves the shared flight running for the others."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    flights = source._flights
+    flight = flights.get((loop, key))
+    if flight is None:
+        flight = asyncio.ensure_future(asyncio.to_thread(call))
+        flights[(loop, key)] = flight
+        flight.add_done_callback(lambda _: flights.pop((loop, key), None))
+    result: Secret = await asyncio.shield(flight)
+    return result
 
 
 class StaticToken:
