@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -32,12 +32,7 @@ from kaskada._errors import (
 )
 from kaskada.aio import table as atable
 from tests.test_session_server import Account
-from tests.test_transport import (  # noqa: F401 - scripted is a fixture
-    Scripted,
-    bad_request_status,
-    jwt_session,
-    scripted,
-)
+from tests.test_transport import Scripted, bad_request_status, jwt_session
 
 # A server whose token endpoint takes 300 ms per sign-in (patched before it starts).
 SLOW_TOKEN_SERVER = """
@@ -243,6 +238,22 @@ def test_aio_session_reads_a_hung_keyring_off_the_loop(
 # --- sync and async agree ----------------------------------------------------------------
 
 
+@pytest.fixture
+def scripted_api() -> Iterator[tuple[Scripted, str]]:
+    """test_transport's scripted TableService on a free loopback port."""
+    from concurrent import futures
+
+    from kaskada.api.v1alpha import table_pb2_grpc
+
+    servicer = Scripted()
+    server = grpc.server(futures.ThreadPoolExecutor(4))
+    table_pb2_grpc.add_TableServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    server.stop(None)
+
+
 async def _async_outcome(call: Callable[[], Awaitable[Any]]) -> Any:
     try:
         return ("ok", await call())
@@ -280,10 +291,10 @@ OPERATIONS = {
 @pytest.mark.parametrize("operation", sorted(OPERATIONS))
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_sync_and_async_agree_on_the_same_answers(
-    scripted: tuple[Scripted, str], script: list[Any], operation: str
+    scripted_api: tuple[Scripted, str], script: list[Any], operation: str
 ) -> None:
     """Same results, error types, codes, messages and number of attempts (retries)."""
-    servicer, endpoint = scripted
+    servicer, endpoint = scripted_api
     session = jwt_session(endpoint)
     sync_call, async_call = OPERATIONS[operation]
 
@@ -301,9 +312,9 @@ def test_sync_and_async_agree_on_the_same_answers(
 
 
 def test_unauthenticated_refreshes_once_in_aio_too(
-    scripted: tuple[Scripted, str], monkeypatch: pytest.MonkeyPatch
+    scripted_api: tuple[Scripted, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    servicer, endpoint = scripted
+    servicer, endpoint = scripted_api
     issued: list[str] = []
 
     def fake_exchange(url: str, client_id: str, secret: Any, **kwargs: Any) -> _token.Token:
