@@ -15,6 +15,7 @@ settings already seen costs a dictionary lookup and a ContextVar set.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from contextvars import ContextVar
 from types import TracebackType
@@ -170,14 +171,78 @@ def session(
     timeout: float | None = None,
     allow_insecure: bool | None = None,
 ) -> Session:
-    """A Session resolved now; use it with ``with`` or pass it as ``session=``."""
-    from kaskada._resolve import resolve_values
+    """A Session resolved now; use it with ``with`` or pass it as ``session=``.
 
-    settings = resolve_values(
-        (profile, client_id, client_secret, jwt, endpoint, is_secure, exchange_endpoint,
-         audience, ca_bundle, timeout, allow_insecure)
-    )  # fmt: skip
-    return _session_for(settings)
+    Inside a running event loop, settings not seen before (their resolution may
+    read the keyring) are resolved on first use instead: ``async with`` and
+    ``kaskada.aio`` calls do it in a thread, so the loop never waits on the keyring.
+    """
+    from kaskada._resolve import memoized, resolve_values
+
+    values = (profile, client_id, client_secret, jwt, endpoint, is_secure, exchange_endpoint,
+              audience, ca_bundle, timeout, allow_insecure)  # fmt: skip
+    if _in_event_loop():
+        found = memoized(values)
+        if found is None:
+            return _Deferred(values)
+        return _session_for(found)
+    return _session_for(resolve_values(values))
+
+
+def _in_event_loop() -> bool:
+    asyncio = sys.modules.get("asyncio")  # never imported: no loop can be running
+    return asyncio is not None and asyncio._get_running_loop() is not None
+
+
+class _Deferred(Session):
+    """A Session made on an event loop, resolved when first used (off the loop if awaited)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        self._tokens = None
+        self._values = values
+
+    @property
+    def settings(self) -> Settings:
+        try:
+            return _SETTINGS_SLOT.__get__(self, Session)  # type: ignore[no-any-return]
+        except AttributeError:
+            from kaskada._resolve import resolve_values
+
+            resolved = resolve_values(self._values)
+            _SETTINGS_SLOT.__set__(self, resolved)
+            return resolved
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        _SETTINGS_SLOT.__set__(self, value)
+
+    def resolved(self) -> bool:
+        try:
+            _SETTINGS_SLOT.__get__(self, Session)
+        except AttributeError:
+            return False
+        return True
+
+    async def resolve(self) -> Session:
+        """Resolve in a thread (the keyring may be slow); the loop keeps running."""
+        if not self.resolved():
+            from kaskada import _offloop
+            from kaskada._resolve import resolve_values
+
+            values = self._values
+            resolving = _offloop.shared(_resolving, values, lambda: resolve_values(values))
+            self.settings = await resolving
+        return self
+
+    async def __aenter__(self) -> Session:
+        await self.resolve()
+        return self.__enter__()
+
+
+_SETTINGS_SLOT: Any = Session.__dict__["settings"]
+_resolving: dict[Any, Any] = {}  # (loop, values) -> the resolution in flight
 
 
 def init(

@@ -229,7 +229,7 @@ class TokenSource:
         self._ca_bundle = ca_bundle
         self._token: Token | None = None
         self._lock = threading.Lock()
-        self._flights: dict[tuple[object, object], Any] = {}  # (loop, step) -> its future
+        self._flights: dict[Any, Any] = {}  # (loop, step) -> its future, for aget()
         _live.add(self)
 
     def get(self) -> Secret:
@@ -276,11 +276,17 @@ class TokenSource:
         token = self._token
         if token is not None and time.monotonic() < token.refresh_at:
             return token.access_token
-        return await _off_loop(self, "get", self.get)
+        from kaskada import _offloop
+
+        return await _offloop.shared(self._flights, "get", self.get)
 
     async def ainvalidate(self, rejected: Secret) -> Secret:
         """invalidate() for a coroutine, off the event loop."""
-        return await _off_loop(self, id(rejected), lambda: self.invalidate(rejected))
+        from kaskada import _offloop
+
+        return await _offloop.shared(
+            self._flights, id(rejected), lambda: self.invalidate(rejected)
+        )
 
     def token_for(self, min_lifetime: float) -> Token:
         """A token with at least ``min_lifetime`` seconds left (for delegate()).
@@ -300,23 +306,6 @@ class TokenSource:
                 "shorter min_lifetime, or delegate again when the work outlives the token"
             )
         return token
-
-
-async def _off_loop(source: TokenSource, key: object, call: Any) -> Secret:
-    """Run ``call`` (a blocking, single-flight token step) in a thread; tasks of one loop
-    asking at once share that one thread's answer, and threads meet at the source's lock.
-    A cancelled waiter leaves the shared flight running for the others."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    flights = source._flights
-    flight = flights.get((loop, key))
-    if flight is None:
-        flight = asyncio.ensure_future(asyncio.to_thread(call))
-        flights[(loop, key)] = flight
-        flight.add_done_callback(lambda _: flights.pop((loop, key), None))
-    result: Secret = await asyncio.shield(flight)
-    return result
 
 
 class StaticToken:

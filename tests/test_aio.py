@@ -20,7 +20,7 @@ import grpc
 import pytest
 
 import kaskada as kda
-from kaskada import _aio_transport, _reset, _token, table
+from kaskada import _aio_transport, _profiles, _reset, _token, table
 from kaskada._errors import (
     AlreadyExistsError,
     ApiAuthenticationError,
@@ -101,7 +101,7 @@ async def with_heartbeat(work: Awaitable[Any]) -> tuple[Any, Heartbeat]:
 
 
 def test_hundred_tasks_two_profiles_slow_sign_in_never_stall_the_loop(
-    start_server: Any, real_keyring: str
+    start_server: Any, real_keyring: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = start_server(launcher=("-c", SLOW_TOKEN_SERVER))
     first, second = Account(server, "aio_a"), Account(server, "aio_b")
@@ -112,6 +112,14 @@ def test_hundred_tasks_two_profiles_slow_sign_in_never_stall_the_loop(
     _reset.reset_all()  # a fresh process as far as caches go: no token yet
     before = {name: issued_tokens(server, who.name) for name, who in (("a", first), ("b", second))}
     wrong: list[tuple[str, set[str]]] = []
+    keyring_reads: list[tuple[str, bool]] = []  # (profile, on the loop's thread)
+    original_secret = _profiles.profile_secret
+
+    def recorded_secret(name: str, client_id: str) -> Any:
+        keyring_reads.append((name, threading.current_thread() is threading.main_thread()))
+        return original_secret(name, client_id)
+
+    monkeypatch.setattr(_profiles, "profile_secret", recorded_secret)
 
     async def worker(profile: str) -> int:
         async with kda.session(profile=profile) as entered:
@@ -134,6 +142,7 @@ def test_hundred_tasks_two_profiles_slow_sign_in_never_stall_the_loop(
     assert wrong == []
     after = {name: issued_tokens(server, who.name) for name, who in (("a", first), ("b", second))}
     assert {name: after[name] - before[name] for name in after} == {"a": 1, "b": 1}
+    assert sorted(keyring_reads) == [("a", False), ("b", False)]  # once each, off the loop
     assert beat.ticks > 0
     assert beat.max_late < 0.1, f"the event loop stalled {beat.max_late * 1e3:.0f} ms"
 
@@ -423,3 +432,29 @@ def test_import_kaskada_does_not_import_aio() -> None:
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )  # fmt: skip
     assert out.stdout.strip() == "[]"
+
+
+def test_a_session_made_on_the_loop_resolves_at_first_use(
+    local_server: Any, real_keyring: str
+) -> None:
+    """Inside a running loop, unseen settings resolve when used: errors come at `async with`,
+    and a plain `with` or a sync call still works."""
+    who = Account(local_server, "deferred")
+    who.save_profile("deferred")
+    _reset.reset_all()
+
+    async def main() -> None:
+        missing = kda.session(profile="nope")  # no error yet: nothing read on the loop
+        with pytest.raises(kda.ProfileNotFoundError, match="nope"):
+            async with missing:
+                raise AssertionError("not reached")
+        assert kda._session._active.get() is None
+        made = kda.session(profile="deferred")
+        with made:
+            assert set(table.list_tables()) == {who.marker}  # resolved synchronously
+        assert made.profile == "deferred"
+        assert set(await atable.list_tables(session=kda.session(profile="deferred"))) == {
+            who.marker
+        }
+
+    asyncio.run(main())

@@ -57,9 +57,13 @@ def session(profile: str | None = None, **arguments: Any) -> _Resolving:
 async def current(session: Session | None) -> Session:
     """``_session.current`` for a coroutine: the default is resolved in a thread."""
     if session is not None or _session._active.get() is not None or _session._global is not None:
-        return _session.current(session)
-    # to_thread copies the context, so a `with` around this call still counts.
-    return await asyncio.to_thread(_session.current)
+        found = _session.current(session)
+    else:
+        # to_thread copies the context, so a `with` around this call still counts.
+        found = await asyncio.to_thread(_session.current)
+    if isinstance(found, _session._Deferred):
+        await found.resolve()  # made on this loop by kda.session(): resolve it off the loop
+    return found
 
 
 async def close() -> None:
