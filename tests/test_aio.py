@@ -64,25 +64,52 @@ def issued_tokens(server: Any, account: str) -> int:
     return int(row[0])
 
 
+def _runqueue_wait() -> float:
+    """Seconds this thread has waited for a CPU (Linux schedstat; 0 elsewhere).
+
+    Waiting for a CPU is the machine's load, not the loop blocking: a loop that
+    waits on a lock, a socket or a sleep is not on the run queue. Subtracting it
+    keeps the heartbeat about the code under test on a busy CI machine.
+    """
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class Heartbeat:
-    """Ticks every 10 ms on the loop and records how late a tick ever was."""
+    """Ticks every 10 ms on the loop and records how late a tick ever was.
+
+    ``max_late`` leaves out time the loop's thread spent waiting for a CPU;
+    ``max_late_raw`` is the plain figure.
+    """
 
     PERIOD = 0.01
 
     def __init__(self) -> None:
         self.max_late = 0.0
+        self.max_late_raw = 0.0
         self.ticks = 0
         self._stop = False
 
     async def run(self) -> None:
         while not self._stop:
-            before = time.monotonic()
+            before, queued = time.monotonic(), _runqueue_wait()
             await asyncio.sleep(self.PERIOD)
-            self.max_late = max(self.max_late, time.monotonic() - before - self.PERIOD)
+            late = time.monotonic() - before - self.PERIOD
+            self.max_late_raw = max(self.max_late_raw, late)
+            self.max_late = max(self.max_late, late - (_runqueue_wait() - queued))
             self.ticks += 1
 
     def stop(self) -> None:
         self._stop = True
+
+    def verdict(self) -> str:
+        return (
+            f"the event loop stalled {self.max_late * 1e3:.0f} ms "
+            f"({self.max_late_raw * 1e3:.0f} ms including waits for a CPU)"
+        )
 
 
 async def with_heartbeat(work: Awaitable[Any]) -> tuple[Any, Heartbeat]:
@@ -144,7 +171,7 @@ def test_hundred_tasks_two_profiles_slow_sign_in_never_stall_the_loop(
     assert {name: after[name] - before[name] for name in after} == {"a": 1, "b": 1}
     assert sorted(keyring_reads) == [("a", False), ("b", False)]  # once each, off the loop
     assert beat.ticks > 0
-    assert beat.max_late < 0.1, f"the event loop stalled {beat.max_late * 1e3:.0f} ms"
+    assert beat.max_late < 0.1, beat.verdict()
 
 
 def test_tasks_and_threads_asking_at_once_share_one_sign_in(
@@ -175,7 +202,7 @@ def test_tasks_and_threads_asking_at_once_share_one_sign_in(
     assert [set(answer) for answer in answers] == [{who.marker}] * 30
     assert results == [{who.marker}] * 8
     assert issued_tokens(server, who.name) - before == 1
-    assert beat.max_late < 0.1
+    assert beat.max_late < 0.1, beat.verdict()
 
 
 def test_async_with_is_per_task_nests_and_restores(local_server: Any) -> None:
@@ -238,7 +265,7 @@ def test_aio_session_reads_a_hung_keyring_off_the_loop(
         with pytest.raises(KeyringTimeoutError):
             asyncio.run(both())
         assert beat.ticks >= 10  # ~0.5 s of 10 ms ticks while the keyring hung
-        assert beat.max_late < 0.1
+        assert beat.max_late < 0.1, beat.verdict()
     finally:
         keyring_blocking.RELEASE.set()
         keyring.set_keyring(previous)
