@@ -274,6 +274,7 @@ def init(
         timeout=timeout,
         allow_insecure=allow_insecure,
     )
+    made.settings  # noqa: B018 - init() resolves now, on an event loop too
     with _global_lock:
         _global = made
     return made

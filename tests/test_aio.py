@@ -239,10 +239,17 @@ def test_aio_session_reads_a_hung_keyring_off_the_loop(
     from kaskada import aio
     from tests import keyring_blocking
 
+    release = threading.Event()  # our own: keyring_blocking.RELEASE stays unset for others
+
+    class Hung(keyring_blocking.Keyring):
+        def get_password(self, service: str, username: str) -> str | None:
+            release.wait(keyring_blocking.HOURS)
+            return None
+
     Account(local_server, "hung").save_profile("hung")  # secret written before the swap
     monkeypatch.setenv("KASKADA_KEYRING_TIMEOUT", "0.5")
     previous = keyring.get_keyring()
-    keyring.set_keyring(keyring_blocking.Keyring())
+    keyring.set_keyring(Hung())
     _reset.reset_all()
 
     async def resolve() -> None:
@@ -267,7 +274,7 @@ def test_aio_session_reads_a_hung_keyring_off_the_loop(
         assert beat.ticks >= 10  # ~0.5 s of 10 ms ticks while the keyring hung
         assert beat.max_late < 0.1, beat.verdict()
     finally:
-        keyring_blocking.RELEASE.set()
+        release.set()
         keyring.set_keyring(previous)
 
 
@@ -471,6 +478,8 @@ def test_a_session_made_on_the_loop_resolves_at_first_use(
     _reset.reset_all()
 
     async def main() -> None:
+        with pytest.raises(kda.ProfileNotFoundError):
+            kda.init(profile="nope")  # init() still resolves at once
         missing = kda.session(profile="nope")  # no error yet: nothing read on the loop
         with pytest.raises(kda.ProfileNotFoundError, match="nope"):
             async with missing:
