@@ -20,6 +20,7 @@ from kaskada._errors import (
     AuthenticationError,
     ConfigError,
     CredentialsError,
+    DelegationExpiredError,
     IncompleteCredentialsError,
     InsecureConnectionError,
     InvalidArgumentError,
@@ -38,6 +39,7 @@ from kaskada._secret import Secret
 
 if TYPE_CHECKING:
     import kaskada.table as table
+    from kaskada._delegate import DelegatedSession as DelegatedSession
     from kaskada._explain import Explanation as Explanation
     from kaskada._explain import explain as explain
     from kaskada._session import Session as Session
@@ -50,6 +52,7 @@ _LAZY = {
     "init": ("kaskada._session", "init"),
     "session": ("kaskada._session", "session"),
     "Session": ("kaskada._session", "Session"),
+    "DelegatedSession": ("kaskada._delegate", "DelegatedSession"),
     "explain": ("kaskada._explain", "explain"),
     "Explanation": ("kaskada._explain", "Explanation"),
     "table": ("kaskada.table", None),
@@ -62,6 +65,8 @@ __all__ = [
     "AuthenticationError",
     "ConfigError",
     "CredentialsError",
+    "DelegatedSession",
+    "DelegationExpiredError",
     "Explanation",
     "IncompleteCredentialsError",
     "InsecureConnectionError",

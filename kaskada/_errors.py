@@ -117,3 +117,7 @@ class UnavailableError(ApiError):
 
 class ApiAuthenticationError(AuthenticationError, ApiError):
     """UNAUTHENTICATED/PERMISSION_DENIED from the API: an AuthenticationError with a gRPC code."""
+
+
+class DelegationExpiredError(AuthenticationError):
+    """A delegated session's token expired: delegate() again where the secret is."""

@@ -618,15 +618,27 @@ def resolve(**arguments: Any) -> Settings:
     return resolve_values(tuple(arguments.get(name) for name in ARGUMENT_NAMES))
 
 
-def resolve_values(values: tuple[Any, ...]) -> Settings:
-    """``resolve`` with the arguments in ARGUMENT_NAMES order: the hot path of session()."""
-    env_values = _snapshot_env()
-    key = (values, env_values)
-    hit = _memo.get(key)
+def memoized(
+    values: tuple[Any, ...], env_values: tuple[str | None, ...] | None = None
+) -> Settings | None:
+    """What resolve_values would return without reading the keyring, or None (not memoized)."""
+    if env_values is None:
+        env_values = _snapshot_env()
+    hit = _memo.get((values, env_values))
     if hit is not None:
         settings, identity = hit
         if identity is None or _config_identity() is identity:
             return settings
+    return None
+
+
+def resolve_values(values: tuple[Any, ...]) -> Settings:
+    """``resolve`` with the arguments in ARGUMENT_NAMES order: the hot path of session()."""
+    env_values = _snapshot_env()
+    key = (values, env_values)
+    found = memoized(values, env_values)
+    if found is not None:
+        return found
     arguments = {
         name: value for name, value in zip(ARGUMENT_NAMES, values, strict=True) if value is not None
     }

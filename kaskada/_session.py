@@ -14,6 +14,7 @@ settings already seen costs a dictionary lookup and a ContextVar set.
 
 from __future__ import annotations
 
+import sys
 import threading
 from contextvars import ContextVar
 from types import TracebackType
@@ -23,6 +24,7 @@ from kaskada import _fork
 from kaskada._reset import on_reset
 
 if TYPE_CHECKING:
+    from kaskada._delegate import DelegatedSession
     from kaskada._explain import Explanation
     from kaskada._resolve import Settings
     from kaskada._secret import Secret
@@ -107,6 +109,26 @@ class Session:
             raise RuntimeError("kaskada sessions must be exited in the reverse order of entry")
         _active.set(stack[1])
 
+    async def __aenter__(self) -> Session:
+        # Runs in the awaiting task's context, so the session is that task's alone.
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, traceback)
+
+    def delegate(self, min_lifetime: float | None = None) -> DelegatedSession:
+        """A picklable session with only a current token (``min_lifetime`` seconds left,
+        refreshed first if needed), its expiry, the endpoint and TLS settings: for
+        process pools and Dask workers. Never the secret; it cannot refresh."""
+        from kaskada import _delegate
+
+        return _delegate.delegate(self, min_lifetime)
+
     def __repr__(self) -> str:
         return (
             f"Session(profile={self.profile!r}, client_id={self.client_id!r}, "
@@ -114,7 +136,10 @@ class Session:
         )
 
     def __reduce__(self) -> Any:
-        raise TypeError("a kaskada Session holds a secret and refuses to be pickled")
+        raise TypeError(
+            "a kaskada Session holds a secret and refuses to be pickled: hand worker "
+            "processes session.delegate() instead (a current token, never the secret)"
+        )
 
 
 _sessions: dict[int, Session] = {}
@@ -146,14 +171,78 @@ def session(
     timeout: float | None = None,
     allow_insecure: bool | None = None,
 ) -> Session:
-    """A Session resolved now; use it with ``with`` or pass it as ``session=``."""
-    from kaskada._resolve import resolve_values
+    """A Session resolved now; use it with ``with`` or pass it as ``session=``.
 
-    settings = resolve_values(
-        (profile, client_id, client_secret, jwt, endpoint, is_secure, exchange_endpoint,
-         audience, ca_bundle, timeout, allow_insecure)
-    )  # fmt: skip
-    return _session_for(settings)
+    Inside a running event loop, settings not seen before (their resolution may
+    read the keyring) are resolved on first use instead: ``async with`` and
+    ``kaskada.aio`` calls do it in a thread, so the loop never waits on the keyring.
+    """
+    from kaskada._resolve import memoized, resolve_values
+
+    values = (profile, client_id, client_secret, jwt, endpoint, is_secure, exchange_endpoint,
+              audience, ca_bundle, timeout, allow_insecure)  # fmt: skip
+    if _in_event_loop():
+        found = memoized(values)
+        if found is None:
+            return _Deferred(values)
+        return _session_for(found)
+    return _session_for(resolve_values(values))
+
+
+def _in_event_loop() -> bool:
+    asyncio = sys.modules.get("asyncio")  # never imported: no loop can be running
+    return asyncio is not None and asyncio._get_running_loop() is not None
+
+
+class _Deferred(Session):
+    """A Session made on an event loop, resolved when first used (off the loop if awaited)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        self._tokens = None
+        self._values = values
+
+    @property
+    def settings(self) -> Settings:
+        try:
+            return _SETTINGS_SLOT.__get__(self, Session)  # type: ignore[no-any-return]
+        except AttributeError:
+            from kaskada._resolve import resolve_values
+
+            resolved = resolve_values(self._values)
+            _SETTINGS_SLOT.__set__(self, resolved)
+            return resolved
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        _SETTINGS_SLOT.__set__(self, value)
+
+    def resolved(self) -> bool:
+        try:
+            _SETTINGS_SLOT.__get__(self, Session)
+        except AttributeError:
+            return False
+        return True
+
+    async def resolve(self) -> Session:
+        """Resolve in a thread (the keyring may be slow); the loop keeps running."""
+        if not self.resolved():
+            from kaskada import _offloop
+            from kaskada._resolve import resolve_values
+
+            values = self._values
+            resolving = _offloop.shared(_resolving, values, lambda: resolve_values(values))
+            self.settings = await resolving
+        return self
+
+    async def __aenter__(self) -> Session:
+        await self.resolve()
+        return self.__enter__()
+
+
+_SETTINGS_SLOT: Any = Session.__dict__["settings"]
+_resolving: dict[Any, Any] = {}  # (loop, values) -> the resolution in flight
 
 
 def init(
@@ -185,6 +274,7 @@ def init(
         timeout=timeout,
         allow_insecure=allow_insecure,
     )
+    made.settings  # noqa: B018 - init() resolves now, on an event loop too
     with _global_lock:
         _global = made
     return made

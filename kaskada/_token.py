@@ -315,6 +315,7 @@ class TokenSource:
         self._ca_bundle = ca_bundle
         self._token: Token | None = None
         self._lock = threading.Lock()
+        self._flights: dict[Any, Any] = {}  # (loop, step) -> its future, for aget()
         _live.add(self)
 
     def get(self) -> Secret:
@@ -353,6 +354,43 @@ class TokenSource:
             ca_bundle=self._ca_bundle,
         )
         self._token = token
+        return token
+
+    async def aget(self) -> Secret:
+        """get() for a coroutine: the cached token at once, else the same single-flight
+        refresh in a thread, so the event loop never waits on the lock or the network."""
+        token = self._token
+        if token is not None and time.monotonic() < token.refresh_at:
+            return token.access_token
+        from kaskada import _offloop
+
+        return await _offloop.shared(self._flights, "get", self.get)
+
+    async def ainvalidate(self, rejected: Secret) -> Secret:
+        """invalidate() for a coroutine, off the event loop."""
+        from kaskada import _offloop
+
+        return await _offloop.shared(
+            self._flights, id(rejected), lambda: self.invalidate(rejected)
+        )
+
+    def token_for(self, min_lifetime: float) -> Token:
+        """A token with at least ``min_lifetime`` seconds left (for delegate()).
+
+        Refreshes when the cached one has less; AuthenticationError when even a
+        fresh token from this endpoint does not live that long.
+        """
+        self.get()
+        token = self._token
+        if token is None or token.expires_at - time.monotonic() < min_lifetime:
+            with self._lock:
+                token = self._refresh_locked(stale=token.access_token if token else None)
+        if token.lifetime < min_lifetime:
+            raise AuthenticationError(
+                f"the token endpoint {self.url} issues tokens for client {self.client_id} that "
+                f"live {token.lifetime:g} s, less than min_lifetime={min_lifetime:g}: ask for a "
+                "shorter min_lifetime, or delegate again when the work outlives the token"
+            )
         return token
 
 

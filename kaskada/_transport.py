@@ -16,7 +16,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -127,34 +127,56 @@ def call(session: Session, path: str, request: Any, response_type: Any, *, read:
                           settings.endpoint.value, (time.monotonic() - started) * 1e3)
             return response
         except grpc.RpcError as error:
-            endpoint = settings.endpoint.value
-            method_name = path.rsplit("/", 1)[-1]
             code = error.code() if isinstance(error, grpc.Call) else None
-            log.debug("%s at %s failed: %s", method_name, endpoint, code)
+            log.debug("%s at %s failed: %s", path.rsplit("/", 1)[-1], settings.endpoint.value, code)
             if code == grpc.StatusCode.UNAUTHENTICATED and not refreshed and tokens.refreshable:
                 refreshed = True
                 token = tokens.invalidate(token)
                 continue
-            if code == grpc.StatusCode.UNAVAILABLE and read and attempt + 1 < READ_ATTEMPTS:
-                pause = _backoff(attempt)
+            pause = retry_pause(code, read=read, attempt=attempt, deadline=deadline)
+            if pause is not None:
                 attempt += 1
-                if time.monotonic() + pause < deadline:
-                    time.sleep(pause)
-                    continue
-            who = f" of client {settings.client_id.value}" if settings.client_id.value else ""
-            mapped = from_rpc_error(
-                error,
-                endpoint=endpoint,
-                method=method_name,
-                who=who,
-                sent=(token, settings.client_secret.value),
-            )
-            if isinstance(mapped, ApiAuthenticationError) and not tokens.refreshable:
-                mapped.args = (
-                    f"{mapped.args[0]}; the pre-issued token (from {settings.token.source}) "
-                    "cannot be refreshed: get a new one",
-                )
-            raise mapped from None
+                time.sleep(pause)
+                continue
+            raise failure(
+                session, error, path, sent=(token, settings.client_secret.value)
+            ) from None
+
+
+def retry_pause(code: Any, *, read: bool, attempt: int, deadline: float) -> float | None:
+    """Seconds to wait before retrying a read answered UNAVAILABLE; None: do not retry."""
+    if code == grpc.StatusCode.UNAVAILABLE and read and attempt + 1 < READ_ATTEMPTS:
+        pause = _backoff(attempt)
+        if time.monotonic() + pause < deadline:
+            return pause
+    return None
+
+
+def failure(
+    session: Session, error: grpc.RpcError, path: str, *, sent: Sequence[Secret | None] = ()
+) -> Exception:
+    """The KaskadaError for a failed call (sync or aio), with how to renew a fixed token.
+
+    ``sent`` (the token, the secret) is scrubbed from the server's text: a hostile
+    or broken server may echo what it received.
+    """
+    settings = session.settings
+    tokens = session.token_source()
+    who = f" of client {settings.client_id.value}" if settings.client_id.value else ""
+    mapped = from_rpc_error(
+        error, endpoint=settings.endpoint.value, method=path.rsplit("/", 1)[-1], who=who,
+        sent=sent,
+    )
+    if isinstance(mapped, ApiAuthenticationError) and not tokens.refreshable:
+        renewal = getattr(tokens, "renewal_hint", None)
+        hint = (
+            renewal()
+            if renewal is not None
+            else f"the pre-issued token (from {settings.token.source}) cannot be refreshed: "
+            "get a new one"
+        )
+        mapped.args = (f"{mapped.args[0]}; {hint}",)
+    return mapped
 
 
 def close_all() -> None:

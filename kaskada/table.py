@@ -43,26 +43,44 @@ def list_tables(
     search: str | None = None, *, page_size: int = 0, session: Session | None = None
 ) -> dict[str, Table]:
     """Every table (matching ``search``) by name, following page tokens; ``{}`` when none."""
-    tables: dict[str, Table] = {}
-    token = ""
-    seen: set[str] = set()
-    for _ in range(MAX_PAGES):
-        request = ListTablesRequest(search=search or "", page_size=page_size, page_token=token)
+    pages = _Pages(search, page_size)
+    request: ListTablesRequest | None = pages.first()
+    while request is not None:
         response = _call("ListTables", request, ListTablesResponse, session, read=True)
+        request = pages.after(response)
+    return pages.tables
+
+
+class _Pages:
+    """The page-token walk of ListTables, shared by the sync and aio clients."""
+
+    def __init__(self, search: str | None, page_size: int) -> None:
+        self.search = search or ""
+        self.page_size = page_size
+        self.tables: dict[str, Table] = {}
+        self._seen: set[str] = set()
+
+    def first(self) -> ListTablesRequest:
+        return ListTablesRequest(search=self.search, page_size=self.page_size)
+
+    def after(self, response: object) -> ListTablesRequest | None:
+        """Take a page in; the request for the next one, or None when done."""
         assert isinstance(response, ListTablesResponse)
         for found in response.tables:
-            tables[found.table_name] = found
+            self.tables[found.table_name] = found
         token = response.next_page_token
         if not token:
-            break
-        if token in seen:
+            return None
+        if len(self._seen) + 1 >= MAX_PAGES:
+            return None
+        if token in self._seen:
             raise ApiError(
                 "ListTables returned a page token it had already returned: the server is "
                 "looping; report it to the server's operator",
                 code="INTERNAL",
             )
-        seen.add(token)
-    return tables
+        self._seen.add(token)
+        return ListTablesRequest(search=self.search, page_size=self.page_size, page_token=token)
 
 
 def first_page(page_size: int = 1, *, session: Session | None = None) -> list[Table]:
@@ -92,6 +110,24 @@ def create_table(
     session: Session | None = None,
 ) -> Table:
     """Create a table (never retried: a write); AlreadyExistsError for a taken name."""
+    table = _new_table(
+        table_name, time_column_name, entity_key_column_name, subsort_column_name, grouping_id
+    )
+    response = _call(
+        "CreateTable", CreateTableRequest(table=table), CreateTableResponse, session, read=False
+    )
+    assert isinstance(response, CreateTableResponse)
+    return response.table
+
+
+def _new_table(
+    table_name: str,
+    time_column_name: str,
+    entity_key_column_name: str,
+    subsort_column_name: str | None,
+    grouping_id: str | None,
+) -> Table:
+    """The Table message create_table sends (sync and aio)."""
     table = Table(
         table_name=table_name,
         time_column_name=time_column_name,
@@ -100,11 +136,7 @@ def create_table(
     )
     if subsort_column_name is not None:
         table.subsort_column_name.value = subsort_column_name
-    response = _call(
-        "CreateTable", CreateTableRequest(table=table), CreateTableResponse, session, read=False
-    )
-    assert isinstance(response, CreateTableResponse)
-    return response.table
+    return table
 
 
 def delete_table(name: str, force: bool = False, *, session: Session | None = None) -> None:

@@ -1,0 +1,158 @@
+"""The grpc.aio twin of ``_transport``: the same metadata, deadlines, retries and errors.
+
+grpc.aio channels belong to the event loop they were made on, so they are
+shared per (loop, endpoint, TLS settings) and closed when that loop shuts down
+(``asyncio.run`` closes async generators first; a parked one closes the
+channels) or by ``await kaskada.aio.close()``. Tokens come from the same
+cache as the sync client, fetched off the loop (``TokenSource.aget``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import grpc.aio
+
+from kaskada import _token
+from kaskada._transport import _credentials, failure, retry_pause
+
+if TYPE_CHECKING:
+    from kaskada._secret import Secret
+    from kaskada._session import Session
+
+log = logging.getLogger("kaskada")
+
+ChannelKey = tuple[str, bool, str | None]
+
+
+class _LoopChannels:
+    """The channels and bound methods of one event loop."""
+
+    def __init__(self) -> None:
+        self.channels: dict[ChannelKey, grpc.aio.Channel] = {}
+        self.methods: dict[tuple[ChannelKey, str], Callable[..., Any]] = {}
+        self.closer: AsyncIterator[None] | None = None
+
+    async def close(self) -> None:
+        channels = list(self.channels.values())
+        self.channels.clear()
+        self.methods.clear()
+        for open_channel in channels:
+            await open_channel.close(None)
+
+
+_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopChannels] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _close_at_shutdown(state: _LoopChannels) -> AsyncIterator[None]:
+    """Parked at its yield; the loop's shutdown_asyncgens() closes it, and the channels."""
+    try:
+        yield
+    finally:
+        loop = asyncio.get_running_loop()
+        if _loops.get(loop) is state:
+            del _loops[loop]
+        await state.close()
+
+
+async def _state() -> _LoopChannels:
+    loop = asyncio.get_running_loop()
+    state = _loops.get(loop)
+    if state is None:
+        state = _LoopChannels()
+        _loops[loop] = state
+        closer = _close_at_shutdown(state)
+        await closer.__anext__()  # the loop's first-iteration hook now tracks it
+        state.closer = closer
+    return state
+
+
+async def _method(key: ChannelKey, path: str, response_type: Any) -> Callable[..., Any]:
+    state = await _state()
+    found = state.methods.get((key, path))
+    if found is None:
+        opened = state.channels.get(key)
+        if opened is None:
+            endpoint, is_secure, ca_bundle = key
+            log.debug("opening %s aio channel to %s", "TLS" if is_secure else "plaintext", endpoint)
+            if is_secure:
+                opened = grpc.aio.secure_channel(endpoint, _credentials(ca_bundle, endpoint))
+            else:
+                opened = grpc.aio.insecure_channel(endpoint)
+            state.channels[key] = opened
+        found = opened.unary_unary(  # type: ignore[call-arg]
+            path,
+            request_serializer=lambda message: message.SerializeToString(),
+            response_deserializer=response_type.FromString,
+            _registered_method=True,
+        )
+        state.methods[(key, path)] = found
+    return found
+
+
+async def _token_of(tokens: Any) -> Secret:
+    if isinstance(tokens, _token.TokenSource):
+        return await tokens.aget()
+    found: Secret = tokens.get()  # a fixed token: no I/O
+    return found
+
+
+async def call(
+    session: Session, path: str, request: Any, response_type: Any, *, read: bool
+) -> Any:
+    """One unary call as ``session``, awaited: the rules of ``_transport.call``."""
+    settings = session.settings
+    invoke = await _method(settings.channel_key(), path, response_type)
+    tokens = session.token_source()
+    token = await _token_of(tokens)
+    deadline = time.monotonic() + settings.timeout.value
+    refreshed = False
+    attempt = 0
+    while True:
+        started = time.monotonic()
+        metadata = (("authorization", "Bearer " + token.reveal()),)
+        try:
+            return await invoke(request, timeout=max(deadline - started, 0.001), metadata=metadata)
+        except grpc.RpcError as error:
+            code = error.code() if isinstance(error, grpc.aio.AioRpcError) else None
+            log.debug("%s at %s failed: %s", path.rsplit("/", 1)[-1], settings.endpoint.value, code)
+            if (
+                code == grpc.StatusCode.UNAUTHENTICATED
+                and not refreshed
+                and isinstance(tokens, _token.TokenSource)
+            ):
+                refreshed = True
+                token = await tokens.ainvalidate(token)
+                continue
+            pause = retry_pause(code, read=read, attempt=attempt, deadline=deadline)
+            if pause is not None:
+                attempt += 1
+                await asyncio.sleep(pause)
+                continue
+            raise failure(
+                session, error, path, sent=(token, settings.client_secret.value)
+            ) from None
+
+
+async def close() -> None:
+    """Close this event loop's channels now (they also close when the loop shuts down)."""
+    state = _loops.pop(asyncio.get_running_loop(), None)
+    if state is not None:
+        await state.close()
+
+
+def _after_fork_in_child() -> None:
+    _loops.clear()  # the parent's loops and channels are not the child's to close
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,496 @@
+"""kaskada.aio: the table API as coroutines, against the sync client and real servers.
+
+The scripted TableService of test_transport gives both clients the same answers
+(errors, retries, refreshes); the real local server shows accounts, sessions
+per task, a slow token endpoint that must not stall the event loop, and one
+sign-in per account however many tasks and threads ask at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+import kaskada as kda
+from kaskada import _aio_transport, _profiles, _reset, _token, table
+from kaskada._errors import (
+    AlreadyExistsError,
+    ApiAuthenticationError,
+    AuthenticationError,
+    KaskadaError,
+    KeyringTimeoutError,
+    NotFoundError,
+    UnavailableError,
+)
+from kaskada.aio import table as atable
+from tests.test_session_server import Account
+from tests.test_transport import Scripted, bad_request_status, jwt_session
+
+# A server whose token endpoint takes 300 ms per sign-in (patched before it starts).
+SLOW_TOKEN_SERVER = """
+import sys, time
+from kaskada.server import store
+
+original = store.Store.issue_token
+
+def slow(self, *args, **kwargs):
+    time.sleep(0.3)
+    return original(self, *args, **kwargs)
+
+store.Store.issue_token = slow
+from kaskada.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def issued_tokens(server: Any, account: str) -> int:
+    """Tokens the server issued to ``account`` (its database, read-only)."""
+    connection = sqlite3.connect(f"file:{server.db}?mode=ro", uri=True)
+    try:
+        row = connection.execute(
+            "SELECT count(*) FROM tokens JOIN clients USING (client_id) WHERE account = ?",
+            (account,),
+        ).fetchone()
+    finally:
+        connection.close()
+    return int(row[0])
+
+
+def _runqueue_wait() -> float:
+    """Seconds this thread has waited for a CPU (Linux schedstat; 0 elsewhere).
+
+    Waiting for a CPU is the machine's load, not the loop blocking: a loop that
+    waits on a lock, a socket or a sleep is not on the run queue. Subtracting it
+    keeps the heartbeat about the code under test on a busy CI machine.
+    """
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class Heartbeat:
+    """Ticks every 10 ms on the loop and records how late a tick ever was.
+
+    ``max_late`` leaves out time the loop's thread spent waiting for a CPU;
+    ``max_late_raw`` is the plain figure.
+    """
+
+    PERIOD = 0.01
+
+    def __init__(self) -> None:
+        self.max_late = 0.0
+        self.max_late_raw = 0.0
+        self.ticks = 0
+        self._stop = False
+
+    async def run(self) -> None:
+        while not self._stop:
+            before, queued = time.monotonic(), _runqueue_wait()
+            await asyncio.sleep(self.PERIOD)
+            late = time.monotonic() - before - self.PERIOD
+            self.max_late_raw = max(self.max_late_raw, late)
+            self.max_late = max(self.max_late, late - (_runqueue_wait() - queued))
+            self.ticks += 1
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def verdict(self) -> str:
+        return (
+            f"the event loop stalled {self.max_late * 1e3:.0f} ms "
+            f"({self.max_late_raw * 1e3:.0f} ms including waits for a CPU)"
+        )
+
+
+async def with_heartbeat(work: Awaitable[Any]) -> tuple[Any, Heartbeat]:
+    beat = Heartbeat()
+    ticking = asyncio.create_task(beat.run())
+    await asyncio.sleep(0)
+    try:
+        result = await work
+    finally:
+        beat.stop()
+        await ticking
+    return result, beat
+
+
+# --- many tasks, two profiles, a slow token endpoint ------------------------------------
+
+
+def test_hundred_tasks_two_profiles_slow_sign_in_never_stall_the_loop(
+    start_server: Any, real_keyring: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_server(launcher=("-c", SLOW_TOKEN_SERVER))
+    first, second = Account(server, "aio_a"), Account(server, "aio_b")
+    table.create_table("only_a", "time", "key", session=first.session())
+    first.save_profile("a")
+    second.save_profile("b")
+    expected = {"a": {first.marker, "only_a"}, "b": {second.marker}}
+    _reset.reset_all()  # a fresh process as far as caches go: no token yet
+    before = {name: issued_tokens(server, who.name) for name, who in (("a", first), ("b", second))}
+    wrong: list[tuple[str, set[str]]] = []
+    keyring_reads: list[tuple[str, bool]] = []  # (profile, on the loop's thread)
+    original_secret = _profiles.profile_secret
+
+    def recorded_secret(name: str, client_id: str, *rest: Any) -> Any:
+        keyring_reads.append((name, threading.current_thread() is threading.main_thread()))
+        return original_secret(name, client_id, *rest)
+
+    monkeypatch.setattr(_profiles, "profile_secret", recorded_secret)
+
+    async def worker(profile: str) -> int:
+        async with kda.session(profile=profile) as entered:
+            assert kda._session.current() is entered
+            for _ in range(20):
+                found = set(await atable.list_tables())
+                if found != expected[profile]:
+                    wrong.append((profile, found))
+                await asyncio.sleep(0)
+        return 20
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(worker("a" if i % 2 else "b") for i in range(100)))
+
+    async def run() -> tuple[Any, Heartbeat]:
+        return await with_heartbeat(main())
+
+    done, beat = asyncio.run(run())
+    assert sum(done) == 2000
+    assert wrong == []
+    after = {name: issued_tokens(server, who.name) for name, who in (("a", first), ("b", second))}
+    assert {name: after[name] - before[name] for name in after} == {"a": 1, "b": 1}
+    assert sorted(keyring_reads) == [("a", False), ("b", False)]  # once each, off the loop
+    assert beat.ticks > 0
+    assert beat.max_late < 0.1, beat.verdict()
+
+
+def test_tasks_and_threads_asking_at_once_share_one_sign_in(
+    start_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_server(launcher=("-c", SLOW_TOKEN_SERVER))
+    who = Account(server, "mixed")
+    _reset.reset_all()
+    before = issued_tokens(server, who.name)
+    shared = who.session()
+    results: list[set[str]] = []
+    go = threading.Barrier(9)
+
+    def in_thread() -> None:
+        go.wait()
+        results.append(set(table.list_tables(session=shared)))
+
+    async def tasks() -> list[dict[str, Any]]:
+        await asyncio.to_thread(go.wait)
+        return await asyncio.gather(*(atable.list_tables(session=shared) for _ in range(30)))
+
+    threads = [threading.Thread(target=in_thread) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    answers, beat = asyncio.run(with_heartbeat(tasks()))
+    for thread in threads:
+        thread.join()
+    assert [set(answer) for answer in answers] == [{who.marker}] * 30
+    assert results == [{who.marker}] * 8
+    assert issued_tokens(server, who.name) - before == 1
+    assert beat.max_late < 0.1, beat.verdict()
+
+
+def test_async_with_is_per_task_nests_and_restores(local_server: Any) -> None:
+    first, second = Account(local_server, "nest_a"), Account(local_server, "nest_b")
+
+    async def inner(account: Account) -> set[str]:
+        async with account.session():
+            await asyncio.sleep(0)
+            return set(await atable.list_tables())
+
+    async def main() -> None:
+        async with first.session() as outer:
+            assert await asyncio.gather(inner(second), inner(first)) == [
+                {second.marker},
+                {first.marker},
+            ]
+            async with second.session():
+                assert set(await atable.list_tables()) == {second.marker}
+            assert kda._session.current() is outer
+            assert set(await atable.list_tables()) == {first.marker}
+
+    asyncio.run(main())
+
+
+# --- keyring reads off the loop ----------------------------------------------------------
+
+
+def test_aio_session_reads_a_hung_keyring_off_the_loop(
+    local_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keyring that never answers: the loop keeps ticking, and the timeout error comes."""
+    import keyring
+
+    from kaskada import aio
+    from tests import keyring_blocking
+
+    release = threading.Event()  # our own: keyring_blocking.RELEASE stays unset for others
+
+    class Hung(keyring_blocking.Keyring):
+        def get_password(self, service: str, username: str) -> str | None:
+            release.wait(keyring_blocking.HOURS)
+            return None
+
+    Account(local_server, "hung").save_profile("hung")  # secret written before the swap
+    monkeypatch.setenv("KASKADA_KEYRING_TIMEOUT", "0.5")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(Hung())
+    _reset.reset_all()
+
+    async def resolve() -> None:
+        async with aio.session(profile="hung"):
+            raise AssertionError("a hung keyring cannot give a secret")
+
+    try:
+        with pytest.raises(KeyringTimeoutError):
+            asyncio.run(with_heartbeat(resolve()))
+        beat = Heartbeat()
+
+        async def both() -> None:
+            ticking = asyncio.create_task(beat.run())
+            try:
+                await aio.session(profile="hung")
+            finally:
+                beat.stop()
+                await ticking
+
+        with pytest.raises(KeyringTimeoutError):
+            asyncio.run(both())
+        assert beat.ticks >= 10  # ~0.5 s of 10 ms ticks while the keyring hung
+        assert beat.max_late < 0.1, beat.verdict()
+    finally:
+        release.set()
+        keyring.set_keyring(previous)
+
+
+# --- sync and async agree ----------------------------------------------------------------
+
+
+@pytest.fixture
+def scripted_api() -> Iterator[tuple[Scripted, str]]:
+    """test_transport's scripted TableService on a free loopback port."""
+    from concurrent import futures
+
+    from kaskada.api.v1alpha import table_pb2_grpc
+
+    servicer = Scripted()
+    server = grpc.server(futures.ThreadPoolExecutor(4))
+    table_pb2_grpc.add_TableServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    server.stop(None)
+
+
+async def _async_outcome(call: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        return ("ok", await call())
+    except KaskadaError as error:
+        return ("error", type(error), getattr(error, "code", None), str(error))
+
+
+def _sync_outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return ("ok", call())
+    except KaskadaError as error:
+        return ("error", type(error), getattr(error, "code", None), str(error))
+
+
+SCRIPTS = [
+    pytest.param([], id="answer"),
+    pytest.param([grpc.StatusCode.NOT_FOUND], id="not-found"),
+    pytest.param([grpc.StatusCode.ALREADY_EXISTS], id="already-exists"),
+    pytest.param([grpc.StatusCode.UNAUTHENTICATED], id="unauthenticated"),
+    pytest.param([grpc.StatusCode.UNAVAILABLE] * 2, id="unavailable-then-ok"),
+    pytest.param([grpc.StatusCode.UNAVAILABLE] * 10, id="unavailable"),
+    pytest.param([grpc.StatusCode.PERMISSION_DENIED], id="permission-denied"),
+    pytest.param(["bad-request"], id="details"),
+]
+OPERATIONS = {
+    "list": (lambda s: table.list_tables(session=s), lambda s: atable.list_tables(session=s)),
+    "get": (lambda s: table.get_table("x", session=s), lambda s: atable.get_table("x", session=s)),
+    "create": (
+        lambda s: table.create_table("t", "time", "key", "sub", "g", session=s),
+        lambda s: atable.create_table("t", "time", "key", "sub", "g", session=s),
+    ),
+}  # DeleteTable: against the real server below (the scripted one does not serve it)
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_sync_and_async_agree_on_the_same_answers(
+    scripted_api: tuple[Scripted, str], script: list[Any], operation: str
+) -> None:
+    """Same results, error types, codes, messages and number of attempts (retries)."""
+    servicer, endpoint = scripted_api
+    session = jwt_session(endpoint)
+    sync_call, async_call = OPERATIONS[operation]
+
+    def steps() -> list[Any]:
+        return [bad_request_status() if step == "bad-request" else step for step in script]
+
+    servicer.script, servicer.calls, servicer.metadata = steps(), [], []
+    sync = _sync_outcome(lambda: sync_call(session))
+    sync_calls, sync_metadata = servicer.calls, servicer.metadata
+    servicer.script, servicer.calls, servicer.metadata = steps(), [], []
+    aio = asyncio.run(_async_outcome(lambda: async_call(session)))
+    assert aio == sync
+    assert servicer.calls == sync_calls
+    assert servicer.metadata[0]["authorization"] == sync_metadata[0]["authorization"]
+
+
+def test_unauthenticated_refreshes_once_in_aio_too(
+    scripted_api: tuple[Scripted, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    servicer, endpoint = scripted_api
+    issued: list[str] = []
+
+    def fake_exchange(url: str, client_id: str, secret: Any, **kwargs: Any) -> _token.Token:
+        issued.append(f"tok{len(issued)}")
+        return _token.Token(kda.Secret(issued[-1]), "Bearer", 3600, 1e12, 1e12)
+
+    monkeypatch.setattr(_token, "exchange", fake_exchange)
+    made = kda.session(
+        client_id="c",
+        client_secret="s",
+        endpoint=endpoint,
+        exchange_endpoint="http://127.0.0.1:9/oauth/token",
+    )
+    servicer.script = [grpc.StatusCode.UNAUTHENTICATED]
+    found = asyncio.run(atable.get_table("x", session=made))
+    assert found.table_name == "x"
+    assert [m["authorization"] for m in servicer.metadata] == ["Bearer tok0", "Bearer tok1"]
+    servicer.script = [grpc.StatusCode.UNAUTHENTICATED] * 2
+    with pytest.raises(ApiAuthenticationError):
+        asyncio.run(atable.get_table("x", session=made))
+    assert len(issued) == 3  # one refresh per call, never a loop
+
+
+def test_sync_and_async_agree_against_the_real_server(local_server: Any) -> None:
+    who = Account(local_server, "parity")
+    session = who.session()
+
+    async def main() -> list[Any]:
+        return [
+            await _async_outcome(lambda: atable.create_table("p1", "t", "k", session=session)),
+            await _async_outcome(lambda: atable.create_table("p1", "t", "k", session=session)),
+            await _async_outcome(lambda: atable.get_table("p1", session=session)),
+            await _async_outcome(lambda: atable.get_table("nope", session=session)),
+            await _async_outcome(lambda: atable.list_tables(session=session)),
+            await _async_outcome(lambda: atable.delete_table("p1", session=session)),
+            await _async_outcome(lambda: atable.delete_table("p1", session=session)),
+        ]
+
+    aio = asyncio.run(main())
+    sync = [
+        _sync_outcome(lambda: table.create_table("p1", "t", "k", session=session)),
+        _sync_outcome(lambda: table.create_table("p1", "t", "k", session=session)),
+        _sync_outcome(lambda: table.get_table("p1", session=session)),
+        _sync_outcome(lambda: table.get_table("nope", session=session)),
+        _sync_outcome(lambda: table.list_tables(session=session)),
+        _sync_outcome(lambda: table.delete_table("p1", session=session)),
+        _sync_outcome(lambda: table.delete_table("p1", session=session)),
+    ]
+    assert [entry[0] for entry in aio] == ["ok", "error", "ok", "error", "ok", "ok", "error"]
+    assert aio[1][1] is AlreadyExistsError and aio[3][1] is NotFoundError
+    # created tables differ only in their ids and creation times
+    assert aio[0][1].table_name == sync[0][1].table_name == "p1"
+    assert aio[2][1].table_name == sync[2][1].table_name
+    assert set(aio[4][1]) == set(sync[4][1]) == {who.marker, "p1"}
+    for mine, theirs in zip(aio, sync, strict=True):
+        if mine[0] == "error":
+            assert mine == theirs
+
+    bogus = kda.session(jwt="not-a-token", endpoint=local_server.endpoint)
+    denied = asyncio.run(_async_outcome(lambda: atable.list_tables(session=bogus)))
+    assert denied == _sync_outcome(lambda: table.list_tables(session=bogus))
+    assert denied[1] is ApiAuthenticationError and issubclass(denied[1], AuthenticationError)
+
+    closed = kda.session(jwt="x", endpoint="127.0.0.1:9", timeout=2)
+    unreachable = asyncio.run(_async_outcome(lambda: atable.list_tables(session=closed)))
+    reference = _sync_outcome(lambda: table.list_tables(session=closed))
+    assert unreachable[:3] == reference[:3] == ("error", UnavailableError, "UNAVAILABLE")
+
+
+# --- channels belong to their loop -------------------------------------------------------
+
+
+def test_channels_are_shared_per_loop_and_closed_with_it(local_server: Any) -> None:
+    who = Account(local_server, "loops")
+    session = who.session()
+    seen: list[Any] = []
+
+    async def main() -> None:
+        await atable.list_tables(session=session)
+        await atable.get_table(who.marker, session=session)
+        loop = asyncio.get_running_loop()
+        state = _aio_transport._loops[loop]
+        assert len(state.channels) == 1  # one channel for both methods
+        seen.append((loop, state, next(iter(state.channels.values()))))
+
+    asyncio.run(main())
+    asyncio.run(main())
+    (loop1, state1, channel1), (loop2, state2, channel2) = seen
+    assert channel1 is not channel2 and state1 is not state2
+    assert loop1 not in _aio_transport._loops and loop2 not in _aio_transport._loops
+    assert state1.channels == {} and state2.channels == {}
+    assert channel1.get_state() == grpc.ChannelConnectivity.SHUTDOWN
+
+
+def test_import_kaskada_does_not_import_aio() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, kaskada, kaskada.table; "
+        "print(sorted(m for m in sys.modules if m.startswith('kaskada.aio') "
+        "or m == 'kaskada._aio_transport'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )  # fmt: skip
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_session_made_on_the_loop_resolves_at_first_use(
+    local_server: Any, real_keyring: str
+) -> None:
+    """Inside a running loop, unseen settings resolve when used: errors come at `async with`,
+    and a plain `with` or a sync call still works."""
+    who = Account(local_server, "deferred")
+    who.save_profile("deferred")
+    _reset.reset_all()
+
+    async def main() -> None:
+        with pytest.raises(kda.ProfileNotFoundError):
+            kda.init(profile="nope")  # init() still resolves at once
+        missing = kda.session(profile="nope")  # no error yet: nothing read on the loop
+        with pytest.raises(kda.ProfileNotFoundError, match="nope"):
+            async with missing:
+                raise AssertionError("not reached")
+        assert kda._session._active.get() is None
+        made = kda.session(profile="deferred")
+        with made:
+            assert set(table.list_tables()) == {who.marker}  # resolved synchronously
+        assert made.profile == "deferred"
+        assert set(await atable.list_tables(session=kda.session(profile="deferred"))) == {
+            who.marker
+        }
+
+    asyncio.run(main())
