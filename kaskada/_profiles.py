@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kaskada import _config
+from kaskada import _config, _token_cache
 from kaskada._config import Profile
 from kaskada._errors import ConfigError, KeyringError, ProfileExistsError, ProfileNotFoundError
 from kaskada._names import validate_profile_name
@@ -132,6 +132,7 @@ def add_profile(
                 f"profile {name!r} already exists in {_config.config_path()}; "
                 "pass --force (force=True) to replace it, or choose another name"
             )
+        _token_cache.forget_profile(name, old)  # replaced fields or a new secret: sign in again
         if secret is not None:
             try:
                 previous = _keyring.get_secret(name)
@@ -197,6 +198,7 @@ def remove_profile(name: str) -> Removed:
         tables = profile_tables(document)
         if name not in tables:
             raise _not_found(name, document)
+        _token_cache.forget_profile(name, tables[name])
         try:
             previous = _keyring.get_secret(name)
             outcome["secret"] = previous
@@ -247,6 +249,8 @@ def rename_profile(old: str, new: str, *, force: bool = False) -> Profile:
                 f"profile {new!r} already exists in {_config.config_path()}; pass --force to "
                 f"replace it with {old!r}, or choose another name"
             )
+        _token_cache.forget_profile(old, tables[old])
+        _token_cache.forget_profile(new, tables.get(new))
         try:
             secret = _keyring.get_secret(old)
         except _keyring.NoKeyringError:
@@ -316,6 +320,7 @@ def import_profiles(path: Path, *, force: bool = False) -> list[str]:
                 "to replace them, or rename them in the file"
             )
         for name, profile in incoming.profiles.items():
+            _token_cache.forget_profile(name, tables.get(name))
             if name in tables and not _same_account(tables[name], profile.client_id):
                 stale.append(name)
             tables[name] = _config.profile_table(profile)

@@ -22,11 +22,15 @@ import urllib.parse
 import urllib.request
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kaskada import _handed
 from kaskada._errors import AuthenticationError
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
+
+if TYPE_CHECKING:
+    from kaskada._token_cache import Entry
 
 log = logging.getLogger("kaskada")
 
@@ -220,8 +224,10 @@ class TokenSource:
         *,
         timeout: float,
         ca_bundle: str | None,
+        disk: Entry | None = None,
     ) -> None:
         self.url = url
+        self._disk = disk  # the token cache on disk shared by the user's processes
         self.client_id = client_id
         self._secret = secret
         self._audience = audience
@@ -248,6 +254,14 @@ class TokenSource:
         with self._lock:
             return self._refresh_locked(stale=None).access_token
 
+    def current(self) -> Token:
+        """A valid token with its expiry (``kaskada exec``/``env`` hand both on)."""
+        self.get()
+        token = self._token
+        if token is None:  # pragma: no cover - get() always leaves one
+            raise AuthenticationError(f"no token from {self.url}")
+        return token
+
     def invalidate(self, rejected: Secret) -> Secret:
         """The API refused ``rejected``: get a new token unless another caller already did."""
         with self._lock:
@@ -258,6 +272,14 @@ class TokenSource:
         now = time.monotonic()
         if token is not None and now < token.refresh_at and token.access_token is not stale:
             return token  # another caller refreshed while we waited
+        if self._disk is not None:  # another process may hold one; else one exchange for all
+            token = self._disk.fetch(self._exchange, stale)
+        else:
+            token = self._exchange()
+        self._token = token
+        return token
+
+    def _exchange(self) -> Token:
         token = exchange(
             self.url,
             self.client_id,
@@ -266,7 +288,6 @@ class TokenSource:
             timeout=self._timeout,
             ca_bundle=self._ca_bundle,
         )
-        self._token = token
         return token
 
 
@@ -279,6 +300,7 @@ class StaticToken:
         self._token = token
 
     def get(self) -> Secret:
+        _handed.check(self._token)  # KASKADA_TOKEN_EXPIRES_AT passed: say so before calling
         return self._token
 
     def invalidate(self, rejected: Secret) -> Secret:
@@ -298,16 +320,18 @@ def token_source(
     *,
     timeout: float,
     ca_bundle: str | None,
+    disk: Entry | None = None,
 ) -> TokenSource:
     """The shared TokenSource for these credentials (one token cache per key)."""
-    key = (url, client_id, audience, secret.fingerprint(), ca_bundle)
+    key = (url, client_id, audience, secret.fingerprint(), ca_bundle, disk and disk.key)
     source = _sources.get(key)
     if source is None:
         with _sources_lock:
             source = _sources.get(key)
             if source is None:
                 source = TokenSource(
-                    url, client_id, secret, audience, timeout=timeout, ca_bundle=ca_bundle
+                    url, client_id, secret, audience, timeout=timeout, ca_bundle=ca_bundle,
+                    disk=disk,
                 )
                 _sources[key] = source
     return source

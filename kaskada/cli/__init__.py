@@ -21,6 +21,7 @@ from kaskada._errors import KaskadaError
 _COMMAND_MODULES = (
     "kaskada.cli.profile",
     "kaskada.cli.api",
+    "kaskada.cli.tokens",
     "kaskada.cli.server",
     "kaskada.cli.demo",
 )
