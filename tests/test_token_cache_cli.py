@@ -277,7 +277,7 @@ def test_new_secret_for_the_same_fields_drops_the_entry(
 ) -> None:
     from kaskada import _config, _profiles
 
-    client_id, secret = prof
+    _, secret = prof
     assert run("table", "list", "--profile", "p").returncode == 0
     fields = _config.get_profile("p").fields()
     _profiles.add_profile("p", fields, Secret(secret), force=True)
