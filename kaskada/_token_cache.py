@@ -8,9 +8,10 @@ file instead of importing keyring, reading the secret and exchanging it.
   ``token_cache = false``.
 - One entry per (token endpoint, client id, audience, API endpoint, is_secure,
   ca_bundle) -- a cached token only goes where the secret that bought it was
-  bound to go -- in a file named by the SHA-256 of those. An explicit secret
-  (argument or KASKADA_CLIENT_SECRET) adds its own hash, so a wrong secret never
-  gets a cached token.
+  bound to go -- and per secret: a profile's keyring entry (service, profile
+  name), or the hash of an explicit secret, so a profile or secret that never
+  signed in (a wrong secret for the same client id) cannot borrow a token. The
+  file is named by the SHA-256 of all that.
 - 0600 files in a 0700 folder, opened without following symlinks; a folder or
   file that others can write or that another user owns is never used (a miss,
   with one warning). Writes are atomic (temp + fsync + ``os.replace``) under a
@@ -364,8 +365,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def for_settings(settings: Settings) -> Entry | None:
     """The cache entry for a session's credentials, or None when caching is off."""
-    from kaskada._lazy_secret import KeyringSecret
-
     if not enabled_by_env() or settings.token.value is not None:
         return None
     client_id = settings.client_id.value
@@ -376,7 +375,10 @@ def for_settings(settings: Settings) -> Entry | None:
     name = settings.profile.value
     if name is not None and not _profile_allows(name):
         return None
-    secret_hash = None if isinstance(secret, KeyringSecret) else secret.fingerprint()
+    # A profile's KeyringSecret fingerprints where it is stored (service, profile, client
+    # id), reading nothing; an explicit secret, its value. Either way a profile or a
+    # secret that never signed in cannot borrow another one's token (same client id).
+    secret_hash = secret.fingerprint()
     key = entry_key(
         url,
         client_id,
@@ -426,15 +428,19 @@ def profile_key(name: str, table: Mapping[str, Any] | None) -> str | None:
         settings = _resolve._complete("profile", fields, safe, {})
     except Exception:
         return None
-    if settings.client_id.value is None or settings.exchange_endpoint.value is None:
+    from kaskada._lazy_secret import KeyringSecret
+
+    client_id = settings.client_id.value
+    if client_id is None or settings.exchange_endpoint.value is None:
         return None
     return entry_key(
         settings.exchange_endpoint.value,
-        settings.client_id.value,
+        client_id,
         settings.audience.value,
         settings.endpoint.value,
         settings.is_secure.value,
         settings.ca_bundle.value,
+        KeyringSecret(name, client_id).fingerprint(),
     )
 
 

@@ -323,3 +323,22 @@ def test_symlinked_entry_is_a_miss(
     assert run("table", "list", "--profile", "p").returncode == 0
     assert issued(local_server, client_id) == 2
     assert not path.is_symlink()  # replaced by a real entry, the target left alone
+
+
+def test_a_wrong_secret_for_the_same_client_never_borrows_a_token(
+    local_server: Any, prof: tuple[str, str]
+) -> None:
+    from kaskada import _config, _profiles
+
+    assert run("table", "list", "--profile", "p").returncode == 0
+    _profiles.add_profile("wrong", _config.get_profile("p").fields(), Secret("not-the-secret"))
+    result = run("whoami", "--profile", "wrong")
+    assert result.returncode == 1 and "refused" in result.stderr
+    explicit = {
+        "KASKADA_CLIENT_ID": prof[0],
+        "KASKADA_CLIENT_SECRET": "not-the-secret",
+        "KASKADA_API_ENDPOINT": local_server.endpoint,
+        "KASKADA_AUTH_ENDPOINT": local_server.token_url,
+        "KASKADA_IS_SECURE": "false",
+    }
+    assert run("table", "list", env=explicit).returncode == 1
