@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -224,7 +225,9 @@ class Entry:
 
 
 def _owner_ok(status: os.stat_result) -> bool:
-    return not _POSIX or status.st_uid == os.getuid()
+    if sys.platform == "win32":
+        return True  # no uid: the folder lives in the user's own profile
+    return status.st_uid == os.getuid()
 
 
 def _folder_usable(folder: Path, *, create: bool) -> bool:

@@ -210,6 +210,7 @@ def test_short_lived_server_tokens_are_refreshed(start_server: Any, real_keyring
     server = start_server(token_ttl=2)  # refresh margin min(60, 1) = 1 s
     client_id, _ = add_profile(server, "short")
     assert run("table", "list", "--profile", "short").returncode == 0
+    assert len(entries()) == 1
     import time
 
     time.sleep(1.2)  # past the refresh point: the entry is due, never used
@@ -279,6 +280,7 @@ def test_new_secret_for_the_same_fields_drops_the_entry(
 
     _, secret = prof
     assert run("table", "list", "--profile", "p").returncode == 0
+    assert len(entries()) == 1
     fields = _config.get_profile("p").fields()
     _profiles.add_profile("p", fields, Secret(secret), force=True)
     assert entries() == []
@@ -331,6 +333,7 @@ def test_a_wrong_secret_for_the_same_client_never_borrows_a_token(
     from kaskada import _config, _profiles
 
     assert run("table", "list", "--profile", "p").returncode == 0
+    assert len(entries()) == 1  # a warm token for the same client id exists
     _profiles.add_profile("wrong", _config.get_profile("p").fields(), Secret("not-the-secret"))
     result = run("whoami", "--profile", "wrong")
     assert result.returncode == 1 and "refused" in result.stderr
