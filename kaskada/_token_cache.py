@@ -32,7 +32,6 @@ import logging
 import os
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -348,6 +347,7 @@ def _to_token(document: Mapping[str, Any], key: str) -> Token | None:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """Temp file (0600 from mkstemp) in the same folder, fsync, ``os.replace``."""
+    import tempfile  # only on a write: a warm read stays cheap
     descriptor, temp_name = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent
     )
