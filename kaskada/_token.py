@@ -9,17 +9,12 @@ none. Only transient failures (5xx, timeouts, refused connections) are retried.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
 import random
-import ssl
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +25,8 @@ from kaskada._reset import on_reset
 from kaskada._secret import Secret
 
 if TYPE_CHECKING:
+    import ssl
+
     from kaskada._token_cache import Entry
 
 log = logging.getLogger("kaskada")
@@ -129,6 +126,8 @@ def parse_token_response(status: int, body: bytes, *, now: float, url: str) -> T
 
 
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    import ssl
+
     if ca_bundle:
         return ssl.create_default_context(cafile=os.path.expanduser(ca_bundle))
     return ssl.create_default_context()
@@ -138,6 +137,13 @@ def post_form(
     url: str, form: dict[str, str], *, timeout: float, ca_bundle: str | None
 ) -> tuple[int, bytes]:
     """POST a form; (status, body). Transient failures raise _Transient."""
+    # Imported here: a warm call (a token from the disk cache) never exchanges, and
+    # urllib.request with http.client and email costs ~8 ms of every CLI start.
+    import http.client
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     data = urllib.parse.urlencode(form).encode()
     request = urllib.request.Request(
         url,
