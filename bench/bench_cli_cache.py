@@ -78,7 +78,9 @@ def measure(python: str, runs: int) -> dict[str, list[float]]:
              "--db", str(db), "--save-profile", "bench", "--default"],
             env=env, check=True, capture_output=True,
         )  # fmt: skip
-        kaskada = [python, "-m", "kaskada"]
+        # The console script users run (``python -m`` adds runpy to every start).
+        script = Path(python).with_name("kaskada")
+        kaskada = [str(script)] if script.exists() else [python, "-m", "kaskada"]
         token = subprocess.run(
             [*kaskada, "token"], env=env, check=True, capture_output=True, text=True
         ).stdout.strip()
