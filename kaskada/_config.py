@@ -34,6 +34,7 @@ PROFILE_KEYS = (
     "audience",
     "ca_bundle",
     "timeout",
+    "token_cache",  # false: this profile's tokens are never cached on disk
 )
 
 _TEXT_KEYS = frozenset({"client_id", "endpoint", "exchange_endpoint", "audience", "ca_bundle"})
@@ -59,6 +60,7 @@ class Profile:
     audience: str | None = None
     ca_bundle: str | None = None
     timeout: float | None = None
+    token_cache: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # unknown keys, kept on rewrite
 
     def fields(self) -> dict[str, Any]:
@@ -163,7 +165,7 @@ def _check_value(key: str, value: Any, where: str) -> Any:
                 f"{where}: {key} contains a control character (newline, tab…); check the value"
             )
         return value
-    if key == "is_secure":
+    if key in ("is_secure", "token_cache"):
         if not isinstance(value, bool):
             raise _wrong_type(key, value, "true or false", where)
         return value

@@ -14,6 +14,10 @@ CLIENT_SECRET = "KASKADA_CLIENT_SECRET"
 TOKEN = "KASKADA_TOKEN"
 """A pre-issued access token used as is (the hosted client's ``jwt``)."""
 
+TOKEN_EXPIRES_AT = "KASKADA_TOKEN_EXPIRES_AT"
+"""When KASKADA_TOKEN expires (RFC 3339, UTC; set by ``kaskada exec``/``env``): checked
+before every call, so an expired token fails with when and how to get a new one."""
+
 API_ENDPOINT = "KASKADA_API_ENDPOINT"
 """gRPC ``host:port`` for the environment layer."""
 
@@ -44,6 +48,12 @@ KEYRING_SERVICE = "KASKADA_KEYRING_SERVICE"
 KEYRING_TIMEOUT = "KASKADA_KEYRING_TIMEOUT"
 """Seconds a keyring call may take before it fails (default 5)."""
 
+CACHE_DIR = "KASKADA_CACHE_DIR"
+"""Moves the access-token cache folder (default: the user cache dir; tests set it)."""
+
+TOKEN_CACHE = "KASKADA_TOKEN_CACHE"
+"""``0`` turns the access-token cache on disk off (every process then signs in itself)."""
+
 DATA_DIR = "KASKADA_DATA_DIR"
 """Moves the local server's data folder (its SQLite database)."""
 
@@ -54,7 +64,9 @@ REQUIRE_REAL_KEYRING = "KASKADA_REQUIRE_REAL_KEYRING"
 """Set by CI: real-keyring tests fail instead of skipping without a Secret Service."""
 
 CREDENTIAL_VARIABLES = (CLIENT_ID, CLIENT_SECRET, TOKEN)
-CONNECTION_VARIABLES = (API_ENDPOINT, AUTH_ENDPOINT, AUTH_AUDIENCE, IS_SECURE, CA_BUNDLE, TIMEOUT)
+CONNECTION_VARIABLES = (
+    API_ENDPOINT, AUTH_ENDPOINT, AUTH_AUDIENCE, IS_SECURE, CA_BUNDLE, TIMEOUT, TOKEN_EXPIRES_AT
+)
 
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})

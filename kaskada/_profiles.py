@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kaskada import _binding, _config
+from kaskada import _binding, _config, _token_cache
 from kaskada._config import Profile
 from kaskada._errors import ConfigError, KeyringError, ProfileExistsError, ProfileNotFoundError
 from kaskada._names import validate_profile_name
@@ -72,6 +72,12 @@ def profile_entry(name: str, client_id: str) -> Entry | None:
         _secrets[(name, client_id)] = (config, entry)
     log.debug("secret of profile %r read from the keyring: %s", name, "found" if entry else "none")
     return entry
+
+
+def cached_entry(name: str, client_id: str) -> Entry | None:
+    """The entry this process has read for the profile, if any; no keyring I/O."""
+    cached = _secrets.get((name, client_id))
+    return None if cached is None else cached[1]
 
 
 def profile_secret(
@@ -171,6 +177,7 @@ def add_profile(
                 "pass --force (force=True) to replace it, or choose another name"
             )
         stale.clear()
+        _token_cache.forget_profile(name, old)  # replaced fields or a new secret: sign in again
         if secret is not None:
             try:
                 previous = _keyring.get_entry(name)
@@ -258,6 +265,7 @@ def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
         tables = profile_tables(document)
         if name not in tables:
             raise _not_found(name, document)
+        _token_cache.forget_profile(name, tables[name])
         try:
             previous = _keyring.get_entry(name)
             outcome["secret"] = previous
@@ -317,6 +325,8 @@ def rename_profile(
                 f"profile {new!r} already exists in {_config.config_path()}; pass --force to "
                 f"replace it with {old!r}, or choose another name"
             )
+        _token_cache.forget_profile(old, tables[old])
+        _token_cache.forget_profile(new, tables.get(new))
         try:
             entry = _keyring.get_entry(old)
             if entry is not None:
@@ -399,6 +409,7 @@ def import_profiles(
             )
         stale.clear()
         for name, profile in incoming.profiles.items():
+            _token_cache.forget_profile(name, tables.get(name))
             if name not in tables:
                 stale[name] = "it was left by a removed profile of that name"
             else:
@@ -473,6 +484,7 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
         table = tables.get(name)
         if not isinstance(table, dict):
             raise _not_found(name, document)
+        _token_cache.forget_profile(name, table)  # changed settings: sign in again
         outcome["old"], outcome["new"] = table.get(key), checked.get(key)
         if key in checked:
             table[key] = checked[key]

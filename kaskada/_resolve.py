@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-from kaskada import _env, _fork
+from kaskada import _env, _fork, _handed
 from kaskada._errors import (
     ConfigError,
     IncompleteCredentialsError,
@@ -364,7 +364,8 @@ def _from_profile(
     env: Mapping[str, str | None],
 ) -> Settings:
     """A named profile, its secret from the keyring, keyword arguments over its fields."""
-    from kaskada import _config, _profiles
+    from kaskada import _config, _token_cache
+    from kaskada._lazy_secret import KeyringSecret
 
     try:
         profile = _config.get_profile(name)
@@ -385,14 +386,13 @@ def _from_profile(
                     f"client_id {client_id.value} was passed without its client_secret: pass "
                     f"client_secret= too (the secret of profile '{name}' belongs to its own id)"
                 )
-            secret = _profiles.profile_secret(name, client_id.value, profile.fields())
-            if secret is None:
-                raise IncompleteCredentialsError(
-                    f"profile '{name}' (client id {client_id.value}) has no secret in the keyring: "
-                    f"store it with `kaskada configure --profile {name}`"
-                )
+            # Read on first use (a warm token cache needs no keyring), its binding
+            # checked then against the fields these settings were built from.
+            secret = KeyringSecret(name, client_id.value, profile.fields())
             fields["client_secret"] = Sourced(secret, f"keyring (profile '{name}')")
-    return _complete(f"profile '{name}' ({how})", fields, safe, env)
+    settings = _complete(f"profile '{name}' ({how})", fields, safe, env)
+    _token_cache.require_secret_unless_cached(settings)  # a warm cache reads no keyring
+    return settings
 
 
 # --- the layers -------------------------------------------------------------------
@@ -509,7 +509,8 @@ def _from_env_credentials(
         return None
     fields: dict[str, Sourced[Any]] = {}
     if token:
-        fields["token"] = Sourced(check_token(token, _env.TOKEN), _env.TOKEN)
+        checked = _handed.with_expiry(check_token(token, _env.TOKEN), env)
+        fields["token"] = Sourced(checked, _env.TOKEN)
     if client_id:
         fields["client_id"] = Sourced(client_id, _env.CLIENT_ID)
     if secret:

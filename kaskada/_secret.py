@@ -32,6 +32,10 @@ class Secret:
         """The plain value, for the one place that must send it."""
         return self._value
 
+    def known(self) -> str | None:
+        """The value if it is at hand without I/O (a lazily read secret may not be)."""
+        return self._value
+
     def fingerprint(self) -> str:
         """A SHA-256 hex digest: a cache key that is not the secret."""
         return hashlib.sha256(self.reveal().encode()).hexdigest()
@@ -95,7 +99,7 @@ def scrub(text: str, *secrets: Secret | str | None) -> str:
     detail), which may echo what the request carried.
     """
     for secret in secrets:
-        value = secret.reveal() if isinstance(secret, Secret) else secret
+        value = secret.known() if isinstance(secret, Secret) else secret
         if not value:
             continue
         for form in sorted(_spellings(value), key=len, reverse=True):

@@ -70,7 +70,7 @@ class Session:
         """The shared token cache for these credentials."""
         tokens = self._tokens
         if tokens is None:
-            from kaskada import _token
+            from kaskada import _token, _token_cache
 
             settings = self.settings
             if settings.token.value is not None:
@@ -86,6 +86,7 @@ class Session:
                     settings.audience.value,
                     timeout=settings.timeout.value,
                     ca_bundle=settings.ca_bundle.value,
+                    disk=_token_cache.for_settings(settings),
                 )
             self._tokens = tokens
         return tokens

@@ -9,25 +9,25 @@ none. Only transient failures (5xx, timeouts, refused connections) are retried.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
 import random
-import ssl
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kaskada import _fork
+from kaskada import _fork, _handed
 from kaskada._errors import AuthenticationError, ConfigError
 from kaskada._reset import on_reset
 from kaskada._secret import Secret, scrub
+
+if TYPE_CHECKING:
+    import ssl
+
+    from kaskada._token_cache import Entry
 
 log = logging.getLogger("kaskada")
 
@@ -132,6 +132,8 @@ def parse_token_response(
 
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     """The TLS context of the exchange; a ca_bundle that is not PEM roots is one ConfigError."""
+    import ssl
+
     if not ca_bundle:
         return ssl.create_default_context()
     path = os.path.expanduser(ca_bundle)
@@ -143,6 +145,8 @@ def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 def bad_ca_bundle(path: str, error: BaseException) -> str:
     """One line for a ca_bundle that cannot be read or holds no PEM certificate."""
+    import ssl
+
     if isinstance(error, ssl.SSLError) or not isinstance(error, OSError):
         reason = "it holds no PEM certificate"
     else:
@@ -153,30 +157,43 @@ def bad_ca_bundle(path: str, error: BaseException) -> str:
     )
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect of the token exchange is an error: the secret must not follow it."""
+def _no_redirect() -> Any:
+    """A handler that makes a redirect of the token exchange an error: the secret
+    must not follow it. (A class built on first use: urllib.request loads lazily.)"""
+    import urllib.request
 
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        target = newurl if len(newurl) <= 200 else newurl[:200] + "..."
-        raise AuthenticationError(
-            f"the token endpoint {req.full_url} answered HTTP {code}, a redirect to "
-            f"{target!r}; kaskada never follows a redirect with a secret: if that address "
-            "is right, set exchange_endpoint to it"
-        )
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self,
+            req: urllib.request.Request,
+            fp: Any,
+            code: int,
+            msg: str,
+            headers: Any,
+            newurl: str,
+        ) -> urllib.request.Request | None:
+            target = newurl if len(newurl) <= 200 else newurl[:200] + "..."
+            raise AuthenticationError(
+                f"the token endpoint {req.full_url} answered HTTP {code}, a redirect to "
+                f"{target!r}; kaskada never follows a redirect with a secret: if that address "
+                "is right, set exchange_endpoint to it"
+            )
+
+    return NoRedirect()
 
 
 def post_form(
     url: str, form: dict[str, str], *, timeout: float, ca_bundle: str | None
 ) -> tuple[int, bytes]:
     """POST a form; (status, body). Transient failures raise _Transient."""
+    # Imported here: a warm call (a token from the disk cache) never exchanges, and
+    # urllib.request with http.client and email costs ~8 ms of every CLI start.
+    import http.client
+    import ssl
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     data = urllib.parse.urlencode(form).encode()
     request = urllib.request.Request(
         url,
@@ -188,7 +205,7 @@ def post_form(
             "User-Agent": "kaskada-python",
         },
     )
-    handlers: list[Any] = [_NoRedirect()]
+    handlers: list[Any] = [_no_redirect()]
     if url.startswith("https:"):
         handlers.append(urllib.request.HTTPSHandler(context=_ssl_context(ca_bundle)))
     opener = urllib.request.build_opener(*handlers)
@@ -306,8 +323,10 @@ class TokenSource:
         *,
         timeout: float,
         ca_bundle: str | None,
+        disk: Entry | None = None,
     ) -> None:
         self.url = url
+        self._disk = disk  # the token cache on disk shared by the user's processes
         self.client_id = client_id
         self._secret = secret
         self._audience = audience
@@ -335,6 +354,14 @@ class TokenSource:
         with self._lock:
             return self._refresh_locked(stale=None).access_token
 
+    def current(self) -> Token:
+        """A valid token with its expiry (``kaskada exec``/``env`` hand both on)."""
+        self.get()
+        token = self._token
+        if token is None:  # pragma: no cover - get() always leaves one
+            raise AuthenticationError(f"no token from {self.url}")
+        return token
+
     def invalidate(self, rejected: Secret) -> Secret:
         """The API refused ``rejected``: get a new token unless another caller already did."""
         with self._lock:
@@ -345,6 +372,14 @@ class TokenSource:
         now = time.monotonic()
         if token is not None and now < token.refresh_at and token.access_token is not stale:
             return token  # another caller refreshed while we waited
+        if self._disk is not None:  # another process may hold one; else one exchange for all
+            token = self._disk.fetch(self._exchange, stale)
+        else:
+            token = self._exchange()
+        self._token = token
+        return token
+
+    def _exchange(self) -> Token:
         token = exchange(
             self.url,
             self.client_id,
@@ -353,7 +388,6 @@ class TokenSource:
             timeout=self._timeout,
             ca_bundle=self._ca_bundle,
         )
-        self._token = token
         return token
 
     async def aget(self) -> Secret:
@@ -403,6 +437,7 @@ class StaticToken:
         self._token = token
 
     def get(self) -> Secret:
+        _handed.check(self._token)  # KASKADA_TOKEN_EXPIRES_AT passed: say so before calling
         return self._token
 
     def invalidate(self, rejected: Secret) -> Secret:
@@ -422,16 +457,18 @@ def token_source(
     *,
     timeout: float,
     ca_bundle: str | None,
+    disk: Entry | None = None,
 ) -> TokenSource:
     """The shared TokenSource for these credentials (one token cache per key)."""
-    key = (url, client_id, audience, secret.fingerprint(), ca_bundle)
+    key = (url, client_id, audience, secret.fingerprint(), ca_bundle, disk and disk.key)
     source = _sources.get(key)
     if source is None:
         with _sources_lock:
             source = _sources.get(key)
             if source is None:
                 source = TokenSource(
-                    url, client_id, secret, audience, timeout=timeout, ca_bundle=ca_bundle
+                    url, client_id, secret, audience, timeout=timeout, ca_bundle=ca_bundle,
+                    disk=disk,
                 )
                 _sources[key] = source
     return source

@@ -40,6 +40,7 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.setenv("KASKADA_CONFIG_DIR", str(config_dir))
     monkeypatch.setenv("KASKADA_KEYRING_SERVICE", f"kaskada-test-{uuid.uuid4().hex}")
     monkeypatch.setenv("KASKADA_DATA_DIR", str(tmp_path / "kaskada-data"))
+    monkeypatch.setenv("KASKADA_CACHE_DIR", str(tmp_path / "kaskada-cache"))
     from kaskada import _reset
 
     _reset.reset_all()

@@ -289,6 +289,9 @@ def test_canary_appears_nowhere_but_the_keyring(
     assert leaks.containing(canary.encode().hex()) == []
     for token in tokens:
         assert len(token) >= 16
-        found = leaks.containing(token)
+        # The token cache on disk holds tokens by design (0600 in a 0700 folder; the
+        # secret, checked above, is never there).
+        cache = os.environ["KASKADA_CACHE_DIR"]
+        found = [where for where in leaks.containing(token) if not where.startswith(cache)]
         assert found in ([], ["stdout of kaskada token --profile canary"]), found
     assert history  # the shell did record the session

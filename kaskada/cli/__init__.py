@@ -38,6 +38,7 @@ EXIT_INTERRUPTED = 130
 _COMMAND_MODULES = (
     "kaskada.cli.profile",
     "kaskada.cli.api",
+    "kaskada.cli.tokens",
     "kaskada.cli.server",
     "kaskada.cli.demo",
     "kaskada.cli.completion",

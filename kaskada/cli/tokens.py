@@ -1,0 +1,189 @@
+"""``kaskada logout``, ``kaskada exec`` and ``kaskada env``: the token cache and handing tokens.
+
+``exec`` and ``env`` give a child process a token, never the secret: the child
+sees ``KASKADA_TOKEN``, ``KASKADA_TOKEN_EXPIRES_AT`` and the connection
+settings, and no other credential variable. ``logout`` drops cached tokens and
+keeps profiles and secrets (as ``aws sso logout``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+FORMATS = ("sh", "fish", "powershell", "json")
+
+
+def register(subparsers: Any) -> None:
+    logout = subparsers.add_parser(
+        "logout", help="drop cached access tokens (profiles and secrets stay)"
+    )
+    which = logout.add_mutually_exclusive_group()
+    which.add_argument("--profile", metavar="NAME", help="only this profile's tokens")
+    which.add_argument("--all", action="store_true", help="every cached token")
+    logout.set_defaults(handler=_logout)
+
+    run = subparsers.add_parser(
+        "exec",
+        help="run a command with a token for the account (never the secret)",
+        description="Run COMMAND with KASKADA_TOKEN, KASKADA_TOKEN_EXPIRES_AT and the "
+        "connection settings of the account, and without any other credential variable.",
+    )
+    run.add_argument("--profile", metavar="NAME", help="run as this profile")
+    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS…]")
+    run.set_defaults(handler=_exec)
+
+    env = subparsers.add_parser(
+        "env",
+        help="print the variables of `kaskada exec` for eval (they hold a token)",
+        description='For eval "$(kaskada env --profile NAME)": the token and connection '
+        "settings of the account, and unsetting every other credential variable.",
+    )
+    env.add_argument("--profile", metavar="NAME", help="as this profile")
+    env.add_argument("--format", choices=FORMATS, default="sh", help="the shell (default sh)")
+    env.set_defaults(handler=_env)
+
+
+def _logout(args: argparse.Namespace) -> int:
+    from kaskada import _config, _env, _token_cache
+    from kaskada._errors import ConfigError
+    from kaskada.cli._output import note
+
+    if args.all:
+        dropped = _token_cache.forget_all()
+        note(f"dropped {dropped} cached token(s) from {_token_cache.cache_dir()}")
+        return 0
+    name = args.profile or os.environ.get(_env.PROFILE) or _config.load().default_profile
+    if not name:
+        raise ConfigError(
+            "no profile to log out: name one with --profile NAME, or drop every cached token "
+            "with --all"
+        )
+    profile = _config.get_profile(name)
+    table = _config.profile_table(profile)
+    dropped = _token_cache.forget_profile(name, table)
+    note(f"dropped {dropped} cached token(s) of profile '{name}' (the profile and secret stay)")
+    return 0
+
+
+def child_variables(profile: str | None) -> tuple[dict[str, str], float]:
+    """The variables a child gets, and when the token expires (epoch seconds)."""
+    import time
+
+    from kaskada import _env, _handed
+    from kaskada._token import TokenSource
+    from kaskada.cli.api import _session
+
+    session = _session(argparse.Namespace(profile=profile, allow_insecure=False))
+    settings = session.settings
+    source = session.token_source()
+    if isinstance(source, TokenSource):
+        token = source.current()
+        secret = token.access_token
+        expires = time.time() + (token.expires_at - time.monotonic())
+    else:
+        secret = source.get()
+        known: float | None = getattr(secret, "expires_at", None)
+        if known is None:
+            from kaskada._errors import CredentialsError
+
+            raise CredentialsError(
+                f"the pre-issued token (from {settings.token.source}) has no known expiry: "
+                f"set {_env.TOKEN_EXPIRES_AT} too, or use a profile (--profile NAME)"
+            )
+        expires = known
+    variables = {
+        _env.TOKEN: secret.reveal(),
+        _env.TOKEN_EXPIRES_AT: _handed.format_time(expires),
+        _env.API_ENDPOINT: settings.endpoint.value,
+        _env.IS_SECURE: "true" if settings.is_secure.value else "false",
+    }
+    if settings.ca_bundle.value:
+        variables[_env.CA_BUNDLE] = os.path.abspath(os.path.expanduser(settings.ca_bundle.value))
+    return variables, expires
+
+
+def child_environment(variables: dict[str, str]) -> dict[str, str]:
+    from kaskada import _handed
+
+    environment = {k: v for k, v in os.environ.items() if k not in _handed.REMOVED}
+    environment.update(variables)
+    return environment
+
+
+def _exec(args: argparse.Namespace) -> int:
+    from kaskada._errors import ConfigError
+
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        print("kaskada exec: error: give a command after --, e.g. "
+              "kaskada exec --profile prod -- python job.py", file=sys.stderr)
+        return 2
+    variables, _ = child_variables(args.profile)
+    environment = child_environment(variables)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "posix":
+        try:
+            # The command replaces this process: its exit status and signals are its own.
+            os.execvpe(command[0], command, environment)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot run {command[0]!r}: {error.strerror}; check the command and PATH"
+            ) from None
+    import subprocess
+
+    try:
+        completed = subprocess.run(command, env=environment, check=False)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot run {command[0]!r}: {error.strerror}; check the command and PATH"
+        ) from None
+    return completed.returncode
+
+
+def _fish_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def render(variables: dict[str, str], removed: tuple[str, ...], form: str) -> str:
+    """The text for ``eval`` in shell ``form``: set ``variables``, unset ``removed``."""
+    import shlex
+
+    unset = [name for name in removed if name not in variables]
+    if form == "json":
+        return json.dumps(variables, indent=2, sort_keys=True) + "\n"
+    lines: list[str] = []
+    if form == "sh":
+        lines.append("unset " + " ".join(unset) + ";")
+        lines += [f"export {name}={shlex.quote(value)};" for name, value in variables.items()]
+    elif form == "fish":
+        lines += [f"set -e {name};" for name in unset]
+        lines += [f"set -gx {name} {_fish_quote(value)};" for name, value in variables.items()]
+    else:  # powershell
+        lines += [f"Remove-Item Env:{name} -ErrorAction SilentlyContinue" for name in unset]
+        lines += [
+            f"$Env:{name} = '{value.replace(chr(39), chr(39) * 2)}'"
+            for name, value in variables.items()
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _env(args: argparse.Namespace) -> int:
+    from kaskada import _handed
+    from kaskada.cli._output import note
+
+    variables, _ = child_variables(args.profile)
+    if sys.stdout.isatty():
+        note(
+            "kaskada: warning: this output holds an access token (valid until "
+            f"{variables['KASKADA_TOKEN_EXPIRES_AT']}); use it as "
+            '`eval "$(kaskada env …)"` and do not paste it anywhere'
+        )
+    sys.stdout.write(render(variables, _handed.REMOVED, args.format))
+    return 0

@@ -1,0 +1,168 @@
+"""``kaskada exec`` and ``kaskada env``: a child gets a token for the right account, never
+the secret; an expired handed token says so, when, and how to get a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kaskada._secret import Secret
+
+ROOT = Path(__file__).resolve().parent.parent
+KASKADA = f"{sys.executable} -m kaskada"
+DUMP_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    child_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run(
+        args, capture_output=True, text=True, env=child_env, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def accounts(local_server: Any, real_keyring: str) -> dict[str, Any]:
+    """Profiles a and b on two accounts, each with one table; b's credentials in the env."""
+    import kaskada as kda
+    from kaskada import _profiles, table
+
+    made: dict[str, Any] = {}
+    for name in ("a", "b"):
+        client_id, secret = local_server.add_client(f"acct_{uuid.uuid4().hex[:8]}")
+        fields = {
+            "client_id": client_id,
+            "endpoint": local_server.endpoint,
+            "exchange_endpoint": local_server.token_url,
+            "is_secure": False,
+        }
+        _profiles.add_profile(name, fields, Secret(secret))
+        table_name = f"{name}_table_{uuid.uuid4().hex[:6]}"
+        table.create_table(table_name, "t", "k", session=kda.session(name))
+        made[name] = {"client_id": client_id, "secret": secret, "table": table_name}
+    # The parent also holds another account's credentials: the child must not see them.
+    made["parent_env"] = {
+        "KASKADA_CLIENT_ID": made["b"]["client_id"],
+        "KASKADA_CLIENT_SECRET": made["b"]["secret"],
+        "KASKADA_AUTH_ENDPOINT": local_server.token_url,
+        "KASKADA_PROFILE": "b",
+    }
+    return made
+
+
+def _check_child(output: str, accounts: dict[str, Any], env: dict[str, str]) -> None:
+    assert accounts["a"]["table"] in output
+    assert accounts["b"]["table"] not in output
+    for name in ("KASKADA_CLIENT_ID", "KASKADA_CLIENT_SECRET", "KASKADA_PROFILE",
+                 "KASKADA_AUTH_ENDPOINT", "KASKADA_AUTH_AUDIENCE"):
+        assert name not in env
+    assert env["KASKADA_TOKEN"] and env["KASKADA_IS_SECURE"] == "false"
+    assert env["KASKADA_TOKEN_EXPIRES_AT"].endswith("Z")
+    for account in ("a", "b"):
+        assert accounts[account]["secret"] not in json.dumps(env)
+
+
+def test_exec_child_lists_the_right_account_and_never_sees_a_secret(
+    accounts: dict[str, Any], local_server: Any
+) -> None:
+    script = (
+        "import json, os, subprocess, sys; "
+        "out = subprocess.run([sys.executable, '-m', 'kaskada', 'table', 'list', '--json'], "
+        "capture_output=True, text=True); "
+        "print(json.dumps({'rc': out.returncode, 'out': out.stdout, 'err': out.stderr, "
+        "'env': dict(os.environ)}))"
+    )
+    result = run(
+        [sys.executable, "-m", "kaskada", "exec", "--profile", "a", "--", sys.executable, "-c",
+         script],
+        env=accounts["parent_env"],
+    )
+    assert result.returncode == 0, result.stderr
+    child = json.loads(result.stdout)
+    assert child["rc"] == 0, child["err"]
+    _check_child(child["out"], accounts, child["env"])
+    assert child["env"]["KASKADA_API_ENDPOINT"] == local_server.endpoint
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_eval_env_in_bash(accounts: dict[str, Any]) -> None:
+    script = (
+        f'eval "$({KASKADA} env --profile a)" && {KASKADA} table list --json && '
+        f"{sys.executable} -c {DUMP_ENV!r}"
+    )
+    result = run(["bash", "-c", script], env=accounts["parent_env"])
+    assert result.returncode == 0, result.stderr
+    listing, _, dumped = result.stdout.rpartition("\n{")
+    env = json.loads("{" + dumped)
+    _check_child(listing, accounts, env)
+    assert "holds an access token" not in result.stderr  # not a terminal: no warning
+
+
+def test_env_formats_quote_for_their_shell(accounts: dict[str, Any]) -> None:
+    from kaskada.cli.tokens import render
+
+    hostile = {"KASKADA_TOKEN": "a'b\"c$(x)`y`\\z", "KASKADA_API_ENDPOINT": "h:1"}
+    sh = render(hostile, ("KASKADA_CLIENT_SECRET",), "sh")
+    out = subprocess.run(
+        ["sh", "-c", sh + 'printf %s "$KASKADA_TOKEN"'],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out == hostile["KASKADA_TOKEN"]
+    assert "unset KASKADA_CLIENT_SECRET" in sh
+    assert json.loads(render(hostile, (), "json")) == hostile
+    assert "$Env:KASKADA_TOKEN = 'a''b" in render(hostile, (), "powershell")
+    assert "set -gx KASKADA_TOKEN 'a\\'b" in render(hostile, (), "fish")
+    result = run([sys.executable, "-m", "kaskada", "env", "--profile", "a", "--format", "json"])
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)) == {
+        "KASKADA_TOKEN", "KASKADA_TOKEN_EXPIRES_AT", "KASKADA_API_ENDPOINT", "KASKADA_IS_SECURE"
+    }
+
+
+def test_env_on_a_terminal_warns_first(accounts: dict[str, Any]) -> None:
+    import pty
+
+    code = (
+        "import os, pty, sys; "
+        "sys.exit(os.waitstatus_to_exitcode(pty.spawn([sys.executable, '-m', 'kaskada', "
+        "'env', '--profile', 'a'])))"
+    )
+    del pty
+    result = run([sys.executable, "-c", code])
+    assert result.returncode == 0, result.stderr
+    assert "this output holds an access token" in result.stdout  # the pty merges stderr
+
+
+def test_exec_exit_status_and_signals_are_the_childs(accounts: dict[str, Any]) -> None:
+    base = [sys.executable, "-m", "kaskada", "exec", "--profile", "a", "--"]
+    assert run([*base, "sh", "-c", "exit 7"]).returncode == 7
+    assert run([*base, "sh", "-c", "kill -TERM $$"]).returncode == -signal.SIGTERM
+    missing = run([*base, "no-such-command-here"])
+    assert missing.returncode == 1 and "no-such-command-here" in missing.stderr
+    assert run([sys.executable, "-m", "kaskada", "exec", "--profile", "a"]).returncode == 2
+
+
+def test_expired_handed_token_says_when_and_how(local_server: Any) -> None:
+    env = {
+        "KASKADA_TOKEN": "whatever",
+        "KASKADA_TOKEN_EXPIRES_AT": "2020-01-02T03:04:05Z",
+        "KASKADA_API_ENDPOINT": local_server.endpoint,
+        "KASKADA_IS_SECURE": "false",
+    }
+    result = run([sys.executable, "-m", "kaskada", "table", "list"], env=env)
+    assert result.returncode == 1
+    assert "expired at 2020-01-02T03:04:05Z" in result.stderr
+    assert "kaskada exec" in result.stderr and "Traceback" not in result.stderr
+    assert "whatever" not in result.stderr
+    bad = run([sys.executable, "-m", "kaskada", "table", "list"],
+              env={**env, "KASKADA_TOKEN_EXPIRES_AT": "tomorrow"})
+    assert bad.returncode == 1 and "KASKADA_TOKEN_EXPIRES_AT" in bad.stderr

@@ -1,0 +1,144 @@
+"""The token cache module in-process: lazy secrets, folder and lock safety (unit level;
+the real-process, real-keyring, real-server proof is in test_token_cache_cli.py).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kaskada import _token_cache
+from kaskada._secret import Secret
+from kaskada._token import Token
+
+SECRET = "canary-secret-9f2c1e"
+
+
+def _token(value: str = "tok-1", lifetime: float = 3600.0) -> Token:
+    now = time.monotonic()
+    return Token(Secret(value), "Bearer", lifetime, now + lifetime - 60, now + lifetime)
+
+
+@pytest.fixture
+def counting(memory_keyring: dict[tuple[str, str], str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A profile 'x' whose secret reads are counted."""
+    from kaskada import _keyring, _profiles
+
+    _profiles.add_profile(
+        "x",
+        {"client_id": "cid", "endpoint": "localhost:1", "exchange_endpoint": "http://localhost:2"},
+        Secret(SECRET),
+    )
+    reads: list[str] = []
+    real = _keyring.get_secret
+
+    def get_secret(name: str) -> Secret | None:
+        reads.append(name)
+        return real(name)
+
+    monkeypatch.setattr(_keyring, "get_secret", get_secret)
+    return reads
+
+
+def test_warm_cache_resolves_and_explains_without_reading_the_secret(counting: Any) -> None:
+    import kaskada as kda
+    from kaskada import _reset
+
+    session = kda.session("x")  # cold: the secret is read at once (a missing one fails here)
+    assert counting == ["x"]
+    entry = _token_cache.for_settings(session.settings)
+    assert entry is not None
+    entry.write(_token())
+    _reset.reset_all()
+    counting.clear()
+    warm = kda.session("x")
+    explanation = warm.explain()
+    assert explanation.source("client_secret") == "keyring (profile 'x')"
+    assert SECRET not in str(explanation)
+    assert warm.access_token().reveal() == "tok-1"
+    assert counting == []
+    assert SECRET not in entry.path.read_text()
+
+
+def test_missing_secret_still_fails_at_resolution_on_a_cold_cache(
+    memory_keyring: dict[tuple[str, str], str],
+) -> None:
+    import kaskada as kda
+    from kaskada import _profiles
+    from kaskada._errors import IncompleteCredentialsError
+
+    _profiles.add_profile("nosecret", {"client_id": "cid"}, None)
+    with pytest.raises(IncompleteCredentialsError, match="kaskada configure --profile nosecret"):
+        kda.session("nosecret")
+
+
+def test_folder_is_created_0700_whatever_the_umask(tmp_path: Path) -> None:
+    entry = _token_cache.Entry("k" * 64, profile=None, lock_timeout=1)
+    old = os.umask(0)
+    try:
+        entry.write(_token())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(entry.folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(entry.path.stat().st_mode) == 0o600
+    assert entry.read() is not None
+
+
+def test_entry_due_for_refresh_is_a_miss() -> None:
+    entry = _token_cache.Entry("d" * 64, profile=None, lock_timeout=1)
+    entry.write(_token(lifetime=100.0))
+    assert entry.read() is not None
+    now = time.monotonic()
+    entry.write(Token(Secret("t"), "Bearer", 100.0, now - 1, now + 40))  # 40 s < margin 50 s
+    assert entry.read() is None
+
+
+def test_symlinked_lock_is_refused_and_the_fetch_still_works(tmp_path: Path) -> None:
+    entry = _token_cache.Entry("s" * 64, profile=None, lock_timeout=1)
+    entry.folder.mkdir(mode=0o700)
+    target = tmp_path / "elsewhere"
+    (entry.folder / ("s" * 64 + ".lock")).symlink_to(target)
+    with entry.locked() as held:
+        assert held is False
+    calls: list[int] = []
+
+    def exchange() -> Token:
+        calls.append(1)
+        return _token("fresh")
+
+    assert entry.fetch(exchange, None).access_token.reveal() == "fresh"
+    assert entry.fetch(exchange, None).access_token.reveal() == "fresh"
+    assert calls == [1] and not target.exists()
+
+
+def test_rejected_token_is_never_returned() -> None:
+    entry = _token_cache.Entry("r" * 64, profile=None, lock_timeout=1)
+    entry.write(_token("old"))
+    fresh = entry.fetch(lambda: _token("new"), Secret("old"))
+    assert fresh.access_token.reveal() == "new"
+    assert entry.read() is not None and entry.read().access_token.reveal() == "new"  # type: ignore[union-attr]
+
+
+def test_other_users_file_mode_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    entry = _token_cache.Entry("m" * 64, profile=None, lock_timeout=1)
+    entry.write(_token())
+    os.chmod(entry.path, 0o644)
+    assert entry.read() is None
+    assert "open to others" in caplog.text
+
+
+def test_expires_at_parsing() -> None:
+    from kaskada import _handed
+    from kaskada._errors import ConfigError
+
+    assert _handed.parse_time("1970-01-01T00:01:00Z") == 60
+    assert _handed.parse_time("1970-01-01T01:01:00+01:00") == 60
+    assert _handed.format_time(60) == "1970-01-01T00:01:00Z"
+    for bad in ("", "soon", "2026-01-01T00:00:00"):
+        with pytest.raises(ConfigError, match="KASKADA_TOKEN_EXPIRES_AT"):
+            _handed.parse_time(bad)
