@@ -20,7 +20,7 @@ import grpc
 import pytest
 
 import kaskada as kda
-from kaskada import _aio_transport, _profiles, _reset, _token, table
+from kaskada import _aio_transport, _keyring, _reset, _token, _token_cache, table
 from kaskada._errors import (
     AlreadyExistsError,
     ApiAuthenticationError,
@@ -137,16 +137,17 @@ def test_hundred_tasks_two_profiles_slow_sign_in_never_stall_the_loop(
     second.save_profile("b")
     expected = {"a": {first.marker, "only_a"}, "b": {second.marker}}
     _reset.reset_all()  # a fresh process as far as caches go: no token yet
+    _token_cache.forget_all()  # and no token on disk either
     before = {name: issued_tokens(server, who.name) for name, who in (("a", first), ("b", second))}
     wrong: list[tuple[str, set[str]]] = []
     keyring_reads: list[tuple[str, bool]] = []  # (profile, on the loop's thread)
-    original_secret = _profiles.profile_secret
+    original_read = _keyring.get_entry
 
-    def recorded_secret(name: str, client_id: str, *rest: Any) -> Any:
+    def recorded_read(name: str) -> Any:  # the real keyring read
         keyring_reads.append((name, threading.current_thread() is threading.main_thread()))
-        return original_secret(name, client_id, *rest)
+        return original_read(name)
 
-    monkeypatch.setattr(_profiles, "profile_secret", recorded_secret)
+    monkeypatch.setattr(_keyring, "get_entry", recorded_read)
 
     async def worker(profile: str) -> int:
         async with kda.session(profile=profile) as entered:
@@ -169,7 +170,9 @@ def test_hundred_tasks_two_profiles_slow_sign_in_never_stall_the_loop(
     assert wrong == []
     after = {name: issued_tokens(server, who.name) for name, who in (("a", first), ("b", second))}
     assert {name: after[name] - before[name] for name in after} == {"a": 1, "b": 1}
-    assert sorted(keyring_reads) == [("a", False), ("b", False)]  # once each, off the loop
+    # Every keyring read ran off the loop's thread. (Two threads resolving the same profile at
+    # one moment may each read it, so the count is not asserted; exchanges are, above.)
+    assert set(keyring_reads) == {("a", False), ("b", False)}
     assert beat.ticks > 0
     assert beat.max_late < 0.1, beat.verdict()
 
@@ -180,6 +183,7 @@ def test_tasks_and_threads_asking_at_once_share_one_sign_in(
     server = start_server(launcher=("-c", SLOW_TOKEN_SERVER))
     who = Account(server, "mixed")
     _reset.reset_all()
+    _token_cache.forget_all()  # no token on disk from the account's set-up either
     before = issued_tokens(server, who.name)
     shared = who.session()
     results: list[set[str]] = []

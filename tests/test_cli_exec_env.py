@@ -159,7 +159,7 @@ def test_expired_handed_token_says_when_and_how(local_server: Any) -> None:
         "KASKADA_IS_SECURE": "false",
     }
     result = run([sys.executable, "-m", "kaskada", "table", "list"], env=env)
-    assert result.returncode == 1
+    assert result.returncode == 4  # an expired token: credentials, exit 4
     assert "expired at 2020-01-02T03:04:05Z" in result.stderr
     assert "kaskada exec" in result.stderr and "Traceback" not in result.stderr
     assert "whatever" not in result.stderr

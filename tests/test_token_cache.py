@@ -35,13 +35,13 @@ def counting(memory_keyring: dict[tuple[str, str], str], monkeypatch: pytest.Mon
         Secret(SECRET),
     )
     reads: list[str] = []
-    real = _keyring.get_secret
+    real = _keyring.get_entry
 
-    def get_secret(name: str) -> Secret | None:
+    def get_entry(name: str) -> Any:  # the real keyring read (secret and binding)
         reads.append(name)
         return real(name)
 
-    monkeypatch.setattr(_keyring, "get_secret", get_secret)
+    monkeypatch.setattr(_keyring, "get_entry", get_entry)
     return reads
 
 

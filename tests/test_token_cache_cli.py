@@ -336,7 +336,7 @@ def test_a_wrong_secret_for_the_same_client_never_borrows_a_token(
     assert len(entries()) == 1  # a warm token for the same client id exists
     _profiles.add_profile("wrong", _config.get_profile("p").fields(), Secret("not-the-secret"))
     result = run("whoami", "--profile", "wrong")
-    assert result.returncode == 1 and "refused" in result.stderr
+    assert result.returncode == 4 and "refused" in result.stderr
     explicit = {
         "KASKADA_CLIENT_ID": prof[0],
         "KASKADA_CLIENT_SECRET": "not-the-secret",
@@ -344,4 +344,4 @@ def test_a_wrong_secret_for_the_same_client_never_borrows_a_token(
         "KASKADA_AUTH_ENDPOINT": local_server.token_url,
         "KASKADA_IS_SECURE": "false",
     }
-    assert run("table", "list", env=explicit).returncode == 1
+    assert run("table", "list", env=explicit).returncode == 4

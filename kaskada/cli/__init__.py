@@ -180,8 +180,19 @@ def _quiet_grpc(debug: bool) -> None:
     It reads these variables when it loads, so this runs before anything imports grpc."""
     if debug or "grpc" in sys.modules:  # loaded already (a test calling main()): too late
         return
-    os.environ["GRPC_VERBOSITY"] = "NONE"
-    os.environ["GRPC_TRACE"] = ""
+    for name, value in (("GRPC_VERBOSITY", "NONE"), ("GRPC_TRACE", "")):
+        if name not in os.environ:
+            os.environ[name] = value
+            _grpc_quieting.add(name)
+
+
+_grpc_quieting: set[str] = set()
+
+
+def grpc_quieting() -> frozenset[str]:
+    """The gRPC variables this CLI set for itself, which a child (``kaskada exec``) must
+    not inherit: the user's own settings stay."""
+    return frozenset(_grpc_quieting)
 
 
 def _debug_logging() -> None:

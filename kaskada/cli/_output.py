@@ -9,6 +9,7 @@ a consumer of JSON parses rather than displays).
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -42,3 +43,10 @@ def emit_json(value: Any) -> None:
 def note(message: str) -> None:
     """A remark for the person at the terminal; on stderr so stdout stays parseable."""
     print(printable_lines(message), file=sys.stderr)
+
+
+def example(parser: argparse.ArgumentParser, *lines: str) -> None:
+    """Put working example command lines in a verb's help (its epilog)."""
+    parser.epilog = "example" + ("s" if len(lines) > 1 else "") + ":\n" + "\n".join(
+        f"  {line}" for line in lines
+    )

@@ -98,9 +98,9 @@ def _session(args: argparse.Namespace) -> Session:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         made = session(
-            args.profile,
-            allow_insecure=True if args.allow_insecure else None,
-            timeout=args.timeout,
+            getattr(args, "profile", None),
+            allow_insecure=True if getattr(args, "allow_insecure", False) else None,
+            timeout=getattr(args, "timeout", None),
         )
     for warning in caught:
         note(f"kaskada: warning: {warning.message}")

@@ -10,15 +10,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from kaskada.cli._output import example
+
 if TYPE_CHECKING:
     from kaskada._config import Profile
     from kaskada._secret import Secret
 
 
-def _example(parser: argparse.ArgumentParser, *lines: str) -> None:
-    parser.epilog = "example" + ("s" if len(lines) > 1 else "") + ":\n" + "\n".join(
-        f"  {line}" for line in lines
-    )
+_example = example
 
 
 def host_port(value: str) -> str:

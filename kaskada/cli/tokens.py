@@ -14,6 +14,8 @@ import os
 import sys
 from typing import Any
 
+from kaskada.cli._output import example
+
 FORMATS = ("sh", "fish", "powershell", "json")
 
 
@@ -24,6 +26,7 @@ def register(subparsers: Any) -> None:
     which = logout.add_mutually_exclusive_group()
     which.add_argument("--profile", metavar="NAME", help="only this profile's tokens")
     which.add_argument("--all", action="store_true", help="every cached token")
+    example(logout, "kaskada logout --profile prod", "kaskada logout --all")
     logout.set_defaults(handler=_logout)
 
     run = subparsers.add_parser(
@@ -33,7 +36,9 @@ def register(subparsers: Any) -> None:
         "connection settings of the account, and without any other credential variable.",
     )
     run.add_argument("--profile", metavar="NAME", help="run as this profile")
-    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS…]")
+    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS…]",
+                     help="the command to run, after --")
+    example(run, "kaskada exec --profile prod -- python job.py")
     run.set_defaults(handler=_exec)
 
     env = subparsers.add_parser(
@@ -44,6 +49,8 @@ def register(subparsers: Any) -> None:
     )
     env.add_argument("--profile", metavar="NAME", help="as this profile")
     env.add_argument("--format", choices=FORMATS, default="sh", help="the shell (default sh)")
+    example(env, 'eval "$(kaskada env --profile prod)"',
+            "kaskada env --profile prod --format fish | source")
     env.set_defaults(handler=_env)
 
 
@@ -69,7 +76,9 @@ def _logout(args: argparse.Namespace) -> int:
     return 0
 
 
-def child_variables(profile: str | None) -> tuple[dict[str, str], float]:
+def child_variables(
+    profile: str | None, timeout: float | None = None
+) -> tuple[dict[str, str], float]:
     """The variables a child gets, and when the token expires (epoch seconds)."""
     import time
 
@@ -77,7 +86,7 @@ def child_variables(profile: str | None) -> tuple[dict[str, str], float]:
     from kaskada._token import TokenSource
     from kaskada.cli.api import _session
 
-    session = _session(argparse.Namespace(profile=profile, allow_insecure=False))
+    session = _session(argparse.Namespace(profile=profile, allow_insecure=False, timeout=timeout))
     settings = session.settings
     source = session.token_source()
     if isinstance(source, TokenSource):
@@ -108,8 +117,10 @@ def child_variables(profile: str | None) -> tuple[dict[str, str], float]:
 
 def child_environment(variables: dict[str, str]) -> dict[str, str]:
     from kaskada import _handed
+    from kaskada.cli import grpc_quieting
 
-    environment = {k: v for k, v in os.environ.items() if k not in _handed.REMOVED}
+    removed = {*_handed.REMOVED, *grpc_quieting()}  # ours, not the child's
+    environment = {k: v for k, v in os.environ.items() if k not in removed}
     environment.update(variables)
     return environment
 
@@ -124,7 +135,7 @@ def _exec(args: argparse.Namespace) -> int:
         print("kaskada exec: error: give a command after --, e.g. "
               "kaskada exec --profile prod -- python job.py", file=sys.stderr)
         return 2
-    variables, _ = child_variables(args.profile)
+    variables, _ = child_variables(args.profile, getattr(args, "timeout", None))
     environment = child_environment(variables)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -178,7 +189,7 @@ def _env(args: argparse.Namespace) -> int:
     from kaskada import _handed
     from kaskada.cli._output import note
 
-    variables, _ = child_variables(args.profile)
+    variables, _ = child_variables(args.profile, getattr(args, "timeout", None))
     if sys.stdout.isatty():
         note(
             "kaskada: warning: this output holds an access token (valid until "
