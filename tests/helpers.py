@@ -48,7 +48,8 @@ def run_process(
     timeout: float = 60,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run any command with :func:`cli_env` (e.g. ``python -c`` that imports kaskada)."""
+    """Run any command with :func:`cli_env` (e.g. ``python -c`` that imports kaskada),
+    in the repository's root unless ``cwd`` says otherwise."""
     return subprocess.run(
         list(argv),
         capture_output=True,
@@ -56,7 +57,7 @@ def run_process(
         input=input,
         env=cli_env(env),
         timeout=timeout,
-        cwd=cwd,
+        cwd=cwd if cwd is not None else ROOT,
         check=False,
     )
 

@@ -8,8 +8,6 @@ import os
 import signal
 import socket
 import ssl
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import grpc
 import pytest
 
 from kaskada.api.v1alpha import table_pb2
+from tests.helpers import run_cli as kaskada
 from tests.server_fixtures import (
     READY,
     bearer,
@@ -28,14 +27,6 @@ from tests.server_fixtures import (
 from tests.stored import secrets, stored
 
 CANARY = "canary-Zq7x-secret-do-not-leak"
-
-
-def kaskada(*args: str, input: str | None = None, env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kaskada", *args], capture_output=True, text=True, timeout=60,
-        input=input, env=env if env is not None else dict(os.environ),
-    )
 
 
 def make_table(stub: Any, token: str, name: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from kaskada._secret import Secret
+from tests.helpers import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,20 +38,6 @@ class Keyring(KeyringBackend):
     def delete_password(self, service, username):
         raise RuntimeError("the keyring was written")
 '''
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    child_env = dict(os.environ)
-    child_env["PYTHONPATH"] = str(ROOT)
-    child_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "kaskada", *args],
-        capture_output=True,
-        text=True,
-        env=child_env,
-        timeout=60,
-        check=False,
-    )
 
 
 def issued(server: Any, client_id: str) -> int:
