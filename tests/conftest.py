@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.helpers import require_real_keyring
 
-pytest_plugins = ["tests.server_fixtures", "pytester"]
+pytest_plugins = ["tests.server_fixtures", "tests.token_fakes", "pytester"]
 
 settings.register_profile(
     "kaskada",

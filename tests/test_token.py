@@ -27,10 +27,8 @@ URL = "http://127.0.0.1:1/oauth/token"
 
 
 @pytest.fixture
-def endpoint() -> Iterator[FakeTokenEndpoint]:
-    fake = FakeTokenEndpoint()
-    yield fake
-    fake.close()
+def endpoint(token_endpoint: FakeTokenEndpoint) -> FakeTokenEndpoint:
+    return token_endpoint
 
 
 # --- the pure parser --------------------------------------------------------------

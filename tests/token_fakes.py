@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
 
 from kaskada import _token
 
@@ -161,11 +162,9 @@ class FakeTokenEndpoint:
         self.server.server_close()
 
 
-def wait_until(condition: Any, limit: float = 10.0) -> bool:
-    """Poll ``condition`` (a real-time bound for a test's own set-up, never asserted on)."""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return bool(condition())
+@pytest.fixture
+def token_endpoint() -> Iterator[FakeTokenEndpoint]:
+    """A FakeTokenEndpoint for one test (conftest loads this module as a plugin)."""
+    fake = FakeTokenEndpoint()
+    yield fake
+    fake.close()
