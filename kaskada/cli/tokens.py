@@ -80,9 +80,7 @@ def child_variables(
     profile: str | None, timeout: float | None = None
 ) -> tuple[dict[str, str], float]:
     """The variables a child gets, and when the token expires (epoch seconds)."""
-    import time
-
-    from kaskada import _env, _handed
+    from kaskada import _clock, _env, _handed
     from kaskada._token import TokenSource
     from kaskada.cli.api import _session
 
@@ -92,7 +90,7 @@ def child_variables(
     if isinstance(source, TokenSource):
         token = source.current()
         secret = token.access_token
-        expires = time.time() + (token.expires_at - time.monotonic())
+        expires = _clock.to_wall(token.expires_at)
     else:
         secret = source.get()
         known: float | None = getattr(secret, "expires_at", None)
