@@ -7,6 +7,7 @@ points into tmp_path and KASKADA_KEYRING_SERVICE is unique per test.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,7 @@ def ipython_shell(tmp_path: Path) -> Iterator[Any]:
     """IPython's InteractiveShell (the singleton, as a terminal's %load_ext would use),
     profile folder and history under tmp_path, fenlmagic unloaded and the namespace
     reset before and after."""
+    real_main = sys.modules["__main__"]  # before the shell makes its own module __main__
     previous = os.environ.get("IPYTHONDIR")
     os.environ["IPYTHONDIR"] = str(tmp_path / "ipython")
     from IPython.core.interactiveshell import InteractiveShell
@@ -125,12 +127,16 @@ def ipython_shell(tmp_path: Path) -> Iterator[Any]:
     if "fenlmagic" in shell.extension_manager.loaded:
         shell.extension_manager.unload_extension("fenlmagic")
     shell.reset(new_session=False)
+    # The shell makes its namespace module __main__; a process pool started later with
+    # spawn re-imports __main__ by its spec, so the real one goes back after the test.
+    sys.modules["__main__"] = shell.user_module
     try:
         yield shell
     finally:
         if "fenlmagic" in shell.extension_manager.loaded:
             shell.extension_manager.unload_extension("fenlmagic")
         shell.reset(new_session=False)
+        sys.modules["__main__"] = real_main
         if previous is None:
             os.environ.pop("IPYTHONDIR", None)
         else:

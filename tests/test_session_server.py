@@ -308,17 +308,9 @@ def test_stopped_server_is_a_clear_error_within_the_deadline(start_server: Any) 
 
 
 @pytest.fixture
-def shell(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    config.InteractiveShell.colors = "NoColor"
-    ip = InteractiveShell.instance(config=config)
-    ip.reset(new_session=False)
-    return ip
+def shell(ipython_shell: Any) -> Any:
+    """The shared IPython shell (conftest), which also puts the real __main__ back."""
+    return ipython_shell
 
 
 def test_notebook_snippet_shows_empty_dict(
