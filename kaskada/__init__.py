@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     import kaskada.table as table
     from kaskada._delegate import DelegatedSession as DelegatedSession
     from kaskada._explain import Explanation as Explanation
-    from kaskada._explain import explain as explain
     from kaskada._session import Session as Session
+    from kaskada._session import explain as explain
     from kaskada._session import init as init
     from kaskada._session import session as session
 
@@ -53,7 +53,7 @@ _LAZY = {
     "session": ("kaskada._session", "session"),
     "Session": ("kaskada._session", "Session"),
     "DelegatedSession": ("kaskada._delegate", "DelegatedSession"),
-    "explain": ("kaskada._explain", "explain"),
+    "explain": ("kaskada._session", "explain"),
     "Explanation": ("kaskada._explain", "Explanation"),
     "table": ("kaskada.table", None),
 }

@@ -30,13 +30,9 @@ class SecretBindingError(IncompleteCredentialsError):
 
 def binding_of(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The destinations a profile's own fields (PROFILE_KEYS) send a secret and a token to."""
+    from kaskada._defaults import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT
     from kaskada._loopback import is_loopback
-    from kaskada._resolve import (
-        DEFAULT_ENDPOINT,
-        DEFAULT_EXCHANGE_ENDPOINT,
-        endpoint_host,
-        exchange_url,
-    )
+    from kaskada._values import endpoint_host, exchange_url
 
     endpoint = fields.get("endpoint") or DEFAULT_ENDPOINT
     exchange = fields.get("exchange_endpoint")

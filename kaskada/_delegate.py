@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kaskada._errors import DelegationExpiredError
 from kaskada._secret import Secret
 from kaskada._session import Session
+from kaskada._settings import Settings, Sourced
 from kaskada._token import StaticToken
-
-if TYPE_CHECKING:
-    from kaskada._resolve import Settings
 
 DELEGATED = "delegate()"
 
@@ -145,8 +143,6 @@ def make(
     profile: str | None,
 ) -> DelegatedSession:
     """A delegated session from its parts (also how unpickling rebuilds one)."""
-    from kaskada._resolve import Settings, Sourced
-
     where = f"{DELEGATED} of " + (f"profile '{profile}'" if profile else f"client {client_id}")
     settings = Settings(
         layer=where,

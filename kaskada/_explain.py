@@ -2,18 +2,17 @@
 
 Users debug "which account am I?" by reading this, and ``kaskada whoami`` and
 ``kaskada profile current`` print it; so it never holds a secret in the clear.
+Presentation only: it is handed a ``Settings`` and reads no session state
+(``kda.explain()`` itself lives with the sessions, in ``_session``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kaskada._secret import MASK, Secret
-
-if TYPE_CHECKING:
-    from kaskada._resolve import Settings
-    from kaskada._session import Session
+from kaskada._settings import Settings
 
 
 def _mask(value: Any) -> str | None:
@@ -61,10 +60,3 @@ class Explanation:
             if name == setting:
                 return source
         raise KeyError(setting)
-
-
-def explain(session: Session | None = None) -> Explanation:
-    """The settings a call made here would use, and where each came from."""
-    from kaskada._session import current
-
-    return current(session).explain()
