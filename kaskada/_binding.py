@@ -16,16 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from kaskada._errors import IncompleteCredentialsError
+from kaskada._errors import SecretBindingError
 
 if TYPE_CHECKING:
     from kaskada._keyring import Entry
 
 BOUND_FIELDS = ("client_id", "exchange_endpoint", "audience", "endpoint", "is_secure", "ca_bundle")
-
-
-class SecretBindingError(IncompleteCredentialsError):
-    """The stored secret was bound to other settings than the profile has now: not sent."""
 
 
 def binding_of(fields: Mapping[str, Any]) -> dict[str, Any]:

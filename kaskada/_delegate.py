@@ -54,6 +54,8 @@ class DelegatedToken(StaticToken):
 class DelegatedSession(Session):
     """A Session holding only a token, its expiry, the endpoint and TLS settings."""
 
+    __module__ = "kaskada"  # shown as kaskada.X (it is exported there)
+
     __slots__ = ()
 
     def __init__(self, settings: Settings, expires_at: float | None) -> None:

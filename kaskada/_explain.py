@@ -29,6 +29,8 @@ def _mask(value: Any) -> str | None:
 class Explanation:
     """Rows of (setting, masked value, source), plus the layer that supplied them."""
 
+    __module__ = "kaskada"  # shown as kaskada.X (it is exported there)
+
     layer: str
     rows: tuple[tuple[str, str | None, str], ...]
     title: str = "settings in force"

@@ -22,17 +22,17 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec
 
-from kaskada import _fork, _token, _token_cache
+from kaskada import _fork, _token_cache
 from kaskada._explain import Explanation
 from kaskada._memo import memoized, resolve_default, resolve_options
 from kaskada._options import ConnectionOptions
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
 from kaskada._settings import Settings
-from kaskada._token import StaticToken, TokenSource
 
 if TYPE_CHECKING:
     from kaskada._delegate import DelegatedSession
+    from kaskada._token import StaticToken, TokenSource
 
 P = ParamSpec("P")
 
@@ -47,6 +47,8 @@ _global_lock = threading.Lock()
 
 class Session:
     """Resolved settings for one account; a context manager and a ``session=`` argument."""
+
+    __module__ = "kaskada"  # shown as kaskada.X (it is exported there)
 
     __slots__ = ("_tokens", "settings")
 
@@ -74,6 +76,11 @@ class Session:
         """The shared token cache for these credentials."""
         tokens = self._tokens
         if tokens is None:
+            # Here, not at the top: resolving and explaining never need the token
+            # machinery, and _token costs ~5 ms of a first kda.session() (json,
+            # random, weakref; `python -X importtime`, bench/bench_session.py).
+            from kaskada import _token
+
             settings = self.settings
             if settings.token.value is not None:
                 tokens = _token.StaticToken(settings.token.value)

@@ -19,7 +19,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kaskada import _token
-from kaskada._errors import AuthenticationError
+from kaskada._errors import (
+    AuthenticationError,
+    TokenEndpointUnavailableError,
+    UnavailableError,
+)
 from kaskada._secret import Secret
 
 CANARY = "canary-s3cret-Zq9x"
@@ -199,23 +203,25 @@ def test_transient_failures_are_retried(endpoint: FakeTokenEndpoint) -> None:
     assert len(endpoint.forms) == 3
 
 
-def test_persistent_5xx_is_an_authentication_error(endpoint: FakeTokenEndpoint) -> None:
+def test_persistent_5xx_is_unavailable_not_a_refusal(endpoint: FakeTokenEndpoint) -> None:
     endpoint.script = [(500, b"x")] * _token.MAX_ATTEMPTS
-    with pytest.raises(AuthenticationError, match="could not be reached"):
+    with pytest.raises(TokenEndpointUnavailableError, match="could not be reached"):
         _token.exchange(endpoint.url, "cid", Secret(CANARY), timeout=10)
     assert len(endpoint.forms) == _token.MAX_ATTEMPTS
 
 
 def test_unreachable_endpoint_names_it() -> None:
-    with pytest.raises(AuthenticationError) as caught:
+    with pytest.raises(UnavailableError) as caught:
         _token.exchange("http://127.0.0.1:9/oauth/token", "cid", Secret(CANARY), timeout=2)
     assert "http://127.0.0.1:9/oauth/token" in str(caught.value)
     assert CANARY not in str(caught.value)
+    assert isinstance(caught.value, TokenEndpointUnavailableError)
+    assert not isinstance(caught.value, AuthenticationError)  # an outage, not a refusal
 
 
-def test_timeout_is_an_authentication_error(endpoint: FakeTokenEndpoint) -> None:
+def test_timeout_is_unavailable_not_a_refusal(endpoint: FakeTokenEndpoint) -> None:
     endpoint.delay = 1.0
-    with pytest.raises(AuthenticationError, match="could not be reached"):
+    with pytest.raises(TokenEndpointUnavailableError, match="could not be reached"):
         _token.exchange(endpoint.url, "cid", Secret(CANARY), timeout=0.3)
 
 

@@ -341,7 +341,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from kaskada import _binding, _config, _keyring
-    from kaskada._errors import KaskadaError
+    from kaskada._errors import KaskadaError, SecretBindingError
     from kaskada.cli._output import emit_json, printable
 
     config = _config.load()
@@ -354,7 +354,7 @@ def _show(args: argparse.Namespace) -> int:
         if entry is not None:
             _binding.check(profile.name, entry, profile.fields())
             usable = True
-    except _binding.SecretBindingError as error:
+    except SecretBindingError as error:
         usable, secret_note = False, str(error)
     except KaskadaError as error:
         stored, secret_note = None, str(error)
