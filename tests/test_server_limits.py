@@ -179,10 +179,10 @@ def test_a_full_database_is_resource_exhausted_and_503_with_retry_after(
     assert "storage is full" in answer["error_description"]
     # The client library shows it as one line and does not retry in a loop.
     from kaskada import _token
-    from kaskada._errors import AuthenticationError
+    from kaskada._errors import TokenEndpointUnavailableError
     from kaskada._secret import Secret
 
-    with pytest.raises(AuthenticationError) as raised:
+    with pytest.raises(TokenEndpointUnavailableError) as raised:  # an outage, not a refusal
         _token.exchange(server.token_url, client_id, Secret(secret), timeout=10)
     assert "503" in str(raised.value) and "\n" not in str(raised.value)
     assert server.process.poll() is None
