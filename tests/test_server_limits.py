@@ -232,7 +232,7 @@ def test_failed_sign_ins_are_rate_limited_per_client_id_with_retry_after(
 
 def test_the_client_reports_429_as_one_line_and_does_not_retry() -> None:
     from kaskada import _token
-    from kaskada._errors import AuthenticationError
+    from kaskada._errors import TokenEndpointUnavailableError
     from kaskada._secret import Secret
 
     hits: list[str] = []
@@ -257,7 +257,7 @@ def test_the_client_reports_429_as_one_line_and_does_not_retry() -> None:
     thread.start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/oauth/token"
-        with pytest.raises(AuthenticationError) as raised:
+        with pytest.raises(TokenEndpointUnavailableError) as raised:  # asks to wait: an outage
             _token.exchange(url, "some-client", Secret("s3cr3t-canary"), timeout=10)
     finally:
         httpd.shutdown()
