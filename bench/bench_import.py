@@ -1,6 +1,8 @@
 """``import kaskada`` against ``python -c pass``, measured in the same run.
 
-Target: at most 3x the bare interpreter (``import boto3`` is about 16x here).
+Target: at most 1.5x the bare interpreter (``import boto3`` is about 16x here):
+typing, hashlib and hmac load on first use, not at import. Measure a regular
+(non-editable) install: an editable one adds its finder to every start.
 Prints a table; returns rows for ``bench/run.py``. Never fails anything.
 """
 
@@ -48,8 +50,8 @@ def main() -> list[dict[str, Any]]:
     ]  # fmt: skip
     ratio = imported / baseline
     rows.append(
-        {"figure": "python -c 'import kaskada'", "target": "<= 3x",
-         "result": f"{imported * 1e3:.1f} ms", "ratio": f"{ratio:.2f}x", "ok": ratio <= 3}
+        {"figure": "python -c 'import kaskada'", "target": "<= 1.5x",
+         "result": f"{imported * 1e3:.1f} ms", "ratio": f"{ratio:.2f}x", "ok": ratio <= 1.5}
     )  # fmt: skip
     return rows
 

@@ -4,19 +4,23 @@
     python bench/bench_session.py
 
 Targets: entering plus leaving ``kda.session(profile=...)`` for settings already
-seen costs at most 20 us (boto3.Session(profile_name=...) is 7-14 ms here, a
+seen costs at most 3 us (boto3.Session(profile_name=...) is 7-14 ms here, a
 Databricks SDK Config(profile=...) about 140 us). With 1,000 profiles in the
-file the first resolution costs no more than one parse of the file (ratio to a
-parse measured in the same run, target 1.5x for the keyring lookup and
-bookkeeping), and later ones are constant time (a 1,000-profile file against a
-10-profile file, target 2x). Profiles' secrets sit in an in-memory keyring so
-the figure is kaskada's own cost. Everything runs in a temporary folder.
+file the first resolution, timed in a fresh interpreter from just after
+``import kaskada`` and so including every module it loads, costs at most 1.2x
+one ``tomllib`` parse of the same file (measured in that same interpreter); later
+ones are constant time (a 1,000-profile file against a 10-profile file, target
+2x). Profiles' secrets sit in an in-memory keyring so the figure is kaskada's
+own cost. Everything runs in a temporary folder. Measure a regular
+(non-editable) install: an editable one adds its finder to every import.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,12 +33,58 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _memory_keyring() -> None:
+def _memory_keyring(store: dict[tuple[str, str], str]) -> None:
     import keyring
 
     from kaskada import _keyring
 
-    keyring.set_keyring(_keyring.memory_backend())
+    keyring.set_keyring(_keyring.memory_backend(store))
+
+
+# A fresh interpreter: a memory keyring seeded from the parent's entries (the
+# keyring package only, no kaskada module), then ``import kaskada``; the clock
+# starts after it. One tomllib parse of the same file is timed afterwards.
+_FIRST_RESOLUTION = """
+import json, statistics, sys, time
+import keyring
+from keyring.backend import KeyringBackend
+entries = {tuple(k.split("\\0")): v for k, v in json.loads(sys.argv[1]).items()}
+class Memory(KeyringBackend):
+    priority = 1
+    def get_password(self, service, username):
+        return entries.get((service, username))
+    def set_password(self, service, username, password):
+        entries[(service, username)] = password
+    def delete_password(self, service, username):
+        entries.pop((service, username))
+keyring.set_keyring(Memory())
+import kaskada
+start = time.perf_counter()
+kaskada.session(profile="p500")
+first = time.perf_counter() - start
+import tomllib
+path = sys.argv[2]
+parses = []
+for _ in range(7):
+    start = time.perf_counter()
+    tomllib.loads(open(path, "rb").read().decode())
+    parses.append(time.perf_counter() - start)
+print(first, statistics.median(parses))
+"""
+
+
+def _first_resolution(store: dict[tuple[str, str], str], path: Path) -> tuple[float, float]:
+    """(first resolution after import kaskada, one tomllib parse): medians of 7 processes."""
+    entries = json.dumps({"\0".join(key): value for key, value in store.items()})
+    firsts, parses = [], []
+    for _ in range(7):
+        out = subprocess.run(
+            [sys.executable, "-c", _FIRST_RESOLUTION, entries, str(path)],
+            check=True, capture_output=True, text=True, env=dict(os.environ),
+        ).stdout.split()  # fmt: skip
+        firsts.append(float(out[0]))
+        parses.append(float(out[1]))
+    return statistics.median(firsts), statistics.median(parses)
 
 
 def _write_profiles(folder: Path, count: int) -> None:
@@ -84,9 +134,10 @@ def main() -> list[dict[str, Any]]:
     for name in [name for name in os.environ if name.startswith("KASKADA_")]:
         del os.environ[name]
     os.environ["KASKADA_KEYRING_SERVICE"] = f"kaskada-bench-{uuid.uuid4().hex}"
-    _memory_keyring()
+    store: dict[tuple[str, str], str] = {}
+    _memory_keyring(store)
     import kaskada as kda
-    from kaskada import _config, _reset, _resolve
+    from kaskada import _memo, _reset
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -113,56 +164,45 @@ def main() -> list[dict[str, Any]]:
         rows.append(
             {
                 "figure": "kda.session(profile=...) enter+exit, seen settings",
-                "target": "<= 20 us",
+                "target": "<= 3 us",
                 "result": f"{per * 1e6:.2f} us",
-                "ratio": f"{per / 20e-6:.2f} of target",
-                "ok": per <= 20e-6,
+                "ratio": f"{per / 3e-6:.2f} of target",
+                "ok": per <= 3e-6,
             }
         )
         per_object = _per_op(enter_exit_object, 50_000)
         rows.append(
             {
                 "figure": "with session: (object kept) enter+exit",
-                "target": "<= 20 us",
+                "target": "<= 3 us",
                 "result": f"{per_object * 1e6:.2f} us",
-                "ratio": f"{per_object / 20e-6:.3f} of target",
-                "ok": per_object <= 20e-6,
+                "ratio": f"{per_object / 3e-6:.3f} of target",
+                "ok": per_object <= 3e-6,
             }
         )
 
-        # 1,000 profiles: first resolution against one parse of the file
-        path = big / "config.toml"
-
-        def parse_once() -> None:
-            _config.parse(path, _config.decode(path, path.read_bytes()))
-
-        parse = _per_op(parse_once, 5)
-        firsts = []
-        for _ in range(7):
-            _reset.reset_all()
-            start = time.perf_counter()
-            _resolve.resolve(profile="p500")
-            firsts.append(time.perf_counter() - start)
-        first = statistics.median(firsts)
+        # 1,000 profiles: first resolution (fresh process, from after import
+        # kaskada, modules it loads included) against one tomllib parse of the file
+        first, parse = _first_resolution(store, big / "config.toml")
         rows.append(
             {
-                "figure": "first resolution, 1,000 profiles (vs one parse)",
-                "target": "<= 1.5x one parse",
+                "figure": "first resolution after import, 1,000 profiles (vs one tomllib parse)",
+                "target": "<= 1.2x one parse",
                 "result": f"{first * 1e3:.2f} ms (parse {parse * 1e3:.2f} ms)",
                 "ratio": f"{first / parse:.2f}x",
-                "ok": first / parse <= 1.5,
+                "ok": first / parse <= 1.2,
             }
         )
 
         def later() -> None:
-            _resolve.resolve(profile="p999")
+            _memo.resolve(profile="p999")
 
         later_big = _per_op(later, 5_000)
         _use(small)
-        _resolve.resolve(profile="p9")
+        _memo.resolve(profile="p9")
 
         def later_small_fn() -> None:
-            _resolve.resolve(profile="p9")
+            _memo.resolve(profile="p9")
 
         later_small = _per_op(later_small_fn, 5_000)
         rows.append(

@@ -6,7 +6,10 @@ leaves the notebook signed in as before rather than half switched.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kaskada._options import ConnectionOptions
 
 AUTH_HELP = (
     "Authenticate with one of:\n"
@@ -30,13 +33,13 @@ def describe(session: Any) -> str:
     return f"{profile}{who} at {session.endpoint}"
 
 
-def sign_in(options: dict[str, Any]) -> tuple[Any, int]:
+def sign_in(options: ConnectionOptions) -> tuple[Any, int]:
     """Check the credentials, then activate them globally (as ``kda.init``)."""
     import kaskada
 
-    candidate = kaskada.session(**options)
+    candidate = kaskada.session(**options._asdict())
     visible = verify(candidate)
-    return kaskada.init(**options), visible
+    return kaskada.init(**options._asdict()), visible
 
 
 def startup_message() -> str:

@@ -20,6 +20,7 @@ from IPython.core.error import UsageError
 
 from fenlmagic import _login
 from fenlmagic.display import SettingsView
+from kaskada._options import ConnectionOptions
 from kaskada._secret import MASK
 
 HISTORY_WARNING = (
@@ -180,17 +181,14 @@ class FenlMagics:
         session, visible = _login.sign_in(options)
         print(f"Authenticated as {_login.describe(session)} ({_count(visible)} visible).")
 
-    def _auth_options(self, args: argparse.Namespace) -> dict[str, Any]:
-        """Keyword arguments for kda.init from the parsed magic line."""
+    def _auth_options(self, args: argparse.Namespace) -> ConnectionOptions:
+        """The connection options (as kda.init takes them) from the parsed magic line."""
         from kaskada import IncompleteCredentialsError, Secret
 
         if args.profile and args.client_id:
             raise UsageError("%fenl_auth takes a client id or --profile NAME, not both.")
-        options: dict[str, Any] = {}
-        if args.profile:
-            options["profile"] = args.profile
+        secret: Secret | None = None
         if args.client_id:
-            options["client_id"] = args.client_id
             if args.client_secret is None:
                 typed = _prompt_secret(args.client_id)
                 if not typed:
@@ -198,19 +196,22 @@ class FenlMagics:
                         f"no client secret was entered for client id {args.client_id}; "
                         f"run %fenl_auth {args.client_id} again and type it at the prompt"
                     )
-                options["client_secret"] = Secret(typed)
+                secret = Secret(typed)
             else:
-                options["client_secret"] = Secret(args.client_secret)
+                secret = Secret(args.client_secret)
                 self._warn_history_once()
-        for name in ("endpoint", "exchange_endpoint", "audience", "ca_bundle", "timeout"):
-            value = getattr(args, name)
-            if value is not None:
-                options[name] = value
-        if args.plaintext:
-            options["is_secure"] = False
-        if args.allow_insecure:
-            options["allow_insecure"] = True
-        return options
+        return ConnectionOptions(
+            profile=args.profile or None,
+            client_id=args.client_id or None,
+            client_secret=secret,
+            endpoint=args.endpoint,
+            exchange_endpoint=args.exchange_endpoint,
+            audience=args.audience,
+            ca_bundle=args.ca_bundle,
+            timeout=args.timeout,
+            is_secure=False if args.plaintext else None,
+            allow_insecure=True if args.allow_insecure else None,
+        )
 
     def _warn_history_once(self) -> None:
         if not self.warned_about_history:

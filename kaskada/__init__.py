@@ -11,12 +11,12 @@ Importing this package stays cheap: grpc, protobuf and keyring load on first use
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from kaskada._errors import (
     AlreadyExistsError,
     ApiAuthenticationError,
     ApiError,
+    ApiUnavailableError,
     AuthenticationError,
     ConfigError,
     CredentialsError,
@@ -29,22 +29,31 @@ from kaskada._errors import (
     KeyringError,
     KeyringTimeoutError,
     NoCredentialsError,
+    NoKeyringError,
     NotFoundError,
     ProfileExistsError,
     ProfileNotFoundError,
-    ServerError,
+    SecretBindingError,
+    TokenEndpointUnavailableError,
     UnavailableError,
+    UntrustedConfigError,
 )
 from kaskada._secret import Secret
 
+# typing (~3 ms) is not imported here: `import kaskada` stays at about the
+# interpreter's own start. The names below are for the type checker only.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     import kaskada.table as table
     from kaskada._delegate import DelegatedSession as DelegatedSession
     from kaskada._explain import Explanation as Explanation
-    from kaskada._explain import explain as explain
     from kaskada._session import Session as Session
+    from kaskada._session import explain as explain
     from kaskada._session import init as init
     from kaskada._session import session as session
+    from kaskada.server._errors import ServerError as ServerError
 
 __version__ = "0.1.0"
 
@@ -53,15 +62,19 @@ _LAZY = {
     "session": ("kaskada._session", "session"),
     "Session": ("kaskada._session", "Session"),
     "DelegatedSession": ("kaskada._delegate", "DelegatedSession"),
-    "explain": ("kaskada._explain", "explain"),
+    "explain": ("kaskada._session", "explain"),
     "Explanation": ("kaskada._explain", "Explanation"),
     "table": ("kaskada.table", None),
+    # The local server's error lives with the server (kaskada.server.ServerError);
+    # kept here for 0.1 code that caught kaskada.ServerError.
+    "ServerError": ("kaskada.server._errors", "ServerError"),
 }
 
 __all__ = [
     "AlreadyExistsError",
     "ApiAuthenticationError",
     "ApiError",
+    "ApiUnavailableError",
     "AuthenticationError",
     "ConfigError",
     "CredentialsError",
@@ -76,18 +89,30 @@ __all__ = [
     "KeyringError",
     "KeyringTimeoutError",
     "NoCredentialsError",
+    "NoKeyringError",
     "NotFoundError",
     "ProfileExistsError",
     "ProfileNotFoundError",
     "Secret",
+    "SecretBindingError",
     "ServerError",
     "Session",
+    "TokenEndpointUnavailableError",
     "UnavailableError",
+    "UntrustedConfigError",
     "explain",
     "init",
     "session",
     "table",
 ]
+
+# Exported classes show (in tracebacks, reprs and help) as kaskada.X, not the
+# private module that defines them; the lazily loaded ones set it in their class.
+for _name in __all__:
+    _exported = globals().get(_name)
+    if isinstance(_exported, type):
+        _exported.__module__ = "kaskada"
+del _name, _exported
 
 
 def __getattr__(name: str) -> Any:

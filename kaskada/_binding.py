@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from kaskada._errors import IncompleteCredentialsError
+from kaskada._errors import SecretBindingError
 
 if TYPE_CHECKING:
     from kaskada._keyring import Entry
@@ -24,19 +24,11 @@ if TYPE_CHECKING:
 BOUND_FIELDS = ("client_id", "exchange_endpoint", "audience", "endpoint", "is_secure", "ca_bundle")
 
 
-class SecretBindingError(IncompleteCredentialsError):
-    """The stored secret was bound to other settings than the profile has now: not sent."""
-
-
 def binding_of(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The destinations a profile's own fields (PROFILE_KEYS) send a secret and a token to."""
+    from kaskada._defaults import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT
     from kaskada._loopback import is_loopback
-    from kaskada._resolve import (
-        DEFAULT_ENDPOINT,
-        DEFAULT_EXCHANGE_ENDPOINT,
-        endpoint_host,
-        exchange_url,
-    )
+    from kaskada._values import endpoint_host, exchange_url
 
     endpoint = fields.get("endpoint") or DEFAULT_ENDPOINT
     exchange = fields.get("exchange_endpoint")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from kaskada import _env, _paths
-from kaskada._errors import ConfigError, ProfileNotFoundError
+from kaskada._errors import ConfigError, ProfileNotFoundError, UntrustedConfigError
 from kaskada._names import validate_profile_name
 from kaskada._reset import on_reset
 
@@ -363,10 +363,6 @@ def read_bytes(path: Path) -> bytes:
 
 
 # --- who else could have written it ------------------------------------------
-
-
-class UntrustedConfigError(ConfigError):
-    """The config file or folder could have been changed by another account."""
 
 
 def trust_problems(path: Path, *, file_mode: bool = True) -> list[str]:

@@ -9,16 +9,14 @@ can call as the delegating account until the token expires; it cannot refresh.
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kaskada import _clock
 from kaskada._errors import DelegationExpiredError
 from kaskada._secret import Secret
 from kaskada._session import Session
+from kaskada._settings import Settings, Sourced
 from kaskada._token import StaticToken
-
-if TYPE_CHECKING:
-    from kaskada._resolve import Settings
 
 DELEGATED = "delegate()"
 
@@ -55,6 +53,8 @@ class DelegatedToken(StaticToken):
 
 class DelegatedSession(Session):
     """A Session holding only a token, its expiry, the endpoint and TLS settings."""
+
+    __module__ = "kaskada"  # shown as kaskada.X (it is exported there)
 
     __slots__ = ()
 
@@ -145,8 +145,6 @@ def make(
     profile: str | None,
 ) -> DelegatedSession:
     """A delegated session from its parts (also how unpickling rebuilds one)."""
-    from kaskada._resolve import Settings, Sourced
-
     where = f"{DELEGATED} of " + (f"profile '{profile}'" if profile else f"client {client_id}")
     settings = Settings(
         layer=where,

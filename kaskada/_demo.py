@@ -49,9 +49,9 @@ PROBE = "demo-probe"
 def _why_unusable(error: Exception) -> str:
     """Why the real keyring cannot hold the demo's secrets, in a newcomer's words."""
     from kaskada import _keyring
-    from kaskada._errors import KeyringTimeoutError
+    from kaskada._errors import KeyringTimeoutError, NoKeyringError
 
-    if isinstance(error, _keyring.NoKeyringError):
+    if isinstance(error, NoKeyringError):
         return f"no keyring backend is available: {_keyring.describe_backend()}"
     if isinstance(error, KeyringTimeoutError):
         return f"the keyring did not answer within {_keyring.timeout():g} s; it may be locked"

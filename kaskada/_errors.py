@@ -4,39 +4,61 @@ Expected failures (a user can cause them and fix them) have their own class and 
 message that names the thing, the place and the fix. The CLI prints them as one
 line without a traceback. No message ever contains a secret or a token.
 
+Four branches answer the four questions a caller asks: are my settings wrong
+(ConfigError, also a ValueError), is the keyring unusable (KeyringError), were
+my credentials refused (AuthenticationError), or could a service not be reached
+(UnavailableError: the API *or* the token endpoint, so one ``except`` catches
+an outage wherever it is). ApiError carries the gRPC code of any failed call and
+so is also the second parent of the API's own refusals and outages.
+
     KaskadaError
-    ├── ConfigError                 the config file or a profile in it is unusable
-    │   ├── ProfileNotFoundError    a named profile does not exist
-    │   ├── ProfileExistsError      add/import/rename onto an existing name without --force
-    │   └── InvalidProfileNameError a profile name outside [A-Za-z0-9._-], or a leading - or .
-    ├── CredentialsError            what was given cannot make a connection
-    │   ├── NoCredentialsError      nothing anywhere: names the three ways to give them
-    │   ├── IncompleteCredentialsError  id without secret, endpoint without exchange endpoint
-    │   └── InsecureConnectionError plaintext to a non-loopback host without allow_insecure
-    ├── KeyringError                the OS keyring cannot store or give a secret
-    │   └── KeyringTimeoutError     it did not answer within KASKADA_KEYRING_TIMEOUT
-    ├── AuthenticationError         the token endpoint or the API refused the credentials
-    │   └── ApiAuthenticationError  ...the API did (also an ApiError: code, details)
-    ├── ServerError                 the local server cannot start or its database is unusable
-    └── ApiError                    the API answered with a gRPC error (code, details)
+    ├── ConfigError (ValueError)     a setting is unusable: config file, profile, argument, variable
+    │   ├── ProfileNotFoundError     a named profile does not exist
+    │   ├── ProfileExistsError       add/import/rename onto an existing name without --force
+    │   ├── InvalidProfileNameError  a profile name outside [A-Za-z0-9._-], or a leading - or .
+    │   ├── UntrustedConfigError     the config file or folder is writable by another account
+    │   └── CredentialsError         what was given cannot make a connection
+    │       ├── NoCredentialsError   nothing anywhere: names the three ways to give them
+    │       ├── IncompleteCredentialsError  id without secret, endpoint without exchange endpoint
+    │       │   └── SecretBindingError  the stored secret was bound to other destinations
+    │       └── InsecureConnectionError  plaintext to a non-loopback host without allow_insecure
+    ├── KeyringError                 the OS keyring cannot store or give a secret
+    │   ├── NoKeyringError           there is no usable keyring backend at all
+    │   └── KeyringTimeoutError      it did not answer within KASKADA_KEYRING_TIMEOUT
+    ├── AuthenticationError          the token endpoint or the API refused the credentials
+    │   ├── ApiAuthenticationError   ...the API did (also an ApiError: code, details)
+    │   └── DelegationExpiredError   a delegate()d session's token expired
+    ├── UnavailableError             a service could not be reached, or asked to wait
+    │   ├── TokenEndpointUnavailableError  the token endpoint (refused connection, timeout,
+    │   │                            5xx after retries, 429/503 "asks to wait")
+    │   └── ApiUnavailableError      the API: UNAVAILABLE/DEADLINE_EXCEEDED (also an ApiError)
+    └── ApiError                     the API answered with a gRPC error (code, details)
         ├── NotFoundError
         ├── AlreadyExistsError
         ├── InvalidArgumentError
-        └── UnavailableError        the server cannot be reached
+        ├── ApiAuthenticationError   (above)
+        └── ApiUnavailableError      (above)
+
+The local server's own failures (``kaskada serve``) are ``kaskada.server.ServerError``,
+a KaskadaError outside this tree: a client never raises it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+# typing (~3 ms) would load at `import kaskada`, which imports this module;
+# these names are for the type checker only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 
 class KaskadaError(Exception):
     """Base of every error raised by kaskada."""
 
 
-class ConfigError(KaskadaError):
-    """The config file or a profile in it cannot be used as it is."""
+class ConfigError(KaskadaError, ValueError):
+    """A setting cannot be used as it is: the config file, a profile, an argument or a variable."""
 
 
 class ProfileNotFoundError(ConfigError):
@@ -51,7 +73,11 @@ class InvalidProfileNameError(ConfigError):
     """A profile name outside letters, digits, '-', '_' and '.', or starting with '-' or '.'."""
 
 
-class CredentialsError(KaskadaError):
+class UntrustedConfigError(ConfigError):
+    """The config file or folder could have been changed by another account."""
+
+
+class CredentialsError(ConfigError):
     """The settings in force cannot make an authenticated connection."""
 
 
@@ -63,12 +89,20 @@ class IncompleteCredentialsError(CredentialsError):
     """A layer supplied part of a credential (an id without its secret, say)."""
 
 
+class SecretBindingError(IncompleteCredentialsError):
+    """The stored secret was bound to other settings than the profile has now: not sent."""
+
+
 class InsecureConnectionError(CredentialsError):
     """Plaintext to a non-loopback host without allow_insecure."""
 
 
 class KeyringError(KaskadaError):
     """The OS keyring could not store, read or delete a secret."""
+
+
+class NoKeyringError(KeyringError):
+    """No usable backend at all (``fail``/``null``): nothing can have been stored."""
 
 
 class KeyringTimeoutError(KeyringError):
@@ -79,8 +113,12 @@ class AuthenticationError(KaskadaError):
     """The token endpoint or the API refused the credentials."""
 
 
-class ServerError(KaskadaError):
-    """The local server (``kaskada serve``) cannot start, or its database cannot be used."""
+class UnavailableError(KaskadaError):
+    """A service (the API or the token endpoint) could not be reached in time, or asked to wait."""
+
+
+class TokenEndpointUnavailableError(UnavailableError):
+    """The token endpoint could not be reached (after retries), or answered 429/503."""
 
 
 class ApiError(KaskadaError):
@@ -111,8 +149,8 @@ class InvalidArgumentError(ApiError):
     """INVALID_ARGUMENT: the request was malformed; details say which field."""
 
 
-class UnavailableError(ApiError):
-    """UNAVAILABLE or DEADLINE_EXCEEDED: the server could not be reached in time."""
+class ApiUnavailableError(UnavailableError, ApiError):
+    """UNAVAILABLE or DEADLINE_EXCEEDED: the API could not be reached in time (has ``code``)."""
 
 
 class ApiAuthenticationError(AuthenticationError, ApiError):

@@ -2,18 +2,17 @@
 
 Users debug "which account am I?" by reading this, and ``kaskada whoami`` and
 ``kaskada profile current`` print it; so it never holds a secret in the clear.
+Presentation only: it is handed a ``Settings`` and reads no session state
+(``kda.explain()`` itself lives with the sessions, in ``_session``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kaskada._secret import MASK, Secret
-
-if TYPE_CHECKING:
-    from kaskada._resolve import Settings
-    from kaskada._session import Session
+from kaskada._settings import Settings
 
 
 def _mask(value: Any) -> str | None:
@@ -29,6 +28,8 @@ def _mask(value: Any) -> str | None:
 @dataclass(frozen=True)
 class Explanation:
     """Rows of (setting, masked value, source), plus the layer that supplied them."""
+
+    __module__ = "kaskada"  # shown as kaskada.X (it is exported there)
 
     layer: str
     rows: tuple[tuple[str, str | None, str], ...]
@@ -61,10 +62,3 @@ class Explanation:
             if name == setting:
                 return source
         raise KeyError(setting)
-
-
-def explain(session: Session | None = None) -> Explanation:
-    """The settings a call made here would use, and where each came from."""
-    from kaskada._session import current
-
-    return current(session).explain()

@@ -13,10 +13,10 @@ from kaskada._errors import (
     AlreadyExistsError,
     ApiAuthenticationError,
     ApiError,
+    ApiUnavailableError,
     InvalidArgumentError,
     KaskadaError,
     NotFoundError,
-    UnavailableError,
 )
 from kaskada._secret import Secret, scrub
 
@@ -28,8 +28,8 @@ _BY_CODE: dict[str, type[ApiError]] = {
     "NOT_FOUND": NotFoundError,
     "ALREADY_EXISTS": AlreadyExistsError,
     "INVALID_ARGUMENT": InvalidArgumentError,
-    "UNAVAILABLE": UnavailableError,
-    "DEADLINE_EXCEEDED": UnavailableError,
+    "UNAVAILABLE": ApiUnavailableError,
+    "DEADLINE_EXCEEDED": ApiUnavailableError,
     "UNAUTHENTICATED": ApiAuthenticationError,
     "PERMISSION_DENIED": ApiAuthenticationError,
 }

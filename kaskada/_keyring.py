@@ -24,16 +24,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kaskada import _env, _paths
-from kaskada._errors import ConfigError, KeyringError, KeyringTimeoutError
+from kaskada._errors import ConfigError, KeyringError, KeyringTimeoutError, NoKeyringError
 from kaskada._secret import Secret, scrub
 
 DEFAULT_TIMEOUT = 5.0
 _NO_KEYRING_MODULES = frozenset({"keyring.backends.fail", "keyring.backends.null"})
 T = TypeVar("T")
-
-
-class NoKeyringError(KeyringError):
-    """No usable backend at all (``fail``/``null``): nothing can have been stored."""
 
 
 ENTRY_VERSION = 2

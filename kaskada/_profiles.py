@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from kaskada import _binding, _config, _token_cache
 from kaskada._config import Profile
-from kaskada._errors import ConfigError, KeyringError, ProfileExistsError, ProfileNotFoundError
+from kaskada._errors import (
+    ConfigError,
+    KeyringError,
+    NoKeyringError,
+    ProfileExistsError,
+    ProfileNotFoundError,
+)
 from kaskada._names import validate_profile_name
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
@@ -128,7 +134,7 @@ def _drop_stale_secret(name: str, why: str) -> str | None:
 
     try:
         deleted = _keyring.delete_secret(name)
-    except _keyring.NoKeyringError:
+    except NoKeyringError:
         return None  # no keyring: nothing can be stored under that name
     except KeyringError as error:
         log.warning("the old keyring entry of profile %r may remain: %s", name, error)
@@ -181,7 +187,7 @@ def add_profile(
         if secret is not None:
             try:
                 previous = _keyring.get_entry(name)
-            except _keyring.NoKeyringError:
+            except NoKeyringError:
                 previous = None  # set_secret below reports it as a failed store
             _keyring.set_secret(name, secret, binding)
             undo.append(previous)
@@ -494,7 +500,7 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
             try:
                 outcome["entry"] = _keyring.get_entry(name)
                 outcome["removed"] = outcome["entry"] is not None and _keyring.delete_secret(name)
-            except _keyring.NoKeyringError:
+            except NoKeyringError:
                 pass  # no keyring: no secret can be stored under that name
 
     try:

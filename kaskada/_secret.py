@@ -8,9 +8,12 @@ constant-time.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from typing import Any, NoReturn
+# hashlib and hmac (OpenSSL, ~5 ms together) and typing (~3 ms) would load at
+# `import kaskada`, which imports this module: hashlib/hmac load where a digest
+# or a comparison is made, typing only for the type checker.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 MASK = "********"
 
@@ -38,6 +41,8 @@ class Secret:
 
     def fingerprint(self) -> str:
         """A SHA-256 hex digest: a cache key that is not the secret."""
+        import hashlib  # lazily: see the imports above
+
         return hashlib.sha256(self.reveal().encode()).hexdigest()
 
     def __setattr__(self, name: str, value: Any) -> NoReturn:
@@ -60,6 +65,8 @@ class Secret:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Secret):
+            import hmac  # lazily: see the imports above
+
             return hmac.compare_digest(self.reveal().encode(), other.reveal().encode())
         return NotImplemented
 

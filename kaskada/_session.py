@@ -5,7 +5,7 @@
    asyncio task, nests, restored on exit and after an exception)
 3. the global activation of ``kda.init(...)``; before any ``init()``, what
    ``kda.init()`` would resolve, once
-4./5. the environment and the default profile (``_resolve``)
+4./5. the environment and the default profile (``_resolve``, memoized in ``_memo``)
 
 A Session is cheap: resolved settings plus lazily fetched shared parts (the
 channel in ``_transport``, the token cache in ``_token``). Entering one for
@@ -14,21 +14,27 @@ settings already seen costs a dictionary lookup and a ContextVar set.
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
+from collections.abc import Callable
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
-from kaskada import _fork
+from kaskada import _fork, _token_cache
+from kaskada._explain import Explanation
+from kaskada._memo import memoized, resolve_default, resolve_options
+from kaskada._options import ConnectionOptions
 from kaskada._reset import on_reset
+from kaskada._secret import Secret
+from kaskada._settings import Settings
 
 if TYPE_CHECKING:
     from kaskada._delegate import DelegatedSession
-    from kaskada._explain import Explanation
-    from kaskada._resolve import Settings
-    from kaskada._secret import Secret
     from kaskada._token import StaticToken, TokenSource
+
+P = ParamSpec("P")
 
 # (innermost session, the rest of the stack): immutable, so copied contexts
 # (threads, asyncio tasks) never share a mutable stack.
@@ -41,6 +47,8 @@ _global_lock = threading.Lock()
 
 class Session:
     """Resolved settings for one account; a context manager and a ``session=`` argument."""
+
+    __module__ = "kaskada"  # shown as kaskada.X (it is exported there)
 
     __slots__ = ("_tokens", "settings")
 
@@ -62,15 +70,16 @@ class Session:
 
     def explain(self) -> Explanation:
         """Every setting of this session, masked, with its source."""
-        from kaskada._explain import Explanation
-
         return Explanation.from_settings(self.settings)
 
     def token_source(self) -> TokenSource | StaticToken:
         """The shared token cache for these credentials."""
         tokens = self._tokens
         if tokens is None:
-            from kaskada import _token, _token_cache
+            # Here, not at the top: resolving and explaining never need the token
+            # machinery, and _token costs ~5 ms of a first kda.session() (json,
+            # random, weakref; `python -X importtime`, bench/bench_session.py).
+            from kaskada import _token
 
             settings = self.settings
             if settings.token.value is not None:
@@ -126,7 +135,7 @@ class Session:
         """A picklable session with only a current token (``min_lifetime`` seconds left,
         refreshed first if needed), its expiry, the endpoint and TLS settings: for
         process pools and Dask workers. Never the secret; it cannot refresh."""
-        from kaskada import _delegate
+        from kaskada import _delegate  # _delegate builds on Session: it imports this module
 
         return _delegate.delegate(self, min_lifetime)
 
@@ -178,16 +187,31 @@ def session(
     read the keyring) are resolved on first use instead: ``async with`` and
     ``kaskada.aio`` calls do it in a thread, so the loop never waits on the keyring.
     """
-    from kaskada._resolve import memoized, resolve_values
+    return session_for(
+        ConnectionOptions(
+            profile=profile,
+            client_id=client_id,
+            client_secret=client_secret,
+            jwt=jwt,
+            endpoint=endpoint,
+            is_secure=is_secure,
+            exchange_endpoint=exchange_endpoint,
+            audience=audience,
+            ca_bundle=ca_bundle,
+            timeout=timeout,
+            allow_insecure=allow_insecure,
+        )
+    )
 
-    values = (profile, client_id, client_secret, jwt, endpoint, is_secure, exchange_endpoint,
-              audience, ca_bundle, timeout, allow_insecure)  # fmt: skip
+
+def session_for(options: ConnectionOptions) -> Session:
+    """``session(**options)`` for options already built (``%fenl_auth``, the CLI's flags)."""
     if _in_event_loop():
-        found = memoized(values)
+        found = memoized(options)
         if found is None:
-            return _Deferred(values)
+            return _Deferred(options)
         return _session_for(found)
-    return _session_for(resolve_values(values))
+    return _session_for(resolve_options(options))
 
 
 def _in_event_loop() -> bool:
@@ -198,20 +222,18 @@ def _in_event_loop() -> bool:
 class _Deferred(Session):
     """A Session made on an event loop, resolved when first used (off the loop if awaited)."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_options",)
 
-    def __init__(self, values: tuple[Any, ...]) -> None:
+    def __init__(self, options: ConnectionOptions) -> None:
         self._tokens = None
-        self._values = values
+        self._options = options
 
     @property
     def settings(self) -> Settings:
         try:
             return _SETTINGS_SLOT.__get__(self, Session)  # type: ignore[no-any-return]
         except AttributeError:
-            from kaskada._resolve import resolve_values
-
-            resolved = resolve_values(self._values)
+            resolved = resolve_options(self._options)
             _SETTINGS_SLOT.__set__(self, resolved)
             return resolved
 
@@ -229,11 +251,11 @@ class _Deferred(Session):
     async def resolve(self) -> Session:
         """Resolve in a thread (the keyring may be slow); the loop keeps running."""
         if not self.resolved():
+            # _offloop imports asyncio (~10 ms): only here, where a loop already runs.
             from kaskada import _offloop
-            from kaskada._resolve import resolve_values
 
-            values = self._values
-            resolving = _offloop.shared(_resolving, values, lambda: resolve_values(values))
+            options = self._options
+            resolving = _offloop.shared(_resolving, options, lambda: resolve_options(options))
             self.settings = await resolving
         return self
 
@@ -246,39 +268,27 @@ _SETTINGS_SLOT: Any = Session.__dict__["settings"]
 _resolving: dict[Any, Any] = {}  # (loop, values) -> the resolution in flight
 
 
-def init(
-    profile: str | None = None,
-    *,
-    client_id: str | None = None,
-    client_secret: str | Secret | None = None,
-    endpoint: str | None = None,
-    is_secure: bool | None = None,
-    exchange_endpoint: str | None = None,
-    audience: str | None = None,
-    jwt: str | Secret | None = None,
-    ca_bundle: str | None = None,
-    timeout: float | None = None,
-    allow_insecure: bool | None = None,
-) -> Session:
-    """Resolve now and activate globally (every thread and task without a ``with``)."""
-    global _global
-    made = session(
-        profile,
-        client_id=client_id,
-        client_secret=client_secret,
-        endpoint=endpoint,
-        is_secure=is_secure,
-        exchange_endpoint=exchange_endpoint,
-        audience=audience,
-        jwt=jwt,
-        ca_bundle=ca_bundle,
-        timeout=timeout,
-        allow_insecure=allow_insecure,
-    )
-    made.settings  # noqa: B018 - init() resolves now, on an event loop too
-    with _global_lock:
-        _global = made
-    return made
+def _activating(make: Callable[P, Session]) -> Callable[P, Session]:
+    """``init``: ``session``'s parameters (one signature, not two), then activate globally."""
+
+    @functools.wraps(make)
+    def init(*args: P.args, **kwargs: P.kwargs) -> Session:
+        global _global
+        made = make(*args, **kwargs)
+        made.settings  # noqa: B018 - init() resolves now, on an event loop too
+        with _global_lock:
+            _global = made
+        return made
+
+    init.__name__ = init.__qualname__ = "init"
+    init.__doc__ = """Resolve now and activate globally (every thread and task without a ``with``).
+
+    Takes the same arguments as ``session()``.
+    """
+    return init
+
+
+init = _activating(session)
 
 
 def current(session: Session | None = None) -> Session:
@@ -292,12 +302,15 @@ def current(session: Session | None = None) -> Session:
     found = _global
     if found is not None:
         return found
-    from kaskada._resolve import resolve_default
-
     with _global_lock:
         if _global is None:
             _global = _session_for(resolve_default())
         return _global
+
+
+def explain(session: Session | None = None) -> Explanation:
+    """The settings a call made here would use, and where each came from."""
+    return current(session).explain()
 
 
 @on_reset

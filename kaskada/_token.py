@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kaskada import _clock, _fork, _handed, _retry
-from kaskada._errors import AuthenticationError, ConfigError
+from kaskada._errors import AuthenticationError, ConfigError, TokenEndpointUnavailableError
 from kaskada._reset import on_reset
 from kaskada._secret import Secret, scrub
 
@@ -96,7 +96,7 @@ def parse_token_response(
             if isinstance(description, str) and description:
                 reason += f": {scrub(description, sent)[:300]}"
         if status in (429, 503):
-            raise AuthenticationError(f"the token endpoint {url} asks to wait ({reason})")
+            raise TokenEndpointUnavailableError(f"the token endpoint {url} asks to wait ({reason})")
         raise AuthenticationError(
             f"the token endpoint {url} refused the credentials ({reason}): check the client "
             "id and secret (`kaskada configure --profile NAME`) and the exchange endpoint"
@@ -298,9 +298,9 @@ def exchange(
         return _exchange_once(
             url, client_id, form, timeout=timeout, ca_bundle=ca_bundle, request=request
         )
-    except AuthenticationError as error:
+    except (AuthenticationError, TokenEndpointUnavailableError) as error:
         # A server may echo the request (the form body) in its error text.
-        raise AuthenticationError(scrub(str(error), secret)) from None
+        raise type(error)(scrub(str(error), secret)) from None
 
 
 def _exchange_once(
@@ -333,7 +333,7 @@ def _exchange_once(
         return parse_token_response(
             status, body, now=clock.monotonic(), url=url, sent=Secret(form["client_secret"])
         )
-    raise AuthenticationError(
+    raise TokenEndpointUnavailableError(
         f"the token endpoint {url} could not be reached for client {client_id} ({last}): "
         "check that the server is running and the exchange endpoint is right"
     )

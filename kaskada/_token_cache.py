@@ -42,7 +42,7 @@ from kaskada._reset import on_reset
 from kaskada._secret import Secret
 
 if TYPE_CHECKING:
-    from kaskada._resolve import Settings
+    from kaskada._settings import Settings
     from kaskada._token import Token
 
 log = logging.getLogger("kaskada")
@@ -424,13 +424,13 @@ def profile_key(name: str, table: Mapping[str, Any] | None) -> str | None:
     """The entry key a profile (a raw TOML table) uses without overrides; None if unusable."""
     if not isinstance(table, Mapping):
         return None
-    from kaskada import _config, _resolve
+    from kaskada import _config, _defaults, _settings, _values
 
     try:
         profile = _config.profile_from_table(name, table, where=f"profile {name!r}")
-        fields = _resolve._profile_fields(profile, "profile")
-        safe = {"allow_insecure": _resolve.Sourced(True, "token cache")}
-        settings = _resolve._complete("profile", fields, safe, {})
+        fields = _values.profile_fields(profile, "profile")
+        safe = {"allow_insecure": _settings.Sourced(True, "token cache")}
+        settings = _defaults.complete("profile", fields, safe, {})
     except Exception:
         return None
     from kaskada._lazy_secret import KeyringSecret

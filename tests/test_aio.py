@@ -24,6 +24,7 @@ from kaskada import _aio_transport, _keyring, _reset, _token_cache, table
 from kaskada._errors import (
     AlreadyExistsError,
     ApiAuthenticationError,
+    ApiUnavailableError,
     AuthenticationError,
     KaskadaError,
     KeyringTimeoutError,
@@ -422,7 +423,8 @@ def test_sync_and_async_agree_against_the_real_server(local_server: Any) -> None
     closed = kda.session(jwt="x", endpoint="127.0.0.1:9", timeout=2)
     unreachable = asyncio.run(_async_outcome(lambda: atable.list_tables(session=closed)))
     reference = _sync_outcome(lambda: table.list_tables(session=closed))
-    assert unreachable[:3] == reference[:3] == ("error", UnavailableError, "UNAVAILABLE")
+    assert unreachable[:3] == reference[:3] == ("error", ApiUnavailableError, "UNAVAILABLE")
+    assert issubclass(ApiUnavailableError, UnavailableError)
 
 
 # --- channels belong to their loop -------------------------------------------------------

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from kaskada import _config, _profiles, _reset
-from kaskada._errors import ConfigError
+from kaskada._errors import ConfigError, UntrustedConfigError
 from tests.helpers import run_cli as kaskada
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,7 +158,7 @@ def test_check_trusted_in_process(isolated_environment: Path) -> None:
     _profiles.add_profile("dev", {"client_id": "a"}, None)
     _config.check_trusted()  # kaskada's own 0700 folder and 0600 file: trusted
     isolated_environment.chmod(0o770)
-    with pytest.raises(_config.UntrustedConfigError, match="chmod 700"):
+    with pytest.raises(UntrustedConfigError, match="chmod 700"):
         _config.check_trusted()
     with pytest.raises(ConfigError):
         _profiles.profile_secret("dev", "a")  # the secret-reading path calls it

@@ -24,7 +24,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kaskada import _config, _env, _profiles, _reset, _token
-from kaskada._errors import AuthenticationError, ConfigError, InvalidProfileNameError
+from kaskada._errors import (
+    AuthenticationError,
+    ConfigError,
+    InvalidProfileNameError,
+    UnavailableError,
+)
 from kaskada._names import MAX_LENGTH, validate_profile_name
 
 # The documented rule (kaskada/_names.py): the alphabet [A-Za-z0-9._-], at most
@@ -387,8 +392,9 @@ def test_token_parser_returns_a_token_or_raises_authentication_error(
 ) -> None:
     try:
         token = _token.parse_token_response(status, body, now=100.0, url=URL)
-    except AuthenticationError as error:
+    except (AuthenticationError, UnavailableError) as error:  # refused, or asks to wait
         assert URL in str(error)
+        assert isinstance(error, UnavailableError) == (status in (429, 503))
         return
     assert status == 200
     value = token.access_token.reveal()

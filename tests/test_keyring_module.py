@@ -10,7 +10,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
 
 from kaskada import _keyring
-from kaskada._errors import ConfigError, KeyringError, KeyringTimeoutError
+from kaskada._errors import ConfigError, KeyringError, KeyringTimeoutError, NoKeyringError
 from kaskada._secret import Secret
 from tests import keyring_blocking
 from tests.stored import stored
@@ -37,7 +37,7 @@ def test_fail_and_null_backends_are_no_keyring(no_keyring: type, backend: None) 
     for way_out in ("Secret Service", "PYTHON_KEYRING_BACKEND", "KASKADA_CLIENT_SECRET"):
         assert way_out in message
     assert CANARY not in message
-    with pytest.raises(_keyring.NoKeyringError):
+    with pytest.raises(NoKeyringError):
         _keyring.get_secret("dev")
 
 

@@ -355,8 +355,8 @@ def test_a_bad_port_is_a_usage_error(flag: str, value: str, tmp_path: Path) -> N
 
 
 def test_start_server_refuses_a_port_out_of_range(tmp_path: Path) -> None:
-    from kaskada._errors import ServerError
     from kaskada.server import start_server
+    from kaskada.server._errors import ServerError
 
     with pytest.raises(ServerError, match="--port -1 is not a TCP port"):
         start_server(db=tmp_path / "db.sqlite3", scrypt_n=16, port=-1)

@@ -179,10 +179,10 @@ def test_a_full_database_is_resource_exhausted_and_503_with_retry_after(
     assert "storage is full" in answer["error_description"]
     # The client library shows it as one line and does not retry in a loop.
     from kaskada import _token
-    from kaskada._errors import AuthenticationError
+    from kaskada._errors import TokenEndpointUnavailableError
     from kaskada._secret import Secret
 
-    with pytest.raises(AuthenticationError) as raised:
+    with pytest.raises(TokenEndpointUnavailableError) as raised:  # an outage, not a refusal
         _token.exchange(server.token_url, client_id, Secret(secret), timeout=10)
     assert "503" in str(raised.value) and "\n" not in str(raised.value)
     assert server.process.poll() is None
@@ -232,7 +232,7 @@ def test_failed_sign_ins_are_rate_limited_per_client_id_with_retry_after(
 
 def test_the_client_reports_429_as_one_line_and_does_not_retry() -> None:
     from kaskada import _token
-    from kaskada._errors import AuthenticationError
+    from kaskada._errors import TokenEndpointUnavailableError
     from kaskada._secret import Secret
 
     hits: list[str] = []
@@ -257,7 +257,7 @@ def test_the_client_reports_429_as_one_line_and_does_not_retry() -> None:
     thread.start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/oauth/token"
-        with pytest.raises(AuthenticationError) as raised:
+        with pytest.raises(TokenEndpointUnavailableError) as raised:  # asks to wait: an outage
             _token.exchange(url, "some-client", Secret("s3cr3t-canary"), timeout=10)
     finally:
         httpd.shutdown()

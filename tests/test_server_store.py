@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kaskada._errors import ServerError
 from kaskada.server import store as store_module
+from kaskada.server._errors import ServerError
 from kaskada.server.store import SCHEMA_VERSION, TOKEN_BYTES, Store, hash_token, new_identifier
 from tests.helpers import open_fds
 

@@ -18,7 +18,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kaskada import _clock, _token
-from kaskada._errors import AuthenticationError
+from kaskada._errors import (
+    AuthenticationError,
+    TokenEndpointUnavailableError,
+    UnavailableError,
+)
 from kaskada._secret import Secret
 from tests.token_fakes import FakeRequest, FakeTokenEndpoint, ManualClock, token_body
 
@@ -144,18 +148,20 @@ def test_transient_failures_are_retried(endpoint: FakeTokenEndpoint) -> None:
     assert len(endpoint.forms) == 3
 
 
-def test_persistent_5xx_is_an_authentication_error(endpoint: FakeTokenEndpoint) -> None:
+def test_persistent_5xx_is_unavailable_not_a_refusal(endpoint: FakeTokenEndpoint) -> None:
     endpoint.script = [(500, b"x")] * _token.MAX_ATTEMPTS
-    with pytest.raises(AuthenticationError, match="could not be reached"):
+    with pytest.raises(TokenEndpointUnavailableError, match="could not be reached"):
         _token.exchange(endpoint.url, "cid", Secret(CANARY), timeout=10)
     assert len(endpoint.forms) == _token.MAX_ATTEMPTS
 
 
 def test_unreachable_endpoint_names_it() -> None:
-    with pytest.raises(AuthenticationError) as caught:
+    with pytest.raises(UnavailableError) as caught:
         _token.exchange("http://127.0.0.1:9/oauth/token", "cid", Secret(CANARY), timeout=2)
     assert "http://127.0.0.1:9/oauth/token" in str(caught.value)
     assert CANARY not in str(caught.value)
+    assert isinstance(caught.value, TokenEndpointUnavailableError)
+    assert not isinstance(caught.value, AuthenticationError)  # an outage, not a refusal
 
 
 def test_an_endpoint_that_does_not_answer_in_time_is_unreachable(
@@ -164,7 +170,7 @@ def test_an_endpoint_that_does_not_answer_in_time_is_unreachable(
     """The urllib transport's timeout: the endpoint holds its answer until the test lets
     it go, after the exchange gave up, so the timeout fires for certain."""
     endpoint.hold = threading.Event()
-    with pytest.raises(AuthenticationError, match="could not be reached") as caught:
+    with pytest.raises(TokenEndpointUnavailableError, match="could not be reached") as caught:
         _token.exchange(endpoint.url, "cid", Secret(CANARY), timeout=0.3)
     endpoint.hold.set()
     assert "timed out" in str(caught.value) and CANARY not in str(caught.value)
@@ -180,7 +186,7 @@ def clock() -> Iterator[ManualClock]:
 def test_an_attempt_that_times_out_uses_up_the_deadline(clock: ManualClock) -> None:
     request = FakeRequest(clock)
     request.script = ["timeout"] * 5
-    with pytest.raises(AuthenticationError, match="could not be reached") as caught:
+    with pytest.raises(TokenEndpointUnavailableError, match="could not be reached") as caught:
         _token.exchange(URL, "cid", Secret(CANARY), timeout=10, request=request)
     assert request.timeouts == [10]  # no second attempt: no time was left for one
     assert "timed out" in str(caught.value)
@@ -189,7 +195,7 @@ def test_an_attempt_that_times_out_uses_up_the_deadline(clock: ManualClock) -> N
 def test_retries_back_off_within_the_deadline(clock: ManualClock) -> None:
     request = FakeRequest(clock)
     request.script = [_token.TransientError("HTTP 500")] * 5  # what urllib's transport raises
-    with pytest.raises(AuthenticationError, match="could not be reached"):
+    with pytest.raises(TokenEndpointUnavailableError, match="could not be reached"):
         _token.exchange(URL, "cid", Secret(CANARY), timeout=10, request=request)
     assert len(request.forms) == _token.MAX_ATTEMPTS
     first, second = clock.slept
@@ -201,7 +207,7 @@ def test_retries_back_off_within_the_deadline(clock: ManualClock) -> None:
 def test_no_pause_runs_past_the_deadline(clock: ManualClock) -> None:
     request = FakeRequest(clock)
     request.script = [_token.TransientError("refused")] * 5
-    with pytest.raises(AuthenticationError, match="could not be reached"):
+    with pytest.raises(TokenEndpointUnavailableError, match="could not be reached"):
         _token.exchange(URL, "cid", Secret(CANARY), timeout=0.04, request=request)
     assert len(request.forms) == 1 and clock.slept == []  # the shortest pause is 0.05 s
 
@@ -210,7 +216,7 @@ def test_a_server_that_asks_to_wait_is_reported_not_retried(clock: ManualClock) 
     request = FakeRequest(clock)
     request.script = [(429, b'{"error": "slow_down", "error_description": "' + CANARY.encode()
                        + b' again"}')]  # fmt: skip
-    with pytest.raises(AuthenticationError, match="asks to wait") as caught:
+    with pytest.raises(TokenEndpointUnavailableError, match="asks to wait") as caught:
         _token.exchange(URL, "cid", Secret(CANARY), timeout=10, request=request)
     assert len(request.forms) == 1 and CANARY not in str(caught.value)
 

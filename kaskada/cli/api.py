@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kaskada._explain import Explanation
-    from kaskada._resolve import Settings
+    from kaskada._options import ConnectionOptions
     from kaskada._session import Session
+    from kaskada._settings import Settings
     from kaskada.api.v1alpha.table_pb2 import Table
 
 
@@ -92,19 +93,26 @@ def _session(args: argparse.Namespace) -> Session:
     """
     import warnings
 
-    from kaskada._session import session
+    from kaskada._session import session_for
     from kaskada.cli._output import note
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        made = session(
-            getattr(args, "profile", None),
-            allow_insecure=True if getattr(args, "allow_insecure", False) else None,
-            timeout=getattr(args, "timeout", None),
-        )
+        made = session_for(connection_options(args))
     for warning in caught:
         note(f"kaskada: warning: {warning.message}")
     return made
+
+
+def connection_options(args: argparse.Namespace) -> ConnectionOptions:
+    """The connection flags a command was given (--profile, --allow-insecure, --timeout)."""
+    from kaskada._options import ConnectionOptions
+
+    return ConnectionOptions(
+        profile=getattr(args, "profile", None),
+        allow_insecure=True if getattr(args, "allow_insecure", False) else None,
+        timeout=getattr(args, "timeout", None),
+    )
 
 
 def typed_json(explanation: Explanation, settings: Settings) -> dict[str, Any]:

@@ -341,7 +341,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from kaskada import _binding, _config, _keyring
-    from kaskada._errors import KaskadaError
+    from kaskada._errors import KaskadaError, SecretBindingError
     from kaskada.cli._output import emit_json, printable
 
     config = _config.load()
@@ -354,7 +354,7 @@ def _show(args: argparse.Namespace) -> int:
         if entry is not None:
             _binding.check(profile.name, entry, profile.fields())
             usable = True
-    except _binding.SecretBindingError as error:
+    except SecretBindingError as error:
         usable, secret_note = False, str(error)
     except KaskadaError as error:
         stored, secret_note = None, str(error)
@@ -436,16 +436,17 @@ def _use(args: argparse.Namespace) -> int:
 
 
 def _current(args: argparse.Namespace) -> int:
-    from kaskada._resolve import describe_default
+    from kaskada._explain import Explanation
+    from kaskada._memo import resolve_default
     from kaskada.cli import for_the_shell
     from kaskada.cli._output import emit_json
 
-    description = describe_default()
+    settings = resolve_default()
+    description = Explanation.from_settings(settings, title="kda.init() would use")
     if args.json:
-        from kaskada._resolve import resolve_default
         from kaskada.cli.api import typed_json
 
-        emit_json(typed_json(description, resolve_default()))
+        emit_json(typed_json(description, settings))
     else:
         print(for_the_shell(str(description)))
     return 0
@@ -498,7 +499,7 @@ def _key(raw: str) -> str:
 def _value(key: str, raw: str) -> Any:
     """The typed value of ``profile set KEY VALUE``, checked as its flag would be."""
     from kaskada._errors import ConfigError
-    from kaskada._resolve import parse_bool, parse_timeout
+    from kaskada._values import parse_bool, parse_timeout
 
     if key == "is_secure":
         return parse_bool(raw, f"is_secure {raw!r}")

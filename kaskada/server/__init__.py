@@ -13,10 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kaskada.server._errors import ServerError
+
 if TYPE_CHECKING:
     from kaskada.server.app import RunningServer
 
-__all__ = ["RunningServer", "start_server"]
+__all__ = ["RunningServer", "ServerError", "start_server"]
 
 
 def start_server(

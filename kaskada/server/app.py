@@ -10,9 +10,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kaskada._errors import InsecureConnectionError, ServerError
+from kaskada._errors import InsecureConnectionError
 from kaskada._loopback import is_loopback
 from kaskada._secret import Secret
+from kaskada.server._errors import ServerError
 from kaskada.server.store import DEFAULT_MAX_TABLES_PER_ACCOUNT, Store
 
 log = logging.getLogger("kaskada.server")

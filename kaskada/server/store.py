@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kaskada import _env, _paths
-from kaskada._errors import ServerError
 from kaskada._secret import Secret
+from kaskada.server._errors import ServerError
 
 SCHEMA_VERSION = 2
 HMAC_SCHEME = "hmac-sha256"

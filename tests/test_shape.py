@@ -1,0 +1,92 @@
+"""The code's shape (issue 11): the error tree, public names, the module order, a cheap import."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kaskada as kda
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "kaskada"
+
+
+def test_bad_settings_are_value_errors_and_outages_are_one_branch() -> None:
+    assert issubclass(kda.ConfigError, ValueError)
+    assert issubclass(kda.CredentialsError, kda.ConfigError)
+    for outage in (kda.TokenEndpointUnavailableError, kda.ApiUnavailableError):
+        assert issubclass(outage, kda.UnavailableError)
+        assert not issubclass(outage, kda.AuthenticationError)  # an outage is not a refusal
+    assert issubclass(kda.ApiUnavailableError, kda.ApiError)
+    assert kda.ApiUnavailableError("x", code="UNAVAILABLE").code == "UNAVAILABLE"
+    assert not issubclass(kda.UnavailableError, kda.ApiError)
+
+
+def test_the_servers_error_is_outside_the_clients_tree() -> None:
+    from kaskada.server import ServerError
+
+    assert ServerError is kda.ServerError and issubclass(ServerError, kda.KaskadaError)
+    assert ServerError.__module__ == "kaskada.server"
+    client = [getattr(kda, n) for n in kda.__all__ if n.endswith("Error") and n != "ServerError"]
+    assert not any(issubclass(ServerError, cls) for cls in client if cls is not kda.KaskadaError)
+
+
+def test_exported_classes_show_as_kaskada_and_nothing_private_reaches_users() -> None:
+    from kaskada import _binding, _config, _keyring
+
+    for name in kda.__all__:
+        value = getattr(kda, name)
+        if isinstance(value, type) and name != "ServerError":
+            assert value.__module__ == "kaskada", name
+            assert repr(value) == f"<class 'kaskada.{name}'>"
+    assert _keyring.NoKeyringError is kda.NoKeyringError
+    assert _binding.SecretBindingError is kda.SecretBindingError
+    assert _config.UntrustedConfigError is kda.UntrustedConfigError
+
+
+def _imports(module: str) -> set[str]:
+    """Every kaskada module ``module`` imports, at the top or inside functions."""
+    path = PACKAGE / (module.removeprefix("kaskada.").replace(".", "/") + ".py")
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("kaskada"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("module", "never"),
+    [
+        # presentation is handed its Settings: it reads no session or resolution state
+        ("kaskada._explain", {"kaskada._session", "kaskada._resolve", "kaskada._memo"}),
+        # resolution builds no presentation object and knows no session
+        ("kaskada._resolve", {"kaskada._explain", "kaskada._session"}),
+        ("kaskada._memo", {"kaskada._explain", "kaskada._session"}),
+        # settings and values sit below resolution
+        ("kaskada._settings", {"kaskada._resolve", "kaskada._memo", "kaskada._session"}),
+        ("kaskada._values", {"kaskada._resolve", "kaskada._memo", "kaskada._session"}),
+        ("kaskada._defaults", {"kaskada._resolve", "kaskada._memo", "kaskada._session"}),
+    ],
+)
+def test_the_data_flows_one_way(module: str, never: set[str]) -> None:
+    assert not _imports(module) & never
+
+
+def test_import_kaskada_loads_neither_typing_nor_hashlib() -> None:
+    probe = "import sys, kaskada; print(sorted({'typing', 'hashlib', 'hmac'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]"
+
+
+def test_init_and_session_share_one_signature() -> None:
+    import inspect
+
+    assert inspect.signature(kda.init) == inspect.signature(kda.session)
+    assert kda.init.__name__ == "init" and "activate" in (kda.init.__doc__ or "")
