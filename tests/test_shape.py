@@ -78,9 +78,11 @@ def test_the_data_flows_one_way(module: str, never: set[str]) -> None:
 
 
 def test_import_kaskada_loads_neither_typing_nor_hashlib() -> None:
+    """``-S``: no site .pth file of another package (certifi through importlib.resources,
+    say) loads typing first and hides what ``import kaskada`` itself loads."""
     probe = "import sys, kaskada; print(sorted({'typing', 'hashlib', 'hmac'} & set(sys.modules)))"
     out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-S", "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "[]"
 
