@@ -4,7 +4,8 @@ Reading is strict (every value is type-checked, so a mistake is reported with
 the file, the profile and the key instead of surfacing later as a confusing
 connection error) and cached on the file's identity (inode, size, mtime), so
 a lookup after the first load costs a ``stat``, while a long-running notebook
-still sees a profile that a shell added. Writing goes through :func:`update`:
+still sees a profile that a shell added (a memoised session looks at most every
+RECHECK_SECONDS: :func:`load_recent`). Writing goes through :func:`update`:
 under the cross-process lock, re-read, change, atomic replace. The writer keeps
 keys it does not know; ``tomli-w`` does not keep comments.
 """
@@ -19,6 +20,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import monotonic
 from typing import Any, BinaryIO, TypeVar
 
 from kaskada import _env, _paths
@@ -269,8 +271,13 @@ def profile_table(profile: Profile) -> dict[str, Any]:
 
 _Identity = tuple[int, int, int, int, int]
 _cache: dict[str, tuple[_Identity | None, ConfigFile]] = {}
-_path_for: dict[str | None, str] = {}
+_path_for: dict[str | bytes | None, str] = {}
 _warned: set[tuple[str, int]] = set()
+# load_recent()'s last look: (KASKADA_CONFIG_DIR as stored, time.monotonic(), the file)
+_recent: tuple[str | bytes | None, float, ConfigFile] | None = None
+
+RECHECK_SECONDS = 0.25
+"""How stale :func:`load_recent` may be: another process's edit is seen within this."""
 
 
 @on_reset
@@ -278,10 +285,31 @@ def _clear_cache() -> None:
     _cache.clear()
     _path_for.clear()
     _warned.clear()
+    recheck()
+
+
+def recheck() -> None:
+    """Make the next :func:`load_recent` look at the file (tests, or after an edit by hand)."""
+    global _recent
+    _recent = None
+
+
+_CONFIG_DIR_KEY = os.fsencode(_env.CONFIG_DIR)
+_POSIX = os.name == "posix"
+
+
+def _config_dir_raw() -> str | bytes | None:
+    """KASKADA_CONFIG_DIR as stored: on POSIX the environment's raw bytes, which
+    skips the ~0.3 us of encoding the name and decoding the value that
+    ``os.environ.get`` costs on every ``load()`` (see bench/bench_session.py)."""
+    data = getattr(os.environ, "_data", None) if _POSIX else None
+    if isinstance(data, dict):
+        return data.get(_CONFIG_DIR_KEY)
+    return os.environ.get(_env.CONFIG_DIR)
 
 
 def _current_path() -> str:
-    override = os.environ.get(_env.CONFIG_DIR)
+    override = _config_dir_raw()
     path = _path_for.get(override)
     if path is None:
         path = _path_for[override] = str(_paths.config_file())
@@ -297,9 +325,28 @@ def _identity(status: os.stat_result) -> _Identity:
     return (status.st_ino, status.st_dev, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
+def load_recent() -> ConfigFile:
+    """:func:`load` as of at most RECHECK_SECONDS ago: the hot path of a memoised session.
+
+    ``load()`` pays an ``os.stat`` (1.5-3 us, half of entering a seen session;
+    bench/bench_session.py) on every call; this one reuses the last look at the
+    file for RECHECK_SECONDS. This process's own writes (:func:`update`) drop
+    the cached file at once; another process's edit is seen at the next check.
+    """
+    global _recent
+    now = monotonic()
+    raw = _config_dir_raw()
+    recent = _recent
+    if recent is not None and recent[0] == raw and now - recent[1] < RECHECK_SECONDS:
+        return recent[2]
+    config = load()  # raises for a broken file: nothing is kept then
+    _recent = (raw, now, config)
+    return config
+
+
 def load() -> ConfigFile:
     """The current file, cached; re-read when it changed on disk."""
-    path = _path_for.get(os.environ.get(_env.CONFIG_DIR)) or _current_path()
+    path = _path_for.get(_config_dir_raw()) or _current_path()
     try:
         status = os.stat(path)
     except FileNotFoundError:
@@ -496,4 +543,5 @@ def update(change: Callable[[dict[str, Any]], T]) -> T:
         data = tomli_w.dumps(document).encode("utf-8")
         _atomic.remove_stale_temps(path)
         _atomic.atomic_write(path, data)
+        recheck()  # load_recent() must not serve the old file
     return result
