@@ -16,7 +16,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -44,7 +44,7 @@ MAX_VALUE_LENGTH = 4096
 MAX_FILE_BYTES = 4 * 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-log = logging.getLogger("kaskada.config")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -455,9 +455,15 @@ def get_profile(name: str) -> Profile:
     if profile is not None:
         return profile
     validate_profile_name(name)
-    known = ", ".join(sorted(config.profiles)) or "none"
-    raise ProfileNotFoundError(
-        f"no profile {name!r} in {config.path} (known profiles: {known}); "
+    raise profile_not_found(name, config.profiles, config.path)
+
+
+def profile_not_found(name: str, known: Iterable[str], path: Path) -> ProfileNotFoundError:
+    """The one "no such profile" error, for readers and writers alike: the name, the file,
+    the profiles it does hold and how to create the missing one."""
+    listed = ", ".join(sorted(known)) or "none"
+    return ProfileNotFoundError(
+        f"no profile {name!r} in {path} (known profiles: {listed}); "
         f"create it with `kaskada profile add {name} --client-id ID` or `kaskada configure "
         f"--profile {name}`"
     )

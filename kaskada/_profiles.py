@@ -35,7 +35,7 @@ from kaskada._secret import Secret
 if TYPE_CHECKING:
     from kaskada._keyring import Entry
 
-log = logging.getLogger("kaskada.profiles")
+log = logging.getLogger(__name__)
 
 _secrets: dict[tuple[str, str], tuple[_config.ConfigFile, Entry]] = {}
 
@@ -93,11 +93,7 @@ def profile_secret(
 
 
 def _not_found(name: str, document: Mapping[str, Any]) -> ProfileNotFoundError:
-    known = ", ".join(sorted(document.get("profiles", {}))) or "none"
-    return ProfileNotFoundError(
-        f"no profile {name!r} in {_config.config_path()} (known profiles: {known}); "
-        "see `kaskada profile list`"
-    )
+    return _config.profile_not_found(name, document.get("profiles", {}), _config.config_path())
 
 
 def profile_tables(document: dict[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from kaskada._config import Profile
     from kaskada._explain import Explanation
 
-log = logging.getLogger("kaskada")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from kaskada._token_cache import Entry
 
-log = logging.getLogger("kaskada")
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 BACKOFF_BASE = 0.1

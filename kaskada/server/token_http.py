@@ -45,7 +45,7 @@ import h11
 from kaskada.server.limits import FailureLimiter, LogSummary
 from kaskada.server.store import StorageFull, Store
 
-log = logging.getLogger("kaskada.server")
+log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth/token"
 MAX_BODY_BYTES = 8192
