@@ -110,3 +110,55 @@ def test_every_module_logger_is_named_after_its_module() -> None:
                     f"{path.relative_to(ROOT)}:{node.lineno} names its logger by hand"
                 )
     assert loggers >= 10
+
+
+def _verbs(parser: object, path: str = "") -> dict[str, object]:
+    """Every leaf command of the parser tree and its handler."""
+    import argparse
+
+    assert isinstance(parser, argparse.ArgumentParser)
+    found: dict[str, object] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found.update(_verbs(child, f"{path} {name}".strip()))
+    if not found and path:
+        found[path] = parser.get_default("handler")
+    return found
+
+
+def test_every_verb_names_a_function_that_exists() -> None:
+    """The grammar names each verb's code by module and function; a typo would only
+    show when someone ran that verb."""
+    import importlib
+
+    from kaskada.cli import build_parser
+
+    verbs = _verbs(build_parser())
+    assert {"profile list", "profile check", "table get", "serve", "env", "demo"} <= set(verbs)
+    for path, handler in verbs.items():
+        module, function = handler.verb  # type: ignore[attr-defined]
+        assert callable(getattr(importlib.import_module(module), function)), path
+
+
+def test_the_grammar_and_the_hot_verbs_load_no_verb_code() -> None:
+    """``--version`` and completion's ``profile list --names`` import only the grammar
+    and their own verb: no other verb module, no keyring, grpc or protobuf."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, io, contextlib\n"
+        "from kaskada.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(sys.argv[1:])\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('grpc', 'keyring', 'google')\n"
+        "          or m in ('kaskada.cli.profile', 'kaskada.cli.api', 'kaskada.cli.server',\n"
+        "                   'kaskada.cli.tokens', 'kaskada.cli.profile_check', 'kaskada._keyring')]\n"
+        "print(sorted(loaded))\n"
+    )
+    for argv in (["profile", "list", "--names"], ["--version"], ["table", "--help"]):
+        out = subprocess.run(
+            [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60
+        )
+        assert out.stdout.strip().splitlines()[-1] == "[]", (argv, out.stdout, out.stderr)
