@@ -17,6 +17,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kaskada._errors import IncompleteCredentialsError
+from kaskada._loopback import is_loopback
+from kaskada._resolve import (
+    DEFAULT_ENDPOINT,
+    DEFAULT_EXCHANGE_ENDPOINT,
+    endpoint_host,
+    exchange_url,
+)
 
 if TYPE_CHECKING:
     from kaskada._keyring import Entry
@@ -30,14 +37,6 @@ class SecretBindingError(IncompleteCredentialsError):
 
 def binding_of(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The destinations a profile's own fields (PROFILE_KEYS) send a secret and a token to."""
-    from kaskada._loopback import is_loopback
-    from kaskada._resolve import (
-        DEFAULT_ENDPOINT,
-        DEFAULT_EXCHANGE_ENDPOINT,
-        endpoint_host,
-        exchange_url,
-    )
-
     endpoint = fields.get("endpoint") or DEFAULT_ENDPOINT
     exchange = fields.get("exchange_endpoint")
     is_secure = fields.get("is_secure")

@@ -23,17 +23,17 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kaskada import _binding, _config, _token_cache
+import tomli_w
+
+from kaskada import _binding, _config, _keyring, _token_cache
 from kaskada._config import Profile
 from kaskada._errors import ConfigError, KeyringError, ProfileExistsError, ProfileNotFoundError
+from kaskada._keyring import Entry
 from kaskada._names import validate_profile_name
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
-
-if TYPE_CHECKING:
-    from kaskada._keyring import Entry
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,6 @@ def profile_entry(name: str, client_id: str) -> Entry | None:
     it; KeyringError when the keyring cannot be used. The caller checks the
     binding (``_binding.check``) before sending the secret anywhere.
     """
-    from kaskada import _keyring
-
     config = _config.load()
     _config.check_trusted()  # another account could have changed where the secret goes
     cached = _secrets.get((name, client_id))
@@ -120,8 +118,6 @@ def _bound_change(table: Any, fields: Mapping[str, Any]) -> list[str]:
 
 def _drop_stale_secret(name: str, why: str) -> str | None:
     """Delete a secret that no longer belongs to profile ``name``; a note for the user."""
-    from kaskada import _keyring
-
     try:
         deleted = _keyring.delete_secret(name)
     except _keyring.NoKeyringError:
@@ -156,8 +152,6 @@ def add_profile(
     is kept only when no bound field changes (else it is deleted). What was
     deleted, and why, is appended to ``notes`` for the caller to show.
     """
-    from kaskada import _keyring
-
     validate_profile_name(name)
     checked = _config.validate_fields(fields, where=f"profile {name!r}", profile=name)
     binding = _binding.binding_of(checked)
@@ -213,8 +207,6 @@ def add_profile(
 
 def _restore(name: str, previous: Entry | None) -> None:
     """Undo a keyring write after the file write failed (best effort, logged)."""
-    from kaskada import _keyring
-
     try:
         if previous is None:
             _keyring.delete_secret(name)
@@ -252,8 +244,6 @@ def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
     goes and the secret stays behind as an orphan, which its binding and the
     orphan rule of :func:`add_profile` keep from ever being sent again.
     """
-    from kaskada import _keyring
-
     validate_profile_name(name)
     outcome: dict[str, Any] = {}
 
@@ -304,8 +294,6 @@ def rename_profile(
     nothing changes (KeyringError), unless ``keep_orphan`` (then the secret stays
     behind under ``old`` and the renamed profile has none).
     """
-    from kaskada import _keyring
-
     validate_profile_name(old)
     validate_profile_name(new)
     if old == new:
@@ -431,8 +419,6 @@ def import_profiles(
 
 def export_profiles(names: Iterable[str] = ()) -> str:
     """The named profiles (all when none are named) as TOML text; never a secret."""
-    import tomli_w
-
     config = _config.load()
     chosen = list(names) or sorted(config.profiles)
     document: dict[str, Any] = {}
@@ -469,8 +455,6 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
     the stored secret is deleted (keyring first, file last, undone if the file
     write fails) and ``secret_removed`` says so.
     """
-    from kaskada import _keyring
-
     validate_profile_name(name)
     checked = _config.validate_fields({key: value}, where=f"profile {name!r}", profile=name)
     outcome: dict[str, Any] = {}

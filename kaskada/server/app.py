@@ -10,10 +10,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import grpc
+
 from kaskada._errors import ServerError
 from kaskada._secret import Secret
+from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
+from kaskada.server.auth import AuthInterceptor
 from kaskada.server.options import ServerOptions
 from kaskada.server.store import Store
+from kaskada.server.tables import TableServicer
 
 log = logging.getLogger(__name__)
 
@@ -80,19 +85,13 @@ class RunningServer:
         log.info("serving gRPC on %s, token endpoint %s", self.endpoint, self.token_url)
 
     def _start(self, options: ServerOptions) -> None:
-        import grpc
-
-        try:
+        try:  # the server extra: missing, it is one clear line, not an ImportError
             from grpc_health.v1 import health, health_pb2, health_pb2_grpc
             from grpc_reflection.v1alpha import reflection
 
             from kaskada.server.token_http import TokenEndpoint
         except ImportError as error:
             raise ServerError(SERVER_EXTRA.format(missing=error.name)) from None
-
-        from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
-        from kaskada.server.auth import AuthInterceptor
-        from kaskada.server.tables import TableServicer
 
         host, tls_cert, tls_key = options.host, options.tls_cert, options.tls_key
         auth = options.auth
