@@ -20,7 +20,7 @@ file, so a secret rotated from another shell is picked up at the next call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,7 +155,7 @@ def add_profile(
     validate_profile_name(name)
     checked = _config.validate_fields(fields, where=f"profile {name!r}", profile=name)
     binding = _binding.binding_of(checked)
-    undo: list[Any] = []
+    undo: Undo = []
     stale: list[str] = []
 
     def change(document: dict[str, Any]) -> None:
@@ -174,7 +174,7 @@ def add_profile(
             except _keyring.NoKeyringError:
                 previous = None  # set_secret below reports it as a failed store
             _keyring.set_secret(name, secret, binding)
-            undo.append(previous)
+            undo.append((name, previous))
         elif old is None:
             stale.append("it was left by a removed profile of that name")
         else:
@@ -190,14 +190,7 @@ def add_profile(
         if make_default:
             document["default_profile"] = name
 
-    try:
-        _config.update(change)
-    except BaseException:
-        if undo:
-            _restore(name, undo[0])
-        raise
-    finally:
-        _forget(name)
+    _write(change, undo, name)
     for why in stale:
         note = _drop_stale_secret(name, why)
         if note is not None and notes is not None:
@@ -214,6 +207,25 @@ def _restore(name: str, previous: Entry | None) -> None:
             _keyring.set_entry(name, previous)
     except KeyringError as error:
         log.warning("could not undo the keyring change for profile %r: %s", name, error)
+
+
+Undo = list[tuple[str, "Entry | None"]]
+"""Keyring entries a change replaced, in order: (profile name, what it held before)."""
+
+
+def _write(change: Callable[[dict[str, Any]], Any], undo: Undo, *names: str) -> Any:
+    """Write ``change`` to the file, the keyring changed first: when the write fails,
+    the entries in ``undo`` are put back (so a failed write changes nothing); the
+    cached secrets of ``names`` are dropped either way."""
+    try:
+        return _config.update(change)
+    except BaseException:
+        for name, previous in undo:
+            _restore(name, previous)
+        raise
+    finally:
+        for name in names:
+            _forget(name)
 
 
 def _keyring_blocks(name: str, action: str, error: KeyringError) -> KeyringError:
@@ -246,6 +258,7 @@ def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
     """
     validate_profile_name(name)
     outcome: dict[str, Any] = {}
+    undo: Undo = []
 
     def change(document: dict[str, Any]) -> None:
         tables = profile_tables(document)
@@ -254,8 +267,9 @@ def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
         _token_cache.forget_profile(name, tables[name])
         try:
             previous = _keyring.get_entry(name)
-            outcome["secret"] = previous
             outcome["deleted"] = previous is not None and _keyring.delete_secret(name)
+            if outcome["deleted"]:
+                undo.append((name, previous))
         except KeyringError as error:
             if not keep_orphan:
                 raise _keyring_blocks(name, "removed", error) from None
@@ -268,14 +282,7 @@ def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
         if outcome["was_default"]:
             del document["default_profile"]
 
-    try:
-        _config.update(change)
-    except BaseException:
-        if outcome.get("deleted"):
-            _restore(name, outcome["secret"])
-        raise
-    finally:
-        _forget(name)
+    _write(change, undo, name)
     return Removed(
         name=name,
         secret_deleted=bool(outcome.get("deleted")),
@@ -298,7 +305,7 @@ def rename_profile(
     validate_profile_name(new)
     if old == new:
         return _config.get_profile(old)
-    undo: dict[str, Any] = {}
+    undo: Undo = []
 
     def change(document: dict[str, Any]) -> None:
         tables = profile_tables(document)
@@ -314,34 +321,24 @@ def rename_profile(
         try:
             entry = _keyring.get_entry(old)
             if entry is not None:
-                undo["previous"] = _keyring.get_entry(new)
+                previous = _keyring.get_entry(new)
                 _keyring.set_entry(new, entry)
-                undo["moved"] = True
+                undo.append((new, previous))
                 if not _keyring.delete_secret(old):
                     raise KeyringError(f"the entry of {old!r} could not be deleted")
-                undo["entry"] = entry
+                undo.append((old, entry))
             elif new in tables:
                 _keyring.delete_secret(new)  # the replaced profile's secret
         except KeyringError as error:
-            if undo.pop("moved", False):
-                _restore(new, undo["previous"])
+            if undo:  # the copy under the new name is undone at once
+                _restore(*undo.pop(0))
             if not keep_orphan:
                 raise _keyring_blocks(old, f"renamed to {new!r}", error) from None
         tables[new] = tables.pop(old)
         if document.get("default_profile") == old:
             document["default_profile"] = new
 
-    try:
-        _config.update(change)
-    except BaseException:
-        if undo.get("moved"):
-            _restore(new, undo["previous"])
-            if "entry" in undo:
-                _restore(old, undo["entry"])
-        raise
-    finally:
-        _forget(old)
-        _forget(new)
+    _write(change, undo, old, new)
     return _config.get_profile(new)
 
 
@@ -458,6 +455,7 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
     validate_profile_name(name)
     checked = _config.validate_fields({key: value}, where=f"profile {name!r}", profile=name)
     outcome: dict[str, Any] = {}
+    undo: Undo = []
 
     def change(document: dict[str, Any]) -> None:
         tables = profile_tables(document)
@@ -472,17 +470,12 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
             table.pop(key, None)
         if key in BOUND_FIELDS and outcome["old"] != outcome["new"]:
             try:
-                outcome["entry"] = _keyring.get_entry(name)
-                outcome["removed"] = outcome["entry"] is not None and _keyring.delete_secret(name)
+                previous = _keyring.get_entry(name)
+                outcome["removed"] = previous is not None and _keyring.delete_secret(name)
+                if outcome["removed"]:
+                    undo.append((name, previous))
             except _keyring.NoKeyringError:
                 pass  # no keyring: no secret can be stored under that name
 
-    try:
-        _config.update(change)
-    except BaseException:
-        if outcome.get("removed"):
-            _restore(name, outcome["entry"])
-        raise
-    finally:
-        _forget(name)
+    _write(change, undo, name)
     return FieldChange(name, key, outcome["old"], outcome["new"], bool(outcome.get("removed")))

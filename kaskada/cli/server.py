@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,15 @@ from kaskada.cli._output import emit_json, note
 from kaskada.cli.parsers.server import DEFAULT_PORT, DEFAULT_TOKEN_PORT
 from kaskada.server import ServerOptions, start_server
 from kaskada.server.store import Store
+
+
+def _options(args: argparse.Namespace) -> ServerOptions:
+    """The flags of ``kaskada serve`` are ServerOptions' fields by name (``--max-db-mb``
+    is ``max_db_mb``): the parameter list is written once, in the dataclass."""
+    given = vars(args)
+    return ServerOptions(
+        **{field.name: given[field.name] for field in fields(ServerOptions) if field.name in given}
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -35,22 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server = start_server(
-            ServerOptions(
-                host=args.host,
-                port=args.port,
-                token_port=args.token_port,
-                db=args.db,
-                tls_cert=args.tls_cert,
-                tls_key=args.tls_key,
-                token_ttl=args.token_ttl,
-                allow_insecure=args.allow_insecure,
-                scrypt_n=args.scrypt_n,
-                max_tables_per_account=args.max_tables_per_account,
-                max_db_mb=args.max_db_mb,
-                max_connections=args.max_connections,
-            )
-        )
+        server = start_server(_options(args))
         try:
             cert = str(Path(args.tls_cert).absolute()) if args.tls_cert else ""
             server.store.set_meta({"tls_cert": cert})  # what add-client --save-profile trusts
