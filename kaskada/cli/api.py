@@ -59,6 +59,14 @@ def _waiting(args: argparse.Namespace, active: Session, command: str) -> Any:
     return waiting(f"{active.endpoint} ({command})")
 
 
+def _show(args: argparse.Namespace, found: Table) -> None:
+    """One table: typed JSON with --json, else ``field  value`` lines."""
+    if args.json:
+        emit_json(_table_json(found))
+    else:
+        _print_table(found)
+
+
 def _print_table(table: Table) -> None:
     fields = _table_json(table)
     width = max((len(name) for name in fields), default=0)
@@ -116,10 +124,7 @@ def _table_get(args: argparse.Namespace) -> int:
     active = _session(args)
     with _waiting(args, active, "table get"):
         found = table.get_table(args.name, session=active)
-    if args.json:
-        emit_json(_table_json(found))
-    else:
-        _print_table(found)
+    _show(args, found)
     return 0
 
 
@@ -134,10 +139,7 @@ def _table_create(args: argparse.Namespace) -> int:
             grouping_id=args.grouping_id,
             session=active,
         )
-    if args.json:
-        emit_json(_table_json(made))
-    else:
-        _print_table(made)
+    _show(args, made)
     return 0
 
 
