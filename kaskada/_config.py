@@ -16,7 +16,6 @@ import math
 import os
 import re
 import sys
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,6 +191,10 @@ def _wrong_type(key: str, value: Any, expected: str, where: str) -> ConfigError:
 
 def decode(path: Path, data: bytes) -> dict[str, Any]:
     """The TOML document in ``data``; ConfigError naming path and line when it is not one."""
+    # Lazy: with no config file (a fresh install, CI on environment credentials) nothing
+    # is parsed, and tomllib with datetime is a few ms (-X importtime) of `profile list`.
+    import tomllib
+
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
