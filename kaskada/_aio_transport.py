@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from kaskada import _token
+from kaskada import _fork
 from kaskada._transport import _credentials, failure, retry_pause
 
 if TYPE_CHECKING:
@@ -99,23 +98,15 @@ async def _method(key: ChannelKey, path: str, response_type: Any) -> Callable[..
     return found
 
 
-async def _token_of(tokens: Any) -> Secret:
-    if isinstance(tokens, _token.TokenSource):
-        return await tokens.aget()
-    found: Secret = tokens.get()  # a fixed token: no I/O
-    return found
-
-
 async def call(
     session: Session, path: str, request: Any, response_type: Any, *, read: bool
 ) -> Any:
     """One unary call as ``session``, awaited: the rules of ``_transport.call``."""
     settings = session.settings
     invoke = await _method(settings.channel_key(), path, response_type)
-    tokens = session.token_source()
-    token = await _token_of(tokens)
+    credentials = session.token_source().for_call()
+    token: Secret = await credentials.aget()
     deadline = time.monotonic() + settings.timeout.value
-    refreshed = False
     attempt = 0
     while True:
         started = time.monotonic()
@@ -125,14 +116,11 @@ async def call(
         except grpc.RpcError as error:
             code = error.code() if isinstance(error, grpc.aio.AioRpcError) else None
             log.debug("%s at %s failed: %s", path.rsplit("/", 1)[-1], settings.endpoint.value, code)
-            if (
-                code == grpc.StatusCode.UNAUTHENTICATED
-                and not refreshed
-                and isinstance(tokens, _token.TokenSource)
-            ):
-                refreshed = True
-                token = await tokens.ainvalidate(token)
-                continue
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                fresh = await credentials.aon_rejected(token)
+                if fresh is not None:
+                    token = fresh
+                    continue
             pause = retry_pause(code, read=read, attempt=attempt, deadline=deadline)
             if pause is not None:
                 attempt += 1
@@ -154,5 +142,4 @@ def _after_fork_in_child() -> None:
     _loops.clear()  # the parent's loops and channels are not the child's to close
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_fork.in_child_after_fork(_after_fork_in_child)

@@ -9,9 +9,9 @@ can call as the delegating account until the token expires; it cannot refresh.
 from __future__ import annotations
 
 import datetime
-import time
 from typing import TYPE_CHECKING, Any
 
+from kaskada import _clock
 from kaskada._errors import DelegationExpiredError
 from kaskada._secret import Secret
 from kaskada._session import Session
@@ -34,11 +34,11 @@ class DelegatedToken(StaticToken):
 
     def __init__(self, token: Secret, expires_at: float | None, origin: str) -> None:
         super().__init__(token)
-        self.expires_at = expires_at  # time.time() seconds; None: unknown (a jwt= session)
+        self.expires_at = expires_at  # epoch seconds; None: unknown (a jwt= session)
         self.origin = origin
 
     def get(self) -> Secret:
-        if self.expires_at is not None and time.time() >= self.expires_at:
+        if self.expires_at is not None and _clock.get().time() >= self.expires_at:
             raise DelegationExpiredError(
                 f"the delegated session's access token expired at {utc_text(self.expires_at)} "
                 f"({self.origin}): {self.renewal_hint()}"
@@ -71,7 +71,7 @@ class DelegatedSession(Session):
 
     @property
     def expires_at(self) -> float | None:
-        """When the token expires (``time.time()`` seconds; None when unknown)."""
+        """When the token expires (epoch seconds; None when unknown)."""
         tokens = self._tokens
         return tokens.expires_at if isinstance(tokens, DelegatedToken) else None
 
@@ -79,7 +79,7 @@ class DelegatedSession(Session):
         """Itself, when its token still has ``min_lifetime`` seconds left (it cannot refresh)."""
         expires_at = self.expires_at
         needed = min_lifetime or 0.0
-        if expires_at is not None and expires_at - time.time() < needed:
+        if expires_at is not None and expires_at - _clock.get().time() < needed:
             tokens = self._tokens
             origin = tokens.origin if isinstance(tokens, DelegatedToken) else DELEGATED
             raise DelegationExpiredError(
@@ -183,7 +183,7 @@ def delegate(session: Session, min_lifetime: float | None) -> DelegatedSession:
     if isinstance(tokens, _token.TokenSource):
         found = tokens.token_for(float(min_lifetime or 0.0))
         token = found.access_token
-        expires_at = time.time() + (found.expires_at - time.monotonic())
+        expires_at = _clock.to_wall(found.expires_at)
     else:
         token = tokens.get()  # a pre-issued token: its expiry is not known here
         expires_at = None

@@ -9,11 +9,10 @@ UNAUTHENTICATED.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from kaskada import _env
+from kaskada import _clock, _env
 from kaskada._errors import AuthenticationError, ConfigError
 from kaskada._secret import Secret
 
@@ -63,7 +62,7 @@ class ExpiringToken(Secret):
 
     def check(self) -> None:
         """AuthenticationError when expired: says so, when, and how to get a new one."""
-        if time.time() >= self.expires_at:
+        if _clock.get().time() >= self.expires_at:
             raise AuthenticationError(
                 f"the access token from {_env.TOKEN} expired at {format_time(self.expires_at)} "
                 f"({self.source}): get a new one by running the command again under "

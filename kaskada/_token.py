@@ -1,10 +1,19 @@
 """Access tokens: the OAuth2 client-credentials exchange and a per-process cache.
 
-RFC 6749 §4.4, form-encoded, with urllib from the stdlib. Tokens are cached per
-(token endpoint, client id, audience, a hash of the secret) and refreshed when
-less than min(60 s, half the lifetime) remains, by one caller at a time: the
-others keep using the still-valid token, or wait for the refresh when there is
-none. Only transient failures (5xx, timeouts, refused connections) are retried.
+RFC 6749 §4.4, form-encoded. The HTTP transport is a parameter (``request``,
+as in google-auth): a callable ``(url, form, *, timeout, ca_bundle) -> (status,
+body)`` that raises ``TransientError`` for a failure worth retrying; the default,
+``post_form``, is urllib from the stdlib, and tests pass a fake. Tokens are cached
+per (token endpoint, client id, audience, a hash of the secret, TLS roots,
+timeout) and refreshed when less than min(60 s, half the lifetime) remains, by
+one caller at a time: the others keep using the still-valid token, or wait for
+the refresh when there is none. Only transient failures (5xx, timeouts, refused
+connections) are retried, with the one backoff of ``_retry``.
+
+The credentials own the refresh-once rule: an API call asks ``for_call()`` for
+its token, and when the API refuses that token (UNAUTHENTICATED) the call's
+``on_rejected()`` gives one new token to retry with, then None -- never a loop.
+The transports only ask. Refresh and expiry read time from ``_clock``.
 """
 
 from __future__ import annotations
@@ -12,14 +21,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import threading
-import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kaskada import _fork, _handed
+from kaskada import _clock, _fork, _handed, _retry
 from kaskada._errors import AuthenticationError, ConfigError
 from kaskada._reset import on_reset
 from kaskada._secret import Secret, scrub
@@ -32,8 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-BACKOFF_BASE = 0.1
-BACKOFF_CAP = 1.0
 REFRESH_MARGIN_CAP = 60.0
 DEFAULT_LIFETIME = 3600.0  # RFC 6749 makes expires_in optional
 MAX_BODY = 1 << 20
@@ -41,7 +47,7 @@ MAX_BODY = 1 << 20
 
 @dataclass(frozen=True)
 class Token:
-    """An access token and when to refresh it (``time.monotonic()`` seconds)."""
+    """An access token and when to refresh it (``_clock`` monotonic seconds)."""
 
     access_token: Secret
     token_type: str
@@ -50,8 +56,21 @@ class Token:
     expires_at: float
 
 
-class _Transient(Exception):
-    """A failure worth retrying (5xx, timeout, refused connection)."""
+class TransientError(Exception):
+    """A failure worth retrying (5xx, timeout, refused connection); a transport raises it."""
+
+
+class Request(Protocol):
+    """The HTTP transport of the exchange: POST a form, get (status, body).
+
+    Raises TransientError for what a retry may cure; returns any HTTP answer it
+    got (a 429, or a 503 with Retry-After, is returned: the server said when).
+    Never follows a redirect: the form carries the secret.
+    """
+
+    def __call__(
+        self, url: str, form: Mapping[str, str], *, timeout: float, ca_bundle: str | None
+    ) -> tuple[int, bytes]: ...
 
 
 def parse_token_response(
@@ -183,9 +202,9 @@ def _no_redirect() -> Any:
 
 
 def post_form(
-    url: str, form: dict[str, str], *, timeout: float, ca_bundle: str | None
+    url: str, form: Mapping[str, str], *, timeout: float, ca_bundle: str | None
 ) -> tuple[int, bytes]:
-    """POST a form; (status, body). Transient failures raise _Transient."""
+    """The default Request, urllib's: POST a form; (status, body); TransientError."""
     # Imported here: a warm call (a token from the disk cache) never exchanges, and
     # urllib.request with http.client and email costs ~8 ms of every CLI start.
     import http.client
@@ -225,7 +244,7 @@ def post_form(
         if error.code == 429 or (error.code == 503 and error.headers.get("Retry-After")):
             return int(error.code), body  # the server said when: report it, do not loop
         if error.code >= 500:
-            raise _Transient(f"HTTP {error.code}") from None
+            raise TransientError(f"HTTP {error.code}") from None
         return int(error.code), body
     except http.client.HTTPException as error:
         tls_alert = any("\x15\x03" in str(arg) for arg in error.args)
@@ -253,7 +272,7 @@ def post_form(
             reason
         ):
             raise ConfigError(bad_ca_bundle(os.path.expanduser(ca_bundle), reason)) from None
-        raise _Transient(type(reason).__name__ if not str(reason) else str(reason)) from None
+        raise TransientError(type(reason).__name__ if not str(reason) else str(reason)) from None
 
 
 def exchange(
@@ -264,8 +283,10 @@ def exchange(
     audience: str | None = None,
     timeout: float = 30.0,
     ca_bundle: str | None = None,
+    request: Request = post_form,
 ) -> Token:
-    """One client-credentials exchange, retrying transient failures with bounded backoff."""
+    """One client-credentials exchange over ``request``, retrying transient failures
+    with bounded backoff within ``timeout``."""
     form = {
         "grant_type": "client_credentials",
         "client_id": client_id,
@@ -274,39 +295,86 @@ def exchange(
     if audience:
         form["audience"] = audience
     try:
-        return _exchange_once(url, client_id, form, timeout=timeout, ca_bundle=ca_bundle)
+        return _exchange_once(
+            url, client_id, form, timeout=timeout, ca_bundle=ca_bundle, request=request
+        )
     except AuthenticationError as error:
         # A server may echo the request (the form body) in its error text.
         raise AuthenticationError(scrub(str(error), secret)) from None
 
 
 def _exchange_once(
-    url: str, client_id: str, form: dict[str, str], *, timeout: float, ca_bundle: str | None
+    url: str,
+    client_id: str,
+    form: dict[str, str],
+    *,
+    timeout: float,
+    ca_bundle: str | None,
+    request: Request,
 ) -> Token:
-    deadline = time.monotonic() + timeout
+    clock = _clock.get()
+    deadline = clock.monotonic() + timeout
     last = "no attempt"
     for attempt in range(MAX_ATTEMPTS):
-        remaining = deadline - time.monotonic()
+        remaining = deadline - clock.monotonic()
         if remaining <= 0:
             break
         log.debug("token exchange at %s for client %s (attempt %d)", url, client_id, attempt + 1)
         try:
-            status, body = post_form(url, form, timeout=remaining, ca_bundle=ca_bundle)
-        except _Transient as error:
+            status, body = request(url, form, timeout=remaining, ca_bundle=ca_bundle)
+        except TransientError as error:
             last = scrub(str(error), form["client_secret"])
             log.debug("token exchange at %s failed transiently: %s", url, last)
-            pause = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * (0.5 + random.random() / 2)
-            if attempt + 1 < MAX_ATTEMPTS and time.monotonic() + pause < deadline:
-                time.sleep(pause)
+            pause = _retry.pause_before(deadline, attempt, clock.monotonic())
+            if attempt + 1 < MAX_ATTEMPTS and pause is not None:
+                clock.sleep(pause)
                 continue
             break
         return parse_token_response(
-            status, body, now=time.monotonic(), url=url, sent=Secret(form["client_secret"])
+            status, body, now=clock.monotonic(), url=url, sent=Secret(form["client_secret"])
         )
     raise AuthenticationError(
         f"the token endpoint {url} could not be reached for client {client_id} ({last}): "
         "check that the server is running and the exchange endpoint is right"
     )
+
+
+class CallToken:
+    """The token of one API call, and the refresh-once rule that goes with it.
+
+    When the API refuses the call's token (UNAUTHENTICATED), ``on_rejected``
+    gives one new token to retry with, then None: a server that refuses every
+    token ends the call with its error instead of a loop of exchanges. A
+    pre-issued token cannot be refreshed, so it gets no retry at all.
+    """
+
+    __slots__ = ("_refreshed", "_source")
+
+    def __init__(self, source: TokenSource | StaticToken) -> None:
+        self._source = source
+        self._refreshed = False
+
+    def get(self) -> Secret:
+        """The token to send first."""
+        return self._source.get()
+
+    async def aget(self) -> Secret:
+        """get() for a coroutine (a refresh runs off the event loop)."""
+        return await self._source.aget()
+
+    def on_rejected(self, rejected: Secret) -> Secret | None:
+        """The API refused ``rejected``: a new token to retry once with, or None."""
+        if self._refreshed or not self._source.refreshable:
+            return None
+        self._refreshed = True
+        return self._source.invalidate(rejected)
+
+    async def aon_rejected(self, rejected: Secret) -> Secret | None:
+        """on_rejected() for a coroutine."""
+        if self._refreshed or not self._source.refreshable:
+            return None
+        self._refreshed = True
+        return await self._source.ainvalidate(rejected)
 
 
 class TokenSource:
@@ -324,6 +392,7 @@ class TokenSource:
         timeout: float,
         ca_bundle: str | None,
         disk: Entry | None = None,
+        request: Request = post_form,
     ) -> None:
         self.url = url
         self._disk = disk  # the token cache on disk shared by the user's processes
@@ -332,15 +401,20 @@ class TokenSource:
         self._audience = audience
         self._timeout = timeout
         self._ca_bundle = ca_bundle
+        self._request = request
         self._token: Token | None = None
         self._lock = threading.Lock()
         self._flights: dict[Any, Any] = {}  # (loop, step) -> its future, for aget()
         _live.add(self)
 
+    def for_call(self) -> CallToken:
+        """The token of one API call, with one refresh if the API refuses it."""
+        return CallToken(self)
+
     def get(self) -> Secret:
         """A valid access token; refreshes (one caller at a time) when it is due."""
         token = self._token
-        now = time.monotonic()
+        now = _clock.get().monotonic()
         if token is not None and now < token.refresh_at:
             return token.access_token
         if token is not None and now < token.expires_at:
@@ -369,7 +443,7 @@ class TokenSource:
 
     def _refresh_locked(self, stale: Secret | None) -> Token:
         token = self._token
-        now = time.monotonic()
+        now = _clock.get().monotonic()
         if token is not None and now < token.refresh_at and token.access_token is not stale:
             return token  # another caller refreshed while we waited
         if self._disk is not None:  # another process may hold one; else one exchange for all
@@ -380,21 +454,21 @@ class TokenSource:
         return token
 
     def _exchange(self) -> Token:
-        token = exchange(
+        return exchange(
             self.url,
             self.client_id,
             self._secret,
             audience=self._audience,
             timeout=self._timeout,
             ca_bundle=self._ca_bundle,
+            request=self._request,
         )
-        return token
 
     async def aget(self) -> Secret:
         """get() for a coroutine: the cached token at once, else the same single-flight
         refresh in a thread, so the event loop never waits on the lock or the network."""
         token = self._token
-        if token is not None and time.monotonic() < token.refresh_at:
+        if token is not None and _clock.get().monotonic() < token.refresh_at:
             return token.access_token
         from kaskada import _offloop
 
@@ -416,7 +490,7 @@ class TokenSource:
         """
         self.get()
         token = self._token
-        if token is None or token.expires_at - time.monotonic() < min_lifetime:
+        if token is None or token.expires_at - _clock.get().monotonic() < min_lifetime:
             with self._lock:
                 token = self._refresh_locked(stale=token.access_token if token else None)
         if token.lifetime < min_lifetime:
@@ -436,11 +510,21 @@ class StaticToken:
     def __init__(self, token: Secret) -> None:
         self._token = token
 
+    def for_call(self) -> CallToken:
+        """The token of one API call (never refreshed: it cannot be)."""
+        return CallToken(self)
+
     def get(self) -> Secret:
         _handed.check(self._token)  # KASKADA_TOKEN_EXPIRES_AT passed: say so before calling
         return self._token
 
+    async def aget(self) -> Secret:
+        return self.get()  # no I/O
+
     def invalidate(self, rejected: Secret) -> Secret:
+        return self._token
+
+    async def ainvalidate(self, rejected: Secret) -> Secret:
         return self._token
 
 
@@ -458,9 +542,17 @@ def token_source(
     timeout: float,
     ca_bundle: str | None,
     disk: Entry | None = None,
+    request: Request = post_form,
 ) -> TokenSource:
-    """The shared TokenSource for these credentials (one token cache per key)."""
-    key = (url, client_id, audience, secret.fingerprint(), ca_bundle, disk and disk.key)
+    """The shared TokenSource for these credentials (one token cache per key).
+
+    The key holds everything the exchange depends on, ``timeout`` included: two
+    sessions with different timeouts each exchange with their own.
+    """
+    key = (
+        url, client_id, audience, secret.fingerprint(), ca_bundle, timeout,
+        disk and disk.key, request,
+    )  # fmt: skip
     source = _sources.get(key)
     if source is None:
         with _sources_lock:
@@ -468,7 +560,7 @@ def token_source(
             if source is None:
                 source = TokenSource(
                     url, client_id, secret, audience, timeout=timeout, ca_bundle=ca_bundle,
-                    disk=disk,
+                    disk=disk, request=request,
                 )
                 _sources[key] = source
     return source

@@ -19,8 +19,9 @@ file instead of importing keyring, reading the secret and exchanging it.
 - Single-flight across processes: a cold caller takes the entry's lock, reads
   again, and only then exchanges; the others wait (bounded) and read its token.
 
-Times on disk are wall-clock (``time.time()``); in memory they are monotonic
+Times on disk are wall-clock (epoch seconds); in memory they are monotonic
 (``_token.Token``): conversion happens here, with the in-process refresh margin.
+Both come from ``_clock`` (the clock tests move), never ``time`` directly.
 """
 
 from __future__ import annotations
@@ -32,12 +33,11 @@ import logging
 import os
 import stat
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kaskada import _env
+from kaskada import _clock, _env
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
 
@@ -135,8 +135,9 @@ class Entry:
         """Store ``token`` atomically (best effort: a failure is logged, never raised)."""
         if not _folder_usable(self.folder, create=True):
             return
-        remaining = token.expires_at - time.monotonic()
-        now = time.time()
+        clock = _clock.get()
+        remaining = token.expires_at - clock.monotonic()
+        now = clock.time()
         document = {
             "version": FORMAT_VERSION,
             "key": self.key,
@@ -326,7 +327,8 @@ def _to_token(document: Mapping[str, Any], key: str) -> Token | None:
         )
     ):
         return None
-    now = time.time()
+    clock = _clock.get()
+    now = clock.time()
     remaining = float(expires) - now
     lifetime = float(lifetime)
     skewed = created > now + CLOCK_SLACK or remaining > lifetime + CLOCK_SLACK
@@ -335,7 +337,7 @@ def _to_token(document: Mapping[str, Any], key: str) -> Token | None:
     margin = min(REFRESH_MARGIN_CAP, lifetime / 2)
     if remaining <= margin:
         return None
-    mono = time.monotonic()
+    mono = clock.monotonic()
     return Token(
         access_token=Secret(token),
         token_type="Bearer",

@@ -4,8 +4,9 @@ A thin adapter, not a second auth system: the token comes from ``_token`` and
 travels as per-call metadata (a call-credentials plugin costs about 35% per
 call on loopback). Channels are shared per (endpoint, TLS settings), closed at
 exit and dropped in a forked child. Reads are retried on UNAVAILABLE with
-bounded backoff inside the call's deadline; writes never are. An UNAUTHENTICATED
-answer refreshes the token once and retries once.
+bounded backoff (``_retry``) inside the call's deadline; writes never are. An
+UNAUTHENTICATED answer asks the credentials for a new token (``CallToken.
+on_rejected``: one per call, their rule) and retries with it when one comes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from kaskada import _fork
+from kaskada import _fork, _retry
 from kaskada._errors import ApiAuthenticationError, ConfigError
 from kaskada._grpc_errors import from_rpc_error
 from kaskada._reset import on_reset
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_ATTEMPTS = 4
-BACKOFF_BASE = 0.05
-BACKOFF_CAP = 1.0
 
 _channels: dict[tuple[str, bool, str | None], grpc.Channel] = {}
 _callables: dict[tuple[Any, ...], Callable[..., Any]] = {}
@@ -104,18 +102,13 @@ def _method(key: tuple[str, bool, str | None], path: str, response_type: Any) ->
     return found
 
 
-def _backoff(attempt: int) -> float:
-    return float(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * (0.5 + random.random() / 2))
-
-
 def call(session: Session, path: str, request: Any, response_type: Any, *, read: bool) -> Any:
     """One unary call as ``session``: bearer metadata, deadline, retries, mapped errors."""
     settings = session.settings
     invoke = _method(settings.channel_key(), path, response_type)
-    tokens = session.token_source()
-    token: Secret = tokens.get()
+    credentials = session.token_source().for_call()
+    token: Secret = credentials.get()
     deadline = time.monotonic() + settings.timeout.value
-    refreshed = False
     attempt = 0
     while True:
         started = time.monotonic()
@@ -129,10 +122,11 @@ def call(session: Session, path: str, request: Any, response_type: Any, *, read:
         except grpc.RpcError as error:
             code = error.code() if isinstance(error, grpc.Call) else None
             log.debug("%s at %s failed: %s", path.rsplit("/", 1)[-1], settings.endpoint.value, code)
-            if code == grpc.StatusCode.UNAUTHENTICATED and not refreshed and tokens.refreshable:
-                refreshed = True
-                token = tokens.invalidate(token)
-                continue
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                fresh = credentials.on_rejected(token)
+                if fresh is not None:
+                    token = fresh
+                    continue
             pause = retry_pause(code, read=read, attempt=attempt, deadline=deadline)
             if pause is not None:
                 attempt += 1
@@ -146,9 +140,7 @@ def call(session: Session, path: str, request: Any, response_type: Any, *, read:
 def retry_pause(code: Any, *, read: bool, attempt: int, deadline: float) -> float | None:
     """Seconds to wait before retrying a read answered UNAVAILABLE; None: do not retry."""
     if code == grpc.StatusCode.UNAVAILABLE and read and attempt + 1 < READ_ATTEMPTS:
-        pause = _backoff(attempt)
-        if time.monotonic() + pause < deadline:
-            return pause
+        return _retry.pause_before(deadline, attempt, time.monotonic())
     return None
 
 

@@ -7,14 +7,18 @@ points into tmp_path and KASKADA_KEYRING_SERVICE is unique per test.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.server_fixtures"]
+from tests.helpers import require_real_keyring
+
+pytest_plugins = ["tests.server_fixtures", "tests.token_fakes", "pytester"]
 
 settings.register_profile(
     "kaskada",
@@ -48,29 +52,6 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     _reset.reset_all()
 
 
-def secret_service_problem() -> str | None:
-    """Why no Secret Service is usable here, or None when one is."""
-    try:
-        import keyring
-        from keyring.backends import SecretService
-    except Exception as error:  # pragma: no cover - keyring is a dependency
-        return f"keyring cannot be imported: {error}"
-    backend = SecretService.Keyring()
-    try:
-        if backend.priority <= 0:  # type: ignore[operator]
-            return "the SecretService backend reports itself unusable"
-    except Exception as error:
-        return f"no Secret Service on the session bus: {error}"
-    probe = f"kaskada-probe-{uuid.uuid4().hex}"
-    try:
-        backend.set_password(probe, "probe", "probe")
-        backend.delete_password(probe, "probe")
-    except Exception as error:
-        return f"the Secret Service refused a write: {error}"
-    del keyring
-    return None
-
-
 @pytest.fixture
 def real_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The real Secret Service, selected for this process and its children.
@@ -78,11 +59,7 @@ def real_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     Skips with the reason when none is usable, unless KASKADA_REQUIRE_REAL_KEYRING=1
     (CI sets it), in which case the test fails.
     """
-    problem = secret_service_problem()
-    if problem is not None:
-        if os.environ.get("KASKADA_REQUIRE_REAL_KEYRING") == "1":
-            pytest.fail(f"KASKADA_REQUIRE_REAL_KEYRING=1 but {problem}")
-        pytest.skip(problem)
+    require_real_keyring()
     import keyring
     from keyring.backends import SecretService
 
@@ -105,3 +82,62 @@ def memory_keyring() -> Iterator[dict[tuple[str, str], str]]:
     keyring.set_keyring(_keyring.memory_backend(store))
     yield store
     keyring.set_keyring(previous)
+
+
+# -- the real_keyring marker follows the fixture ----------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that reaches the real Secret Service carries the real_keyring marker.
+
+    ``-m real_keyring`` / ``-m "not real_keyring"`` select on the marker, so a
+    test that uses the fixture (directly or through another fixture) gets it
+    here even when its module forgot; a test marked without using the fixture
+    is refused, since the marker would then promise a check that never runs.
+    (tests/test_markers.py proves both.)
+    """
+    wrong = []
+    for item in items:
+        uses = "real_keyring" in getattr(item, "fixturenames", ())
+        marked = item.get_closest_marker("real_keyring") is not None
+        if uses and not marked:
+            item.add_marker(pytest.mark.real_keyring)
+        elif marked and not uses:
+            wrong.append(f"{item.nodeid}: marked real_keyring but does not use the "
+                         "real_keyring fixture")
+    if wrong:
+        raise pytest.UsageError("\n".join(wrong))
+
+
+@pytest.fixture
+def ipython_shell(tmp_path: Path) -> Iterator[Any]:
+    """IPython's InteractiveShell (the singleton, as a terminal's %load_ext would use),
+    profile folder and history under tmp_path, fenlmagic unloaded and the namespace
+    reset before and after."""
+    real_main = sys.modules["__main__"]  # before the shell makes its own module __main__
+    previous = os.environ.get("IPYTHONDIR")
+    os.environ["IPYTHONDIR"] = str(tmp_path / "ipython")
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    config.InteractiveShell.colors = "NoColor"
+    shell: Any = InteractiveShell.instance(config=config)
+    if "fenlmagic" in shell.extension_manager.loaded:
+        shell.extension_manager.unload_extension("fenlmagic")
+    shell.reset(new_session=False)
+    # The shell makes its namespace module __main__; a process pool started later with
+    # spawn re-imports __main__ by its spec, so the real one goes back after the test.
+    sys.modules["__main__"] = shell.user_module
+    try:
+        yield shell
+    finally:
+        if "fenlmagic" in shell.extension_manager.loaded:
+            shell.extension_manager.unload_extension("fenlmagic")
+        shell.reset(new_session=False)
+        sys.modules["__main__"] = real_main
+        if previous is None:
+            os.environ.pop("IPYTHONDIR", None)
+        else:
+            os.environ["IPYTHONDIR"] = previous

@@ -20,7 +20,7 @@ import grpc
 import pytest
 
 import kaskada as kda
-from kaskada import _aio_transport, _keyring, _reset, _token, _token_cache, table
+from kaskada import _aio_transport, _keyring, _reset, _token_cache, table
 from kaskada._errors import (
     AlreadyExistsError,
     ApiAuthenticationError,
@@ -33,6 +33,7 @@ from kaskada._errors import (
 from kaskada.aio import table as atable
 from tests.test_session_server import Account
 from tests.test_transport import Scripted, bad_request_status, jwt_session
+from tests.token_fakes import FakeTokenEndpoint
 
 # A server whose token endpoint takes 300 ms per sign-in (patched before it starts).
 SLOW_TOKEN_SERVER = """
@@ -359,30 +360,23 @@ def test_sync_and_async_agree_on_the_same_answers(
 
 
 def test_unauthenticated_refreshes_once_in_aio_too(
-    scripted_api: tuple[Scripted, str], monkeypatch: pytest.MonkeyPatch
+    scripted_api: tuple[Scripted, str], token_endpoint: FakeTokenEndpoint
 ) -> None:
     servicer, endpoint = scripted_api
-    issued: list[str] = []
-
-    def fake_exchange(url: str, client_id: str, secret: Any, **kwargs: Any) -> _token.Token:
-        issued.append(f"tok{len(issued)}")
-        return _token.Token(kda.Secret(issued[-1]), "Bearer", 3600, 1e12, 1e12)
-
-    monkeypatch.setattr(_token, "exchange", fake_exchange)
     made = kda.session(
         client_id="c",
         client_secret="s",
         endpoint=endpoint,
-        exchange_endpoint="http://127.0.0.1:9/oauth/token",
+        exchange_endpoint=token_endpoint.url,
     )
     servicer.script = [grpc.StatusCode.UNAUTHENTICATED]
     found = asyncio.run(atable.get_table("x", session=made))
     assert found.table_name == "x"
-    assert [m["authorization"] for m in servicer.metadata] == ["Bearer tok0", "Bearer tok1"]
+    assert [m["authorization"] for m in servicer.metadata] == ["Bearer tok-1", "Bearer tok-2"]
     servicer.script = [grpc.StatusCode.UNAUTHENTICATED] * 2
     with pytest.raises(ApiAuthenticationError):
         asyncio.run(atable.get_table("x", session=made))
-    assert len(issued) == 3  # one refresh per call, never a loop
+    assert len(token_endpoint.forms) == 3  # one refresh per call, never a loop
 
 
 def test_sync_and_async_agree_against_the_real_server(local_server: Any) -> None:

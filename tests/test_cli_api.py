@@ -7,9 +7,6 @@ real Secret Service (PYTHON_KEYRING_BACKEND is set by ``real_keyring``).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,22 +14,9 @@ from typing import Any
 import pytest
 
 from kaskada._secret import Secret
+from tests.helpers import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    child_env = dict(os.environ)
-    child_env["PYTHONPATH"] = str(ROOT)
-    child_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "kaskada", *args],
-        capture_output=True,
-        text=True,
-        env=child_env,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ the secret; an expired handed token says so, when, and how to get a new one.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -17,17 +16,11 @@ from typing import Any
 import pytest
 
 from kaskada._secret import Secret
+from tests.helpers import run_process as run
 
 ROOT = Path(__file__).resolve().parent.parent
 KASKADA = f"{sys.executable} -m kaskada"
 DUMP_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
-
-
-def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    child_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(
-        args, capture_output=True, text=True, env=child_env, timeout=60, check=False
-    )
 
 
 @pytest.fixture

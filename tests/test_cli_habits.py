@@ -26,19 +26,10 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import run_cli as run
+
 ROOT = Path(__file__).resolve().parent.parent
 GRPC_LOG_LINE = re.compile(r"^[IEW]\d{4} ", re.MULTILINE)
-
-
-def run(*args: str, input: str | None = None, env: dict[str, str] | None = None,
-        timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    child_env = dict(os.environ)
-    child_env["PYTHONPATH"] = str(ROOT)
-    child_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "kaskada", *args], capture_output=True, text=True,
-        input=input if input is not None else "", env=child_env, timeout=timeout, check=False,
-    )
 
 
 def config() -> dict[str, Any]:

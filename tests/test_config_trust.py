@@ -17,7 +17,6 @@ from __future__ import annotations
 import http.server
 import os
 import subprocess
-import sys
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -27,25 +26,11 @@ import pytest
 
 from kaskada import _config, _profiles, _reset
 from kaskada._errors import ConfigError
+from tests.helpers import run_cli as kaskada
 
 REPO = Path(__file__).resolve().parents[1]
 CANARY = "canary-trust-5e1d0c7a93"
 NOBODY = 65534
-
-
-def kaskada(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "kaskada", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=REPO,
-        timeout=60,
-    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> str:
@@ -99,7 +84,7 @@ def victim(
     result = kaskada(
         "profile", "add", "dev", "--client-id", "cid", "--endpoint", "127.0.0.1:9",
         "--exchange-endpoint", url, "--plaintext", "--default", "--secret-stdin",
-        stdin=CANARY + "\n",
+        input=CANARY + "\n",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return isolated_environment, received

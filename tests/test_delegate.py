@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 
 import kaskada as kda
-from kaskada import _delegate, _reset, _token, table
+from kaskada import _clock, _delegate, _reset, _token, table
 from kaskada._errors import AuthenticationError, DelegationExpiredError
 from kaskada.aio import table as atable
 from tests.test_session_server import Account
+from tests.token_fakes import ManualClock
 
 
 def list_as(delegated: Any) -> list[str]:
@@ -170,7 +171,7 @@ def test_min_lifetime_refreshes_a_short_lived_cached_token(
     cached = source._token
     assert cached is not None
     # Age the cached token: it now has 5 s left, still valid and not yet due for refresh.
-    now = time.monotonic()
+    now = _clock.get().monotonic()
     source._token = _token.Token(
         cached.access_token, "Bearer", cached.lifetime, refresh_at=now + 4, expires_at=now + 5
     )
@@ -178,6 +179,27 @@ def test_min_lifetime_refreshes_a_short_lived_cached_token(
     delegated = parent.delegate(min_lifetime=600)
     assert delegated.settings.token.value != cached.access_token
     assert delegated.expires_at is not None and delegated.expires_at - time.time() > 600
+
+
+def test_a_delegation_expires_on_the_clock_without_asking_the_server(local_server: Any) -> None:
+    """Expiry is decided by the clock: one tick before it calls work, at it they fail."""
+    who = Account(local_server, "ticking")
+    clock = ManualClock()
+    with _clock.use(clock):
+        delegated = who.session().delegate()
+        assert delegated.expires_at is not None
+        left = delegated.expires_at - clock.time()
+        assert left > 600  # the server's tokens live an hour
+        clock.advance(left - 1)
+        assert sorted(table.list_tables(session=delegated)) == [who.marker]
+        assert delegated.delegate(min_lifetime=0.5) is delegated
+        with pytest.raises(DelegationExpiredError, match="sooner than min_lifetime"):
+            delegated.delegate(min_lifetime=2)
+        clock.advance(1)
+        with pytest.raises(DelegationExpiredError, match="expired at"):
+            table.list_tables(session=delegated)
+        with pytest.raises(DelegationExpiredError, match="expired at"):
+            asyncio.run(atable.list_tables(session=delegated))
     assert sorted(table.list_tables(session=delegated)) == [who.marker]
 
 

@@ -8,11 +8,9 @@ touches the user's ~/.ipython. Credentials come from a real server's
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,36 +19,10 @@ import pytest
 CANARY = "canary-" + uuid.uuid4().hex  # a wrong secret that must never be shown
 
 
-@pytest.fixture(scope="module")
-def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real InteractiveShell whose profile and history live in a temporary folder."""
-    ipython_dir = tmp_path_factory.mktemp("ipython")
-    previous = os.environ.get("IPYTHONDIR")
-    os.environ["IPYTHONDIR"] = str(ipython_dir)
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    config.InteractiveShell.colors = "NoColor"
-    try:
-        yield InteractiveShell.instance(config=config)
-    finally:
-        if previous is None:
-            os.environ.pop("IPYTHONDIR", None)
-        else:
-            os.environ["IPYTHONDIR"] = previous
-
-
 @pytest.fixture
-def ip(shell: Any) -> Iterator[Any]:
-    """The shell with fenlmagic unloaded before and after, and a fresh namespace."""
-    if "fenlmagic" in shell.extension_manager.loaded:
-        shell.extension_manager.unload_extension("fenlmagic")
-    shell.reset(new_session=False)
-    yield shell
-    if "fenlmagic" in shell.extension_manager.loaded:
-        shell.extension_manager.unload_extension("fenlmagic")
+def ip(ipython_shell: Any) -> Any:
+    """The shared shell (tests/conftest.py): fenlmagic unloaded, a fresh namespace."""
+    return ipython_shell
 
 
 class Account:

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -23,23 +22,10 @@ from typing import Any
 import pytest
 
 from tests.capture import CaptureHTTP, EchoGrpc
+from tests.helpers import run_cli as kaskada
 from tests.stored import stored
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def kaskada(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The CLI in a child process with this test's config folder and keyring."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "kaskada", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
 
 
 def files_under(folder: Path) -> Iterator[tuple[Path, bytes]]:
@@ -64,33 +50,6 @@ class Leaks:
 
     def containing(self, needle: str) -> list[str]:
         return [where for where, text in self.texts if needle in text]
-
-
-@pytest.fixture
-def ipython_shell(tmp_path: Path) -> Iterator[Any]:
-    """IPython's InteractiveShell (the singleton), profile and history under tmp_path."""
-    previous = os.environ.get("IPYTHONDIR")
-    os.environ["IPYTHONDIR"] = str(tmp_path / "ipython")
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    config.InteractiveShell.colors = "NoColor"
-    shell: Any = InteractiveShell.instance(config=config)
-    if "fenlmagic" in shell.extension_manager.loaded:
-        shell.extension_manager.unload_extension("fenlmagic")
-    shell.reset(new_session=False)
-    try:
-        yield shell
-    finally:
-        if "fenlmagic" in shell.extension_manager.loaded:
-            shell.extension_manager.unload_extension("fenlmagic")
-        shell.reset(new_session=False)
-        if previous is None:
-            os.environ.pop("IPYTHONDIR", None)
-        else:
-            os.environ["IPYTHONDIR"] = previous
 
 
 @pytest.mark.real_keyring
@@ -126,10 +85,10 @@ def test_canary_appears_nowhere_but_the_keyring(
 
     # -- the CLI, each command a real child process --------------------------------
     added = kaskada("profile", "add", "canary", "--client-id", client_id, *connection,
-                    "--secret-stdin", "--default", stdin=canary)  # fmt: skip
+                    "--secret-stdin", "--default", input=canary)  # fmt: skip
     assert added.returncode == 0, added.stderr
     bad = kaskada("profile", "add", "bad", "--client-id", client_id, *connection,
-                  "--secret-stdin", stdin=wrong)  # fmt: skip
+                  "--secret-stdin", input=wrong)  # fmt: skip
     assert bad.returncode == 0, bad.stderr
     assert stored(keyring.get_password(real_keyring, "canary")) == canary  # the one allowed place
     assert stored(keyring.get_password(real_keyring, "bad")) == wrong
@@ -175,11 +134,11 @@ def test_canary_appears_nowhere_but_the_keyring(
         replaced = [
             kaskada("profile", "import", str(exported), "--force"),  # unchanged: secret kept
             kaskada("profile", "add", "echo", "--client-id", client_id, "--exchange-endpoint",
-                    echo_http.url, "--secret-stdin", stdin=canary),
+                    echo_http.url, "--secret-stdin", input=canary),
             kaskada("whoami", "--profile", "echo"),  # the token endpoint echoes the form body
             kaskada("profile", "add", "grpcecho", "--client-id", client_id, "--endpoint",
                     echo_grpc.endpoint, "--plaintext", "--exchange-endpoint", server.token_url,
-                    "--secret-stdin", stdin=canary),
+                    "--secret-stdin", input=canary),
             kaskada("table", "list", "--profile", "grpcecho"),  # gRPC echoes the header
             kaskada("profile", "add", "echo", "--client-id", client_id, "--exchange-endpoint",
                     server.token_url, "--force"),  # replaced: the secret is dropped

@@ -11,26 +11,11 @@ from pathlib import Path
 import keyring
 import pytest
 
+from tests.helpers import run_cli as kaskada
 from tests.stored import stored
 
 REPO = Path(__file__).resolve().parents[1]
 CANARY = "canary-cli-0c5f2b9d7e"
-
-
-def kaskada(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a child process with this test's isolated environment."""
-    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "kaskada", *args],
-        input=stdin if stdin is not None else "",
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=REPO,
-        timeout=60,
-    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> None:
@@ -55,7 +40,7 @@ def test_lifecycle_against_the_real_secret_service(
 ) -> None:
     added = kaskada(
         "profile", "add", "dev", "--client-id", "id-dev", "--endpoint", "localhost:50051",
-        "--plaintext", "--secret-stdin", "--default", stdin=CANARY + "\n",
+        "--plaintext", "--secret-stdin", "--default", input=CANARY + "\n",
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     assert stored(keyring.get_password(real_keyring, "dev")) == CANARY
@@ -90,7 +75,7 @@ def test_canary_never_leaks(real_keyring: str, isolated_environment: Path, tmp_p
         kaskada("profile", "add", "prod", "--client-id", "id-p", "--endpoint",
                 "localhost:50051", "--plaintext", "--exchange-endpoint",
                 "http://localhost:50052/oauth/token", "--secret-stdin", "--default",
-                stdin=CANARY),
+                input=CANARY),
         kaskada("profile", "list"),
         kaskada("profile", "list", "--json"),
         kaskada("profile", "show", "prod"),
@@ -98,7 +83,7 @@ def test_canary_never_leaks(real_keyring: str, isolated_environment: Path, tmp_p
         kaskada("profile", "export"),
         kaskada("profile", "current"),
         kaskada("profile", "current", "--json"),
-        kaskada("profile", "add", "prod", "--client-id", "x", "--secret-stdin", stdin=CANARY),
+        kaskada("profile", "add", "prod", "--client-id", "x", "--secret-stdin", input=CANARY),
         kaskada("profile", "rename", "prod", "prod2"),
         kaskada("profile", "use", "prod2"),
     ]  # fmt: skip
@@ -146,7 +131,7 @@ def test_list_never_imports_keyring(isolated_environment: Path) -> None:
 def test_fail_backend_refuses_and_writes_nothing(tmp_path: Path) -> None:
     result = kaskada(
         "profile", "add", "dev", "--client-id", "a", "--secret-stdin",
-        stdin=CANARY, env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"},
+        input=CANARY, env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"},
     )  # fmt: skip
     assert_one_line_error(
         result, "keyring.backends.fail.Keyring", "'dev'", "PYTHON_KEYRING_BACKEND",
@@ -163,7 +148,7 @@ def test_blocking_backend_returns_within_the_timeout(isolated_environment: Path)
         "KASKADA_KEYRING_TIMEOUT": "1",
     }
     result = kaskada(
-        "profile", "add", "dev", "--client-id", "a", "--secret-stdin", stdin=CANARY, env=blocking
+        "profile", "add", "dev", "--client-id", "a", "--secret-stdin", input=CANARY, env=blocking
     )
     assert_one_line_error(result, "did not answer within 1 s", "KASKADA_KEYRING_TIMEOUT")
     assert "dev" not in kaskada("profile", "list").stdout
@@ -221,7 +206,7 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_empty_secret_on_stdin_is_refused(isolated_environment: Path) -> None:
-    result = kaskada("profile", "add", "dev", "--client-id", "a", "--secret-stdin", stdin="")
+    result = kaskada("profile", "add", "dev", "--client-id", "a", "--secret-stdin", input="")
     assert_one_line_error(result, "--secret-stdin read an empty secret")
 
 

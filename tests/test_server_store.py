@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import re
 import secrets
@@ -20,6 +19,7 @@ import pytest
 from kaskada._errors import ServerError
 from kaskada.server import store as store_module
 from kaskada.server.store import SCHEMA_VERSION, TOKEN_BYTES, Store, hash_token, new_identifier
+from tests.helpers import open_fds
 
 CANARY = "canary-secret-Zq7x"
 URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
@@ -227,12 +227,7 @@ def test_a_refused_database_leaves_no_connection_open(tmp_path: Path) -> None:
 
 def _open_files(db: Path) -> int:
     """How many of this process's file descriptors point at ``db`` or its companions."""
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/self/fd/{fd}").startswith(str(db)):
-                count += 1
-    return count
+    return len(open_fds(under=db))
 
 
 def test_a_finished_thread_releases_its_connection(tmp_path: Path) -> None:

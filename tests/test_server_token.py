@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.client
 import json
-import os
 import time
 import urllib.parse
 from pathlib import Path
@@ -16,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from kaskada.server.token_http import MAX_BODY_BYTES
+from tests.helpers import open_fds
 from tests.server_fixtures import post_token
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -181,12 +180,7 @@ def test_a_401_to_any_authorization_header_names_basic(
 
 
 def _database_descriptors(pid: int, db: Path) -> int:
-    count = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(str(db)):
-                count += 1
-    return count
+    return len(open_fds(pid, under=db))
 
 
 def test_token_requests_do_not_leak_database_connections(start_server: Any) -> None:

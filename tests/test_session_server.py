@@ -2,9 +2,9 @@
 
 Each account owns one marker table named after it, so ``list_tables()`` tells
 which account a call ran as. Profiles keep their secrets in the real Secret
-Service (``real_keyring``). Token requests are counted on the client side by
-wrapping ``kaskada._token.post_form`` (the one function that talks to the
-token endpoint), which also gives the number in flight at once.
+Service (``real_keyring``). Token exchanges are counted where they happen: in
+the server's own store (its ``tokens`` table), with nothing in the client
+patched. Refresh times are decided by a clock the test moves (``_clock.use``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,9 +19,11 @@ from typing import Any
 import pytest
 
 import kaskada as kda
-from kaskada import _reset, _token, table
+from kaskada import _clock, _reset, table
 from kaskada._errors import AuthenticationError, KaskadaError, UnavailableError
 from kaskada._secret import Secret
+from tests.test_token_cache_cli import issued
+from tests.token_fakes import ManualClock
 
 
 class Account:
@@ -73,30 +74,6 @@ def seen(session: kda.Session | None = None) -> set[str]:
 @pytest.fixture
 def account(local_server: Any) -> Iterator[Any]:
     yield lambda label: Account(local_server, label)
-
-
-class ExchangeCounter:
-    """Wraps _token.post_form: how many token requests, and the most in flight at once."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.count = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._lock = threading.Lock()
-        original = _token.post_form
-
-        def counted(*args: Any, **kwargs: Any) -> tuple[int, bytes]:
-            with self._lock:
-                self.count += 1
-                self.in_flight += 1
-                self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            try:
-                return original(*args, **kwargs)
-            finally:
-                with self._lock:
-                    self.in_flight -= 1
-
-        monkeypatch.setattr(_token, "post_form", counted)
 
 
 # --- the precedence matrix --------------------------------------------------------
@@ -252,36 +229,52 @@ def test_profile_added_while_running_is_usable(account: Any, real_keyring: str) 
 # --- tokens ---------------------------------------------------------------------------
 
 
-def test_short_lived_tokens_refresh_single_flight(
-    start_server: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    server = start_server(token_ttl=2)
+def test_short_lived_tokens_refresh_single_flight(start_server: Any) -> None:
+    """16 threads call in rounds; the test moves the clock between rounds.
+
+    Every round past the refresh point costs the server exactly one token: none
+    would mean no refresh happened, more that threads refreshed together.
+    """
+    server = start_server(token_ttl=60)  # due after 30 s; the server honours it 60 real s
     user = Account(server, "ttl")
-    counter = ExchangeCounter(monkeypatch)
+    before = issued(server, user.client_id)
     _reset.reset_all()
-    session = user.session()
     failures: list[str] = []
 
-    def work() -> None:
-        for _ in range(100):
-            try:
-                if seen(session) != {user.marker}:
-                    failures.append("wrong account")
-            except KaskadaError as error:
-                failures.append(str(error))
-            time.sleep(0.01)  # spread the calls over a few token lifetimes
+    def round_of_calls(session: kda.Session) -> None:
+        start = threading.Barrier(16)
 
-    started = time.monotonic()
-    threads = [threading.Thread(target=work) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
+        def work() -> None:
+            start.wait(30)
+            for _ in range(5):
+                try:
+                    if seen(session) != {user.marker}:
+                        failures.append("wrong account")
+                except KaskadaError as error:
+                    failures.append(str(error))
+
+        threads = [threading.Thread(target=work) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    clock = ManualClock()  # years past the disk entry Account() left: that one is expired
+    with _clock.use(clock):
+        session = user.session()
+        round_of_calls(session)
+        assert issued(server, user.client_id) - before == 1
+        clock.advance(20)  # not yet due
+        round_of_calls(session)
+        assert issued(server, user.client_id) - before == 1
+        for rounds in range(1, 4):
+            clock.advance(35)  # due, still valid: one thread refreshes, the rest go on
+            round_of_calls(session)
+            assert issued(server, user.client_id) - before == 1 + rounds
+        clock.advance(300)  # expired: every thread waits for the one refresh
+        round_of_calls(session)
+        assert issued(server, user.client_id) - before == 5
     assert failures == []
-    assert counter.max_in_flight == 1
-    # a refresh is due every half lifetime (1 s): elapsed / 1 s, plus a few
-    assert 1 <= counter.count <= elapsed / 1.0 + 3
 
 
 def test_revoked_client_gets_an_authentication_error(local_server: Any) -> None:
@@ -315,17 +308,9 @@ def test_stopped_server_is_a_clear_error_within_the_deadline(start_server: Any) 
 
 
 @pytest.fixture
-def shell(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    config.InteractiveShell.colors = "NoColor"
-    ip = InteractiveShell.instance(config=config)
-    ip.reset(new_session=False)
-    return ip
+def shell(ipython_shell: Any) -> Any:
+    """The shared IPython shell (conftest), which also puts the real __main__ back."""
+    return ipython_shell
 
 
 def test_notebook_snippet_shows_empty_dict(
@@ -370,13 +355,13 @@ table.list_tables()
 
 
 def test_a_session_for_settings_already_seen_reuses_channel_and_token(
-    account: Any, real_keyring: str, monkeypatch: pytest.MonkeyPatch
+    account: Any, real_keyring: str
 ) -> None:
     from kaskada import _transport
 
     user, other = account("reuse"), account("other")
     user.save_profile("reuse")
-    counter = ExchangeCounter(monkeypatch)
+    before = issued(user.server, user.client_id)
     _reset.reset_all()
     first = kda.session(profile="reuse")
     with first:
@@ -391,7 +376,7 @@ def test_a_session_for_settings_already_seen_reuses_channel_and_token(
     with third:
         assert seen() == {user.marker}
     assert third.token_source() is first.token_source()
-    assert counter.count == 1  # one token exchange for the three sessions
+    assert issued(user.server, user.client_id) - before == 1  # one exchange for the three
     assert list(_transport._channels) == [first.settings.channel_key()]
 
 

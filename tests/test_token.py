@@ -1,89 +1,34 @@
 """The token exchange: strict parsing (fuzzed), the wire form, errors, retries, single flight.
 
-The token endpoint here is a real HTTP server on 127.0.0.1 (stdlib), so the
-exchange goes through urllib exactly as it does against any OAuth2 server.
+The wire tests use a real HTTP token endpoint on 127.0.0.1 (stdlib), so the
+exchange goes through urllib exactly as it does against any OAuth2 server. The
+token source's rules (refresh when due, single flight, the deadline, the cache
+key) are shown with a fake transport passed as ``request=`` and a clock the test
+moves (``_clock.use``): no test sleeps and counts on how busy the machine is.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
-import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kaskada import _token
+from kaskada import _clock, _token
 from kaskada._errors import AuthenticationError
 from kaskada._secret import Secret
+from tests.token_fakes import FakeRequest, FakeTokenEndpoint, ManualClock, token_body
 
 CANARY = "canary-s3cret-Zq9x"
 URL = "http://127.0.0.1:1/oauth/token"
 
 
-class FakeTokenEndpoint:
-    """Answers from a script of (status, body); records every form it received."""
-
-    def __init__(self) -> None:
-        self.forms: list[dict[str, list[str]]] = []
-        self.content_types: list[str] = []
-        self.script: list[tuple[int, bytes]] = []
-        self.delay = 0.0
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.lock = threading.Lock()
-        self.ttl = 3600
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length).decode()
-                with endpoint.lock:
-                    endpoint.in_flight += 1
-                    endpoint.max_in_flight = max(endpoint.max_in_flight, endpoint.in_flight)
-                    endpoint.forms.append(urllib.parse.parse_qs(body))
-                    endpoint.content_types.append(self.headers.get("Content-Type", ""))
-                    status, payload = (
-                        endpoint.script.pop(0) if endpoint.script else endpoint.answer()
-                    )
-                time.sleep(endpoint.delay)
-                with endpoint.lock:
-                    endpoint.in_flight -= 1
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/oauth/token"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def answer(self) -> tuple[int, bytes]:
-        number = len(self.forms)
-        document = {"access_token": f"tok-{number}", "token_type": "Bearer", "expires_in": self.ttl}
-        return 200, json.dumps(document).encode()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def endpoint() -> Iterator[FakeTokenEndpoint]:
-    fake = FakeTokenEndpoint()
-    yield fake
-    fake.close()
+def endpoint(token_endpoint: FakeTokenEndpoint) -> FakeTokenEndpoint:
+    return token_endpoint
 
 
 # --- the pure parser --------------------------------------------------------------
@@ -213,62 +158,180 @@ def test_unreachable_endpoint_names_it() -> None:
     assert CANARY not in str(caught.value)
 
 
-def test_timeout_is_an_authentication_error(endpoint: FakeTokenEndpoint) -> None:
-    endpoint.delay = 1.0
-    with pytest.raises(AuthenticationError, match="could not be reached"):
+def test_an_endpoint_that_does_not_answer_in_time_is_unreachable(
+    endpoint: FakeTokenEndpoint,
+) -> None:
+    """The urllib transport's timeout: the endpoint holds its answer until the test lets
+    it go, after the exchange gave up, so the timeout fires for certain."""
+    endpoint.hold = threading.Event()
+    with pytest.raises(AuthenticationError, match="could not be reached") as caught:
         _token.exchange(endpoint.url, "cid", Secret(CANARY), timeout=0.3)
+    endpoint.hold.set()
+    assert "timed out" in str(caught.value) and CANARY not in str(caught.value)
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    manual = ManualClock()
+    with _clock.use(manual):
+        yield manual
+
+
+def test_an_attempt_that_times_out_uses_up_the_deadline(clock: ManualClock) -> None:
+    request = FakeRequest(clock)
+    request.script = ["timeout"] * 5
+    with pytest.raises(AuthenticationError, match="could not be reached") as caught:
+        _token.exchange(URL, "cid", Secret(CANARY), timeout=10, request=request)
+    assert request.timeouts == [10]  # no second attempt: no time was left for one
+    assert "timed out" in str(caught.value)
+
+
+def test_retries_back_off_within_the_deadline(clock: ManualClock) -> None:
+    request = FakeRequest(clock)
+    request.script = [_token.TransientError("HTTP 500")] * 5  # what urllib's transport raises
+    with pytest.raises(AuthenticationError, match="could not be reached"):
+        _token.exchange(URL, "cid", Secret(CANARY), timeout=10, request=request)
+    assert len(request.forms) == _token.MAX_ATTEMPTS
+    first, second = clock.slept
+    assert 0.05 <= first <= 0.1 and 0.1 <= second <= 0.2  # the one backoff (_retry)
+    # each attempt gets what is left of the one deadline, not a fresh timeout
+    assert request.timeouts == pytest.approx([10, 10 - first, 10 - first - second])
+
+
+def test_no_pause_runs_past_the_deadline(clock: ManualClock) -> None:
+    request = FakeRequest(clock)
+    request.script = [_token.TransientError("refused")] * 5
+    with pytest.raises(AuthenticationError, match="could not be reached"):
+        _token.exchange(URL, "cid", Secret(CANARY), timeout=0.04, request=request)
+    assert len(request.forms) == 1 and clock.slept == []  # the shortest pause is 0.05 s
+
+
+def test_a_server_that_asks_to_wait_is_reported_not_retried(clock: ManualClock) -> None:
+    request = FakeRequest(clock)
+    request.script = [(429, b'{"error": "slow_down", "error_description": "' + CANARY.encode()
+                       + b' again"}')]  # fmt: skip
+    with pytest.raises(AuthenticationError, match="asks to wait") as caught:
+        _token.exchange(URL, "cid", Secret(CANARY), timeout=10, request=request)
+    assert len(request.forms) == 1 and CANARY not in str(caught.value)
 
 
 # --- the cache ------------------------------------------------------------------
 
 
-def test_token_source_caches_and_is_shared_per_key(endpoint: FakeTokenEndpoint) -> None:
-    def source(secret: str = CANARY, audience: str | None = None) -> _token.TokenSource:
+def test_token_source_caches_and_is_shared_per_key() -> None:
+    request = FakeRequest()
+
+    def source(
+        secret: str = CANARY, audience: str | None = None, timeout: float = 5
+    ) -> _token.TokenSource:
         return _token.token_source(
-            endpoint.url, "cid", Secret(secret), audience, timeout=5, ca_bundle=None
-        )
+            URL, "cid", Secret(secret), audience, timeout=timeout, ca_bundle=None,
+            request=request,
+        )  # fmt: skip
 
     assert source() is source()
     assert source() is not source(secret="other")
     assert source() is not source(audience="aud")
     first = source().get()
     assert source().get() is first
-    assert len(endpoint.forms) == 1
+    assert len(request.forms) == 1
 
 
-def test_refresh_is_single_flight_and_due_at_half_life(endpoint: FakeTokenEndpoint) -> None:
-    endpoint.ttl = 1  # refresh after 0.5 s
-    endpoint.delay = 0.05
-    tokens = _token.TokenSource(
-        endpoint.url, "cid", Secret(CANARY), None, timeout=5, ca_bundle=None
+def test_each_timeout_gets_its_own_source_and_exchanges_with_it(clock: ManualClock) -> None:
+    """The timeout is part of the key: the first session's timeout does not win for all."""
+    request = FakeRequest()
+    quick = _token.token_source(
+        URL, "cid", Secret(CANARY), None, timeout=2, ca_bundle=None, request=request
     )
+    patient = _token.token_source(
+        URL, "cid", Secret(CANARY), None, timeout=60, ca_bundle=None, request=request
+    )
+    assert quick is not patient
+    quick.get()
+    patient.get()
+    assert request.timeouts == [2, 60]
+
+
+def test_refresh_is_due_at_half_life_and_single_flight(clock: ManualClock) -> None:
+    """Eight threads call get() in each round; the test moves the clock between rounds.
+
+    Each round past the refresh point costs exactly one exchange: none would be a
+    refresh that never happens, more would be threads refreshing together.
+    """
+    request = FakeRequest(clock, ttl=100)  # due after 50 s, expired after 100 s
+    tokens = _token.TokenSource(URL, "cid", Secret(CANARY), None, timeout=5, ca_bundle=None,
+                                request=request)  # fmt: skip
     seen: set[str] = set()
-    stop = time.monotonic() + 1.6
 
-    def work() -> None:
-        while time.monotonic() < stop:
-            seen.add(tokens.get().reveal())
-            time.sleep(0.002)
+    def round_of_calls() -> None:
+        start = threading.Barrier(8)
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert endpoint.max_in_flight == 1
-    # 1.6 s / 0.5 s per refresh: about 4 exchanges; 8 threads must not multiply that
-    assert 2 <= len(endpoint.forms) <= 6
-    assert len(seen) == len(endpoint.forms)
+        def work() -> None:
+            start.wait(10)
+            for _ in range(20):
+                seen.add(tokens.get().reveal())
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    round_of_calls()
+    assert len(request.forms) == 1
+    clock.advance(49)  # not yet due
+    round_of_calls()
+    assert len(request.forms) == 1
+    for rounds in range(1, 4):
+        clock.advance(60)  # due, still valid: one caller refreshes, the rest go on
+        round_of_calls()
+        assert len(request.forms) == 1 + rounds
+    clock.advance(500)  # expired: everyone waits for the one refresh
+    request.hold = threading.Event()
+    threading.Timer(0.05, request.hold.set).start()  # let the threads pile up behind it
+    round_of_calls()
+    assert len(request.forms) == 5
+    assert request.max_in_flight == 1
+    assert seen == {f"tok-{number}" for number in range(1, 6)}
 
 
-def test_invalidate_refreshes_once_for_many_callers(endpoint: FakeTokenEndpoint) -> None:
-    tokens = _token.TokenSource(
-        endpoint.url, "cid", Secret(CANARY), None, timeout=5, ca_bundle=None
-    )
+def test_invalidate_refreshes_once_for_many_callers() -> None:
+    request = FakeRequest()
+    tokens = _token.TokenSource(URL, "cid", Secret(CANARY), None, timeout=5, ca_bundle=None,
+                                request=request)  # fmt: skip
     rejected = tokens.get()
     fresh = [tokens.invalidate(rejected) for _ in range(5)]
     assert {token.reveal() for token in fresh} == {"tok-2"}
-    assert len(endpoint.forms) == 2
+    assert len(request.forms) == 2
+
+
+def test_a_call_gets_one_new_token_when_refused_then_none() -> None:
+    """The refresh-once rule belongs to the credentials: per call, never a loop."""
+    request = FakeRequest()
+    tokens = _token.TokenSource(URL, "cid", Secret(CANARY), None, timeout=5, ca_bundle=None,
+                                request=request)  # fmt: skip
+    call = tokens.for_call()
+    first = call.get()
+    second = call.on_rejected(first)
+    assert second is not None and second.reveal() == "tok-2"
+    assert call.on_rejected(second) is None
+    next_call = tokens.for_call()  # the next call may refresh once again
+    third = next_call.on_rejected(next_call.get())
+    assert third is not None and third.reveal() == "tok-3"
+    assert len(request.forms) == 3
+    fixed = _token.StaticToken(Secret("jwt")).for_call()
+    assert fixed.on_rejected(fixed.get()) is None  # a pre-issued token cannot be refreshed
+
+
+def test_the_exchange_goes_through_the_given_transport_with_the_form(clock: ManualClock) -> None:
+    request = FakeRequest()
+    request.script = [(200, token_body("given"))]
+    token = _token.exchange(URL, "cid", Secret(CANARY), audience="aud", timeout=7,
+                            ca_bundle="/roots.pem", request=request)  # fmt: skip
+    assert token.access_token.reveal() == "given"
+    assert request.forms == [{"grant_type": "client_credentials", "client_id": "cid",
+                              "client_secret": CANARY, "audience": "aud"}]  # fmt: skip
+    assert request.timeouts == [7]
 
 
 def test_a_token_endpoint_that_does_not_speak_http_is_one_clear_error() -> None:

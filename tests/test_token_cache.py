@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kaskada import _token_cache
+from kaskada import _clock, _token_cache
 from kaskada._secret import Secret
 from kaskada._token import Token
+from tests.token_fakes import ManualClock
 
 SECRET = "canary-secret-9f2c1e"
 
 
 def _token(value: str = "tok-1", lifetime: float = 3600.0) -> Token:
-    now = time.monotonic()
+    now = _clock.get().monotonic()
     return Token(Secret(value), "Bearer", lifetime, now + lifetime - 60, now + lifetime)
 
 
@@ -93,9 +93,45 @@ def test_entry_due_for_refresh_is_a_miss() -> None:
     entry = _token_cache.Entry("d" * 64, profile=None, lock_timeout=1)
     entry.write(_token(lifetime=100.0))
     assert entry.read() is not None
-    now = time.monotonic()
+    now = _clock.get().monotonic()
     entry.write(Token(Secret("t"), "Bearer", 100.0, now - 1, now + 40))  # 40 s < margin 50 s
     assert entry.read() is None
+
+
+def test_an_entry_becomes_due_and_expires_on_the_clock() -> None:
+    """The disk cache reads the one clock: it keeps its entry until the refresh point,
+    in memory times of the process that reads it, and drops it after."""
+    clock = ManualClock()
+    entry = _token_cache.Entry("c" * 64, profile=None, lock_timeout=1)
+    with _clock.use(clock):
+        entry.write(_token("kept", lifetime=100.0))  # due after 50 s (the 50 s margin)
+        clock.advance(49)
+        found = entry.read()
+        assert found is not None and found.access_token.reveal() == "kept"
+        assert found.expires_at == clock.monotonic() + 51  # converted to this clock's time
+        clock.advance(1)
+        assert entry.read() is None
+        calls: list[int] = []
+
+        def exchange() -> Token:
+            calls.append(1)
+            return _token("fresh", lifetime=100.0)
+
+        assert entry.fetch(exchange, None).access_token.reveal() == "fresh"
+        assert calls == [1]
+
+
+def test_a_handed_token_expires_on_the_clock() -> None:
+    from kaskada import _handed
+    from kaskada._errors import AuthenticationError
+
+    clock = ManualClock()
+    with _clock.use(clock):
+        token = _handed.ExpiringToken(Secret("handed"), clock.time() + 10, "KASKADA_TOKEN")
+        _handed.check(token)
+        clock.advance(10)
+        with pytest.raises(AuthenticationError, match="expired at"):
+            _handed.check(token)
 
 
 def test_symlinked_lock_is_refused_and_the_fetch_still_works(tmp_path: Path) -> None:

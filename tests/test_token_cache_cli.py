@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from kaskada._secret import Secret
+from tests.helpers import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,20 +38,6 @@ class Keyring(KeyringBackend):
     def delete_password(self, service, username):
         raise RuntimeError("the keyring was written")
 '''
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    child_env = dict(os.environ)
-    child_env["PYTHONPATH"] = str(ROOT)
-    child_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "kaskada", *args],
-        capture_output=True,
-        text=True,
-        env=child_env,
-        timeout=60,
-        check=False,
-    )
 
 
 def issued(server: Any, client_id: str) -> int:
@@ -206,16 +193,23 @@ def test_expired_entry_is_refreshed(local_server: Any, prof: tuple[str, str]) ->
     assert json.loads(path.read_text())["access_token"] != old
 
 
-def test_short_lived_server_tokens_are_refreshed(start_server: Any, real_keyring: str) -> None:
-    server = start_server(token_ttl=2)  # refresh margin min(60, 1) = 1 s
-    client_id, _ = add_profile(server, "short")
-    assert run("table", "list", "--profile", "short").returncode == 0
-    assert len(entries()) == 1
-    import time
+def test_an_entry_due_for_refresh_is_refreshed(local_server: Any, prof: tuple[str, str]) -> None:
+    """Still valid but inside the refresh margin (min(60 s, half the lifetime)): not used.
 
-    time.sleep(1.2)  # past the refresh point: the entry is due, never used
-    assert run("table", "list", "--profile", "short").returncode == 0
-    assert issued(server, client_id) == 2
+    The entry is aged on disk, as the passing of time would, instead of sleeping.
+    """
+    client_id, _ = prof
+    assert run("table", "list", "--profile", "p").returncode == 0
+    path = entries()[0]
+    document = json.loads(path.read_text())
+    old = document["access_token"]
+    shift = document["expires_at"] - document["created_at"] - 30  # 30 s left of its life
+    document["created_at"] -= shift
+    document["expires_at"] -= shift
+    path.write_text(json.dumps(document))
+    assert run("table", "list", "--profile", "p").returncode == 0
+    assert issued(local_server, client_id) == 2
+    assert json.loads(path.read_text())["access_token"] != old
 
 
 def test_rejected_cached_token_is_dropped_and_signs_in_again(

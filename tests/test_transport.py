@@ -3,7 +3,8 @@
 A real grpc server whose answers the test scripts (UNAVAILABLE, UNAUTHENTICATED,
 INVALID_ARGUMENT with google.rpc details) shows retries, the refresh-once rule,
 error mapping and the metadata on the wire, which the real server cannot be
-made to produce on demand.
+made to produce on demand. Tokens come from a fake token endpoint over real HTTP
+(``token_endpoint``): nothing in the client is patched.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from kaskada._errors import (
     UnavailableError,
 )
 from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
+from tests.token_fakes import FakeTokenEndpoint
 
 CANARY = "canary-jwt-Zq9x"
 
@@ -136,31 +138,24 @@ def test_writes_are_never_retried(scripted: tuple[Scripted, str]) -> None:
 
 
 def test_unauthenticated_refreshes_once_and_retries_once(
-    scripted: tuple[Scripted, str], monkeypatch: pytest.MonkeyPatch
+    scripted: tuple[Scripted, str], token_endpoint: FakeTokenEndpoint
 ) -> None:
     servicer, endpoint = scripted
-    issued: list[str] = []
-
-    def fake_exchange(url: str, client_id: str, secret: Any, **kwargs: Any) -> _token.Token:
-        issued.append(f"tok{len(issued)}")
-        return _token.Token(kda.Secret(issued[-1]), "Bearer", 3600, 1e12, 1e12)
-
-    monkeypatch.setattr(_token, "exchange", fake_exchange)
     made = kda.session(
         client_id="c",
         client_secret="s",
         endpoint=endpoint,
-        exchange_endpoint="http://127.0.0.1:9/oauth/token",
+        exchange_endpoint=token_endpoint.url,
     )
     servicer.script = [grpc.StatusCode.UNAUTHENTICATED]
     assert table.get_table("x", session=made).table_name == "x"
-    assert [m["authorization"] for m in servicer.metadata] == ["Bearer tok0", "Bearer tok1"]
+    assert [m["authorization"] for m in servicer.metadata] == ["Bearer tok-1", "Bearer tok-2"]
     servicer.script = [grpc.StatusCode.UNAUTHENTICATED] * 2
     with pytest.raises(ApiAuthenticationError) as caught:
         table.get_table("x", session=made)
     assert isinstance(caught.value, AuthenticationError)
     assert caught.value.code == "UNAUTHENTICATED"
-    assert len(issued) == 3  # one refresh per call, never a loop
+    assert len(token_endpoint.forms) == 3  # one refresh per call, never a loop
 
 
 def test_preissued_token_refused_says_so(scripted: tuple[Scripted, str]) -> None:
@@ -244,20 +239,15 @@ def test_a_forked_child_drops_inherited_channels(scripted: tuple[Scripted, str])
 
 @pytest.mark.skipif(sys.platform == "win32", reason="fork")
 def test_a_forked_child_calls_on_its_own_channel_even_if_a_lock_was_held(
-    scripted: tuple[Scripted, str], monkeypatch: pytest.MonkeyPatch
+    scripted: tuple[Scripted, str], token_endpoint: FakeTokenEndpoint
 ) -> None:
     """A thread inside a token refresh at fork time must not leave the child deadlocked."""
     import threading
 
     servicer, endpoint = scripted
-
-    def fake_exchange(url: str, client_id: str, secret: Any, **kwargs: Any) -> _token.Token:
-        return _token.Token(kda.Secret("tok"), "Bearer", 3600, 1e12, 1e12)
-
-    monkeypatch.setattr(_token, "exchange", fake_exchange)
     made = kda.session(
         client_id="c", client_secret="s", endpoint=endpoint,
-        exchange_endpoint="http://127.0.0.1:9/oauth/token",
+        exchange_endpoint=token_endpoint.url,
     )  # fmt: skip
     table.get_table("x", session=made)
     source = made.token_source()

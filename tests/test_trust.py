@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -23,23 +21,9 @@ from typing import Any
 import pytest
 
 from tests.capture import CaptureHTTP, EchoGrpc
+from tests.helpers import run_cli as kaskada
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def kaskada(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The CLI in a child process with this test's config folder and keyring."""
-    return subprocess.run(
-        [sys.executable, "-m", "kaskada", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        timeout=60,
-        check=False,
-    )
 
 
 def one_line_error(
@@ -92,7 +76,7 @@ def connection(server: Any) -> list[str]:
 
 def add_prod(server: Any, client_id: str, secret: str, name: str = "prod") -> None:
     added = kaskada("profile", "add", name, "--client-id", client_id, *connection(server),
-                    "--secret-stdin", stdin=secret)  # fmt: skip
+                    "--secret-stdin", input=secret)  # fmt: skip
     assert added.returncode == 0, added.stderr
     assert kaskada("whoami", "--profile", name).returncode == 0  # it works where it belongs
 
@@ -215,7 +199,7 @@ def test_a_secret_stored_by_0_1_is_not_sent_until_configure_binds_it(
     assert added.returncode == 0, added.stderr
     keyring.set_password(real_keyring, "real", secret)
     one_line_error(kaskada("whoami", "--profile", "real"), "kaskada 0.1", code=4)
-    configured = kaskada("configure", "--profile", "real", stdin="\n" * 6)
+    configured = kaskada("configure", "--profile", "real", input="\n" * 6)
     assert configured.returncode == 0, configured.stderr
     assert "stored by kaskada 0.1" in configured.stderr
     assert kaskada("whoami", "--profile", "real").returncode == 0
@@ -283,7 +267,7 @@ def test_an_echoing_token_endpoint_never_shows_the_secret(
 
     secret = f"canary+/{uuid.uuid4().hex}=&x y"
     added = kaskada("profile", "add", "echo", "--client-id", "me", "--exchange-endpoint",
-                    capture.url, "--secret-stdin", stdin=secret)  # fmt: skip
+                    capture.url, "--secret-stdin", input=secret)  # fmt: skip
     assert added.returncode == 0, added.stderr
     result = kaskada("whoami", "--profile", "echo")
     stderr = one_line_error(result, "you sent", code=4)
@@ -304,7 +288,7 @@ def test_an_echoing_grpc_server_never_shows_the_token(
     server, client_id, secret = account
     added = kaskada("profile", "add", "echo", "--client-id", client_id, "--endpoint",
                     echo_grpc.endpoint, "--plaintext", "--exchange-endpoint", server.token_url,
-                    "--secret-stdin", stdin=secret)  # fmt: skip
+                    "--secret-stdin", input=secret)  # fmt: skip
     assert added.returncode == 0, added.stderr
     result = kaskada("table", "get", "anything", "--profile", "echo")
     stderr = one_line_error(result, "you sent authorization")

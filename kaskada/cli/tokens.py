@@ -15,9 +15,8 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 
-from kaskada import _config, _env, _handed, _token_cache
+from kaskada import _clock, _config, _env, _handed, _token_cache
 from kaskada._errors import ConfigError, CredentialsError
 from kaskada._token import TokenSource
 from kaskada.cli import grpc_quieting
@@ -56,7 +55,7 @@ def child_variables(
     if isinstance(source, TokenSource):
         token = source.current()
         secret = token.access_token
-        expires = time.time() + (token.expires_at - time.monotonic())
+        expires = _clock.to_wall(token.expires_at)
     else:
         secret = source.get()
         known: float | None = getattr(secret, "expires_at", None)

@@ -1,0 +1,112 @@
+"""Helpers shared by the tests: one CLI runner, one /proc fd counter.
+
+Kept here (not copied into each module) so that every test starts the CLI the
+same way: ``python -m kaskada`` of this checkout, with the test's environment
+(its config folder and keyring service) plus any overrides.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KASKADA = (sys.executable, "-m", "kaskada")
+
+
+def cli_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment, this checkout on PYTHONPATH, then ``env`` on top."""
+    child_env = dict(os.environ)
+    child_env["PYTHONPATH"] = str(ROOT)
+    child_env.update(env or {})
+    return child_env
+
+
+def run_cli(
+    *args: str,
+    input: str | None = "",
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``kaskada ARGS…`` in a child process; never raises on a non-zero exit.
+
+    stdin is empty by default (a pipe, not a terminal), so no command waits
+    for a prompt; pass ``input=None`` to inherit it.
+    """
+    return run_process([*KASKADA, *args], input=input, env=env, timeout=timeout, cwd=cwd)
+
+
+def run_process(
+    argv: Sequence[str],
+    *,
+    input: str | None = "",
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run any command with :func:`cli_env` (e.g. ``python -c`` that imports kaskada),
+    in the repository's root unless ``cwd`` says otherwise."""
+    return subprocess.run(
+        list(argv),
+        capture_output=True,
+        text=True,
+        input=input,
+        env=cli_env(env),
+        timeout=timeout,
+        cwd=cwd if cwd is not None else ROOT,
+        check=False,
+    )
+
+
+def open_fds(pid: int | str = "self", *, under: Path | str | None = None) -> list[str]:
+    """The targets of a process's open file descriptors (Linux /proc), optionally
+    only those under a path (e.g. a database and its -wal/-shm files)."""
+    targets = []
+    folder = f"/proc/{pid}/fd"
+    for fd in os.listdir(folder):
+        try:
+            target = os.readlink(f"{folder}/{fd}")
+        except OSError:  # closed between listdir and readlink
+            continue
+        if under is None or target.startswith(str(under)):
+            targets.append(target)
+    return targets
+
+
+def secret_service_problem() -> str | None:
+    """Why no Secret Service is usable here, or None when one is."""
+    import uuid
+
+    try:
+        from keyring.backends import SecretService
+    except ImportError as error:  # pragma: no cover - keyring is a dependency
+        return f"keyring cannot be imported: {error}"
+    backend = SecretService.Keyring()
+    try:
+        if backend.priority <= 0:  # type: ignore[operator]
+            return "the SecretService backend reports itself unusable"
+    except Exception as error:  # any failure means "not usable", with its text
+        return f"no Secret Service on the session bus: {error}"
+    probe = f"kaskada-probe-{uuid.uuid4().hex}"
+    try:
+        backend.set_password(probe, "probe", "probe")
+        backend.delete_password(probe, "probe")
+    except Exception as error:
+        return f"the Secret Service refused a write: {error}"
+    return None
+
+
+def require_real_keyring() -> None:
+    """Skip (with the reason) when no Secret Service is usable; fail instead when
+    KASKADA_REQUIRE_REAL_KEYRING=1 (CI sets it)."""
+    import pytest
+
+    problem = secret_service_problem()
+    if problem is not None:
+        if os.environ.get("KASKADA_REQUIRE_REAL_KEYRING") == "1":
+            pytest.fail(f"KASKADA_REQUIRE_REAL_KEYRING=1 but {problem}")
+        pytest.skip(problem)
