@@ -89,7 +89,7 @@ def test_a_secret_rotated_from_another_shell_is_picked_up(real_keyring: str) -> 
     assert _profiles.profile_secret("dev", "a") == Secret("first-secret")
     rotated = kaskada(
         "profile", "add", "dev", "--client-id", "a", "--force", "--secret-stdin",
-        stdin=CANARY + "\n",
+        input=CANARY + "\n",
     )  # fmt: skip
     assert rotated.returncode == 0, rotated.stderr
     assert _profiles.profile_secret("dev", "a") == Secret(CANARY)
@@ -191,7 +191,7 @@ def test_add_prompt_on_a_terminal_with_ctrl_d_stores_no_secret(real_keyring: str
 
 
 def test_configure_with_stdin_at_eof_is_one_clear_error(isolated_environment: Path) -> None:
-    result = kaskada("configure", "--profile", "dev", stdin="")
+    result = kaskada("configure", "--profile", "dev", input="")
     assert_one_line_error(result, "'dev'", "client id", "kaskada configure --profile dev")
     assert not (isolated_environment / "config.toml").exists()
 
@@ -199,11 +199,11 @@ def test_configure_with_stdin_at_eof_is_one_clear_error(isolated_environment: Pa
 def test_configure_from_a_pipe_stores_the_secret_without_warnings(
     real_keyring: str, isolated_environment: Path, tmp_path: Path
 ) -> None:
-    result = kaskada("configure", "--profile", "ci", stdin=f"id-ci\n\n\n\n{CANARY}\n")
+    result = kaskada("configure", "--profile", "ci", input=f"id-ci\n\n\n\n{CANARY}\n")
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr and CANARY not in result.stdout + result.stderr
     assert stored(keyring.get_password(real_keyring, "ci")) == CANARY
-    again = kaskada("configure", "--profile", "ci", stdin="")  # Enter everywhere: keep all
+    again = kaskada("configure", "--profile", "ci", input="")  # Enter everywhere: keep all
     assert again.returncode == 0, again.stderr
     assert "Enter keeps it" in again.stderr
     assert stored(keyring.get_password(real_keyring, "ci")) == CANARY
@@ -217,7 +217,7 @@ def test_configure_on_a_malformed_file_is_one_clear_error(isolated_environment: 
     path = isolated_environment / "config.toml"
     path.write_text("profiles = 3\n")
     path.chmod(0o600)
-    result = kaskada("configure", "--profile", "dev", stdin="")
+    result = kaskada("configure", "--profile", "dev", input="")
     assert_one_line_error(result, str(path), "'profiles' must be a table", "fix it in an editor")
     assert path.read_text() == "profiles = 3\n"
 
@@ -234,7 +234,7 @@ def test_profile_tables_refuses_a_non_table() -> None:
 
 def test_an_unloadable_keyring_backend_is_named(isolated_environment: Path) -> None:
     result = kaskada(
-        "profile", "add", "dev", "--client-id", "a", "--secret-stdin", stdin=CANARY,
+        "profile", "add", "dev", "--client-id", "a", "--secret-stdin", input=CANARY,
         env={"PYTHON_KEYRING_BACKEND": "no_such_module.Keyring"},
     )  # fmt: skip
     assert_one_line_error(
