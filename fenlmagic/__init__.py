@@ -9,7 +9,9 @@ credentials: it says how to authenticate instead. Magics:
 - ``%fenl_whoami`` shows the settings in force and where each came from;
 - ``%%fenl_session PROFILE`` runs one cell as another profile.
 
-IPython is imported only here, inside the functions IPython itself calls.
+IPython is imported only here, inside the functions IPython itself calls: a
+measured choice (IPython costs far more than ``import kaskada``), so importing
+``fenlmagic`` outside a notebook stays cheap.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ _state: dict[int, Any] = {}
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Called by ``%load_ext fenlmagic``: register the magics and displays, then sign in."""
+    """Called by ``%load_ext fenlmagic``: register the magics and displays, then sign in.
+
+    Args:
+        ipython: the running IPython shell (``InteractiveShell``).
+
+    Raises:
+        No ``KaskadaError``: missing or broken credentials print one line and the ways
+        to authenticate instead, so a notebook's first cell always runs.
+    """
     from fenlmagic import _login
     from fenlmagic.display import ErrorDisplay, install_formatters
     from fenlmagic.magics import FenlMagics
@@ -35,7 +45,11 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Called by ``%unload_ext fenlmagic``: remove what loading added."""
+    """Called by ``%unload_ext fenlmagic``: remove what loading added.
+
+    Args:
+        ipython: the shell the extension was loaded into.
+    """
     from fenlmagic.display import remove_formatters
 
     loaded = _state.pop(id(ipython), None)

@@ -16,7 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from kaskada._defaults import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT
 from kaskada._errors import SecretBindingError
+from kaskada._loopback import is_loopback
+from kaskada._values import endpoint_host, exchange_url
 
 if TYPE_CHECKING:
     from kaskada._keyring import Entry
@@ -26,10 +29,6 @@ BOUND_FIELDS = ("client_id", "exchange_endpoint", "audience", "endpoint", "is_se
 
 def binding_of(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The destinations a profile's own fields (PROFILE_KEYS) send a secret and a token to."""
-    from kaskada._defaults import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT
-    from kaskada._loopback import is_loopback
-    from kaskada._values import endpoint_host, exchange_url
-
     endpoint = fields.get("endpoint") or DEFAULT_ENDPOINT
     exchange = fields.get("exchange_endpoint")
     is_secure = fields.get("is_secure")

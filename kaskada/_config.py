@@ -17,7 +17,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic
@@ -46,7 +46,7 @@ MAX_VALUE_LENGTH = 4096
 MAX_FILE_BYTES = 4 * 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-log = logging.getLogger("kaskada.config")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -193,6 +193,8 @@ def _wrong_type(key: str, value: Any, expected: str, where: str) -> ConfigError:
 
 def decode(path: Path, data: bytes) -> dict[str, Any]:
     """The TOML document in ``data``; ConfigError naming path and line when it is not one."""
+    # Lazy: with no config file (a fresh install, CI on environment credentials) nothing
+    # is parsed, and tomllib with datetime is a few ms (-X importtime) of `profile list`.
     import tomllib
 
     try:
@@ -446,7 +448,7 @@ def trust_problems(path: Path, *, file_mode: bool = True) -> list[str]:
 def _user_name(uid: int) -> str:
     if sys.platform == "win32":  # pragma: no cover - trust_problems returns first
         return str(uid)
-    import pwd
+    import pwd  # POSIX only: Windows has no pwd (and returned above)
 
     try:
         return pwd.getpwuid(uid).pw_name
@@ -498,9 +500,15 @@ def get_profile(name: str) -> Profile:
     if profile is not None:
         return profile
     validate_profile_name(name)
-    known = ", ".join(sorted(config.profiles)) or "none"
-    raise ProfileNotFoundError(
-        f"no profile {name!r} in {config.path} (known profiles: {known}); "
+    raise profile_not_found(name, config.profiles, config.path)
+
+
+def profile_not_found(name: str, known: Iterable[str], path: Path) -> ProfileNotFoundError:
+    """The one "no such profile" error, for readers and writers alike: the name, the file,
+    the profiles it does hold and how to create the missing one."""
+    listed = ", ".join(sorted(known)) or "none"
+    return ProfileNotFoundError(
+        f"no profile {name!r} in {path} (known profiles: {listed}); "
         f"create it with `kaskada profile add {name} --client-id ID` or `kaskada configure "
         f"--profile {name}`"
     )
@@ -529,6 +537,8 @@ def update(change: Callable[[dict[str, Any]], T]) -> T:
     refuse (a change that leaves a bad setting elsewhere in the file in place)
     is not written either.
     """
+    # Lazy: the writer's modules (tomli_w, and _atomic with tempfile) cost about 6 ms
+    # (-X importtime) that reading, i.e. every resolution and `profile list`, never needs.
     import tomli_w
 
     from kaskada import _atomic

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -156,8 +157,6 @@ def _bounded(action: str, call: Callable[[], T]) -> T:
 
 def _backend_name_quietly() -> str:
     """The backend's name for a message, without waiting on a hung keyring module."""
-    import sys
-
     module = sys.modules.get("keyring.core")
     current = getattr(module, "_keyring_backend", None) if module else None
     if current is not None:

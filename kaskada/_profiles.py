@@ -20,12 +20,14 @@ file, so a secret rotated from another shell is picked up at the next call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kaskada import _binding, _config, _token_cache
+import tomli_w
+
+from kaskada import _binding, _config, _keyring, _token_cache
 from kaskada._config import Profile
 from kaskada._errors import (
     ConfigError,
@@ -34,14 +36,12 @@ from kaskada._errors import (
     ProfileExistsError,
     ProfileNotFoundError,
 )
+from kaskada._keyring import Entry
 from kaskada._names import validate_profile_name
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
 
-if TYPE_CHECKING:
-    from kaskada._keyring import Entry
-
-log = logging.getLogger("kaskada.profiles")
+log = logging.getLogger(__name__)
 
 _secrets: dict[tuple[str, str], tuple[_config.ConfigFile, Entry]] = {}
 
@@ -64,8 +64,6 @@ def profile_entry(name: str, client_id: str) -> Entry | None:
     it; KeyringError when the keyring cannot be used. The caller checks the
     binding (``_binding.check``) before sending the secret anywhere.
     """
-    from kaskada import _keyring
-
     config = _config.load()
     _config.check_trusted()  # another account could have changed where the secret goes
     cached = _secrets.get((name, client_id))
@@ -99,11 +97,7 @@ def profile_secret(
 
 
 def _not_found(name: str, document: Mapping[str, Any]) -> ProfileNotFoundError:
-    known = ", ".join(sorted(document.get("profiles", {}))) or "none"
-    return ProfileNotFoundError(
-        f"no profile {name!r} in {_config.config_path()} (known profiles: {known}); "
-        "see `kaskada profile list`"
-    )
+    return _config.profile_not_found(name, document.get("profiles", {}), _config.config_path())
 
 
 def profile_tables(document: dict[str, Any]) -> dict[str, Any]:
@@ -130,8 +124,6 @@ def _bound_change(table: Any, fields: Mapping[str, Any]) -> list[str]:
 
 def _drop_stale_secret(name: str, why: str) -> str | None:
     """Delete a secret that no longer belongs to profile ``name``; a note for the user."""
-    from kaskada import _keyring
-
     try:
         deleted = _keyring.delete_secret(name)
     except NoKeyringError:
@@ -166,12 +158,10 @@ def add_profile(
     is kept only when no bound field changes (else it is deleted). What was
     deleted, and why, is appended to ``notes`` for the caller to show.
     """
-    from kaskada import _keyring
-
     validate_profile_name(name)
     checked = _config.validate_fields(fields, where=f"profile {name!r}", profile=name)
     binding = _binding.binding_of(checked)
-    undo: list[Any] = []
+    undo: Undo = []
     stale: list[str] = []
 
     def change(document: dict[str, Any]) -> None:
@@ -190,7 +180,7 @@ def add_profile(
             except NoKeyringError:
                 previous = None  # set_secret below reports it as a failed store
             _keyring.set_secret(name, secret, binding)
-            undo.append(previous)
+            undo.append((name, previous))
         elif old is None:
             stale.append("it was left by a removed profile of that name")
         else:
@@ -206,14 +196,7 @@ def add_profile(
         if make_default:
             document["default_profile"] = name
 
-    try:
-        _config.update(change)
-    except BaseException:
-        if undo:
-            _restore(name, undo[0])
-        raise
-    finally:
-        _forget(name)
+    _write(change, undo, name)
     for why in stale:
         note = _drop_stale_secret(name, why)
         if note is not None and notes is not None:
@@ -223,8 +206,6 @@ def add_profile(
 
 def _restore(name: str, previous: Entry | None) -> None:
     """Undo a keyring write after the file write failed (best effort, logged)."""
-    from kaskada import _keyring
-
     try:
         if previous is None:
             _keyring.delete_secret(name)
@@ -232,6 +213,25 @@ def _restore(name: str, previous: Entry | None) -> None:
             _keyring.set_entry(name, previous)
     except KeyringError as error:
         log.warning("could not undo the keyring change for profile %r: %s", name, error)
+
+
+Undo = list[tuple[str, "Entry | None"]]
+"""Keyring entries a change replaced, in order: (profile name, what it held before)."""
+
+
+def _write(change: Callable[[dict[str, Any]], Any], undo: Undo, *names: str) -> Any:
+    """Write ``change`` to the file, the keyring changed first: when the write fails,
+    the entries in ``undo`` are put back (so a failed write changes nothing); the
+    cached secrets of ``names`` are dropped either way."""
+    try:
+        return _config.update(change)
+    except BaseException:
+        for name, previous in undo:
+            _restore(name, previous)
+        raise
+    finally:
+        for name in names:
+            _forget(name)
 
 
 def _keyring_blocks(name: str, action: str, error: KeyringError) -> KeyringError:
@@ -262,10 +262,9 @@ def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
     goes and the secret stays behind as an orphan, which its binding and the
     orphan rule of :func:`add_profile` keep from ever being sent again.
     """
-    from kaskada import _keyring
-
     validate_profile_name(name)
     outcome: dict[str, Any] = {}
+    undo: Undo = []
 
     def change(document: dict[str, Any]) -> None:
         tables = profile_tables(document)
@@ -274,8 +273,9 @@ def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
         _token_cache.forget_profile(name, tables[name])
         try:
             previous = _keyring.get_entry(name)
-            outcome["secret"] = previous
             outcome["deleted"] = previous is not None and _keyring.delete_secret(name)
+            if outcome["deleted"]:
+                undo.append((name, previous))
         except KeyringError as error:
             if not keep_orphan:
                 raise _keyring_blocks(name, "removed", error) from None
@@ -288,14 +288,7 @@ def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
         if outcome["was_default"]:
             del document["default_profile"]
 
-    try:
-        _config.update(change)
-    except BaseException:
-        if outcome.get("deleted"):
-            _restore(name, outcome["secret"])
-        raise
-    finally:
-        _forget(name)
+    _write(change, undo, name)
     return Removed(
         name=name,
         secret_deleted=bool(outcome.get("deleted")),
@@ -314,13 +307,11 @@ def rename_profile(
     nothing changes (KeyringError), unless ``keep_orphan`` (then the secret stays
     behind under ``old`` and the renamed profile has none).
     """
-    from kaskada import _keyring
-
     validate_profile_name(old)
     validate_profile_name(new)
     if old == new:
         return _config.get_profile(old)
-    undo: dict[str, Any] = {}
+    undo: Undo = []
 
     def change(document: dict[str, Any]) -> None:
         tables = profile_tables(document)
@@ -336,34 +327,24 @@ def rename_profile(
         try:
             entry = _keyring.get_entry(old)
             if entry is not None:
-                undo["previous"] = _keyring.get_entry(new)
+                previous = _keyring.get_entry(new)
                 _keyring.set_entry(new, entry)
-                undo["moved"] = True
+                undo.append((new, previous))
                 if not _keyring.delete_secret(old):
                     raise KeyringError(f"the entry of {old!r} could not be deleted")
-                undo["entry"] = entry
+                undo.append((old, entry))
             elif new in tables:
                 _keyring.delete_secret(new)  # the replaced profile's secret
         except KeyringError as error:
-            if undo.pop("moved", False):
-                _restore(new, undo["previous"])
+            if undo:  # the copy under the new name is undone at once
+                _restore(*undo.pop(0))
             if not keep_orphan:
                 raise _keyring_blocks(old, f"renamed to {new!r}", error) from None
         tables[new] = tables.pop(old)
         if document.get("default_profile") == old:
             document["default_profile"] = new
 
-    try:
-        _config.update(change)
-    except BaseException:
-        if undo.get("moved"):
-            _restore(new, undo["previous"])
-            if "entry" in undo:
-                _restore(old, undo["entry"])
-        raise
-    finally:
-        _forget(old)
-        _forget(new)
+    _write(change, undo, old, new)
     return _config.get_profile(new)
 
 
@@ -441,8 +422,6 @@ def import_profiles(
 
 def export_profiles(names: Iterable[str] = ()) -> str:
     """The named profiles (all when none are named) as TOML text; never a secret."""
-    import tomli_w
-
     config = _config.load()
     chosen = list(names) or sorted(config.profiles)
     document: dict[str, Any] = {}
@@ -479,11 +458,10 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
     the stored secret is deleted (keyring first, file last, undone if the file
     write fails) and ``secret_removed`` says so.
     """
-    from kaskada import _keyring
-
     validate_profile_name(name)
     checked = _config.validate_fields({key: value}, where=f"profile {name!r}", profile=name)
     outcome: dict[str, Any] = {}
+    undo: Undo = []
 
     def change(document: dict[str, Any]) -> None:
         tables = profile_tables(document)
@@ -498,17 +476,12 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
             table.pop(key, None)
         if key in BOUND_FIELDS and outcome["old"] != outcome["new"]:
             try:
-                outcome["entry"] = _keyring.get_entry(name)
-                outcome["removed"] = outcome["entry"] is not None and _keyring.delete_secret(name)
+                previous = _keyring.get_entry(name)
+                outcome["removed"] = previous is not None and _keyring.delete_secret(name)
+                if outcome["removed"]:
+                    undo.append((name, previous))
             except NoKeyringError:
                 pass  # no keyring: no secret can be stored under that name
 
-    try:
-        _config.update(change)
-    except BaseException:
-        if outcome.get("removed"):
-            _restore(name, outcome["entry"])
-        raise
-    finally:
-        _forget(name)
+    _write(change, undo, name)
     return FieldChange(name, key, outcome["old"], outcome["new"], bool(outcome.get("removed")))

@@ -40,7 +40,7 @@ from kaskada._secret import Secret
 from kaskada._settings import ARGUMENT, Settings, Sourced
 from kaskada._values import argument_bool, check_token, parse_bool, parse_timeout, profile_fields
 
-log = logging.getLogger("kaskada")
+log = logging.getLogger(__name__)
 
 ENV_VARS = (
     _env.PROFILE,

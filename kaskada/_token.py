@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from kaskada._token_cache import Entry
 
-log = logging.getLogger("kaskada")
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 REFRESH_MARGIN_CAP = 60.0

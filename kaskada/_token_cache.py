@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from kaskada._settings import Settings
     from kaskada._token import Token
 
-log = logging.getLogger("kaskada")
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 SUFFIX = ".json"

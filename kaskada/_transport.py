@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from kaskada._secret import Secret
     from kaskada._session import Session
 
-log = logging.getLogger("kaskada")
+log = logging.getLogger(__name__)
 
 READ_ATTEMPTS = 4
 

@@ -7,7 +7,9 @@ protobuf message of ``kaskada.api.v1alpha``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from google.protobuf.message import Message
 
 from kaskada import _transport
 from kaskada._errors import ApiError
@@ -32,17 +34,43 @@ __all__ = ["Table", "create_table", "delete_table", "get_table", "list_tables"]
 _SERVICE = "/kaskada.api.v1alpha.TableService/"
 MAX_PAGES = 100_000
 
+Response = TypeVar("Response", bound=Message)
+
 
 def _call(
-    method: str, request: object, response_type: object, session: Session | None, *, read: bool
-) -> object:
-    return _transport.call(current(session), _SERVICE + method, request, response_type, read=read)
+    method: str,
+    request: Message,
+    response_type: type[Response],
+    session: Session | None,
+    *,
+    read: bool,
+) -> Response:
+    """One TableService call; the response is ``response_type`` (the transport decodes it
+    with that type's deserializer), so no check is needed on the way out."""
+    response: Response = _transport.call(
+        current(session), _SERVICE + method, request, response_type, read=read
+    )
+    return response
 
 
 def list_tables(
     search: str | None = None, *, page_size: int = 0, session: Session | None = None
 ) -> dict[str, Table]:
-    """Every table (matching ``search``) by name, following page tokens; ``{}`` when none."""
+    """Every table (matching ``search``) by name, following page tokens.
+
+    Args:
+        search: only tables whose name contains this (the server's rule); all when None.
+        page_size: tables per page asked of the server (0: the server's default).
+        session: the session to call as; without it, the one ``kda.explain()`` describes.
+
+    Returns:
+        The tables by name; ``{}`` when there are none.
+
+    Raises:
+        KaskadaError: a subclass naming the failure, e.g. ``NoCredentialsError``,
+            ``AuthenticationError``, ``UnavailableError`` or ``ApiError`` (also when the
+            server repeats a page token).
+    """
     pages = _Pages(search, page_size)
     request: ListTablesRequest | None = pages.first()
     while request is not None:
@@ -63,9 +91,8 @@ class _Pages:
     def first(self) -> ListTablesRequest:
         return ListTablesRequest(search=self.search, page_size=self.page_size)
 
-    def after(self, response: object) -> ListTablesRequest | None:
+    def after(self, response: ListTablesResponse) -> ListTablesRequest | None:
         """Take a page in; the request for the next one, or None when done."""
-        assert isinstance(response, ListTablesResponse)
         for found in response.tables:
             self.tables[found.table_name] = found
         token = response.next_page_token
@@ -84,19 +111,40 @@ class _Pages:
 
 
 def first_page(page_size: int = 1, *, session: Session | None = None) -> list[Table]:
-    """One page of tables (``kaskada whoami`` proves credentials with it)."""
+    """One page of tables (``kaskada whoami`` proves credentials with it).
+
+    Args:
+        page_size: how many tables at most.
+        session: the session to call as; without it, the one ``kda.explain()`` describes.
+
+    Returns:
+        Up to ``page_size`` tables, in the server's order.
+
+    Raises:
+        KaskadaError: as for ``list_tables``.
+    """
     request = ListTablesRequest(page_size=page_size)
     response = _call("ListTables", request, ListTablesResponse, session, read=True)
-    assert isinstance(response, ListTablesResponse)
     return list(response.tables)
 
 
 def get_table(name: str, *, session: Session | None = None) -> Table:
-    """The named table; NotFoundError when this account has none of that name."""
+    """The named table.
+
+    Args:
+        name: the table's name.
+        session: the session to call as; without it, the one ``kda.explain()`` describes.
+
+    Returns:
+        The table message.
+
+    Raises:
+        NotFoundError: this account has no table of that name.
+        KaskadaError: another subclass for other failures, as for ``list_tables``.
+    """
     response = _call(
         "GetTable", GetTableRequest(table_name=name), GetTableResponse, session, read=True
     )
-    assert isinstance(response, GetTableResponse)
     return response.table
 
 
@@ -109,14 +157,30 @@ def create_table(
     *,
     session: Session | None = None,
 ) -> Table:
-    """Create a table (never retried: a write); AlreadyExistsError for a taken name."""
+    """Create a table (never retried: a write).
+
+    Args:
+        table_name: the new table's name.
+        time_column_name: the column holding each row's time.
+        entity_key_column_name: the column holding each row's entity key.
+        subsort_column_name: the column ordering rows of equal time; None for none.
+        grouping_id: the entity grouping the table belongs to; None for none.
+        session: the session to call as; without it, the one ``kda.explain()`` describes.
+
+    Returns:
+        The table as the server created it.
+
+    Raises:
+        AlreadyExistsError: the name is taken.
+        InvalidArgumentError: the server refused a field.
+        KaskadaError: another subclass for other failures, as for ``list_tables``.
+    """
     table = _new_table(
         table_name, time_column_name, entity_key_column_name, subsort_column_name, grouping_id
     )
     response = _call(
         "CreateTable", CreateTableRequest(table=table), CreateTableResponse, session, read=False
     )
-    assert isinstance(response, CreateTableResponse)
     return response.table
 
 
@@ -140,7 +204,17 @@ def _new_table(
 
 
 def delete_table(name: str, force: bool = False, *, session: Session | None = None) -> None:
-    """Delete the named table (never retried: a write)."""
+    """Delete the named table (never retried: a write).
+
+    Args:
+        name: the table's name.
+        force: sent as the request's ``force`` field (the server decides what it allows).
+        session: the session to call as; without it, the one ``kda.explain()`` describes.
+
+    Raises:
+        NotFoundError: this account has no table of that name.
+        KaskadaError: another subclass for other failures, as for ``list_tables``.
+    """
     _call(
         "DeleteTable",
         DeleteTableRequest(table_name=name, force=force),

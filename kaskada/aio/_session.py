@@ -48,8 +48,21 @@ class _Resolving:
 def session(profile: str | None = None, **arguments: Any) -> _Resolving:
     """``kda.session(...)`` resolved in a thread: ``await`` it, or use it with ``async with``.
 
-    Takes the keyword arguments of ``kda.session``; the first use of a profile
-    reads the OS keyring, which can take seconds on a locked Secret Service.
+    The first use of a profile reads the OS keyring, which can take seconds on a
+    locked Secret Service; in a thread, the loop keeps running meanwhile.
+
+    Args:
+        profile: the profile to use, as for ``kda.session``.
+        **arguments: the other keyword arguments of ``kda.session`` (``client_id``,
+            ``endpoint``, ``timeout``, …).
+
+    Returns:
+        An awaitable giving the ``Session``; with ``async with`` it is also the
+        task's session inside the block.
+
+    Raises:
+        KaskadaError: when awaited or entered, as ``kda.session`` raises
+            (``ProfileNotFoundError``, ``ConfigError``, ``KeyringError``, …).
     """
     return _Resolving({"profile": profile, **arguments})
 
@@ -67,7 +80,12 @@ async def current(session: Session | None) -> Session:
 
 
 async def close() -> None:
-    """Close the running loop's channels now (``asyncio.run`` also closes them at its end)."""
+    """Close the running loop's channels now (``asyncio.run`` also closes them at its end).
+
+    Later calls on this loop open new channels; nothing is raised for a loop
+    that has none.
+    """
+    # Lazy: _aio_transport loads grpc.aio, which a session resolved here may never need.
     from kaskada import _aio_transport
 
     await _aio_transport.close()

@@ -1,9 +1,9 @@
 """The ``kaskada`` command line.
 
-Each command group lives in its own module with a ``register(subparsers)``
-function that only builds argparse parsers; the handlers import the heavy parts
-(grpc, keyring) when they run, so ``kaskada profile list`` and the shell
-completion's ``kaskada profile list --names`` stay fast.
+Each command group's grammar lives in ``kaskada.cli.parsers`` (a
+``register(subparsers)`` that only builds argparse parsers); its verbs live in
+their own modules, imported when the verb runs, so ``kaskada --version`` and the
+shell completion's ``kaskada profile list --names`` load neither grpc nor keyring.
 
 The global options (``--profile``, ``--json``, ``--debug``, ``--timeout``) are
 accepted before or after the verb: they are defined on the top parser and
@@ -26,7 +26,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from kaskada._errors import KaskadaError
+from kaskada import __version__
+from kaskada._errors import (
+    AuthenticationError,
+    IncompleteCredentialsError,
+    KaskadaError,
+    NoCredentialsError,
+    ProfileNotFoundError,
+)
+from kaskada.cli._output import printable
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -36,12 +44,12 @@ EXIT_INTERRUPTED = 130
 
 # Modules that contribute commands, in the order they appear in --help.
 _COMMAND_MODULES = (
-    "kaskada.cli.profile",
-    "kaskada.cli.api",
-    "kaskada.cli.tokens",
-    "kaskada.cli.server",
-    "kaskada.cli.demo",
-    "kaskada.cli.completion",
+    "kaskada.cli.parsers.profile",
+    "kaskada.cli.parsers.api",
+    "kaskada.cli.parsers.tokens",
+    "kaskada.cli.parsers.server",
+    "kaskada.cli.parsers.demo",
+    "kaskada.cli.parsers.completion",
 )
 
 
@@ -97,12 +105,6 @@ exit codes: 0 ok, 1 error, 2 usage error, 4 credentials missing or refused, 130 
 """
 
 
-def _version() -> str:
-    from kaskada import __version__
-
-    return __version__
-
-
 class _VersionAction(argparse.Action):
     """``--version``: prints and exits before any verb is looked at."""
 
@@ -110,7 +112,7 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
-        print(f"kaskada {_version()}")
+        print(f"kaskada {__version__}")
         parser.exit()
 
 
@@ -196,6 +198,8 @@ def grpc_quieting() -> frozenset[str]:
 
 
 def _debug_logging() -> None:
+    # Lazy: logging (with traceback, string, weakref) is a few ms of every start that
+    # `kaskada --version` and most verbs never need; --debug pays it.
     import logging
 
     handler = logging.StreamHandler(sys.stderr)
@@ -221,8 +225,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = args.handler(args)
     except KaskadaError as error:
-        from kaskada.cli._output import printable
-
         message = printable(for_the_shell(str(error)))
         print(f"kaskada: error: {message}{_did_you_mean(error)}", file=sys.stderr)
         return exit_code(error)
@@ -237,12 +239,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def exit_code(error: BaseException) -> int:
     """4 for credentials missing or refused (as a script wants to tell "sign in
     again" from "try later"), else 1."""
-    from kaskada._errors import (
-        AuthenticationError,
-        IncompleteCredentialsError,
-        NoCredentialsError,
-    )
-
     credentials = (AuthenticationError, NoCredentialsError, IncompleteCredentialsError)
     return EXIT_CREDENTIALS if isinstance(error, credentials) else EXIT_ERROR
 
@@ -279,13 +275,13 @@ def for_the_shell(message: str) -> str:
 
 def _did_you_mean(error: KaskadaError) -> str:
     """``; did you mean 'dev'?`` for a mistyped profile name (as git does for verbs)."""
-    from kaskada._errors import ProfileNotFoundError
-
     if not isinstance(error, ProfileNotFoundError):
         return ""
     match = re.search(r"no profile '([^']*)'", str(error))
     if match is None:
         return ""
+    # Lazy: only a mistyped profile name gets here; _config (with typing, dataclasses
+    # and logging) and difflib would otherwise load on every start, --version included.
     import difflib
 
     from kaskada import _config

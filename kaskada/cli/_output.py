@@ -13,7 +13,11 @@ import argparse
 import json
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kaskada._explain import Explanation
+    from kaskada._settings import Settings
 
 # C0 and C1 controls and DEL, plus the bidirectional marks, embeddings, overrides
 # and isolates (U+061C, U+200E-F, U+202A-E, U+2066-9).
@@ -50,3 +54,12 @@ def example(parser: argparse.ArgumentParser, *lines: str) -> None:
     parser.epilog = "example" + ("s" if len(lines) > 1 else "") + ":\n" + "\n".join(
         f"  {line}" for line in lines
     )
+
+
+def typed_json(explanation: Explanation, settings: Settings) -> dict[str, Any]:
+    """``explanation.to_json()`` with booleans and numbers as JSON values, not "false" / "30.0"."""
+    document = explanation.to_json()
+    for name, value, _source in settings.rows():
+        if isinstance(value, bool | int | float) and name in document["settings"]:
+            document["settings"][name]["value"] = value
+    return document

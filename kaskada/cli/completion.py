@@ -9,7 +9,8 @@ grpc or the keyring, so completing stays fast.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+from kaskada.cli import build_parser
 
 # Positional NAME arguments that are profile names.
 _PROFILE_NAME_PATHS = (
@@ -19,25 +20,7 @@ _PROFILE_NAME_PATHS = (
 _NAMES = "kaskada profile list --names 2>/dev/null"
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "completion",
-        help="print a shell completion script (bash, zsh or fish)",
-        description="Print a completion script for verbs, flags and profile names.",
-    )
-    parser.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
-    parser.epilog = (
-        "install:\n"
-        "  bash: echo 'eval \"$(kaskada completion bash)\"' >> ~/.bashrc\n"
-        "  zsh:  echo 'eval \"$(kaskada completion zsh)\"' >> ~/.zshrc\n"
-        "  fish: kaskada completion fish > ~/.config/fish/completions/kaskada.fish"
-    )
-    parser.set_defaults(handler=_completion)
-
-
 def _completion(args: argparse.Namespace) -> int:
-    from kaskada.cli import build_parser
-
     tree = _tree(build_parser())
     script = {"bash": _bash, "zsh": _zsh, "fish": _fish}[args.shell](tree)
     print(script)

@@ -1,7 +1,7 @@
 """``kaskada serve`` and ``kaskada server add-client|revoke-client``.
 
-``register()`` only builds parsers; the server (grpc, SQLite) loads when a
-handler runs.
+The verbs; ``kaskada.cli.parsers.server`` holds the grammar, so the server
+(grpc, SQLite) loads only when one of these runs.
 """
 
 from __future__ import annotations
@@ -11,148 +11,27 @@ import logging
 import signal
 import sys
 import threading
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from kaskada import _profiles
 from kaskada.cli._output import emit_json, note
-
-DEFAULT_PORT = 50051
-DEFAULT_TOKEN_PORT = 50052
-_SCRYPT_HELP = (
-    "accepted for 0.1 scripts and ignored: new client secrets are stored as keyed "
-    "hashes (HMAC-SHA-256), not scrypt"
-)
+from kaskada.cli.parsers.server import DEFAULT_PORT, DEFAULT_TOKEN_PORT
+from kaskada.server import ServerOptions, start_server
+from kaskada.server.store import Store
 
 
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not positive: give at least 1")
-    return number
-
-
-def _port(value: str) -> int:
-    """An argparse type: a bad port is a usage error (exit 2), not a traceback from bind()."""
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a TCP port: give 1 to 65535, or 0")
-    return port
-
-
-def register(subparsers: Any) -> None:
-    serve = subparsers.add_parser(
-        "serve",
-        help="run the local Kaskada API server in the foreground",
-        description="Run the local Kaskada API: gRPC TableService and the OAuth2 token "
-        "endpoint, with clients and tables in SQLite. Once listening it prints one line "
-        "naming both addresses. Ctrl-C or SIGTERM stops it, finishing calls in flight.",
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, help="gRPC port (default 50051; 0 = a free one)"
-    )
-    serve.add_argument(
-        "--token-port",
-        type=_port,
-        default=DEFAULT_TOKEN_PORT,
-        help="token endpoint port (default 50052; 0 = a free one)",
-    )
-    _db_argument(serve)
-    serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain: TLS on both ports")
-    serve.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
-    serve.add_argument(
-        "--token-ttl", type=int, default=3600, metavar="SECONDS",
-        help="lifetime of access tokens (default 3600)",
-    )
-    serve.add_argument(
-        "--allow-insecure",
-        action="store_true",
-        help="allow plaintext on a non-loopback --host (only on a trusted network)",
-    )
-    serve.add_argument("--scrypt-n", type=int, help=_SCRYPT_HELP)
-    serve.add_argument(
-        "--max-tables-per-account", type=_positive, default=10000, metavar="N",
-        help="tables one account may have (default 10000); beyond: RESOURCE_EXHAUSTED",
-    )
-    serve.add_argument(
-        "--max-db-mb", type=_positive, metavar="MB",
-        help="cap on the database file's size (default: none but the disk's)",
-    )
-    serve.add_argument(
-        "--max-connections", type=_positive, metavar="N",
-        help="open token-endpoint connections (default 2048, always below the fd limit)",
-    )
-    serve.add_argument("-v", "--verbose", action="store_true", help="log every call and request")
-    serve.epilog = (
-        "examples:\n  kaskada serve\n  kaskada serve --port 0 --token-port 0\n"
-        "  kaskada serve --tls-cert cert.pem --tls-key key.pem   # clients: --ca-bundle cert.pem"
-    )
-    serve.set_defaults(handler=_serve)
-
-    server = subparsers.add_parser(
-        "server", help="manage the local server's clients",
-        description="Manage the clients of the local server's database.",
-    )
-    server.epilog = "example:\n  kaskada server add-client --account dev --save-profile dev"
-    commands = server.add_subparsers(dest="server_command", metavar="COMMAND")
-    commands.required = True
-
-    add = commands.add_parser(
-        "add-client",
-        help="create a client and print its id and secret (once)",
-        description="Create a client of ACCOUNT and print its id and secret: the secret is "
-        "shown only now. --save-profile stores it as a profile, the secret in the keyring.",
-    )
-    add.add_argument("--account", required=True, help="account the client belongs to")
-    _db_argument(add)
-    add.add_argument(
-        "--save-profile", metavar="NAME", help="also save a profile NAME pointing at this server"
-    )
-    add.add_argument(
-        "--tls", action="store_true",
-        help="with --save-profile: TLS to the server (default: as the running server says)",
-    )
-    add.add_argument(
-        "--ca-bundle", metavar="FILE",
-        help="with --save-profile: PEM roots to trust for a TLS server (default: the "
-        "--tls-cert the running server was started with)",
-    )
-    add.add_argument("--default", action="store_true", help="make the saved profile the default")
-    add.add_argument("--force", action="store_true", help="replace an existing profile NAME")
-    add.add_argument("--scrypt-n", type=int, help=_SCRYPT_HELP)
-    add.epilog = (
-        "examples:\n  kaskada server add-client --account dev --save-profile dev --default\n"
-        "  kaskada server add-client --account ci --json"
-    )
-    add.set_defaults(handler=_add_client)
-
-    revoke = commands.add_parser(
-        "revoke-client",
-        help="revoke a client; its tokens stop working at once",
-        description="Revoke a client: new tokens are refused and live ones stop working at "
-        "the next call, also in a running server.",
-    )
-    revoke.add_argument("client_id", metavar="ID", help="the client id")
-    _db_argument(revoke)
-    revoke.epilog = "example:\n  kaskada server revoke-client CLIENT_ID"
-    revoke.set_defaults(handler=_revoke_client)
-
-
-def _db_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db", type=Path, help="SQLite database (default: the user data folder/server.sqlite3)"
+def _options(args: argparse.Namespace) -> ServerOptions:
+    """The flags of ``kaskada serve`` are ServerOptions' fields by name (``--max-db-mb``
+    is ``max_db_mb``): the parameter list is written once, in the dataclass."""
+    given = vars(args)
+    return ServerOptions(
+        **{field.name: given[field.name] for field in fields(ServerOptions) if field.name in given}
     )
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from kaskada.server import start_server
-
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logger = logging.getLogger("kaskada.server")
@@ -166,20 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server = start_server(
-            host=args.host,
-            port=args.port,
-            token_port=args.token_port,
-            db=args.db,
-            tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-            token_ttl=args.token_ttl,
-            allow_insecure=args.allow_insecure,
-            scrypt_n=args.scrypt_n,
-            max_tables_per_account=args.max_tables_per_account,
-            max_db_mb=args.max_db_mb,
-            max_connections=args.max_connections,
-        )
+        server = start_server(_options(args))
         try:
             cert = str(Path(args.tls_cert).absolute()) if args.tls_cert else ""
             server.store.set_meta({"tls_cert": cert})  # what add-client --save-profile trusts
@@ -207,8 +73,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _add_client(args: argparse.Namespace) -> int:
-    from kaskada.server.store import Store
-
     store = Store(args.db, scrypt_n=args.scrypt_n)
     try:
         client_id, secret = store.add_client(args.account)
@@ -237,8 +101,6 @@ def _add_client(args: argparse.Namespace) -> int:
 def _save_profile(
     args: argparse.Namespace, meta: dict[str, str], client_id: str, secret: Any
 ) -> None:
-    from kaskada import _profiles
-
     is_secure = args.tls or meta.get("is_secure", "false") == "true"
     ca_bundle = args.ca_bundle or (meta.get("tls_cert") or None if is_secure else None)
     fields = {
@@ -273,8 +135,6 @@ def _reachable(address: str) -> str:
 
 
 def _revoke_client(args: argparse.Namespace) -> int:
-    from kaskada.server.store import Store
-
     store = Store(args.db, create=False)
     try:
         store.revoke_client(args.client_id)

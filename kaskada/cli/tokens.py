@@ -3,7 +3,8 @@
 ``exec`` and ``env`` give a child process a token, never the secret: the child
 sees ``KASKADA_TOKEN``, ``KASKADA_TOKEN_EXPIRES_AT`` and the connection
 settings, and no other credential variable. ``logout`` drops cached tokens and
-keeps profiles and secrets (as ``aws sso logout``).
+keeps profiles and secrets (as ``aws sso logout``). The grammar is in
+``kaskada.cli.parsers.tokens``; this module loads when one of these verbs runs.
 """
 
 from __future__ import annotations
@@ -11,54 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import subprocess
 import sys
-from typing import Any
 
-from kaskada.cli._output import example
-
-FORMATS = ("sh", "fish", "powershell", "json")
-
-
-def register(subparsers: Any) -> None:
-    logout = subparsers.add_parser(
-        "logout", help="drop cached access tokens (profiles and secrets stay)"
-    )
-    which = logout.add_mutually_exclusive_group()
-    which.add_argument("--profile", metavar="NAME", help="only this profile's tokens")
-    which.add_argument("--all", action="store_true", help="every cached token")
-    example(logout, "kaskada logout --profile prod", "kaskada logout --all")
-    logout.set_defaults(handler=_logout)
-
-    run = subparsers.add_parser(
-        "exec",
-        help="run a command with a token for the account (never the secret)",
-        description="Run COMMAND with KASKADA_TOKEN, KASKADA_TOKEN_EXPIRES_AT and the "
-        "connection settings of the account, and without any other credential variable.",
-    )
-    run.add_argument("--profile", metavar="NAME", help="run as this profile")
-    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS…]",
-                     help="the command to run, after --")
-    example(run, "kaskada exec --profile prod -- python job.py")
-    run.set_defaults(handler=_exec)
-
-    env = subparsers.add_parser(
-        "env",
-        help="print the variables of `kaskada exec` for eval (they hold a token)",
-        description='For eval "$(kaskada env --profile NAME)": the token and connection '
-        "settings of the account, and unsetting every other credential variable.",
-    )
-    env.add_argument("--profile", metavar="NAME", help="as this profile")
-    env.add_argument("--format", choices=FORMATS, default="sh", help="the shell (default sh)")
-    example(env, 'eval "$(kaskada env --profile prod)"',
-            "kaskada env --profile prod --format fish | source")
-    env.set_defaults(handler=_env)
+from kaskada import _clock, _config, _env, _handed, _token_cache
+from kaskada._errors import ConfigError, CredentialsError
+from kaskada._token import TokenSource
+from kaskada.cli import grpc_quieting
+from kaskada.cli._output import note
 
 
 def _logout(args: argparse.Namespace) -> int:
-    from kaskada import _config, _env, _token_cache
-    from kaskada._errors import ConfigError
-    from kaskada.cli._output import note
-
     if args.all:
         dropped = _token_cache.forget_all()
         note(f"dropped {dropped} cached token(s) from {_token_cache.cache_dir()}")
@@ -80,8 +45,8 @@ def child_variables(
     profile: str | None, timeout: float | None = None
 ) -> tuple[dict[str, str], float]:
     """The variables a child gets, and when the token expires (epoch seconds)."""
-    from kaskada import _clock, _env, _handed
-    from kaskada._token import TokenSource
+    # Lazy: kaskada.cli.api loads grpc and protobuf (about 50 ms with -X importtime),
+    # which exec and env never use; only its flag->session function is wanted here.
     from kaskada.cli.api import _session
 
     session = _session(argparse.Namespace(profile=profile, allow_insecure=False, timeout=timeout))
@@ -95,8 +60,6 @@ def child_variables(
         secret = source.get()
         known: float | None = getattr(secret, "expires_at", None)
         if known is None:
-            from kaskada._errors import CredentialsError
-
             raise CredentialsError(
                 f"the pre-issued token (from {settings.token.source}) has no known expiry: "
                 f"set {_env.TOKEN_EXPIRES_AT} too, or use a profile (--profile NAME)"
@@ -114,9 +77,6 @@ def child_variables(
 
 
 def child_environment(variables: dict[str, str]) -> dict[str, str]:
-    from kaskada import _handed
-    from kaskada.cli import grpc_quieting
-
     removed = {*_handed.REMOVED, *grpc_quieting()}  # ours, not the child's
     environment = {k: v for k, v in os.environ.items() if k not in removed}
     environment.update(variables)
@@ -124,8 +84,6 @@ def child_environment(variables: dict[str, str]) -> dict[str, str]:
 
 
 def _exec(args: argparse.Namespace) -> int:
-    from kaskada._errors import ConfigError
-
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
@@ -145,8 +103,6 @@ def _exec(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"cannot run {command[0]!r}: {error.strerror}; check the command and PATH"
             ) from None
-    import subprocess
-
     try:
         completed = subprocess.run(command, env=environment, check=False)
     except OSError as error:
@@ -162,8 +118,6 @@ def _fish_quote(value: str) -> str:
 
 def render(variables: dict[str, str], removed: tuple[str, ...], form: str) -> str:
     """The text for ``eval`` in shell ``form``: set ``variables``, unset ``removed``."""
-    import shlex
-
     unset = [name for name in removed if name not in variables]
     if form == "json":
         return json.dumps(variables, indent=2, sort_keys=True) + "\n"
@@ -183,10 +137,7 @@ def render(variables: dict[str, str], removed: tuple[str, ...], form: str) -> st
     return "\n".join(lines) + "\n"
 
 
-def _env(args: argparse.Namespace) -> int:
-    from kaskada import _handed
-    from kaskada.cli._output import note
-
+def _print_env(args: argparse.Namespace) -> int:
     variables, _ = child_variables(args.profile, getattr(args, "timeout", None))
     if sys.stdout.isatty():
         note(

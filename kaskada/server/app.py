@@ -10,13 +10,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kaskada._errors import InsecureConnectionError
-from kaskada._loopback import is_loopback
-from kaskada._secret import Secret
-from kaskada.server._errors import ServerError
-from kaskada.server.store import DEFAULT_MAX_TABLES_PER_ACCOUNT, Store
+import grpc
 
-log = logging.getLogger("kaskada.server")
+from kaskada._secret import Secret
+from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
+from kaskada.server._errors import ServerError
+from kaskada.server.auth import AuthInterceptor
+from kaskada.server.options import ServerOptions
+from kaskada.server.store import Store
+from kaskada.server.tables import TableServicer
+
+log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth/token"
 MAX_WORKERS = 16
@@ -49,50 +53,24 @@ def _join(host: str, port: int) -> str:
 class RunningServer:
     """A started server; ``stop()`` (or leaving the ``with`` block) shuts it down."""
 
-    def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        token_port: int = 0,
-        db: Path | None = None,
-        tls_cert: Path | str | None = None,
-        tls_key: Path | str | None = None,
-        token_ttl: int = 3600,
-        allow_insecure: bool = False,
-        scrypt_n: int | None = None,
-        auth: bool = True,
-        max_tables_per_account: int = DEFAULT_MAX_TABLES_PER_ACCOUNT,
-        max_db_mb: int | None = None,
-        max_connections: int | None = None,
-    ) -> None:
-        if (tls_cert is None) != (tls_key is None):
-            raise ServerError("TLS needs both --tls-cert and --tls-key: give both or neither")
-        if tls_cert is None and not allow_insecure and not is_loopback(host):
-            raise InsecureConnectionError(
-                f"refusing to serve plaintext on non-loopback address {host!r}: give "
-                "--tls-cert and --tls-key, or --allow-insecure if the network is trusted"
-            )
-        for flag, value in (("--port", port), ("--token-port", token_port)):
-            if not 0 <= value <= 65535:
-                raise ServerError(
-                    f"{flag} {value} is not a TCP port: give 1 to 65535, or 0 for a free one"
-                )
-        if token_ttl <= 0:
-            raise ServerError(f"token lifetime {token_ttl} s is not positive: give e.g. 3600")
-        for flag, limit in (("--max-tables-per-account", max_tables_per_account),
-                            ("--max-db-mb", max_db_mb), ("--max-connections", max_connections)):
-            if limit is not None and limit < 1:
-                raise ServerError(f"{flag} {limit} is not positive: give a number of at least 1")
-        self._max_connections = max_connections
-        self.is_secure = tls_cert is not None
+    def __init__(self, options: ServerOptions | None = None) -> None:
+        """Start both ports on ``options`` (the defaults when None); returns once both listen.
+
+        Raises:
+            ServerError: a port is taken, the certificate is unreadable, the database is
+                unusable or the server extra is missing (the message names the fix).
+        """
+        options = ServerOptions() if options is None else options
+        self.options = options
+        self.is_secure = options.tls_cert is not None
         self.store = Store(
-            db, scrypt_n=scrypt_n, max_tables_per_account=max_tables_per_account,
-            max_db_bytes=None if max_db_mb is None else max_db_mb << 20,
+            options.db, scrypt_n=options.scrypt_n,
+            max_tables_per_account=options.max_tables_per_account,
+            max_db_bytes=None if options.max_db_mb is None else options.max_db_mb << 20,
         )
         self.db = self.store.path
         try:
-            self._start(host, port, token_port, tls_cert, tls_key, token_ttl, auth)
+            self._start(options)
         except BaseException:
             self.store.close()
             raise
@@ -106,19 +84,8 @@ class RunningServer:
             raise
         log.info("serving gRPC on %s, token endpoint %s", self.endpoint, self.token_url)
 
-    def _start(
-        self,
-        host: str,
-        port: int,
-        token_port: int,
-        tls_cert: Path | str | None,
-        tls_key: Path | str | None,
-        token_ttl: int,
-        auth: bool,
-    ) -> None:
-        import grpc
-
-        try:
+    def _start(self, options: ServerOptions) -> None:
+        try:  # the server extra: missing, it is one clear line, not an ImportError
             from grpc_health.v1 import health, health_pb2, health_pb2_grpc
             from grpc_reflection.v1alpha import reflection
 
@@ -126,10 +93,8 @@ class RunningServer:
         except ImportError as error:
             raise ServerError(SERVER_EXTRA.format(missing=error.name)) from None
 
-        from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
-        from kaskada.server.auth import AuthInterceptor
-        from kaskada.server.tables import TableServicer
-
+        host, tls_cert, tls_key = options.host, options.tls_cert, options.tls_key
+        auth = options.auth
         cert_pem = key_pem = None
         ssl_context = None
         if tls_cert is not None and tls_key is not None:
@@ -166,7 +131,7 @@ class RunningServer:
         reflection.enable_server_reflection(
             (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        address = _join(host, port)
+        address = _join(host, options.port)
         try:
             if cert_pem is not None and key_pem is not None:
                 bound = server.add_secure_port(
@@ -183,13 +148,13 @@ class RunningServer:
             )
         try:
             self._http = TokenEndpoint(
-                (host.strip("[]"), token_port), self.store, token_ttl=token_ttl,
-                ssl_context=ssl_context, max_connections=self._max_connections,
+                (host.strip("[]"), options.token_port), self.store, token_ttl=options.token_ttl,
+                ssl_context=ssl_context, max_connections=options.max_connections,
             )
         except OSError as error:
             server.stop(None)
             raise ServerError(
-                f"cannot listen for the token endpoint on {_join(host, token_port)}: "
+                f"cannot listen for the token endpoint on {_join(host, options.token_port)}: "
                 f"{error.strerror}; choose another with --token-port (0 picks a free one)"
             ) from None
         self._grpc = server

@@ -23,7 +23,7 @@ import grpc
 from kaskada.server.limits import LogSummary
 from kaskada.server.store import Store
 
-log = logging.getLogger("kaskada.server")
+log = logging.getLogger(__name__)
 
 current_account: contextvars.ContextVar[str] = contextvars.ContextVar("kaskada_server_account")
 """The account of the call being served, set by the interceptor."""

@@ -35,13 +35,13 @@ from pathlib import Path
 from kaskada import _env, _paths
 from kaskada._secret import Secret
 from kaskada.server._errors import ServerError
+from kaskada.server.options import DEFAULT_MAX_TABLES_PER_ACCOUNT
 
 SCHEMA_VERSION = 2
 HMAC_SCHEME = "hmac-sha256"
 SCRYPT_SCHEME = "scrypt"
 LEGACY_SCRYPT_AT_ONCE = 2
 """0.1 rows still checked with scrypt (16 MiB each): at most this many at a time."""
-DEFAULT_MAX_TABLES_PER_ACCOUNT = 10000
 DEFAULT_DB_NAME = "server.sqlite3"
 DEFAULT_SCRYPT_N = 2**14
 """scrypt cost of 0.1's client secrets; new secrets are not hashed with scrypt."""

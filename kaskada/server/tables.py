@@ -25,7 +25,7 @@ from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
 from kaskada.server.auth import current_account
 from kaskada.server.store import QuotaExceeded, StorageFull, Store, TableExists, TableRow
 
-log = logging.getLogger("kaskada.server")
+log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -55,6 +55,11 @@ def _abort(
         status.details.append(packed)
     context.abort_with_status(rpc_status.to_status(status))
     raise AssertionError("abort_with_status returned")  # pragma: no cover
+
+
+def _details() -> table_pb2.RequestDetails:
+    """Each response's request id: fresh per call, for a user to quote to the operator."""
+    return table_pb2.RequestDetails(request_id=uuid.uuid4().hex)
 
 
 def _table_message(row: TableRow) -> table_pb2.Table:
@@ -210,7 +215,7 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
         )
         response = table_pb2.ListTablesResponse(
             tables=[_table_message(row) for row in rows],
-            request_details=table_pb2.RequestDetails(request_id=uuid.uuid4().hex),
+            request_details=_details(),
         )
         if more and rows:
             response.next_page_token = encode_page_token(rows[-1].table_name, request.search)
@@ -224,7 +229,7 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
             self._not_found(context, request.table_name)
         return table_pb2.GetTableResponse(
             table=_table_message(row),
-            request_details=table_pb2.RequestDetails(request_id=uuid.uuid4().hex),
+            request_details=_details(),
         )
 
     def CreateTable(
@@ -286,7 +291,7 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
         log.debug("created table %r", row.table_name)
         return table_pb2.CreateTableResponse(
             table=_table_message(row),
-            request_details=table_pb2.RequestDetails(request_id=uuid.uuid4().hex),
+            request_details=_details(),
         )
 
     def DeleteTable(
@@ -301,7 +306,7 @@ class TableServicer(table_pb2_grpc.TableServiceServicer):
         log.debug("deleted table %r", request.table_name)
         return table_pb2.DeleteTableResponse(
             data_token_id=uuid.uuid4().hex,
-            request_details=table_pb2.RequestDetails(request_id=uuid.uuid4().hex),
+            request_details=_details(),
         )
 
     @staticmethod

@@ -45,7 +45,7 @@ import h11
 from kaskada.server.limits import FailureLimiter, LogSummary
 from kaskada.server.store import StorageFull, Store
 
-log = logging.getLogger("kaskada.server")
+log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth/token"
 MAX_BODY_BYTES = 8192
@@ -86,7 +86,7 @@ def connection_cap(requested: int | None = None) -> int:
     """Open connections allowed: the request (or the default), under the fd limit."""
     if sys.platform == "win32":  # no descriptor limit to stay under (no ``resource``)
         return max(8, requested or DEFAULT_MAX_CONNECTIONS)
-    import resource
+    import resource  # POSIX only (returned above on Windows)
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     room = DEFAULT_MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else (soft - FD_RESERVE) // 2
