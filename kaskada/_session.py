@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 from kaskada import _fork, _token_cache
+from kaskada._errors import IncompleteCredentialsError
 from kaskada._explain import Explanation
 from kaskada._memo import memoized, resolve_default, resolve_options
 from kaskada._options import ConnectionOptions
@@ -85,13 +86,19 @@ class Session:
             if settings.token.value is not None:
                 tokens = _token.StaticToken(settings.token.value)
             else:
-                assert settings.client_id.value is not None
-                assert settings.client_secret.value is not None
-                assert settings.exchange_endpoint.value is not None
+                client_id = settings.client_id.value
+                secret = settings.client_secret.value
+                url = settings.exchange_endpoint.value
+                if client_id is None or secret is None or url is None:
+                    # Resolution never builds such settings; a hand-made Settings might.
+                    raise IncompleteCredentialsError(
+                        f"settings from {settings.layer} have neither a token nor a client id, "
+                        "secret and exchange endpoint: resolve them with kda.session(...)"
+                    )
                 tokens = _token.token_source(
-                    settings.exchange_endpoint.value,
-                    settings.client_id.value,
-                    settings.client_secret.value,
+                    url,
+                    client_id,
+                    secret,
                     settings.audience.value,
                     timeout=settings.timeout.value,
                     ca_bundle=settings.ca_bundle.value,
