@@ -70,7 +70,11 @@ class Session:
         return self.settings.endpoint.value
 
     def explain(self) -> Explanation:
-        """Every setting of this session, masked, with its source."""
+        """Every setting of this session, masked, with its source.
+
+        Returns:
+            An Explanation (``str()`` for people, ``to_json()`` for programs).
+        """
         return Explanation.from_settings(self.settings)
 
     def token_source(self) -> TokenSource | StaticToken:
@@ -108,7 +112,16 @@ class Session:
         return tokens
 
     def access_token(self) -> Secret:
-        """A valid access token for these credentials (exchanged or cached)."""
+        """A valid access token for these credentials (exchanged or cached).
+
+        Returns:
+            The token as a masked Secret (``reveal()`` gives the value).
+
+        Raises:
+            AuthenticationError: the token endpoint refused the credentials.
+            TokenEndpointUnavailableError: it could not be reached, or asked to wait.
+            KeyringError, SecretBindingError: the profile's secret cannot be used.
+        """
         return self.token_source().get()
 
     def __enter__(self) -> Session:
@@ -141,7 +154,18 @@ class Session:
     def delegate(self, min_lifetime: float | None = None) -> DelegatedSession:
         """A picklable session with only a current token (``min_lifetime`` seconds left,
         refreshed first if needed), its expiry, the endpoint and TLS settings: for
-        process pools and Dask workers. Never the secret; it cannot refresh."""
+        process pools and Dask workers. Never the secret; it cannot refresh.
+
+        Args:
+            min_lifetime: seconds the token must still live (default: any valid token).
+
+        Returns:
+            A DelegatedSession: use it as ``session=``, in ``with`` or ``async with``.
+
+        Raises:
+            AuthenticationError: the token endpoint's tokens live less than
+                ``min_lifetime``, or the credentials were refused.
+        """
         from kaskada import _delegate  # _delegate builds on Session: it imports this module
 
         return _delegate.delegate(self, min_lifetime)
@@ -193,6 +217,23 @@ def session(
     Inside a running event loop, settings not seen before (their resolution may
     read the keyring) are resolved on first use instead: ``async with`` and
     ``kaskada.aio`` calls do it in a thread, so the loop never waits on the keyring.
+
+    Args:
+        profile: a profile of the config file; its fields are the connection.
+        client_id, client_secret: explicit credentials (a secret is never taken
+            from another layer).
+        endpoint, is_secure, exchange_endpoint, audience: where the credentials go;
+            with ``profile=`` they override its fields, else they need credentials.
+        jwt: a pre-issued access token, used as is.
+        ca_bundle, timeout, allow_insecure: apply to any layer.
+
+    Returns:
+        The Session (also a context manager, sync and async).
+
+    Raises:
+        ProfileNotFoundError, NoCredentialsError, IncompleteCredentialsError,
+        InsecureConnectionError, ConfigError (a bad value), KeyringError (the
+        profile's secret cannot be read), SecretBindingError.
     """
     # Built as a tuple in ConnectionOptions' field order, not by keyword: the
     # NamedTuple's keyword __new__ costs ~0.5 us of the 3 us budget of entering a
@@ -300,7 +341,15 @@ def _activating(make: Callable[P, Session]) -> Callable[P, Session]:
     init.__name__ = init.__qualname__ = "init"
     init.__doc__ = """Resolve now and activate globally (every thread and task without a ``with``).
 
-    Takes the same arguments as ``session()``.
+    Args:
+        The same as ``session()``: ``profile``, or explicit credentials, plus
+        keyword arguments over that profile's fields.
+
+    Returns:
+        The Session now in force for calls made outside any ``with kda.session()``.
+
+    Raises:
+        The same as ``session()``; nothing is activated when it raises.
     """
     return init
 
@@ -326,7 +375,17 @@ def current(session: Session | None = None) -> Session:
 
 
 def explain(session: Session | None = None) -> Explanation:
-    """The settings a call made here would use, and where each came from."""
+    """The settings a call made here would use, and where each came from.
+
+    Args:
+        session: explain this session instead of the one in force here.
+
+    Returns:
+        An Explanation; ``str()`` lists each setting (secrets masked) and its source.
+
+    Raises:
+        The resolution errors of ``session()`` when nothing was activated yet.
+    """
     return current(session).explain()
 
 
