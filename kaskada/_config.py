@@ -2,7 +2,8 @@
 
 Reading is strict (every value is type-checked, so a mistake is reported with
 the file, the profile and the key instead of surfacing later as a confusing
-connection error) and cached on the file's identity (inode, size, mtime), so
+connection error; each profile when it is first used or listed, see
+:func:`parse`) and cached on the file's identity (inode, size, mtime), so
 a lookup after the first load costs a ``stat``, while a long-running notebook
 still sees a profile that a shell added (a memoised session looks at most every
 RECHECK_SECONDS: :func:`load_recent`). Writing goes through :func:`update`:
@@ -17,7 +18,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic
@@ -25,7 +26,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from kaskada import _env, _paths
 from kaskada._errors import ConfigError, ProfileNotFoundError, UntrustedConfigError
-from kaskada._names import validate_profile_name
+from kaskada._names import validate_profile_name, validate_profile_names
 from kaskada._reset import on_reset
 
 PROFILE_KEYS = (
@@ -219,8 +220,17 @@ def decode(path: Path, data: bytes) -> dict[str, Any]:
         ) from None
 
 
-def parse(path: Path, document: Mapping[str, Any]) -> ConfigFile:
-    """Validate a decoded document: the default profile name and every profile."""
+def parse(path: Path, document: Mapping[str, Any], *, lazy: bool = False) -> ConfigFile:
+    """Validate a decoded document: the file-wide rules, then every profile.
+
+    The file-wide rules always hold: the top-level shape, valid profile names,
+    and no secret-like key anywhere (a secret must never sit in a plain file).
+    ``lazy=True`` (reading, :func:`load`) checks each profile's values when that
+    profile is first looked up or listed, as boto3 does: a mistake in one
+    profile does not stop another (docs/profiles.md), and the first lookup
+    among 1,000 profiles does not pay for 999 (bench/bench_session.py). Writes
+    and imports validate the whole document (the default, ``lazy=False``).
+    """
     default = document.get("default_profile")
     if default is not None:
         if not isinstance(default, str):
@@ -234,13 +244,59 @@ def parse(path: Path, document: Mapping[str, Any]) -> ConfigFile:
     tables = document.get("profiles", {})
     if not isinstance(tables, dict):
         raise ConfigError(f"{path}: 'profiles' must be a table ([profiles.NAME] sections)")
-    profiles: dict[str, Profile] = {}
+    validate_profile_names(tables, where=str(path))
     for name, table in tables.items():
-        validate_profile_name(name, where=str(path))
-        if not isinstance(table, dict):
+        if type(table) is not dict:
             raise ConfigError(f"{path}: profiles.{name} must be a table ([profiles.{name}])")
-        profiles[name] = profile_from_table(name, table, where=f"{path}: profile {name!r}")
+        # The common case, only known keys with plain values, holds no secret-like key.
+        if not _PLAIN_KEYS.issuperset(table) or not _plain(table.values()):
+            for key, value in table.items():
+                _refuse_forbidden(key, f"{path}: profile {name!r}", name)
+                _refuse_nested_secrets(value, f"{path}: profile {name!r}", name)
+    profiles = Profiles(path, tables)
+    if not lazy:
+        for name in tables:
+            profiles[name]
     return ConfigFile(path=path, default_profile=default, profiles=profiles)
+
+
+_PLAIN_KEYS = frozenset(PROFILE_KEYS)
+_PLAIN_TYPES = frozenset({str, bool, int, float})
+
+
+def _plain(values: Iterable[Any]) -> bool:
+    return _PLAIN_TYPES.issuperset(map(type, values))
+
+
+class Profiles(Mapping[str, "Profile"]):
+    """A file's profiles by name, each validated when first looked up (ConfigError then)."""
+
+    __slots__ = ("_checked", "_path", "_tables")
+
+    def __init__(self, path: Path, tables: Mapping[str, Mapping[str, Any]]) -> None:
+        self._path = path
+        self._tables = tables
+        self._checked: dict[str, Profile] = {}
+
+    def __getitem__(self, name: str) -> Profile:
+        profile = self._checked.get(name)
+        if profile is None:
+            table = self._tables[name]
+            where = f"{self._path}: profile {name!r}"
+            profile = self._checked[name] = profile_from_table(name, table, where=where)
+        return profile
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tables
+
+    def __repr__(self) -> str:
+        return f"Profiles({sorted(self._tables)!r})"
 
 
 def profile_from_table(name: str, table: Mapping[str, Any], *, where: str) -> Profile:
@@ -390,7 +446,7 @@ def _read(path: Path) -> tuple[_Identity | None, ConfigFile]:
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}; check its permissions") from None
     _warn_if_open(path, status)
-    return _identity(status), parse(path, decode(path, data))
+    return _identity(status), parse(path, decode(path, data), lazy=True)
 
 
 def _read_capped(path: Path, handle: BinaryIO, size: int) -> bytes:
@@ -549,7 +605,7 @@ def update(change: Callable[[dict[str, Any]], T]) -> T:
         result = change(document)
         if not document.get("profiles"):
             document.pop("profiles", None)
-        parse(path, document)
+        parse(path, document)  # every profile, not lazily
         data = tomli_w.dumps(document).encode("utf-8")
         _atomic.remove_stale_temps(path)
         _atomic.atomic_write(path, data)

@@ -89,7 +89,7 @@ def test_wrong_values_name_file_profile_key_and_type(
     if line.startswith("client_id"):
         path.write_text(f"[profiles.dev]\n{line}\n")
     with pytest.raises(ConfigError) as caught:
-        _config.load()
+        _config.get_profile("dev")  # a profile's values are checked when it is used
     message = str(caught.value)
     assert str(path) in message and "'dev'" in message and expected in message
 
@@ -233,3 +233,43 @@ def test_config_dir_change_is_followed(tmp_path: Path, monkeypatch: pytest.Monke
     assert list(_config.load().profiles) == ["one"]
     monkeypatch.setenv("KASKADA_CONFIG_DIR", str(tmp_path / "two"))
     assert list(_config.load().profiles) == ["two"]
+
+
+def test_a_broken_profile_does_not_stop_another(isolated_environment: Path) -> None:
+    """As boto3: each profile is checked when used, so one typo does not stop the others."""
+    path = write(
+        isolated_environment,
+        '[profiles.good]\nclient_id = "a"\n[profiles.bad]\nclient_id = "b"\ntimeout = "5"\n',
+    )
+    assert _config.get_profile("good").client_id == "a"
+    with pytest.raises(ConfigError) as caught:
+        _config.get_profile("bad")
+    assert str(path) in str(caught.value) and "'bad'" in str(caught.value)
+    with pytest.raises(ConfigError, match="timeout must be a number"):
+        dict(_config.load().profiles)  # listing every profile reports it
+
+
+def test_a_write_still_checks_every_profile(isolated_environment: Path) -> None:
+    original = '[profiles.bad]\nclient_id = "b"\ntimeout = "5"\n'
+    path = write(isolated_environment, original)
+    with pytest.raises(ConfigError, match="'bad'"):
+        _profiles.add_profile("new", {"client_id": "n"}, None)
+    assert path.read_text() == original
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        'client_id = "a"\nclient_secret = "s"',
+        'client_id = "a"\n[profiles.other.auth]\ntoken = "s"',
+        'client_id = {token = "s"}',
+        'client_id = "a"\nx = [{api_key = "s"}]',
+    ],
+)
+def test_a_secret_in_any_profile_refuses_the_whole_file(
+    table: str, isolated_environment: Path
+) -> None:
+    """Unlike a wrong value, a secret-like key anywhere stops every lookup."""
+    write(isolated_environment, f'[profiles.good]\nclient_id = "g"\n[profiles.other]\n{table}\n')
+    with pytest.raises(ConfigError, match="looks like a secret"):
+        _config.get_profile("good")

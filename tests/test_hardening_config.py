@@ -232,7 +232,7 @@ def test_arbitrary_bytes_load_or_raise_config_error_naming_the_path(
         path.write_bytes(data)
         path.chmod(0o600)
         try:
-            _config.load()
+            dict(_config.load().profiles)  # every profile read and checked
         except ConfigError as error:
             assert str(path) in str(error)
             assert path.read_bytes() == data  # reading never writes
@@ -267,7 +267,7 @@ def test_a_file_load_refuses_is_not_rewritten_by_add_profile(tmp_path: Path, dat
         path.write_bytes(data)
         path.chmod(0o600)
         with pytest.raises(ConfigError):
-            _config.load()
+            dict(_config.load().profiles)  # every profile read and checked
         with pytest.raises(ConfigError):
             _profiles.add_profile("newcomer", {"client_id": "x"}, None)
         assert path.read_bytes() == data
@@ -289,7 +289,7 @@ def test_huge_integer_timeout_is_a_config_error(tmp_path: Path) -> None:
         path = folder / "config.toml"
         path.write_bytes(b"[profiles.x]\ntimeout = " + b"9" * 400)
         with pytest.raises(ConfigError, match=re.escape(str(path))):
-            _config.load()
+            dict(_config.load().profiles)  # the profile is checked when read
 
 
 # --- profile names -------------------------------------------------------------
