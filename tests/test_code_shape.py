@@ -218,3 +218,27 @@ def test_kaskada_serve_has_a_flag_for_every_server_option() -> None:
     flags = set(vars(args))
     missing = {field.name for field in dataclasses.fields(ServerOptions)} - flags
     assert missing == {"auth"}  # the benchmark's baseline only, never a flag
+
+
+def test_each_verb_is_built_from_the_module_that_declares_it() -> None:
+    """A command builds only its verb's grammar (VERB_MODULES); the table must name,
+    for every verb, the module whose register() declares it."""
+    import argparse
+    import importlib
+
+    from kaskada import cli
+
+    declared: dict[str, str] = {}
+    for module_name in cli._COMMAND_MODULES:
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers()
+        importlib.import_module(module_name).register(subparsers)
+        declared.update(dict.fromkeys(subparsers.choices, module_name))
+    assert declared == cli.VERB_MODULES
+    # a verb after global options, with their values, still finds its own module
+    assert cli._verb_module(["--profile", "table", "--json", "whoami"]) == declared["whoami"]
+    assert cli._verb_module(["--timeout", "5", "table", "list"]) == declared["table"]
+    assert cli._verb_module(["--help"]) is None and cli._verb_module(["nope"]) is None
+    only = cli.build_parser(["table", "list"])
+    chosen = next(a for a in only._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(chosen.choices) == {v for v, m in declared.items() if m == declared["table"]}
