@@ -33,7 +33,11 @@ def test_committed_notebook_has_no_outputs() -> None:
 
 
 def _outputs_text(cell: Any) -> str:
-    return json.dumps(cell.get("outputs", []))
+    """A cell's printed text joined (a kernel may split one line across stream chunks,
+    e.g. around a warning), then its other outputs as JSON."""
+    outputs = cell.get("outputs", [])
+    printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    return printed + "\n" + json.dumps([o for o in outputs if o.get("output_type") != "stream"])
 
 
 @pytest.mark.slow
