@@ -190,7 +190,10 @@ def test_add_prompt_on_a_terminal_with_ctrl_d_stores_no_secret(real_keyring: str
     assert keyring.get_password(real_keyring, "dev") is None
 
 
-def test_configure_with_stdin_at_eof_is_one_clear_error(isolated_environment: Path) -> None:
+def test_configure_with_stdin_at_eof_is_one_clear_error(
+    real_keyring: str, isolated_environment: Path
+) -> None:
+    # configure checks first that a secret could be stored: this needs a usable keyring
     result = kaskada("configure", "--profile", "dev", input="")
     assert_one_line_error(result, "'dev'", "client id", "kaskada configure --profile dev")
     assert not (isolated_environment / "config.toml").exists()
@@ -212,7 +215,10 @@ def test_configure_from_a_pipe_stores_the_secret_without_warnings(
     assert keyring.get_password(real_keyring, "ci") is None
 
 
-def test_configure_on_a_malformed_file_is_one_clear_error(isolated_environment: Path) -> None:
+def test_configure_on_a_malformed_file_is_one_clear_error(
+    real_keyring: str, isolated_environment: Path
+) -> None:
+    # configure checks first that a secret could be stored: this needs a usable keyring
     isolated_environment.mkdir(mode=0o700)
     path = isolated_environment / "config.toml"
     path.write_text("profiles = 3\n")
