@@ -237,7 +237,7 @@ def test_async_with_is_per_task_nests_and_restores(local_server: Any) -> None:
 
 
 def test_aio_session_reads_a_hung_keyring_off_the_loop(
-    local_server: Any, monkeypatch: pytest.MonkeyPatch
+    local_server: Any, monkeypatch: pytest.MonkeyPatch, memory_keyring: Any
 ) -> None:
     """A keyring that never answers: the loop keeps ticking, and the timeout error comes."""
     import keyring
@@ -252,7 +252,8 @@ def test_aio_session_reads_a_hung_keyring_off_the_loop(
             release.wait(keyring_blocking.HOURS)
             return None
 
-    Account(local_server, "hung").save_profile("hung")  # secret written before the swap
+    # The secret is written (to the in-memory keyring) before the swap to a hung one.
+    Account(local_server, "hung").save_profile("hung")
     monkeypatch.setenv("KASKADA_KEYRING_TIMEOUT", "0.5")
     previous = keyring.get_keyring()
     keyring.set_keyring(Hung())
