@@ -8,38 +8,14 @@ Each command takes ``--profile``; without it the command runs as ``kda.init()`` 
 from __future__ import annotations
 
 import argparse
-import warnings
 from typing import Any
 
 from kaskada import table
-from kaskada._options import ConnectionOptions
-from kaskada._session import Session, session_for
+from kaskada._session import Session
 from kaskada.api.v1alpha.table_pb2 import Table
+from kaskada.cli._connection import session_from_flags as _session
 from kaskada.cli._output import emit_json, note, printable, printable_lines, typed_json
 from kaskada.cli._progress import waiting
-
-
-def _session(args: argparse.Namespace) -> Session:
-    """Resolve as ``--profile`` says; resolution warnings become one ``kaskada: warning:`` line.
-
-    Python's own warning format would print a source line of kaskada, which
-    means nothing to someone at a shell.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        made = session_for(connection_options(args))
-    for warning in caught:
-        note(f"kaskada: warning: {warning.message}")
-    return made
-
-
-def connection_options(args: argparse.Namespace) -> ConnectionOptions:
-    """The connection flags a command was given (--profile, --allow-insecure, --timeout)."""
-    return ConnectionOptions(
-        profile=getattr(args, "profile", None),
-        allow_insecure=True if getattr(args, "allow_insecure", False) else None,
-        timeout=getattr(args, "timeout", None),
-    )
 
 
 def _table_json(table: Table) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from kaskada import _clock, _config, _env, _handed, _token_cache
 from kaskada._errors import ConfigError, CredentialsError
 from kaskada._token import TokenSource
 from kaskada.cli import grpc_quieting
+from kaskada.cli._connection import session_from_flags
 from kaskada.cli._output import note
 
 
@@ -41,15 +42,9 @@ def _logout(args: argparse.Namespace) -> int:
     return 0
 
 
-def child_variables(
-    profile: str | None, timeout: float | None = None
-) -> tuple[dict[str, str], float]:
+def child_variables(args: argparse.Namespace) -> tuple[dict[str, str], float]:
     """The variables a child gets, and when the token expires (epoch seconds)."""
-    # Lazy: kaskada.cli.api loads grpc and protobuf (about 50 ms with -X importtime),
-    # which exec and env never use; only its flag->session function is wanted here.
-    from kaskada.cli.api import _session
-
-    session = _session(argparse.Namespace(profile=profile, allow_insecure=False, timeout=timeout))
+    session = session_from_flags(args)
     settings = session.settings
     source = session.token_source()
     if isinstance(source, TokenSource):
@@ -91,7 +86,7 @@ def _exec(args: argparse.Namespace) -> int:
         print("kaskada exec: error: give a command after --, e.g. "
               "kaskada exec --profile prod -- python job.py", file=sys.stderr)
         return 2
-    variables, _ = child_variables(args.profile, getattr(args, "timeout", None))
+    variables, _ = child_variables(args)
     environment = child_environment(variables)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -138,7 +133,7 @@ def render(variables: dict[str, str], removed: tuple[str, ...], form: str) -> st
 
 
 def _print_env(args: argparse.Namespace) -> int:
-    variables, _ = child_variables(args.profile, getattr(args, "timeout", None))
+    variables, _ = child_variables(args)
     if sys.stdout.isatty():
         note(
             "kaskada: warning: this output holds an access token (valid until "
