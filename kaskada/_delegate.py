@@ -101,35 +101,20 @@ class DelegatedSession(Session):
         token = settings.token.value
         if token is None:  # pragma: no cover
             raise TypeError("a delegated session without a token cannot be pickled")
-        state = (
-            token.reveal(),
-            self.expires_at,
-            settings.endpoint.value,
-            settings.is_secure.value,
-            settings.ca_bundle.value,
-            settings.timeout.value,
-            settings.allow_insecure.value,
-            settings.client_id.value,
-            settings.profile.value,
-        )
+        fields = (getattr(settings, name).value for name in _PICKLED_FIELDS)
+        state = (token.reveal(), self.expires_at, *fields)
         return (_restore, state)
 
 
-def _restore(
-    token: str,
-    expires_at: float | None,
-    endpoint: str,
-    is_secure: bool,
-    ca_bundle: str | None,
-    timeout: float,
-    allow_insecure: bool,
-    client_id: str | None,
-    profile: str | None,
-) -> DelegatedSession:
-    return make(
-        Secret(token), expires_at, endpoint=endpoint, is_secure=is_secure, ca_bundle=ca_bundle,
-        timeout=timeout, allow_insecure=allow_insecure, client_id=client_id, profile=profile,
-    )  # fmt: skip
+# make()'s keyword fields (each also a Settings field), pickled in this order.
+_PICKLED_FIELDS = (
+    "endpoint", "is_secure", "ca_bundle", "timeout", "allow_insecure", "client_id", "profile",
+)
+
+
+def _restore(token: str, expires_at: float | None, *values: Any) -> DelegatedSession:
+    """Unpickling: the parts __reduce__ wrote, back through make()."""
+    return make(Secret(token), expires_at, **dict(zip(_PICKLED_FIELDS, values, strict=True)))
 
 
 def make(
