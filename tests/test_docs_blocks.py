@@ -181,6 +181,9 @@ def world(
         "HOME": str(home),
         "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}",
         "SECRET": "a-secret-for-the-docs",
+        # A block may start "$SHELL" (the headless-Linux recipe): pin it, since CI
+        # may run with SHELL unset; stdin is empty, so that shell exits at once.
+        "SHELL": "/bin/sh",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
