@@ -19,10 +19,10 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic
-from typing import Any, BinaryIO, TypeVar
+from types import MappingProxyType
+from typing import Any, BinaryIO, NamedTuple, TypeVar
 
 from kaskada import _env, _paths
 from kaskada._errors import ConfigError, ProfileNotFoundError, UntrustedConfigError
@@ -51,8 +51,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Profile:
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+# NamedTuples, not frozen dataclasses: as immutable and hashable, and ~0.1 ms to
+# define each instead of ~1.3 ms, paid by the first resolution of every process.
+class Profile(NamedTuple):
     """One ``[profiles.NAME]`` table, validated. ``None`` means "not set"."""
 
     name: str
@@ -64,7 +68,7 @@ class Profile:
     ca_bundle: str | None = None
     timeout: float | None = None
     token_cache: bool | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)  # unknown keys, kept on rewrite
+    extra: Mapping[str, Any] = _NO_EXTRA  # unknown keys, kept on rewrite
 
     def fields(self) -> dict[str, Any]:
         """The PROFILE_KEYS that are set, in vocabulary order."""
@@ -72,8 +76,7 @@ class Profile:
         return {key: value for key, value in values.items() if value is not None}
 
 
-@dataclass(frozen=True)
-class ConfigFile:
+class ConfigFile(NamedTuple):
     """The parsed file; an absent file is an empty ConfigFile."""
 
     path: Path

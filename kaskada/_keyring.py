@@ -21,8 +21,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from kaskada import _env, _paths
 from kaskada._errors import ConfigError, KeyringError, KeyringTimeoutError, NoKeyringError
@@ -36,9 +35,11 @@ T = TypeVar("T")
 ENTRY_VERSION = 2
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A stored secret and the binding it was stored with (``None``: stored by 0.1)."""
+class Entry(NamedTuple):
+    """A stored secret and the binding it was stored with (``None``: stored by 0.1).
+
+    A NamedTuple (not a frozen dataclass): defined at a process's first secret read.
+    """
 
     secret: Secret
     binding: Mapping[str, Any] | None

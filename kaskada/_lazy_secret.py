@@ -19,7 +19,7 @@ from kaskada._secret import Secret
 class KeyringSecret(Secret):
     """The secret of profile ``name`` (client id ``client_id``), read when revealed.
 
-    Every reveal goes through ``_profiles.profile_secret`` (cached per process
+    Every reveal goes through ``_stored_secrets.profile_secret`` (cached per process
     until the config file changes), so a secret rotated from another shell is
     picked up just as an eagerly read one would be.
     """
@@ -39,9 +39,9 @@ class KeyringSecret(Secret):
 
     def load(self) -> Secret:
         """The stored secret; IncompleteCredentialsError when the keyring holds none."""
-        from kaskada import _profiles
+        from kaskada import _stored_secrets
 
-        secret = _profiles.profile_secret(self._name, self._client_id, self._fields)
+        secret = _stored_secrets.profile_secret(self._name, self._client_id, self._fields)
         if secret is None:
             raise IncompleteCredentialsError(
                 f"profile '{self._name}' (client id {self._client_id}) has no secret in the "
@@ -55,9 +55,9 @@ class KeyringSecret(Secret):
     def known(self) -> str | None:
         """The secret if this process has read it already (so it may have been sent);
         never a keyring read: a secret not read yet was sent nowhere."""
-        from kaskada import _profiles
+        from kaskada import _stored_secrets
 
-        entry = _profiles.cached_entry(self._name, self._client_id)
+        entry = _stored_secrets.cached_entry(self._name, self._client_id)
         return None if entry is None else entry.secret.reveal()
 
     def fingerprint(self) -> str:

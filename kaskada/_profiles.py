@@ -12,9 +12,8 @@ deleted when a profile of that name is created. Removing or renaming a profile
 whose secret cannot be deleted changes nothing, unless ``keep_orphan`` says to
 leave the secret behind; the binding keeps it from being sent for another account.
 
-Secrets read from the keyring are cached per (profile, client id) and dropped
-as soon as the config file changes on disk: every kaskada write rewrites the
-file, so a secret rotated from another shell is picked up at the next call.
+Reading a stored secret is ``_stored_secrets``'s job (a read loads none of this
+module); every write here drops what that cache holds for the names it changed.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from typing import Any
 
 import tomli_w
 
-from kaskada import _binding, _config, _keyring, _token_cache
+from kaskada import _binding, _config, _keyring, _stored_secrets, _token_cache
 from kaskada._config import Profile
 from kaskada._errors import (
     ConfigError,
@@ -38,63 +37,9 @@ from kaskada._errors import (
 )
 from kaskada._keyring import Entry
 from kaskada._names import validate_profile_name
-from kaskada._reset import on_reset
 from kaskada._secret import Secret
 
 log = logging.getLogger(__name__)
-
-_secrets: dict[tuple[str, str], tuple[_config.ConfigFile, Entry]] = {}
-
-
-@on_reset
-def _clear_secrets() -> None:
-    _secrets.clear()
-
-
-def _forget(name: str) -> None:
-    for key in [key for key in _secrets if key[0] == name]:
-        del _secrets[key]
-
-
-def profile_entry(name: str, client_id: str) -> Entry | None:
-    """The stored entry (secret and binding) of a profile, cached per (name, client id).
-
-    The cache entry is dropped when the config file changed on disk (``load()``
-    then returns a new ConfigFile). ``None`` when the keyring holds no secret for
-    it; KeyringError when the keyring cannot be used. The caller checks the
-    binding (``_binding.check``) before sending the secret anywhere.
-    """
-    config = _config.load()
-    _config.check_trusted()  # another account could have changed where the secret goes
-    cached = _secrets.get((name, client_id))
-    if cached is not None:
-        if cached[0] is config:
-            return cached[1]
-        _forget(name)
-    entry = _keyring.get_entry(name)
-    if entry is not None:
-        _secrets[(name, client_id)] = (config, entry)
-    log.debug("secret of profile %r read from the keyring: %s", name, "found" if entry else "none")
-    return entry
-
-
-def cached_entry(name: str, client_id: str) -> Entry | None:
-    """The entry this process has read for the profile, if any; no keyring I/O."""
-    cached = _secrets.get((name, client_id))
-    return None if cached is None else cached[1]
-
-
-def profile_secret(
-    name: str, client_id: str, fields: Mapping[str, Any] | None = None
-) -> Secret | None:
-    """The stored secret of a profile, its binding checked against the profile's own
-    fields (``fields``, else as the file has them now): SecretBindingError on a mismatch."""
-    entry = profile_entry(name, client_id)
-    if entry is None:
-        return None
-    _binding.check(name, entry, _config.get_profile(name).fields() if fields is None else fields)
-    return entry.secret
-
 
 def _not_found(name: str, document: Mapping[str, Any]) -> ProfileNotFoundError:
     return _config.profile_not_found(name, document.get("profiles", {}), _config.config_path())
@@ -231,7 +176,7 @@ def _write(change: Callable[[dict[str, Any]], Any], undo: Undo, *names: str) -> 
         raise
     finally:
         for name in names:
-            _forget(name)
+            _stored_secrets.forget(name)
 
 
 def _keyring_blocks(name: str, action: str, error: KeyringError) -> KeyringError:
@@ -412,7 +357,7 @@ def import_profiles(
         names = _config.update(change)
     finally:
         for name in incoming.profiles:
-            _forget(name)
+            _stored_secrets.forget(name)
     for name, why in stale.items():
         note = _drop_stale_secret(name, why)
         if note is not None and notes is not None:

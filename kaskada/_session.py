@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 
 from kaskada import _fork, _token_cache
 from kaskada._errors import IncompleteCredentialsError
-from kaskada._explain import Explanation
 from kaskada._memo import memoized, resolve_default, resolve_options
 from kaskada._options import ConnectionOptions
 from kaskada._reset import on_reset
@@ -33,6 +32,7 @@ from kaskada._settings import Settings
 
 if TYPE_CHECKING:
     from kaskada._delegate import DelegatedSession
+    from kaskada._explain import Explanation
     from kaskada._token import StaticToken, TokenSource
 
 P = ParamSpec("P")
@@ -75,6 +75,10 @@ class Session:
         Returns:
             An Explanation (``str()`` for people, ``to_json()`` for programs).
         """
+        # Imported here: defining Explanation costs ~1 ms (`python -X importtime`)
+        # that a process which never explains should not pay at its first session.
+        from kaskada._explain import Explanation
+
         return Explanation.from_settings(self.settings)
 
     def token_source(self) -> TokenSource | StaticToken:

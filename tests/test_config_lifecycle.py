@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kaskada import _atomic, _config, _profiles
+from kaskada import _atomic, _config, _profiles, _stored_secrets
 from kaskada._errors import ConfigError, ProfileExistsError, ProfileNotFoundError
 from kaskada._secret import Secret
 from tests.stored import entry, secrets, stored
@@ -89,24 +89,24 @@ def test_invalid_fields_are_refused_before_anything_is_stored(memory_keyring: St
 
 def test_secret_cache_follows_the_file(memory_keyring: Store) -> None:
     _profiles.add_profile("dev", {"client_id": "a"}, Secret("first"))
-    assert _profiles.profile_secret("dev", "a") == Secret("first")
+    assert _stored_secrets.profile_secret("dev", "a") == Secret("first")
     memory_keyring[(service(), "dev")] = entry("second", client_id="a")  # changed behind our back
-    assert _profiles.profile_secret("dev", "a") == Secret("first")  # cached: no keyring call
+    assert _stored_secrets.profile_secret("dev", "a") == Secret("first")  # cached: no keyring call
 
     # Another process edits the profile: the file shows the change, the cache drops.
     def edit(document: dict[str, object]) -> None:
         document["profiles"]["dev"]["timeout"] = 9  # type: ignore[index]
 
     _config.update(edit)
-    assert _profiles.profile_secret("dev", "a") == Secret("second")
+    assert _stored_secrets.profile_secret("dev", "a") == Secret("second")
 
 
 def test_secret_cache_drops_when_the_profile_goes(memory_keyring: Store) -> None:
     _profiles.add_profile("dev", {"client_id": "a"}, Secret("first"))
-    assert _profiles.profile_secret("dev", "a") == Secret("first")
+    assert _stored_secrets.profile_secret("dev", "a") == Secret("first")
     _config.update(lambda document: document["profiles"].pop("dev"))
     memory_keyring.pop((service(), "dev"))
-    assert _profiles.profile_secret("dev", "a") is None
+    assert _stored_secrets.profile_secret("dev", "a") is None
 
 
 def test_rename_moves_secret_and_default(memory_keyring: Store) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from kaskada import _config, _profiles, _reset
+from kaskada import _config, _profiles, _reset, _stored_secrets
 from kaskada._errors import ConfigError, UntrustedConfigError
 from tests.helpers import run_cli as kaskada
 
@@ -161,7 +161,7 @@ def test_check_trusted_in_process(isolated_environment: Path) -> None:
     with pytest.raises(UntrustedConfigError, match="chmod 700"):
         _config.check_trusted()
     with pytest.raises(ConfigError):
-        _profiles.profile_secret("dev", "a")  # the secret-reading path calls it
+        _stored_secrets.profile_secret("dev", "a")  # the secret-reading path calls it
 
 
 # --- hole 4: the lock file is never followed ----------------------------------

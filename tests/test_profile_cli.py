@@ -102,12 +102,12 @@ def test_canary_not_in_logs_or_reprs(
 ) -> None:
     import logging
 
-    from kaskada import _config, _profiles
+    from kaskada import _config, _profiles, _stored_secrets
     from kaskada._secret import Secret
 
     with caplog.at_level(logging.DEBUG, logger="kaskada"):
         profile = _profiles.add_profile("dev", {"client_id": "a"}, Secret(CANARY))
-        secret = _profiles.profile_secret("dev", "a")
+        secret = _stored_secrets.profile_secret("dev", "a")
         _profiles.rename_profile("dev", "qa")
         _profiles.remove_profile("qa")
     assert secret is not None and secret.reveal() == CANARY

@@ -19,7 +19,7 @@ from pathlib import Path
 import keyring
 import pytest
 
-from kaskada import _config, _profiles
+from kaskada import _config, _profiles, _stored_secrets
 from kaskada._errors import ConfigError
 from kaskada._secret import Secret
 from tests.stored import entry, secrets, stored
@@ -45,7 +45,7 @@ def test_rename_over_a_profile_drops_the_replaced_secret(memory_keyring: Store) 
     renamed = _profiles.rename_profile("a", "b", force=True)
     assert renamed.client_id == "A"
     assert (service(), "b") not in memory_keyring  # B's secret must not serve client A
-    assert _profiles.profile_secret("b", "A") is None
+    assert _stored_secrets.profile_secret("b", "A") is None
 
 
 def test_rename_with_a_secret_over_a_profile_replaces_it(memory_keyring: Store) -> None:
@@ -86,24 +86,24 @@ def test_import_refuses_allow_insecure_and_writes_nothing(
 
 def test_a_secret_rotated_from_another_shell_is_picked_up(real_keyring: str) -> None:
     _profiles.add_profile("dev", {"client_id": "a"}, Secret("first-secret"))
-    assert _profiles.profile_secret("dev", "a") == Secret("first-secret")
+    assert _stored_secrets.profile_secret("dev", "a") == Secret("first-secret")
     rotated = kaskada(
         "profile", "add", "dev", "--client-id", "a", "--force", "--secret-stdin",
         input=CANARY + "\n",
     )  # fmt: skip
     assert rotated.returncode == 0, rotated.stderr
-    assert _profiles.profile_secret("dev", "a") == Secret(CANARY)
+    assert _stored_secrets.profile_secret("dev", "a") == Secret(CANARY)
     _profiles.remove_profile("dev")
     assert keyring.get_password(real_keyring, "dev") is None
 
 
 def test_an_unchanged_file_serves_the_cached_secret(memory_keyring: Store) -> None:
     _profiles.add_profile("dev", {"client_id": "a"}, Secret("first"))
-    assert _profiles.profile_secret("dev", "a") == Secret("first")
+    assert _stored_secrets.profile_secret("dev", "a") == Secret("first")
     memory_keyring[(service(), "dev")] = entry("changed-behind-our-back", client_id="a")
-    assert _profiles.profile_secret("dev", "a") == Secret("first")  # no keyring call
+    assert _stored_secrets.profile_secret("dev", "a") == Secret("first")  # no keyring call
     _config.update(lambda document: None)  # any kaskada write rewrites the file
-    assert _profiles.profile_secret("dev", "a") == Secret("changed-behind-our-back")
+    assert _stored_secrets.profile_secret("dev", "a") == Secret("changed-behind-our-back")
 
 
 # --- configure and secrets typed on a terminal -----------------------------------

@@ -1,0 +1,76 @@
+"""Reading a profile's stored secret: the keyring entry, cached per process.
+
+The read side of the two stores, apart from ``_profiles`` (which writes them):
+a call that only needs a secret loads neither the TOML writer nor the profile
+lifecycle code (about 2 ms at the first call of a process).
+
+Secrets read from the keyring are cached per (profile, client id) and dropped
+as soon as the config file changes on disk: every kaskada write rewrites the
+file, so a secret rotated from another shell is picked up at the next call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from kaskada import _binding, _config, _keyring
+from kaskada._keyring import Entry
+from kaskada._reset import on_reset
+from kaskada._secret import Secret
+
+log = logging.getLogger(__name__)
+
+_secrets: dict[tuple[str, str], tuple[_config.ConfigFile, Entry]] = {}
+
+
+@on_reset
+def _clear_secrets() -> None:
+    _secrets.clear()
+
+
+def forget(name: str) -> None:
+    """Drop what this process has read for profile ``name`` (its profile was changed)."""
+    for key in [key for key in _secrets if key[0] == name]:
+        del _secrets[key]
+
+
+def profile_entry(name: str, client_id: str) -> Entry | None:
+    """The stored entry (secret and binding) of a profile, cached per (name, client id).
+
+    The cache entry is dropped when the config file changed on disk (``load()``
+    then returns a new ConfigFile). ``None`` when the keyring holds no secret for
+    it; KeyringError when the keyring cannot be used. The caller checks the
+    binding (``_binding.check``) before sending the secret anywhere.
+    """
+    config = _config.load()
+    _config.check_trusted()  # another account could have changed where the secret goes
+    cached = _secrets.get((name, client_id))
+    if cached is not None:
+        if cached[0] is config:
+            return cached[1]
+        forget(name)
+    entry = _keyring.get_entry(name)
+    if entry is not None:
+        _secrets[(name, client_id)] = (config, entry)
+    log.debug("secret of profile %r read from the keyring: %s", name, "found" if entry else "none")
+    return entry
+
+
+def cached_entry(name: str, client_id: str) -> Entry | None:
+    """The entry this process has read for the profile, if any; no keyring I/O."""
+    cached = _secrets.get((name, client_id))
+    return None if cached is None else cached[1]
+
+
+def profile_secret(
+    name: str, client_id: str, fields: Mapping[str, Any] | None = None
+) -> Secret | None:
+    """The stored secret of a profile, its binding checked against the profile's own
+    fields (``fields``, else as the file has them now): SecretBindingError on a mismatch."""
+    entry = profile_entry(name, client_id)
+    if entry is None:
+        return None
+    _binding.check(name, entry, _config.get_profile(name).fields() if fields is None else fields)
+    return entry.secret
