@@ -264,6 +264,19 @@ def test_save_profile_puts_the_secret_in_the_keyring(
     assert count == 1
 
 
+@pytest.mark.real_keyring
+def test_add_client_text_says_where_the_secret_went(real_keyring: str, tmp_path: Path) -> None:
+    db = tmp_path / "notes.sqlite3"
+    shown = kaskada("server", "add-client", "--account", "a", "--db", str(db), "--scrypt-n", "16")
+    assert shown.returncode == 0, shown.stderr
+    assert "shown only now; store it" in shown.stderr
+    saved = kaskada("server", "add-client", "--account", "b", "--db", str(db), "--scrypt-n", "16",
+                    "--save-profile", "b")
+    assert saved.returncode == 0, saved.stderr
+    assert "saved profile 'b' (secret in the keyring)" in saved.stderr
+    assert "store it" not in saved.stderr  # it was stored: no advice to store it again
+
+
 # A server whose GetTable of the table "held" blocks until a file appears: a call
 # that is certainly in flight when SIGTERM arrives. Paths come in as argv[1:3].
 HOLDING_SERVER = """

@@ -92,7 +92,8 @@ def _add_client(args: argparse.Namespace) -> int:
         print(f"client_id:     {client_id}")
         print(f"client_secret: {secret.reveal()}")
         print(f"account:       {args.account}")
-        note("kaskada: the secret is shown only now; store it (e.g. kaskada profile add)")
+        if not args.save_profile:
+            note("kaskada: the secret is shown only now; store it (e.g. kaskada profile add)")
     if args.save_profile:
         note(f"kaskada: saved profile {args.save_profile!r} (secret in the keyring)")
     return 0
