@@ -24,10 +24,10 @@ import os
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kaskada import _clock, _fork, _handed, _retry
+from kaskada._access_token import Token, refresh_margin
 from kaskada._errors import AuthenticationError, ConfigError, TokenEndpointUnavailableError
 from kaskada._reset import on_reset
 from kaskada._secret import Secret, scrub
@@ -40,20 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-REFRESH_MARGIN_CAP = 60.0
 DEFAULT_LIFETIME = 3600.0  # RFC 6749 makes expires_in optional
 MAX_BODY = 1 << 20
-
-
-@dataclass(frozen=True)
-class Token:
-    """An access token and when to refresh it (``_clock`` monotonic seconds)."""
-
-    access_token: Secret
-    token_type: str
-    lifetime: float
-    refresh_at: float
-    expires_at: float
 
 
 class TransientError(Exception):
@@ -139,7 +127,7 @@ def parse_token_response(
             "it must be a positive number of seconds"
         )
     lifetime = float(expires_in)
-    margin = min(REFRESH_MARGIN_CAP, lifetime / 2)
+    margin = refresh_margin(lifetime)
     return Token(
         access_token=Secret(access_token),
         token_type="Bearer",

@@ -20,7 +20,7 @@ file instead of importing keyring, reading the secret and exchanging it.
   again, and only then exchanges; the others wait (bounded) and read its token.
 
 Times on disk are wall-clock (epoch seconds); in memory they are monotonic
-(``_token.Token``): conversion happens here, with the in-process refresh margin.
+(``_access_token.Token``): conversion happens here, with the in-process refresh margin.
 Both come from ``_clock`` (the clock tests move), never ``time`` directly.
 """
 
@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kaskada import _clock, _env
+from kaskada._access_token import Token, refresh_margin
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
 
 if TYPE_CHECKING:
     from kaskada._settings import Settings
-    from kaskada._token import Token
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,6 @@ LOCK_SUFFIX = ".lock"
 TEMP_SUFFIX = ".tmp"
 MAX_ENTRY_BYTES = 64 * 1024
 LOCK_GRACE = 5.0  # seconds past the exchange timeout a waiter gives the lock holder
-REFRESH_MARGIN_CAP = 60.0  # the in-process margin: min(60 s, half the lifetime)
 CLOCK_SLACK = 60.0
 
 _warned: set[str] = set()
@@ -308,8 +307,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def _to_token(document: Mapping[str, Any], key: str) -> Token | None:
     """A Token (monotonic times) from a stored document, or None when unusable or due."""
-    from kaskada._token import Token
-
     token = document.get("access_token")
     lifetime: Any = document.get("lifetime")
     expires: Any = document.get("expires_at")
@@ -334,7 +331,7 @@ def _to_token(document: Mapping[str, Any], key: str) -> Token | None:
     skewed = created > now + CLOCK_SLACK or remaining > lifetime + CLOCK_SLACK
     if not 0 < lifetime < 10**9 or skewed:
         return None  # nonsense, or a clock that went backwards: exchange again
-    margin = min(REFRESH_MARGIN_CAP, lifetime / 2)
+    margin = refresh_margin(lifetime)
     if remaining <= margin:
         return None
     mono = clock.monotonic()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import kaskada as kda
-from kaskada import _clock, _delegate, _reset, _token, table
+from kaskada import _access_token, _clock, _delegate, _reset, _token, table
 from kaskada._errors import AuthenticationError, DelegationExpiredError
 from kaskada.aio import table as atable
 from tests.test_session_server import Account
@@ -172,7 +172,7 @@ def test_min_lifetime_refreshes_a_short_lived_cached_token(
     assert cached is not None
     # Age the cached token: it now has 5 s left, still valid and not yet due for refresh.
     now = _clock.get().monotonic()
-    source._token = _token.Token(
+    source._token = _access_token.Token(
         cached.access_token, "Bearer", cached.lifetime, refresh_at=now + 4, expires_at=now + 5
     )
     assert parent.delegate().settings.token.value is cached.access_token

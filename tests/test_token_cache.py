@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from kaskada import _clock, _token_cache
+from kaskada._access_token import Token
 from kaskada._secret import Secret
-from kaskada._token import Token
 from tests.token_fakes import ManualClock
 
 SECRET = "canary-secret-9f2c1e"
