@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     import kaskada.table as table
-    from kaskada._delegate import DelegatedSession as DelegatedSession
     from kaskada._explain import Explanation as Explanation
+    from kaskada._session import DelegatedSession as DelegatedSession
     from kaskada._session import Session as Session
     from kaskada._session import explain as explain
     from kaskada._session import init as init
@@ -61,7 +61,7 @@ _LAZY = {
     "init": ("kaskada._session", "init"),
     "session": ("kaskada._session", "session"),
     "Session": ("kaskada._session", "Session"),
-    "DelegatedSession": ("kaskada._delegate", "DelegatedSession"),
+    "DelegatedSession": ("kaskada._session", "DelegatedSession"),
     "explain": ("kaskada._session", "explain"),
     "Explanation": ("kaskada._explain", "Explanation"),
     "table": ("kaskada.table", None),

@@ -1,24 +1,29 @@
-"""Delegated sessions: a current access token handed to worker processes, never the secret.
+"""What a delegated session holds: a current access token for worker processes, never the secret.
 
-``Session.delegate()`` makes one. It carries the token, its expiry (UTC), the
-endpoint and TLS settings, plus the client id and profile name it came from (for
-error messages only). It pickles, so a ``ProcessPoolExecutor`` or a Dask worker
-can call as the delegating account until the token expires; it cannot refresh.
+``Session.delegate()`` (in ``_session``, with the ``DelegatedSession`` class)
+uses this module for the parts that need no session: which token to hand over
+and for how long, the settings a delegated session carries (the token, its
+expiry, the endpoint and TLS settings, plus the client id and profile name for
+error messages only), and the token that cannot refresh and says so. It
+imports no session module, so the session objects sit above it.
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from kaskada import _clock
 from kaskada._errors import DelegationExpiredError
 from kaskada._secret import Secret
-from kaskada._session import Session
 from kaskada._settings import Settings, Sourced
-from kaskada._token import StaticToken
+from kaskada._token import StaticToken, TokenSource
 
 DELEGATED = "delegate()"
+
+# The Settings fields a delegated session is rebuilt from (pickled in this order).
+PICKLED_FIELDS = (
+    "endpoint", "is_secure", "ca_bundle", "timeout", "allow_insecure", "client_id", "profile",
+)
 
 
 def utc_text(epoch: float) -> str:
@@ -51,75 +56,34 @@ class DelegatedToken(StaticToken):
         )
 
 
-class DelegatedSession(Session):
-    """A Session holding only a token, its expiry, the endpoint and TLS settings."""
+def token_for(settings: Settings, expires_at: float | None) -> DelegatedToken:
+    """The token source of a delegated session built from ``settings``."""
+    profile = settings.profile.value
+    origin = f"delegated from client id {settings.client_id.value or 'unknown'}"
+    if profile:
+        origin += f" of profile '{profile}'"
+    token = settings.token.value
+    if token is None:  # pragma: no cover - settings_for() always sets it
+        raise TypeError("a delegated session needs a token")
+    return DelegatedToken(token, expires_at, origin)
 
-    __module__ = "kaskada"  # shown as kaskada.X (it is exported there)
 
-    __slots__ = ()
-
-    def __init__(self, settings: Settings, expires_at: float | None) -> None:
-        super().__init__(settings)
-        profile = settings.profile.value
-        origin = f"delegated from client id {settings.client_id.value or 'unknown'}"
-        if profile:
-            origin += f" of profile '{profile}'"
-        token = settings.token.value
-        if token is None:  # pragma: no cover - make() always sets it
-            raise TypeError("a delegated session needs a token")
-        self._tokens = DelegatedToken(token, expires_at, origin)
-
-    @property
-    def expires_at(self) -> float | None:
-        """When the token expires (epoch seconds; None when unknown)."""
-        tokens = self._tokens
-        return tokens.expires_at if isinstance(tokens, DelegatedToken) else None
-
-    def delegate(self, min_lifetime: float | None = None) -> DelegatedSession:
-        """Itself, when its token still has ``min_lifetime`` seconds left (it cannot refresh)."""
-        expires_at = self.expires_at
-        needed = min_lifetime or 0.0
-        if expires_at is not None and expires_at - _clock.get().time() < needed:
-            tokens = self._tokens
-            origin = tokens.origin if isinstance(tokens, DelegatedToken) else DELEGATED
-            raise DelegationExpiredError(
-                f"the delegated session's token expires at {utc_text(expires_at)} ({origin}), "
-                f"sooner than min_lifetime={needed:g} s: call delegate() in the process that "
-                "holds the credentials"
-            )
-        return self
-
-    def __repr__(self) -> str:
-        expiry = "unknown" if self.expires_at is None else utc_text(self.expires_at)
-        return (
-            f"DelegatedSession(profile={self.profile!r}, client_id={self.client_id!r}, "
-            f"endpoint={self.endpoint!r}, expires={expiry!r})"
+def check_lifetime(tokens: object, min_lifetime: float | None) -> None:
+    """DelegationExpiredError when a delegated token has less than ``min_lifetime`` left
+    (it cannot refresh, so delegating it again cannot help)."""
+    if not isinstance(tokens, DelegatedToken) or tokens.expires_at is None:
+        return
+    needed = min_lifetime or 0.0
+    if tokens.expires_at - _clock.get().time() < needed:
+        raise DelegationExpiredError(
+            f"the delegated session's token expires at {utc_text(tokens.expires_at)} "
+            f"({tokens.origin}), sooner than min_lifetime={needed:g} s: call delegate() in "
+            "the process that holds the credentials"
         )
 
-    def __reduce__(self) -> Any:
-        settings = self.settings
-        token = settings.token.value
-        if token is None:  # pragma: no cover
-            raise TypeError("a delegated session without a token cannot be pickled")
-        fields = (getattr(settings, name).value for name in _PICKLED_FIELDS)
-        state = (token.reveal(), self.expires_at, *fields)
-        return (_restore, state)
 
-
-# make()'s keyword fields (each also a Settings field), pickled in this order.
-_PICKLED_FIELDS = (
-    "endpoint", "is_secure", "ca_bundle", "timeout", "allow_insecure", "client_id", "profile",
-)
-
-
-def _restore(token: str, expires_at: float | None, *values: Any) -> DelegatedSession:
-    """Unpickling: the parts __reduce__ wrote, back through make()."""
-    return make(Secret(token), expires_at, **dict(zip(_PICKLED_FIELDS, values, strict=True)))
-
-
-def make(
+def settings_for(
     token: Secret,
-    expires_at: float | None,
     *,
     endpoint: str,
     is_secure: bool,
@@ -128,10 +92,10 @@ def make(
     allow_insecure: bool,
     client_id: str | None,
     profile: str | None,
-) -> DelegatedSession:
-    """A delegated session from its parts (also how unpickling rebuilds one)."""
+) -> Settings:
+    """The settings of a delegated session: the token and where it may go, nothing else."""
     where = f"{DELEGATED} of " + (f"profile '{profile}'" if profile else f"client {client_id}")
-    settings = Settings(
+    return Settings(
         layer=where,
         profile=Sourced(profile, where),
         client_id=Sourced(client_id, where),
@@ -145,13 +109,13 @@ def make(
         timeout=Sourced(timeout, where),
         allow_insecure=Sourced(allow_insecure, where),
     )
-    return DelegatedSession(settings, expires_at)
 
 
-def delegate(session: Session, min_lifetime: float | None) -> DelegatedSession:
-    """A delegated copy of ``session`` whose token has ``min_lifetime`` seconds left."""
-    from kaskada import _token
-
+def handed_over(
+    settings: Settings, tokens: TokenSource | StaticToken, min_lifetime: float | None
+) -> tuple[Settings, float | None]:
+    """The settings and token expiry (epoch seconds, None if unknown) of a delegated
+    copy of a session with these settings and tokens: ``min_lifetime`` seconds left."""
     if min_lifetime is not None and (
         isinstance(min_lifetime, bool)
         or not isinstance(min_lifetime, int | float)
@@ -160,24 +124,13 @@ def delegate(session: Session, min_lifetime: float | None) -> DelegatedSession:
         raise ValueError(
             f"min_lifetime={min_lifetime!r} is not a number of seconds: pass e.g. 600, or None"
         )
-    settings = session.settings
-    tokens = session.token_source()
     expires_at: float | None
-    if isinstance(tokens, _token.TokenSource):
+    if isinstance(tokens, TokenSource):
         found = tokens.token_for(float(min_lifetime or 0.0))
         token = found.access_token
         expires_at = _clock.to_wall(found.expires_at)
     else:
         token = tokens.get()  # a pre-issued token: its expiry is not known here
         expires_at = None
-    return make(
-        token,
-        expires_at,
-        endpoint=settings.endpoint.value,
-        is_secure=settings.is_secure.value,
-        ca_bundle=settings.ca_bundle.value,
-        timeout=settings.timeout.value,
-        allow_insecure=settings.allow_insecure.value,
-        client_id=settings.client_id.value,
-        profile=settings.profile.value,
-    )
+    fields = {name: getattr(settings, name).value for name in PICKLED_FIELDS}
+    return settings_for(token, **fields), expires_at

@@ -31,7 +31,6 @@ from kaskada._secret import Secret
 from kaskada._settings import Settings
 
 if TYPE_CHECKING:
-    from kaskada._delegate import DelegatedSession
     from kaskada._explain import Explanation
     from kaskada._token import StaticToken, TokenSource
 
@@ -170,9 +169,13 @@ class Session:
             AuthenticationError: the token endpoint's tokens live less than
                 ``min_lifetime``, or the credentials were refused.
         """
-        from kaskada import _delegate  # _delegate builds on Session: it imports this module
+        # Here, not at the top: _delegate imports _token (~5 ms, see token_source()).
+        from kaskada import _delegate
 
-        return _delegate.delegate(self, min_lifetime)
+        settings, expires_at = _delegate.handed_over(
+            self.settings, self.token_source(), min_lifetime
+        )
+        return DelegatedSession(settings, expires_at)
 
     def __repr__(self) -> str:
         return (
@@ -185,6 +188,64 @@ class Session:
             "a kaskada Session holds a secret and refuses to be pickled: hand worker "
             "processes session.delegate() instead (a current token, never the secret)"
         )
+
+
+class DelegatedSession(Session):
+    """A Session holding only a token, its expiry, the endpoint and TLS settings.
+
+    Defined beside Session (``Session.delegate()`` makes one); what it holds and
+    its token that cannot refresh come from ``_delegate``, a module below this one.
+    """
+
+    __module__ = "kaskada"  # shown as kaskada.X (it is exported there)
+
+    __slots__ = ()
+
+    def __init__(self, settings: Settings, expires_at: float | None) -> None:
+        from kaskada import _delegate  # imports _token (~5 ms): only when delegating
+
+        super().__init__(settings)
+        self._tokens = _delegate.token_for(settings, expires_at)
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the token expires (epoch seconds; None when unknown)."""
+        expires_at: float | None = getattr(self._tokens, "expires_at", None)
+        return expires_at
+
+    def delegate(self, min_lifetime: float | None = None) -> DelegatedSession:
+        """Itself, when its token still has ``min_lifetime`` seconds left (it cannot refresh)."""
+        from kaskada import _delegate
+
+        _delegate.check_lifetime(self._tokens, min_lifetime)
+        return self
+
+    def __repr__(self) -> str:
+        from kaskada._delegate import utc_text
+
+        expiry = "unknown" if self.expires_at is None else utc_text(self.expires_at)
+        return (
+            f"DelegatedSession(profile={self.profile!r}, client_id={self.client_id!r}, "
+            f"endpoint={self.endpoint!r}, expires={expiry!r})"
+        )
+
+    def __reduce__(self) -> Any:
+        from kaskada._delegate import PICKLED_FIELDS
+
+        settings = self.settings
+        token = settings.token.value
+        if token is None:  # pragma: no cover
+            raise TypeError("a delegated session without a token cannot be pickled")
+        fields = (getattr(settings, name).value for name in PICKLED_FIELDS)
+        return (_restore_delegated, (token.reveal(), self.expires_at, *fields))
+
+
+def _restore_delegated(token: str, expires_at: float | None, *values: Any) -> DelegatedSession:
+    """Unpickling: the parts DelegatedSession.__reduce__ wrote."""
+    from kaskada import _delegate
+
+    fields = dict(zip(_delegate.PICKLED_FIELDS, values, strict=True))
+    return DelegatedSession(_delegate.settings_for(Secret(token), **fields), expires_at)
 
 
 _sessions: dict[int, Session] = {}

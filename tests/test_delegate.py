@@ -42,6 +42,11 @@ def failure_in_worker(delegated: Any) -> tuple[str, str]:
     return "none", ""
 
 
+def delegated_session(token: Any, expires_at: float, **fields: Any) -> kda.DelegatedSession:
+    """A delegated session made by hand (e.g. one that has already expired)."""
+    return kda.DelegatedSession(_delegate.settings_for(token, **fields), expires_at)
+
+
 def delegated_from_profile(local_server: Any, label: str) -> tuple[Account, kda.Session]:
     who = Account(local_server, label)
     table.create_table(f"{label}_extra", "time", "key", session=who.session())
@@ -115,7 +120,7 @@ def test_dask_local_cluster_workers_call_as_the_delegating_account(
         futures = client.map(list_as, [delegated] * 6, pure=False)
         answers = client.gather(futures)
         pids = client.run(os.getpid)
-        expired = _delegate.make(
+        expired = delegated_session(
             delegated.settings.token.value,  # type: ignore[arg-type]
             time.time() - 5,
             endpoint=local_server.endpoint,
@@ -140,7 +145,7 @@ def test_an_expired_delegation_says_when_from_whom_and_what_to_do(
     live = who.session().delegate()
     token = live.settings.token.value
     assert token is not None
-    expired = _delegate.make(
+    expired = delegated_session(
         token, time.time() - 3, endpoint=local_server.endpoint, is_secure=False,
         ca_bundle=None, timeout=10.0, allow_insecure=False,
         client_id=who.client_id, profile="prod",

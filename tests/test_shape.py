@@ -77,6 +77,51 @@ def test_the_data_flows_one_way(module: str, never: set[str]) -> None:
     assert not _imports(module) & never
 
 
+def _runtime_imports(path: Path) -> set[str]:
+    """The kaskada modules a file imports when it runs (top or inside functions,
+    not under ``if TYPE_CHECKING``): ``from kaskada import _x`` counts as ``kaskada._x``."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for inner in ast.walk(node)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.startswith("kaskada")}
+
+
+def test_no_import_cycle_even_through_function_local_imports() -> None:
+    modules = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in PACKAGE.rglob("*.py")
+    }
+    graph = {name: _runtime_imports(path) & set(modules) - {name} for name, path in modules.items()}
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            name, trail = stack.pop()
+            for target in graph[name]:
+                if target == start:
+                    return [*trail, start]
+                if target not in seen and not start.startswith(target + "."):
+                    seen.add(target)
+                    stack.append((target, [*trail, target]))
+        return None
+
+    cycles = [cycle for name in sorted(graph) if (cycle := cycle_from(name))]
+    assert not cycles, " ; ".join(" -> ".join(cycle) for cycle in cycles)
+
+
 def test_import_kaskada_loads_neither_typing_nor_hashlib() -> None:
     """``-S``: no site .pth file of another package (certifi through importlib.resources,
     say) loads typing first and hides what ``import kaskada`` itself loads."""
