@@ -31,6 +31,7 @@ def load_ipython_extension(ipython: Any) -> None:
         No ``KaskadaError``: missing or broken credentials print one line and the ways
         to authenticate instead, so a notebook's first cell always runs.
     """
+    # Here, not at the top: these import IPython (see the module docstring).
     from fenlmagic import _login
     from fenlmagic.display import ErrorDisplay, install_formatters
     from fenlmagic.magics import FenlMagics
@@ -50,7 +51,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     Args:
         ipython: the shell the extension was loaded into.
     """
-    from fenlmagic.display import remove_formatters
+    from fenlmagic.display import remove_formatters  # as in load_ipython_extension
 
     loaded = _state.pop(id(ipython), None)
     if loaded is not None:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import kaskada
+from fenlmagic.display import one_line
+
 if TYPE_CHECKING:
     from kaskada._options import ConnectionOptions
 
@@ -21,7 +24,7 @@ AUTH_HELP = (
 
 def verify(session: Any) -> int:
     """Prove the credentials with a real call; the number of tables visible."""
-    from kaskada import table
+    from kaskada import table  # loads grpc (~100 ms): only when a call is made
 
     return len(table.list_tables(session=session))
 
@@ -35,8 +38,6 @@ def describe(session: Any) -> str:
 
 def sign_in(options: ConnectionOptions) -> tuple[Any, int]:
     """Check the credentials, then activate them globally (as ``kda.init``)."""
-    import kaskada
-
     candidate = kaskada.session(**options._asdict())
     visible = verify(candidate)
     return kaskada.init(**options._asdict()), visible
@@ -48,9 +49,6 @@ def startup_message() -> str:
     Never raises for want of credentials; a broken setting is reported as one line
     with the ways to authenticate.
     """
-    import kaskada
-    from fenlmagic.display import one_line
-
     try:
         session = kaskada.init()
     except kaskada.NoCredentialsError:

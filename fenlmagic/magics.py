@@ -18,10 +18,12 @@ from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 
+import kaskada
 from fenlmagic import _login
 from fenlmagic.display import SettingsView
+from kaskada._errors import IncompleteCredentialsError
 from kaskada._options import ConnectionOptions
-from kaskada._secret import MASK
+from kaskada._secret import MASK, Secret
 
 HISTORY_WARNING = (
     "fenlmagic: warning: a client secret typed on the magic line is kept in IPython's "
@@ -126,8 +128,6 @@ class CellFailed(Exception):
 
 def _prompt_secret(client_id: str) -> str:
     """The secret typed at a getpass prompt; a frontend without input is told the other ways."""
-    from kaskada import IncompleteCredentialsError
-
     try:
         return getpass.getpass(f"Client secret for {client_id}: ")
     except (NotImplementedError, EOFError):  # IPython's StdinNotImplementedError; closed stdin
@@ -183,8 +183,6 @@ class FenlMagics:
 
     def _auth_options(self, args: argparse.Namespace) -> ConnectionOptions:
         """The connection options (as kda.init takes them) from the parsed magic line."""
-        from kaskada import IncompleteCredentialsError, Secret
-
         if args.profile and args.client_id:
             raise UsageError("%fenl_auth takes a client id or --profile NAME, not both.")
         secret: Secret | None = None
@@ -224,8 +222,6 @@ class FenlMagics:
         %fenl_whoami              settings, sources, and a checking call
         %fenl_whoami --no-check   settings and sources only
         """
-        import kaskada
-
         args = _whoami_parser().parse_line(line)
         self.shell.display_pub.publish(_mime_bundle(SettingsView(kaskada.explain())))
         if not args.no_check:
@@ -236,8 +232,6 @@ class FenlMagics:
 
         %%fenl_session PROFILE
         """
-        import kaskada
-
         args = _session_parser().parse_line(line)
         with kaskada.session(profile=args.profile):
             result = self.shell.run_cell(cell)

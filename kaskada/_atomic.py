@@ -17,6 +17,7 @@ import stat
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def full_flush(descriptor: int) -> None:
     file systems (network shares) refuse it: then ``fsync`` is the best there is.
     """
     if sys.platform == "darwin":
-        import fcntl
+        import fcntl  # POSIX only: this module also runs on Windows
 
         try:
             fcntl.fcntl(descriptor, fcntl.F_FULLFSYNC)
@@ -181,8 +182,6 @@ def locked(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
     and what to do. The lock is not reentrant: a nested ``locked`` on the same
     path in the same process waits for itself and times out.
     """
-    import warnings
-
     with warnings.catch_warnings():
         # Without fcntl (and not on Windows) filelock falls back to its soft lock
         # and says so on import: an expected fallback, not the user's concern.

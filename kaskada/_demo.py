@@ -15,7 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kaskada import _env
+import kaskada as kda
+from kaskada import _env, _keyring, _paths, _profiles, _reset, table
+from kaskada._errors import KeyringTimeoutError, NoKeyringError
+from kaskada._secret import Secret
+from kaskada.server import start_server
 
 Say = Callable[[str], None]
 
@@ -48,8 +52,6 @@ PROBE = "demo-probe"
 
 def _why_unusable(error: Exception) -> str:
     """Why the real keyring cannot hold the demo's secrets, in a newcomer's words."""
-    from kaskada import _keyring
-    from kaskada._errors import KeyringTimeoutError, NoKeyringError
 
     if isinstance(error, NoKeyringError):
         return f"no keyring backend is available: {_keyring.describe_backend()}"
@@ -61,8 +63,6 @@ def _why_unusable(error: Exception) -> str:
 @contextlib.contextmanager
 def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
     """The real keyring when it answers; otherwise an in-memory one, and say which."""
-    from kaskada import _keyring
-    from kaskada._secret import Secret
 
     _keyring.timeout()  # a malformed KASKADA_KEYRING_TIMEOUT is the user's to fix: ConfigError
     problem: str | None = None
@@ -77,7 +77,7 @@ def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
             f"throwaway service {os.environ[_env.KEYRING_SERVICE]!r}, removed at the end.")
         yield
         return
-    import keyring
+    import keyring  # ~80 ms: only when the demo needs its in-memory keyring
 
     stored.remove(PROBE)  # nothing can have been stored: leave the broken keyring alone
     say(f"No usable keyring here ({problem}), so the demo keeps its secrets in memory "
@@ -91,7 +91,6 @@ def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
 
 
 def _cleanup_secrets(names: list[str]) -> None:
-    from kaskada import _keyring
 
     for name in names:
         with contextlib.suppress(Exception):
@@ -100,7 +99,6 @@ def _cleanup_secrets(names: list[str]) -> None:
 
 def run(say: Say = print) -> None:
     """Walk through profiles, init, tables, sessions, the environment and explain()."""
-    from kaskada import _reset
 
     with tempfile.TemporaryDirectory(prefix="kaskada-demo-") as folder:
         root = Path(folder)
@@ -128,9 +126,6 @@ def run(say: Say = print) -> None:
 
 
 def _walk_through(root: Path, say: Say, stored: list[str]) -> None:
-    import kaskada as kda
-    from kaskada import _paths, _profiles, table
-    from kaskada.server import start_server
 
     with start_server(db=root / "data" / "server.sqlite3") as server:
         say(f"\n1. Started a local Kaskada API server: gRPC on {server.endpoint}, "

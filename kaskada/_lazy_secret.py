@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from kaskada import _paths
 from kaskada._errors import IncompleteCredentialsError
 from kaskada._secret import Secret
 
@@ -39,6 +40,7 @@ class KeyringSecret(Secret):
 
     def load(self) -> Secret:
         """The stored secret; IncompleteCredentialsError when the keyring holds none."""
+        # Here: a warm call never reads the secret, so it never loads the keyring side.
         from kaskada import _stored_secrets
 
         secret = _stored_secrets.profile_secret(self._name, self._client_id, self._fields)
@@ -55,15 +57,13 @@ class KeyringSecret(Secret):
     def known(self) -> str | None:
         """The secret if this process has read it already (so it may have been sent);
         never a keyring read: a secret not read yet was sent nowhere."""
-        from kaskada import _stored_secrets
+        from kaskada import _stored_secrets  # the keyring side, as in load()
 
         entry = _stored_secrets.cached_entry(self._name, self._client_id)
         return None if entry is None else entry.secret.reveal()
 
     def fingerprint(self) -> str:
         """Where the secret is read from (not its value): a cache key that reads nothing."""
-        from kaskada import _paths
-
         where = f"keyring\0{_paths.keyring_service()}\0{self._name}\0{self._client_id}"
         return hashlib.sha256(where.encode()).hexdigest()
 

@@ -37,8 +37,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kaskada import _clock, _env
+from kaskada import _clock, _config, _defaults, _env, _settings, _values
 from kaskada._access_token import Token, refresh_margin
+from kaskada._lazy_secret import KeyringSecret
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
 
@@ -75,7 +76,7 @@ def cache_dir() -> Path:
     override = os.environ.get(_env.CACHE_DIR)
     if override:
         return Path(override).expanduser()
-    import platformdirs
+    import platformdirs  # ~19 ms to import (fresh interpreter): not with KASKADA_CACHE_DIR
 
     return Path(platformdirs.user_cache_dir("kaskada", appauthor=False))
 
@@ -179,7 +180,7 @@ class Entry:
         except OSError:
             yield False
             return
-        import filelock
+        import filelock  # ~50 ms to import: only a miss or a write takes the lock
 
         lock = filelock.FileLock(str(lock_path), timeout=self.lock_timeout, mode=0o600)
         try:
@@ -394,8 +395,6 @@ def for_settings(settings: Settings) -> Entry | None:
 
 
 def _profile_allows(name: str) -> bool:
-    from kaskada import _config
-
     try:
         return _config.get_profile(name).token_cache is not False
     except Exception:
@@ -407,8 +406,6 @@ def require_secret_unless_cached(settings: Settings) -> None:
 
     On a warm cache the secret is left unread (no keyring import at all).
     """
-    from kaskada._lazy_secret import KeyringSecret
-
     secret = settings.client_secret.value
     if not isinstance(secret, KeyringSecret):
         return
@@ -421,8 +418,6 @@ def profile_key(name: str, table: Mapping[str, Any] | None) -> str | None:
     """The entry key a profile (a raw TOML table) uses without overrides; None if unusable."""
     if not isinstance(table, Mapping):
         return None
-    from kaskada import _config, _defaults, _settings, _values
-
     try:
         profile = _config.profile_from_table(name, table, where=f"profile {name!r}")
         fields = _values.profile_fields(profile, "profile")
@@ -430,8 +425,6 @@ def profile_key(name: str, table: Mapping[str, Any] | None) -> str | None:
         settings = _defaults.complete("profile", fields, safe, {})
     except Exception:
         return None
-    from kaskada._lazy_secret import KeyringSecret
-
     client_id = settings.client_id.value
     if client_id is None or settings.exchange_endpoint.value is None:
         return None

@@ -41,6 +41,8 @@ def start_server(options: ServerOptions | None = None, /, **fields: Any) -> Runn
             ``allow_insecure``.
         TypeError: a keyword that is not a ``ServerOptions`` field.
     """
+    # Here: app imports grpc and the server extra; `from kaskada.server import
+    # ServerError` (the client's error tree) must not.
     from kaskada.server.app import RunningServer
 
     base = ServerOptions() if options is None else options
@@ -49,7 +51,7 @@ def start_server(options: ServerOptions | None = None, /, **fields: Any) -> Runn
 
 def __getattr__(name: str) -> object:
     if name == "RunningServer":
-        from kaskada.server.app import RunningServer
+        from kaskada.server.app import RunningServer  # grpc: as in start_server
 
         return RunningServer
     raise AttributeError(f"module 'kaskada.server' has no attribute {name!r}")
