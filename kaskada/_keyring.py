@@ -283,6 +283,9 @@ def memory_backend(store: dict[tuple[str, str], str] | None = None) -> Any:
 
     class MemoryKeyring(KeyringBackend):
         priority = 1
+        # keyring's detection weighs every backend class created so far: without this,
+        # a process with no Secret Service that made one would pick memory on its own.
+        viable = False
 
         def get_password(self, service: str, username: str) -> str | None:
             return secrets.get((service, username))

@@ -19,6 +19,7 @@ def _raise() -> None:
 
 class Keyring(KeyringBackend):
     priority = 1  # type: ignore[assignment]
+    viable = False  # only when chosen by name, never by keyring's detection (see keyring_blocking)
 
     def get_password(self, service: str, username: str) -> str | None:
         _raise()

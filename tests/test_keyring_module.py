@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import keyring
 import pytest
@@ -13,6 +16,7 @@ from kaskada import _keyring
 from kaskada._errors import ConfigError, KeyringError, KeyringTimeoutError, NoKeyringError
 from kaskada._secret import Secret
 from tests import keyring_blocking
+from tests.helpers import ROOT, cli_env
 from tests.stored import stored
 
 CANARY = "canary-keyring-91d2e7"
@@ -102,3 +106,33 @@ def test_real_secret_service_roundtrip(real_keyring: str) -> None:
     assert _keyring.delete_secret("dev") is True
     assert keyring.get_password(real_keyring, "dev") is None
     assert _keyring.delete_secret("dev") is False
+
+
+def test_backends_made_for_tests_or_the_demo_are_never_detected(tmp_path: Path) -> None:
+    """keyring's detection weighs every backend class imported so far. Without a Secret
+    Service the test helpers (priority 1) once beat ``fail`` in the test process, and every
+    "no keyring" test waited out KASKADA_KEYRING_TIMEOUT on the blocking one."""
+    code = (
+        "import keyring, tests.keyring_blocking, tests.keyring_raising\n"
+        "from kaskada import _keyring\n"
+        "_keyring.memory_backend()\n"
+        "print(_keyring.backend_name(keyring.get_keyring()))\n"
+    )
+    # No session bus (so no Secret Service outranks them) and no keyringrc.cfg or
+    # PYTHON_KEYRING_BACKEND of the user's choosing: keyring detects on its own.
+    env = {name: value for name, value in cli_env().items()
+           if name not in {"PYTHON_KEYRING_BACKEND", "DBUS_SESSION_BUS_ADDRESS"}}
+    env["XDG_CONFIG_HOME"] = str(tmp_path)
+
+    def backend_in_child(extra: dict[str, str]) -> str:
+        child = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, cwd=ROOT,
+                               capture_output=True, text=True, timeout=60, check=False)
+        assert child.returncode == 0, child.stderr
+        return child.stdout.strip()
+
+    detected = backend_in_child({})
+    for ours in ("tests.keyring_blocking", "tests.keyring_raising", "MemoryKeyring"):
+        assert ours not in detected, detected
+    # Chosen by name, they still load (that is how the timeout tests select them).
+    chosen = backend_in_child({"PYTHON_KEYRING_BACKEND": "tests.keyring_blocking.Keyring"})
+    assert chosen == "tests.keyring_blocking.Keyring"
