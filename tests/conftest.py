@@ -31,6 +31,7 @@ settings.load_profile("kaskada")
 # Variables a user may have set that would leak into tests; everything
 # KASKADA_* is cleared, plus the keyring backend choice.
 _CLEARED_PREFIXES = ("KASKADA_",)
+_CLEARED_NAMES = {"PYTHON_KEYRING_BACKEND"}  # the fixtures that need a backend select it
 _KEPT = {"KASKADA_REQUIRE_REAL_KEYRING"}
 
 
@@ -38,7 +39,7 @@ _KEPT = {"KASKADA_REQUIRE_REAL_KEYRING"}
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private config folder and keyring service; kaskada's process caches cleared."""
     for name in list(os.environ):
-        if name.startswith(_CLEARED_PREFIXES) and name not in _KEPT:
+        if (name.startswith(_CLEARED_PREFIXES) or name in _CLEARED_NAMES) and name not in _KEPT:
             monkeypatch.delenv(name)
     config_dir = tmp_path / "kaskada-config"
     monkeypatch.setenv("KASKADA_CONFIG_DIR", str(config_dir))
