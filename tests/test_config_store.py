@@ -117,6 +117,16 @@ def test_corrupt_toml_names_path_and_line(isolated_environment: Path) -> None:
     assert str(path) in str(caught.value) and "line 3" in str(caught.value)
 
 
+@pytest.mark.parametrize("depth", [1_000, 200_000])
+def test_hostile_nesting_is_one_clear_error(isolated_environment: Path, depth: int) -> None:
+    """A file of deeply nested inline arrays stops at the parser's cap with the fix,
+    never a crash: the parser is compiled, so it must not recurse without bound."""
+    path = write(isolated_environment, "[profiles.dev]\nextra = " + "[" * depth + "]" * depth)
+    with pytest.raises(ConfigError) as caught:
+        _config.load()
+    assert str(path) in str(caught.value) and "nested too deeply" in str(caught.value)
+
+
 def test_invalid_utf8_names_the_line(isolated_environment: Path) -> None:
     path = write(isolated_environment, b'[profiles.dev]\nclient_id = "a"\naudience = "\xff\xfe"\n')
     with pytest.raises(ConfigError) as caught:
