@@ -10,6 +10,8 @@
 A Session is cheap: resolved settings plus lazily fetched shared parts (the
 channel in ``_transport``, the token cache in ``_token``). Entering one for
 settings already seen costs a dictionary lookup and a ContextVar set.
+``DelegatedSession`` (made by ``Session.delegate()``) is defined here too, beside
+the class that makes it; what it holds comes from ``_delegate``, below this module.
 """
 
 from __future__ import annotations
