@@ -20,8 +20,9 @@ from kaskada._token import StaticToken, TokenSource
 
 DELEGATED = "delegate()"
 
-# The Settings fields a delegated session is rebuilt from (pickled in this order).
-PICKLED_FIELDS = (
+# The Settings fields a delegated session carries besides its token (and pickles, in
+# this order).
+DELEGATED_FIELDS = (
     "endpoint", "is_secure", "ca_bundle", "timeout", "allow_insecure", "client_id", "profile",
 )
 
@@ -132,5 +133,5 @@ def handed_over(
     else:
         token = tokens.get()  # a pre-issued token: its expiry is not known here
         expires_at = None
-    fields = {name: getattr(settings, name).value for name in PICKLED_FIELDS}
+    fields = {name: getattr(settings, name).value for name in DELEGATED_FIELDS}
     return settings_for(token, **fields), expires_at

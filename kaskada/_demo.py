@@ -52,7 +52,6 @@ PROBE = "demo-probe"
 
 def _why_unusable(error: Exception) -> str:
     """Why the real keyring cannot hold the demo's secrets, in a newcomer's words."""
-
     if isinstance(error, NoKeyringError):
         return f"no keyring backend is available: {_keyring.describe_backend()}"
     if isinstance(error, KeyringTimeoutError):
@@ -63,7 +62,6 @@ def _why_unusable(error: Exception) -> str:
 @contextlib.contextmanager
 def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
     """The real keyring when it answers; otherwise an in-memory one, and say which."""
-
     _keyring.timeout()  # a malformed KASKADA_KEYRING_TIMEOUT is the user's to fix: ConfigError
     problem: str | None = None
     stored.append(PROBE)  # removed at the end even if only half of the probe worked
@@ -91,7 +89,6 @@ def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
 
 
 def _cleanup_secrets(names: list[str]) -> None:
-
     for name in names:
         with contextlib.suppress(Exception):
             _keyring.delete_secret(name)
@@ -99,7 +96,6 @@ def _cleanup_secrets(names: list[str]) -> None:
 
 def run(say: Say = print) -> None:
     """Walk through profiles, init, tables, sessions, the environment and explain()."""
-
     with tempfile.TemporaryDirectory(prefix="kaskada-demo-") as folder:
         root = Path(folder)
         values = {
@@ -126,7 +122,6 @@ def run(say: Say = print) -> None:
 
 
 def _walk_through(root: Path, say: Say, stored: list[str]) -> None:
-
     with start_server(db=root / "data" / "server.sqlite3") as server:
         say(f"\n1. Started a local Kaskada API server: gRPC on {server.endpoint}, "
             f"token endpoint {server.token_url}")

@@ -260,7 +260,7 @@ def describe_backend() -> str:
     """The backend's name (for ``profile show`` and troubleshooting); never raises."""
 
     def call() -> str:
-        import keyring  # ~80 ms to import (its backends): only when a secret is read or written
+        import keyring  # ~80 ms to import (its backends): only when asked
 
         return backend_name(keyring.get_keyring())
 

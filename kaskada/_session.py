@@ -232,13 +232,13 @@ class DelegatedSession(Session):
         )
 
     def __reduce__(self) -> Any:
-        from kaskada._delegate import PICKLED_FIELDS  # imports _token (~5 ms)
+        from kaskada._delegate import DELEGATED_FIELDS  # imports _token (~5 ms)
 
         settings = self.settings
         token = settings.token.value
         if token is None:  # pragma: no cover
             raise TypeError("a delegated session without a token cannot be pickled")
-        fields = (getattr(settings, name).value for name in PICKLED_FIELDS)
+        fields = (getattr(settings, name).value for name in DELEGATED_FIELDS)
         return (_restore_delegated, (token.reveal(), self.expires_at, *fields))
 
 
@@ -246,7 +246,7 @@ def _restore_delegated(token: str, expires_at: float | None, *values: Any) -> De
     """Unpickling: the parts DelegatedSession.__reduce__ wrote."""
     from kaskada import _delegate  # imports _token (~5 ms), as in DelegatedSession
 
-    fields = dict(zip(_delegate.PICKLED_FIELDS, values, strict=True))
+    fields = dict(zip(_delegate.DELEGATED_FIELDS, values, strict=True))
     return DelegatedSession(_delegate.settings_for(Secret(token), **fields), expires_at)
 
 

@@ -33,7 +33,7 @@ from kaskada._reset import on_reset
 from kaskada._secret import Secret, scrub
 
 if TYPE_CHECKING:
-    import ssl  # ~18 ms to import: only for a CA bundle
+    import ssl
 
     from kaskada._token_cache import Entry
 
@@ -196,10 +196,10 @@ def post_form(
     # Imported here: a warm call (a token from the disk cache) never exchanges, and
     # urllib.request with http.client and email costs ~8 ms of every CLI start.
     import http.client
-    import ssl  # ~18 ms to import: only for a CA bundle
+    import ssl
     import urllib.error
-    import urllib.parse  # ~10 ms: only when a token is exchanged
-    import urllib.request  # ~39 ms to import: only when a token is exchanged
+    import urllib.parse
+    import urllib.request
 
     data = urllib.parse.urlencode(form).encode()
     request = urllib.request.Request(

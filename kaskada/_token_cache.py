@@ -35,16 +35,14 @@ import stat
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kaskada import _clock, _config, _defaults, _env, _settings, _values
 from kaskada._access_token import Token, refresh_margin
 from kaskada._lazy_secret import KeyringSecret
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
-
-if TYPE_CHECKING:
-    from kaskada._settings import Settings
+from kaskada._settings import Settings
 
 log = logging.getLogger(__name__)
 
