@@ -4,7 +4,7 @@ grpc.aio channels belong to the event loop they were made on, so they are
 shared per (loop, endpoint, TLS settings) and closed when that loop shuts down
 (``asyncio.run`` closes async generators first; a parked one closes the
 channels) or by ``await kaskada.aio.close()``. Tokens come from the same
-cache as the sync client, fetched off the loop (``TokenSource.aget``).
+cache as the sync client, fetched off the loop (``Credentials.aget``).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ async def call(
     """One unary call as ``session``, awaited: the rules of ``_transport.call``."""
     settings = session.settings
     invoke = await _method(settings.channel_key(), path, response_type)
-    credentials = session.token_source().for_call()
+    credentials = session.credentials.for_call()
     token: Secret = await credentials.aget()
     deadline = time.monotonic() + settings.timeout.value
     attempt = 0
@@ -127,7 +127,7 @@ async def call(
                 await asyncio.sleep(pause)
                 continue
             raise failure(
-                session, error, path, sent=(token, settings.client_secret.value)
+                session, error, path, sent=(token, *session.credentials.sent_secrets())
             ) from None
 
 

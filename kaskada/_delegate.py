@@ -4,19 +4,17 @@
 uses this module for the parts that need no session: which token to hand over
 and for how long, the settings a delegated session carries (the token, its
 expiry, the endpoint and TLS settings, plus the client id and profile name for
-error messages only), and the token that cannot refresh and says so. It
+error messages only), and the credentials of a delegated session (``DelegatedCredentials``). It
 imports no session module, so the session objects sit above it.
 """
 
 from __future__ import annotations
 
-import datetime
-
 from kaskada import _clock
 from kaskada._errors import DelegationExpiredError
 from kaskada._secret import Secret
 from kaskada._settings import Settings, Sourced
-from kaskada._token import StaticToken, TokenSource
+from kaskada._token import Credentials, DelegatedCredentials, TokenSource, utc_text
 
 DELEGATED = "delegate()"
 
@@ -27,37 +25,7 @@ DELEGATED_FIELDS = (
 )
 
 
-def utc_text(epoch: float) -> str:
-    """An epoch second as ``2026-12-01 05:37:27 UTC``."""
-    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-class DelegatedToken(StaticToken):
-    """A token that cannot be refreshed and says so, with its origin, once it expired."""
-
-    def __init__(self, token: Secret, expires_at: float | None, origin: str) -> None:
-        super().__init__(token)
-        self.expires_at = expires_at  # epoch seconds; None: unknown (a jwt= session)
-        self.origin = origin
-
-    def get(self) -> Secret:
-        if self.expires_at is not None and _clock.get().time() >= self.expires_at:
-            raise DelegationExpiredError(
-                f"the delegated session's access token expired at {utc_text(self.expires_at)} "
-                f"({self.origin}): {self.renewal_hint()}"
-            )
-        return super().get()
-
-    def renewal_hint(self) -> str:
-        """How to get a working session again (a delegated session cannot refresh)."""
-        return (
-            "a delegated session cannot refresh its token; call delegate() again in the "
-            "process that holds the credentials and send the new session"
-        )
-
-
-def token_for(settings: Settings, expires_at: float | None) -> DelegatedToken:
+def token_for(settings: Settings, expires_at: float | None) -> DelegatedCredentials:
     """The token source of a delegated session built from ``settings``."""
     profile = settings.profile.value
     origin = f"delegated from client id {settings.client_id.value or 'unknown'}"
@@ -66,13 +34,13 @@ def token_for(settings: Settings, expires_at: float | None) -> DelegatedToken:
     token = settings.token.value
     if token is None:  # pragma: no cover - settings_for() always sets it
         raise TypeError("a delegated session needs a token")
-    return DelegatedToken(token, expires_at, origin)
+    return DelegatedCredentials(token, expires_at, origin)
 
 
 def check_lifetime(tokens: object, min_lifetime: float | None) -> None:
     """DelegationExpiredError when a delegated token has less than ``min_lifetime`` left
     (it cannot refresh, so delegating it again cannot help)."""
-    if not isinstance(tokens, DelegatedToken) or tokens.expires_at is None:
+    if not isinstance(tokens, DelegatedCredentials) or tokens.expires_at is None:
         return
     needed = min_lifetime or 0.0
     if tokens.expires_at - _clock.get().time() < needed:
@@ -113,7 +81,7 @@ def settings_for(
 
 
 def handed_over(
-    settings: Settings, tokens: TokenSource | StaticToken, min_lifetime: float | None
+    settings: Settings, tokens: Credentials, min_lifetime: float | None
 ) -> tuple[Settings, float | None]:
     """The settings and token expiry (epoch seconds, None if unknown) of a delegated
     copy of a session with these settings and tokens: ``min_lifetime`` seconds left."""

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaskada._secret import MASK, Secret
-from kaskada._settings import Settings
+from kaskada._settings import Settings, StoredSecret
 
 
 def _mask(value: Any) -> str | None:
     if value is None:
         return None
-    if isinstance(value, Secret):
+    if isinstance(value, Secret | StoredSecret):
         return MASK
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -33,11 +33,11 @@ from kaskada._errors import (
     NoCredentialsError,
     ProfileNotFoundError,
 )
-from kaskada._lazy_secret import KeyringSecret
 from kaskada._options import CONNECTION_OPTIONS, ConnectionOptions
+from kaskada._paths import keyring_service
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
-from kaskada._settings import ARGUMENT, Settings, Sourced
+from kaskada._settings import ARGUMENT, Settings, Sourced, StoredSecret
 from kaskada._values import argument_bool, check_token, parse_bool, parse_timeout, profile_fields
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,12 @@ def _from_profile(
                     f"client_id {client_id.value} was passed without its client_secret: pass "
                     f"client_secret= too (the secret of profile '{name}' belongs to its own id)"
                 )
-            # Read on first use (a warm token cache needs no keyring), its binding
-            # checked then against the fields these settings were built from.
-            secret = KeyringSecret(name, client_id.value, profile.fields())
+            # Where it is stored, not the secret: read when a token must be bought (a
+            # warm token cache needs no keyring), its binding checked then against
+            # the fields these settings were built from.
+            secret = StoredSecret(
+                name, client_id.value, keyring_service(), tuple(profile.fields().items())
+            )
             fields["client_secret"] = Sourced(secret, f"keyring (profile '{name}')")
     settings = complete(f"profile '{name}' ({how})", fields, safe, env)
     _token_cache.require_secret_unless_cached(settings)  # a warm cache reads no keyring

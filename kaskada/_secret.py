@@ -35,10 +35,6 @@ class Secret:
         """The plain value, for the one place that must send it."""
         return self._value
 
-    def known(self) -> str | None:
-        """The value if it is at hand without I/O (a lazily read secret may not be)."""
-        return self._value
-
     def fingerprint(self) -> str:
         """A SHA-256 hex digest: a cache key that is not the secret."""
         import hashlib  # lazily: see the imports above
@@ -108,7 +104,7 @@ def scrub(text: str, *secrets: Secret | str | None) -> str:
     detail), which may echo what the request carried.
     """
     for secret in secrets:
-        value = secret.known() if isinstance(secret, Secret) else secret
+        value = secret.reveal() if isinstance(secret, Secret) else secret
         if not value:
             continue
         for form in sorted(_spellings(value), key=len, reverse=True):

@@ -25,7 +25,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 from kaskada import _fork, _token_cache
-from kaskada._errors import IncompleteCredentialsError
 from kaskada._memo import memoized, resolve_default, resolve_options
 from kaskada._options import ConnectionOptions
 from kaskada._reset import on_reset
@@ -34,7 +33,7 @@ from kaskada._settings import Settings
 
 if TYPE_CHECKING:
     from kaskada._explain import Explanation
-    from kaskada._token import StaticToken, TokenSource
+    from kaskada._token import Credentials
 
 P = ParamSpec("P")
 
@@ -56,7 +55,7 @@ class Session:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._tokens: TokenSource | StaticToken | None = None
+        self._tokens: Credentials | None = None
 
     @property
     def profile(self) -> str | None:
@@ -82,39 +81,27 @@ class Session:
 
         return Explanation.from_settings(self.settings)
 
-    def token_source(self) -> TokenSource | StaticToken:
-        """The shared token cache for these credentials."""
-        tokens = self._tokens
-        if tokens is None:
-            # Here, not at the top: resolving and explaining never need the token
-            # machinery, and _token costs ~5 ms of a first kda.session() (json,
-            # random, weakref; `python -X importtime`, bench/bench_session.py).
+    @property
+    def credentials(self) -> Credentials:
+        """What signs this session's calls (one class per kind, see ``kaskada.credentials``).
+
+        Made on first use and kept as long as the session; a client secret's
+        credentials are shared with every session of the same credentials.
+        """
+        credentials = self._tokens
+        if credentials is None:
+            # Here, not at the top: resolving and explaining never need the token machinery.
             from kaskada import _token
 
-            settings = self.settings
-            if settings.token.value is not None:
-                tokens = _token.StaticToken(settings.token.value)
-            else:
-                client_id = settings.client_id.value
-                secret = settings.client_secret.value
-                url = settings.exchange_endpoint.value
-                if client_id is None or secret is None or url is None:
-                    # Resolution never builds such settings; a hand-made Settings might.
-                    raise IncompleteCredentialsError(
-                        f"settings from {settings.layer} have neither a token nor a client id, "
-                        "secret and exchange endpoint: resolve them with kda.session(...)"
-                    )
-                tokens = _token.token_source(
-                    url,
-                    client_id,
-                    secret,
-                    settings.audience.value,
-                    timeout=settings.timeout.value,
-                    ca_bundle=settings.ca_bundle.value,
-                    disk=_token_cache.for_settings(settings),
-                )
-            self._tokens = tokens
-        return tokens
+            credentials = _token.credentials_for(
+                self.settings, _token_cache.for_settings(self.settings)
+            )
+            self._tokens = credentials
+        return credentials
+
+    def token_source(self) -> Credentials:
+        """The credentials (the name this had before ``credentials``)."""
+        return self.credentials
 
     def access_token(self) -> Secret:
         """A valid access token for these credentials (exchanged or cached).
@@ -127,7 +114,7 @@ class Session:
             TokenEndpointUnavailableError: it could not be reached, or asked to wait.
             KeyringError, SecretBindingError: the profile's secret cannot be used.
         """
-        return self.token_source().get()
+        return self.credentials.get()
 
     def __enter__(self) -> Session:
         _active.set((self, _active.get()))
@@ -175,7 +162,7 @@ class Session:
         from kaskada import _delegate
 
         settings, expires_at = _delegate.handed_over(
-            self.settings, self.token_source(), min_lifetime
+            self.settings, self.credentials, min_lifetime
         )
         return DelegatedSession(settings, expires_at)
 
@@ -223,7 +210,7 @@ class DelegatedSession(Session):
         return self
 
     def __repr__(self) -> str:
-        from kaskada._delegate import utc_text  # imports _token (~5 ms), as in __init__
+        from kaskada._token import utc_text
 
         expiry = "unknown" if self.expires_at is None else utc_text(self.expires_at)
         return (

@@ -8,9 +8,10 @@ file, the environment or the keyring.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from kaskada._secret import Secret
+from kaskada._secret import MASK, Secret
 
 T = TypeVar("T")
 
@@ -39,6 +40,23 @@ class Sourced(NamedTuple, Generic[T]):
     source: str
 
 
+class StoredSecret(NamedTuple):
+    """Where a profile's secret is stored: a value, read by nothing until a store reads it."""
+
+    profile: str
+    client_id: str
+    service: str  # the keyring service at resolution time
+    bound_to: tuple[tuple[str, Any], ...]  # the profile's fields, to check the binding against
+
+    def fingerprint(self) -> str:
+        """Where the secret lives (not its value): a cache key computed without a read."""
+        where = f"keyring\0{self.service}\0{self.profile}\0{self.client_id}"
+        return hashlib.sha256(where.encode()).hexdigest()
+
+    def __str__(self) -> str:
+        return MASK
+
+
 class Settings(NamedTuple):
     """Everything one connection uses; every value carries its source.
 
@@ -50,7 +68,7 @@ class Settings(NamedTuple):
     layer: str
     profile: Sourced[str | None]
     client_id: Sourced[str | None]
-    client_secret: Sourced[Secret | None]
+    client_secret: Sourced[Secret | StoredSecret | None]  # where a stored one lives
     token: Sourced[Secret | None]
     endpoint: Sourced[str]
     is_secure: Sourced[bool]

@@ -28,13 +28,22 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kaskada import _clock, _fork, _handed, _retry
 from kaskada._access_token import Token, refresh_margin
-from kaskada._errors import AuthenticationError, ConfigError, TokenEndpointUnavailableError
+from kaskada._errors import (
+    AuthenticationError,
+    ConfigError,
+    DelegationExpiredError,
+    IncompleteCredentialsError,
+    KaskadaError,
+    TokenEndpointUnavailableError,
+)
 from kaskada._reset import on_reset
 from kaskada._secret import Secret, scrub
+from kaskada._secret_stores import SecretStore, store_for
 
 if TYPE_CHECKING:
     import ssl
 
+    from kaskada._settings import Settings, StoredSecret
     from kaskada._token_cache import Entry
 
 log = logging.getLogger(__name__)
@@ -336,68 +345,86 @@ class CallToken:
     pre-issued token cannot be refreshed, so it gets no retry at all.
     """
 
-    __slots__ = ("_refreshed", "_source")
+    __slots__ = ("_credentials", "_refreshed")
 
-    def __init__(self, source: TokenSource | StaticToken) -> None:
-        self._source = source
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
         self._refreshed = False
 
     def get(self) -> Secret:
         """The token to send first."""
-        return self._source.get()
+        return self._credentials.get()
 
     async def aget(self) -> Secret:
         """get() for a coroutine (a refresh runs off the event loop)."""
-        return await self._source.aget()
+        return await self._credentials.aget()
 
     def on_rejected(self, rejected: Secret) -> Secret | None:
         """The API refused ``rejected``: a new token to retry once with, or None."""
-        if self._refreshed or not self._source.refreshable:
+        if self._refreshed or not self._credentials.refreshable:
             return None
         self._refreshed = True
-        return self._source.invalidate(rejected)
+        return self._credentials.invalidate(rejected)
 
     async def aon_rejected(self, rejected: Secret) -> Secret | None:
         """on_rejected() for a coroutine."""
-        if self._refreshed or not self._source.refreshable:
+        if self._refreshed or not self._credentials.refreshable:
             return None
         self._refreshed = True
-        return await self._source.ainvalidate(rejected)
+        return await self._credentials.ainvalidate(rejected)
 
 
-class TokenSource:
-    """A cached token for one (endpoint, client id, audience, secret), refreshed single-flight."""
+class Credentials:
+    """What signs API calls: one subclass per kind, google-auth's shape.
+
+    A subclass says how to get a new token (``refresh(request)``, over the HTTP
+    transport ``request``); the base class keeps the token, refreshes it when
+    less than min(60 s, half its lifetime) remains -- one caller at a time
+    across threads, off the event loop for coroutines -- and puts it on a call
+    (``apply``). ``request`` given to the constructor is the transport the
+    credentials use when they refresh on their own (default ``post_form``).
+    """
 
     refreshable = True
 
-    def __init__(
-        self,
-        url: str,
-        client_id: str,
-        secret: Secret,
-        audience: str | None,
-        *,
-        timeout: float,
-        ca_bundle: str | None,
-        disk: Entry | None = None,
-        request: Request = post_form,
-    ) -> None:
-        self.url = url
-        self._disk = disk  # the token cache on disk shared by the user's processes
-        self.client_id = client_id
-        self._secret = secret
-        self._audience = audience
-        self._timeout = timeout
-        self._ca_bundle = ca_bundle
+    def __init__(self, *, request: Request = post_form) -> None:
         self._request = request
         self._token: Token | None = None
         self._lock = threading.Lock()
         self._flights: dict[Any, Any] = {}  # (loop, step) -> its future, for aget()
         _live.add(self)
 
+    @property
+    def token(self) -> Secret | None:
+        """The current access token, valid or not (None before the first refresh)."""
+        return None if self._token is None else self._token.access_token
+
+    @property
+    def valid(self) -> bool:
+        """A token is held and is not yet due for refresh."""
+        token = self._token
+        return token is not None and _clock.get().monotonic() < token.refresh_at
+
+    def refresh(self, request: Request) -> None:
+        """Get a new token over ``request`` (an HTTP transport, see ``Request``)."""
+        with self._lock:
+            self._token = self._new_token(request, stale=self.token)
+
+    def _new_token(self, request: Request, stale: Secret | None) -> Token:
+        """A new token (``stale``: the one the API refused, if any). Subclasses say how."""
+        raise NotImplementedError
+
+    def apply(self, headers: dict[str, str], token: Secret | None = None) -> None:
+        """Put the bearer token (``token``, else a valid one) on a call's headers."""
+        headers["authorization"] = "Bearer " + (token or self.get()).reveal()
+
     def for_call(self) -> CallToken:
         """The token of one API call, with one refresh if the API refuses it."""
         return CallToken(self)
+
+    def sent_secrets(self) -> tuple[Secret, ...]:
+        """Secrets these credentials may have sent, to scrub from a server's text."""
+        return ()
 
     def get(self) -> Secret:
         """A valid access token; refreshes (one caller at a time) when it is due."""
@@ -421,7 +448,7 @@ class TokenSource:
         self.get()
         token = self._token
         if token is None:  # pragma: no cover - get() always leaves one
-            raise AuthenticationError(f"no token from {self.url}")
+            raise AuthenticationError("no token")
         return token
 
     def invalidate(self, rejected: Secret) -> Secret:
@@ -434,23 +461,9 @@ class TokenSource:
         now = _clock.get().monotonic()
         if token is not None and now < token.refresh_at and token.access_token is not stale:
             return token  # another caller refreshed while we waited
-        if self._disk is not None:  # another process may hold one; else one exchange for all
-            token = self._disk.fetch(self._exchange, stale)
-        else:
-            token = self._exchange()
+        token = self._new_token(self._request, stale)
         self._token = token
         return token
-
-    def _exchange(self) -> Token:
-        return exchange(
-            self.url,
-            self.client_id,
-            self._secret,
-            audience=self._audience,
-            timeout=self._timeout,
-            ca_bundle=self._ca_bundle,
-            request=self._request,
-        )
 
     async def aget(self) -> Secret:
         """get() for a coroutine: the cached token at once, else the same single-flight
@@ -458,17 +471,63 @@ class TokenSource:
         token = self._token
         if token is not None and _clock.get().monotonic() < token.refresh_at:
             return token.access_token
-        from kaskada import _offloop  # imports asyncio (~68 ms): only for async callers
+        from kaskada import _offloop  # imports asyncio: only for async callers
 
         return await _offloop.shared(self._flights, "get", self.get)
 
     async def ainvalidate(self, rejected: Secret) -> Secret:
         """invalidate() for a coroutine, off the event loop."""
-        from kaskada import _offloop  # imports asyncio (~68 ms): only for async callers
+        from kaskada import _offloop  # imports asyncio: only for async callers
 
         return await _offloop.shared(
             self._flights, id(rejected), lambda: self.invalidate(rejected)
         )
+
+
+class ClientSecretCredentials(Credentials):
+    """OAuth2 client credentials: a client id and a secret read from a store, exchanged
+    at a token endpoint; the token is shared with other processes through ``disk``."""
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        secret: Secret | StoredSecret | SecretStore,
+        audience: str | None,
+        *,
+        timeout: float,
+        ca_bundle: str | None,
+        disk: Entry | None = None,
+        request: Request = post_form,
+    ) -> None:
+        super().__init__(request=request)
+        self.url = url
+        self._disk = disk  # the token cache on disk shared by the user's processes
+        self.client_id = client_id
+        self._store = store_for(secret)
+        self._audience = audience
+        self._timeout = timeout
+        self._ca_bundle = ca_bundle
+
+    def _new_token(self, request: Request, stale: Secret | None) -> Token:
+        def exchange_now() -> Token:
+            return exchange(
+                self.url,
+                self.client_id,
+                self._store.get(),
+                audience=self._audience,
+                timeout=self._timeout,
+                ca_bundle=self._ca_bundle,
+                request=request,
+            )
+
+        if self._disk is not None:  # another process may hold one; else one exchange for all
+            return self._disk.fetch(exchange_now, stale)
+        return exchange_now()
+
+    def sent_secrets(self) -> tuple[Secret, ...]:
+        known = self._store.known()
+        return () if known is None else (known,)
 
     def token_for(self, min_lifetime: float) -> Token:
         """A token with at least ``min_lifetime`` seconds left (for delegate()).
@@ -490,55 +549,136 @@ class TokenSource:
         return token
 
 
-class StaticToken:
-    """A pre-issued token (``jwt=`` / ``KASKADA_TOKEN``), used as is."""
+class TokenCredentials(Credentials):
+    """A pre-issued token (``jwt=`` / ``KASKADA_TOKEN``), used as is: it cannot refresh."""
 
     refreshable = False
 
     def __init__(self, token: Secret) -> None:
-        self._token = token
+        super().__init__()
+        self._fixed = token
 
-    def for_call(self) -> CallToken:
-        """The token of one API call (never refreshed: it cannot be)."""
-        return CallToken(self)
+    @property
+    def token(self) -> Secret | None:
+        return self._fixed
+
+    @property
+    def valid(self) -> bool:
+        try:
+            self.get()
+        except KaskadaError:
+            return False
+        return True
+
+    def refresh(self, request: Request) -> None:
+        """Nothing to do: a pre-issued token is used as is (``get`` says when it expired)."""
 
     def get(self) -> Secret:
-        _handed.check(self._token)  # KASKADA_TOKEN_EXPIRES_AT passed: say so before calling
-        return self._token
+        _handed.check(self._fixed)  # KASKADA_TOKEN_EXPIRES_AT passed: say so before calling
+        return self._fixed
 
     async def aget(self) -> Secret:
         return self.get()  # no I/O
 
     def invalidate(self, rejected: Secret) -> Secret:
-        return self._token
+        return self._fixed
 
     async def ainvalidate(self, rejected: Secret) -> Secret:
-        return self._token
+        return self._fixed
+
+    def renewal_hint(self, source: str) -> str:
+        """How to get a working token again (it cannot be refreshed)."""
+        return f"the pre-issued token (from {source}) cannot be refreshed: get a new one"
 
 
-_sources: dict[tuple[Any, ...], TokenSource] = {}
+class DelegatedCredentials(TokenCredentials):
+    """A token handed over by ``Session.delegate()``: it cannot refresh and says so,
+    with its origin, once it expired."""
+
+    def __init__(self, token: Secret, expires_at: float | None, origin: str) -> None:
+        super().__init__(token)
+        self.expires_at = expires_at  # epoch seconds; None: unknown (a jwt= session)
+        self.origin = origin
+
+    def get(self) -> Secret:
+        if self.expires_at is not None and _clock.get().time() >= self.expires_at:
+            raise DelegationExpiredError(
+                f"the delegated session's access token expired at {utc_text(self.expires_at)} "
+                f"({self.origin}): {self.renewal_hint('')}"
+            )
+        return super().get()
+
+    def renewal_hint(self, source: str = "") -> str:
+        """How to get a working session again (a delegated session cannot refresh)."""
+        return (
+            "a delegated session cannot refresh its token; call delegate() again in the "
+            "process that holds the credentials and send the new session"
+        )
+
+
+def utc_text(epoch: float) -> str:
+    """An epoch second as ``2026-12-01 05:37:27 UTC``."""
+    import datetime
+
+    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def credentials_for(
+    settings: Settings, disk: Entry | None = None, request: Request = post_form
+) -> Credentials:
+    """The credentials of resolved settings: one kind per shape of settings."""
+    if settings.token.value is not None:
+        return TokenCredentials(settings.token.value)
+    client_id = settings.client_id.value
+    secret = settings.client_secret.value
+    url = settings.exchange_endpoint.value
+    if client_id is None or secret is None or url is None:
+        # Resolution never builds such settings; a hand-made Settings might.
+        raise IncompleteCredentialsError(
+            f"settings from {settings.layer} have neither a token nor a client id, "
+            "secret and exchange endpoint: resolve them with kda.session(...)"
+        )
+    return token_source(
+        url,
+        client_id,
+        secret,
+        settings.audience.value,
+        timeout=settings.timeout.value,
+        ca_bundle=settings.ca_bundle.value,
+        disk=disk,
+        request=request,
+    )
+
+
+# The names these classes had before the credentials interface.
+TokenSource = ClientSecretCredentials
+StaticToken = TokenCredentials
+
+_sources: dict[tuple[Any, ...], ClientSecretCredentials] = {}
 _sources_lock = threading.Lock()
-_live: weakref.WeakSet[TokenSource] = weakref.WeakSet()  # every source, for the fork handler
+_live: weakref.WeakSet[Credentials] = weakref.WeakSet()  # every credentials, for the fork handler
 
 
 def token_source(
     url: str,
     client_id: str,
-    secret: Secret,
+    secret: Secret | StoredSecret | SecretStore,
     audience: str | None,
     *,
     timeout: float,
     ca_bundle: str | None,
     disk: Entry | None = None,
     request: Request = post_form,
-) -> TokenSource:
-    """The shared TokenSource for these credentials (one token cache per key).
+) -> ClientSecretCredentials:
+    """The shared credentials for this client secret (one token per key).
 
     The key holds everything the exchange depends on, ``timeout`` included: two
     sessions with different timeouts each exchange with their own.
     """
+    store = store_for(secret)
     key = (
-        url, client_id, audience, secret.fingerprint(), ca_bundle, timeout,
+        url, client_id, audience, store.fingerprint(), ca_bundle, timeout,
         disk and disk.key, request,
     )  # fmt: skip
     source = _sources.get(key)
@@ -546,8 +686,8 @@ def token_source(
         with _sources_lock:
             source = _sources.get(key)
             if source is None:
-                source = TokenSource(
-                    url, client_id, secret, audience, timeout=timeout, ca_bundle=ca_bundle,
+                source = ClientSecretCredentials(
+                    url, client_id, store, audience, timeout=timeout, ca_bundle=ca_bundle,
                     disk=disk, request=request,
                 )
                 _sources[key] = source
@@ -562,7 +702,7 @@ def _clear() -> None:
 def _after_fork_in_child() -> None:
     """A lock held by another thread at fork time would never be released in the child.
 
-    Sessions keep their TokenSource, so each one gets a fresh lock (its cached
+    Sessions keep their credentials, so each one gets a fresh lock (its cached
     token stays valid: it is only a bearer string).
     """
     global _sources_lock

@@ -37,12 +37,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from kaskada import _clock, _config, _defaults, _env, _settings, _values
+from kaskada import _clock, _config, _defaults, _env, _paths, _settings, _values
 from kaskada._access_token import Token, refresh_margin
-from kaskada._lazy_secret import KeyringSecret
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
-from kaskada._settings import Settings
+from kaskada._secret_stores import KeyringStore
+from kaskada._settings import Settings, StoredSecret
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +376,7 @@ def for_settings(settings: Settings) -> Entry | None:
     name = settings.profile.value
     if name is not None and not _profile_allows(name):
         return None
-    # A profile's KeyringSecret fingerprints where it is stored (service, profile, client
+    # A profile's StoredSecret fingerprints where it is stored (service, profile, client
     # id), reading nothing; an explicit secret, its value. Either way a profile or a
     # secret that never signed in cannot borrow another one's token (same client id).
     secret_hash = secret.fingerprint()
@@ -405,11 +405,11 @@ def require_secret_unless_cached(settings: Settings) -> None:
     On a warm cache the secret is left unread (no keyring import at all).
     """
     secret = settings.client_secret.value
-    if not isinstance(secret, KeyringSecret):
+    if not isinstance(secret, StoredSecret):
         return
     entry = for_settings(settings)
     if entry is None or entry.read() is None:
-        secret.load()
+        KeyringStore(secret).get()
 
 
 def profile_key(name: str, table: Mapping[str, Any] | None) -> str | None:
@@ -433,7 +433,7 @@ def profile_key(name: str, table: Mapping[str, Any] | None) -> str | None:
         settings.endpoint.value,
         settings.is_secure.value,
         settings.ca_bundle.value,
-        KeyringSecret(name, client_id).fingerprint(),
+        StoredSecret(name, client_id, _paths.keyring_service(), ()).fingerprint(),
     )
 
 

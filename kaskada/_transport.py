@@ -105,7 +105,7 @@ def call(session: Session, path: str, request: Any, response_type: Any, *, read:
     """One unary call as ``session``: bearer metadata, deadline, retries, mapped errors."""
     settings = session.settings
     invoke = _method(settings.channel_key(), path, response_type)
-    credentials = session.token_source().for_call()
+    credentials = session.credentials.for_call()
     token: Secret = credentials.get()
     deadline = time.monotonic() + settings.timeout.value
     attempt = 0
@@ -132,7 +132,7 @@ def call(session: Session, path: str, request: Any, response_type: Any, *, read:
                 time.sleep(pause)
                 continue
             raise failure(
-                session, error, path, sent=(token, settings.client_secret.value)
+                session, error, path, sent=(token, *session.credentials.sent_secrets())
             ) from None
 
 
@@ -152,7 +152,7 @@ def failure(
     or broken server may echo what it received.
     """
     settings = session.settings
-    tokens = session.token_source()
+    tokens = session.credentials
     who = f" of client {settings.client_id.value}" if settings.client_id.value else ""
     mapped = from_rpc_error(
         error, endpoint=settings.endpoint.value, method=path.rsplit("/", 1)[-1], who=who,
@@ -161,7 +161,7 @@ def failure(
     if isinstance(mapped, ApiAuthenticationError) and not tokens.refreshable:
         renewal = getattr(tokens, "renewal_hint", None)
         hint = (
-            renewal()
+            renewal(settings.token.source)
             if renewal is not None
             else f"the pre-issued token (from {settings.token.source}) cannot be refreshed: "
             "get a new one"

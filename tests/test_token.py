@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kaskada import _clock, _token
+from kaskada import _token
 from kaskada._errors import (
     AuthenticationError,
     TokenEndpointUnavailableError,
@@ -174,13 +173,6 @@ def test_an_endpoint_that_does_not_answer_in_time_is_unreachable(
         _token.exchange(endpoint.url, "cid", Secret(CANARY), timeout=0.3)
     endpoint.hold.set()
     assert "timed out" in str(caught.value) and CANARY not in str(caught.value)
-
-
-@pytest.fixture
-def clock() -> Iterator[ManualClock]:
-    manual = ManualClock()
-    with _clock.use(manual):
-        yield manual
 
 
 def test_an_attempt_that_times_out_uses_up_the_deadline(clock: ManualClock) -> None:

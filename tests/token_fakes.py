@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from kaskada import _token
+from kaskada import _clock, _token
 
 WALL_START = 1_800_000_000.0  # 2027-01-15: far from the real time, so a leak shows
 
@@ -168,3 +168,11 @@ def token_endpoint() -> Iterator[FakeTokenEndpoint]:
     fake = FakeTokenEndpoint()
     yield fake
     fake.close()
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    """A ManualClock installed as kaskada's clock for one test."""
+    manual = ManualClock()
+    with _clock.use(manual):
+        yield manual

@@ -18,7 +18,6 @@ import sys
 
 from kaskada import _clock, _config, _env, _handed, _token_cache
 from kaskada._errors import ConfigError, CredentialsError
-from kaskada._token import TokenSource
 from kaskada.cli import grpc_quieting
 from kaskada.cli._connection import session_from_flags
 from kaskada.cli._output import note
@@ -46,8 +45,8 @@ def child_variables(args: argparse.Namespace) -> tuple[dict[str, str], float]:
     """The variables a child gets, and when the token expires (epoch seconds)."""
     session = session_from_flags(args)
     settings = session.settings
-    source = session.token_source()
-    if isinstance(source, TokenSource):
+    source = session.credentials
+    if source.refreshable:
         token = source.current()
         secret = token.access_token
         expires = _clock.to_wall(token.expires_at)
