@@ -24,7 +24,7 @@ AUTH_HELP = (
 
 def verify(session: Any) -> int:
     """Prove the credentials with a real call; the number of tables visible."""
-    from kaskada import table  # loads grpc (~100 ms): only when a call is made
+    from kaskada import table  # loads grpc: only when a call is made
 
     return len(table.list_tables(session=session))
 

@@ -11,6 +11,7 @@ Importing this package stays cheap: grpc, protobuf and keyring load on first use
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
 from kaskada._errors import (
     AlreadyExistsError,
@@ -40,12 +41,7 @@ from kaskada._errors import (
 )
 from kaskada._secret import Secret
 
-# typing (~3 ms) is not imported here: `import kaskada` stays at about the
-# interpreter's own start. The names below are for the type checker only.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     import kaskada.table as table
     from kaskada._explain import Explanation as Explanation
     from kaskada._session import DelegatedSession as DelegatedSession

@@ -22,8 +22,7 @@ def refresh_margin(lifetime: float) -> float:
 class Token(NamedTuple):
     """An access token and when to refresh it (``_clock`` monotonic seconds).
 
-    A NamedTuple (immutable, ~0.1 ms to define against ~0.6 ms for a frozen
-    dataclass): the disk cache builds one at a warm process's first call.
+    An immutable value; the disk cache builds one at a warm process's first call.
     """
 
     access_token: Secret

@@ -26,7 +26,7 @@ from kaskada._errors import ConfigError
 TEMP_SUFFIX = ".tmp"
 LOCK_SUFFIX = ".lock"
 LOCK_TIMEOUT_SECONDS = 30.0
-# A write holds the lock for milliseconds: waiters retry often (filelock's default is 50 ms).
+# A write holds the lock for milliseconds: waiters retry often.
 LOCK_POLL_SECONDS = 0.005
 
 

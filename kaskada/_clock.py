@@ -14,22 +14,23 @@ This module is loaded at resolution (``_handed``), so it imports ``time`` only
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
-if TYPE_CHECKING:
-    from typing import Protocol
 
-    class Clock(Protocol):
-        """What refresh and expiry decisions need: two clocks and a way to wait."""
+class Clock(Protocol):
+    """What refresh and expiry decisions need: two clocks and a way to wait."""
 
-        def monotonic(self) -> float:
-            """Seconds that never go back (in-memory refresh and expiry instants)."""
+    def monotonic(self) -> float:
+        """Seconds that never go back (in-memory refresh and expiry instants)."""
+        ...
 
-        def time(self) -> float:
-            """Seconds since the epoch (expiries on disk or handed to another process)."""
+    def time(self) -> float:
+        """Seconds since the epoch (expiries on disk or handed to another process)."""
+        ...
 
-        def sleep(self, seconds: float) -> None:
-            """Wait (the backoff between token exchange attempts)."""
+    def sleep(self, seconds: float) -> None:
+        """Wait (the backoff between token exchange attempts)."""
+        ...
 
 
 class SystemClock:

@@ -54,8 +54,7 @@ T = TypeVar("T")
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 
-# NamedTuples, not frozen dataclasses: as immutable and hashable, and ~0.1 ms to
-# define each instead of ~1.3 ms, paid by the first resolution of every process.
+# NamedTuples: immutable and hashable values.
 class Profile(NamedTuple):
     """One ``[profiles.NAME]`` table, validated. ``None`` means "not set"."""
 
@@ -198,10 +197,10 @@ def _wrong_type(key: str, value: Any, expected: str, where: str) -> ConfigError:
 def decode(path: Path, data: bytes) -> dict[str, Any]:
     """The TOML document in ``data``; ConfigError naming path and line when it is not one."""
     # Lazy: with no config file (a fresh install, CI on environment credentials) nothing
-    # is parsed, and the parser with datetime is a few ms (-X importtime) of `profile list`.
+    # is parsed, and `profile list` does not load the parser.
     # tomli, not the stdlib's tomllib: the same parser (tomllib is tomli vendored), with
-    # the same documents and errors, but its wheels are compiled (mypyc): a 1,000-profile
-    # file parses in 13.7 ms instead of 44 ms (bench/bench_session.py), paid by every
+    # the same documents and errors, but its wheels are compiled (mypyc): a large file
+    # parses about three times faster (bench/bench_profiles.py), paid by every
     # process's first resolution. Where no compiled wheel exists it is pure Python, as fast
     # as tomllib. It caps nesting at a depth (RecursionError, handled below).
     import tomli
@@ -360,17 +359,8 @@ def recheck() -> None:
     _recent = None
 
 
-_CONFIG_DIR_KEY = os.fsencode(_env.CONFIG_DIR)
-_POSIX = os.name == "posix"
-
-
-def _config_dir_raw() -> str | bytes | None:
-    """KASKADA_CONFIG_DIR as stored: on POSIX the environment's raw bytes, which
-    skips the ~0.3 us of encoding the name and decoding the value that
-    ``os.environ.get`` costs on every ``load()`` (see bench/bench_session.py)."""
-    data = getattr(os.environ, "_data", None) if _POSIX else None
-    if isinstance(data, dict):
-        return data.get(_CONFIG_DIR_KEY)
+def _config_dir_raw() -> str | None:
+    """KASKADA_CONFIG_DIR as set now (None: the platform's folder)."""
     return os.environ.get(_env.CONFIG_DIR)
 
 
@@ -394,8 +384,7 @@ def _identity(status: os.stat_result) -> _Identity:
 def load_recent() -> ConfigFile:
     """:func:`load` as of at most RECHECK_SECONDS ago: the hot path of a memoised session.
 
-    ``load()`` pays an ``os.stat`` (1.5-3 us, half of entering a seen session;
-    bench/bench_session.py) on every call; this one reuses the last look at the
+    ``load()`` pays an ``os.stat`` on every call; this one reuses the last look at the
     file for RECHECK_SECONDS. This process's own writes (:func:`update`) drop
     the cached file at once; another process's edit is seen at the next check.
     """
@@ -601,8 +590,8 @@ def update(change: Callable[[dict[str, Any]], T]) -> T:
     refuse (a change that leaves a bad setting elsewhere in the file in place)
     is not written either.
     """
-    # Lazy: the writer's modules (tomli_w, and _atomic with tempfile) cost about 6 ms
-    # (-X importtime) that reading, i.e. every resolution and `profile list`, never needs.
+    # Lazy: the writer's modules (tomli_w, and _atomic with tempfile) are not needed
+    # for reading, i.e. every resolution and `profile list`.
     import tomli_w
 
     from kaskada import _atomic

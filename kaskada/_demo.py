@@ -75,7 +75,7 @@ def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
             f"throwaway service {os.environ[_env.KEYRING_SERVICE]!r}, removed at the end.")
         yield
         return
-    import keyring  # ~80 ms: only when the demo needs its in-memory keyring
+    import keyring  # costly to import: only when the demo needs its in-memory keyring
 
     stored.remove(PROBE)  # nothing can have been stored: leave the broken keyring alone
     say(f"No usable keyring here ({problem}), so the demo keeps its secrets in memory "

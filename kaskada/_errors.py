@@ -45,12 +45,8 @@ a KaskadaError outside this tree: a client never raises it.
 
 from __future__ import annotations
 
-# typing (~3 ms) would load at `import kaskada`, which imports this module;
-# these names are for the type checker only.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from typing import Any
+from collections.abc import Sequence
+from typing import Any
 
 
 class KaskadaError(Exception):

@@ -38,7 +38,7 @@ _BY_CODE: dict[str, type[ApiError]] = {
 def render_detail(detail: AnyMessage) -> str:
     """One standard google.rpc detail as short text; unknown types by their type URL."""
     # Only for a status that carries details: protobuf's text_format and the
-    # google.rpc types cost ~35 and ~45 ms to import (fresh interpreter).
+    # google.rpc types are costly to import.
     from google.protobuf import text_format
     from google.rpc import error_details_pb2
 
@@ -69,7 +69,7 @@ def status_details(error: grpc.RpcError, sent: Sequence[Secret | None] = ()) -> 
     """The unpacked google.rpc.Status details of a failed call (empty when none),
     with what the call carried (``sent``: the token, the secret) scrubbed out."""
     try:
-        from grpc_status import rpc_status  # ~90 ms to import: only for a status with details
+        from grpc_status import rpc_status  # costly to import: only for a status with details
 
         status = rpc_status.from_call(error)  # type: ignore[arg-type]
     except Exception:  # a malformed trailer must not hide the real error

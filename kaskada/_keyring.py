@@ -117,7 +117,7 @@ def backend_name(backend: Any) -> str:
 
 def _backend() -> Any:
     """The keyring backend in force; NoKeyringError for ``fail``/``null``."""
-    import keyring  # ~80 ms to import (its backends): only when a secret is read or written
+    import keyring  # costly to import (its backends): only when a secret is read or written
 
     backend = keyring.get_keyring()
     chained = getattr(backend, "backends", None)
@@ -238,7 +238,7 @@ def delete_secret(name: str) -> bool:
     """Delete the secret of profile ``name``; False when there was none."""
 
     def call() -> bool:
-        from keyring.errors import PasswordDeleteError  # keyring: ~80 ms, only when used
+        from keyring.errors import PasswordDeleteError  # keyring: costly, only when used
 
         backend = _backend()
         service = _paths.keyring_service()
@@ -260,7 +260,7 @@ def describe_backend() -> str:
     """The backend's name (for ``profile show`` and troubleshooting); never raises."""
 
     def call() -> str:
-        import keyring  # ~80 ms to import (its backends): only when asked
+        import keyring  # costly to import (its backends): only when asked
 
         return backend_name(keyring.get_keyring())
 
@@ -276,8 +276,8 @@ def memory_backend(store: dict[tuple[str, str], str] | None = None) -> Any:
     For the demo on a machine without a keyring, unit tests and benchmarks: never
     chosen automatically, so a real profile never ends up in memory by accident.
     """
-    from keyring.backend import KeyringBackend  # keyring: ~80 ms, only when used
-    from keyring.errors import PasswordDeleteError  # keyring: ~80 ms, only when used
+    from keyring.backend import KeyringBackend  # keyring: costly, only when used
+    from keyring.errors import PasswordDeleteError  # keyring: costly, only when used
 
     secrets: dict[tuple[str, str], str] = {} if store is None else store
 

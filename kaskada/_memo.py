@@ -19,29 +19,15 @@ from kaskada._reset import on_reset
 from kaskada._resolve import ENV_VARS, resolve_layers
 from kaskada._settings import Settings
 
-_ENV_KEYS = tuple(os.fsencode(name) for name in ENV_VARS)
-_PROFILE_INDEX = ENV_VARS.index("KASKADA_PROFILE")
-_POSIX = os.name == "posix"
 
-
-def _snapshot_env() -> tuple[str | bytes | None, ...]:
-    """The KASKADA_* values in force, as the memo key. ``os.environ.get`` costs ~0.3 us
-    a name (it encodes the key and decodes the value), so on POSIX, where CPython
-    keeps the environment as a dict of bytes, the hot path takes that dict's raw
-    values (~0.15 us for all of them) and decodes only on a miss (``_decoded``);
-    elsewhere (Windows keys are upper-cased str) it takes the public way."""
-    data = getattr(os.environ, "_data", None) if _POSIX else None
-    if isinstance(data, dict):
-        return tuple(map(data.get, _ENV_KEYS))
+def _snapshot_env() -> tuple[str | None, ...]:
+    """The KASKADA_* values in force, as the memo key."""
     return tuple(map(os.environ.get, ENV_VARS))
 
 
-def _decoded(env_values: tuple[str | bytes | None, ...]) -> dict[str, str | None]:
-    """The snapshot as the variables' names and str values, for resolve_layers."""
-    return {
-        name: os.fsdecode(value) if isinstance(value, bytes) else value
-        for name, value in zip(ENV_VARS, env_values, strict=True)
-    }
+def _decoded(env_values: tuple[str | None, ...]) -> dict[str, str | None]:
+    """The snapshot as the variables' names and values, for resolve_layers."""
+    return dict(zip(ENV_VARS, env_values, strict=True))
 
 
 def _config_identity() -> object:
@@ -76,16 +62,15 @@ def resolve(**options: Any) -> Settings:
 
 
 def memoized(
-    options: ConnectionOptions, env_values: tuple[str | bytes | None, ...] | None = None
+    options: ConnectionOptions, env_values: tuple[str | None, ...] | None = None
 ) -> Settings | None:
     """What resolve_options would return without reading the keyring, or None (not memoized).
 
     The hot path of entering ``kda.session(...)``: one env snapshot, one dict
-    lookup and the config file's freshness check, with no call in between.
+    lookup and the config file's freshness check.
     """
     if env_values is None:
-        data = getattr(os.environ, "_data", None) if _POSIX else None  # _snapshot_env, inlined
-        env_values = tuple(map(data.get, _ENV_KEYS)) if isinstance(data, dict) else _snapshot_env()
+        env_values = _snapshot_env()
     hit = _memo.get((options, env_values))
     if hit is not None:
         identity = hit[1]
@@ -108,7 +93,7 @@ def resolve_options(options: ConnectionOptions) -> Settings:
         return found
     uses_file = (
         bool(options.profile)
-        or env_values[_PROFILE_INDEX] is not None
+        or env_values[ENV_VARS.index("KASKADA_PROFILE")] is not None
         or (options.client_secret is None and options.jwt is None)
     )
     identity = _config_identity() if uses_file else None

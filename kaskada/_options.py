@@ -5,11 +5,8 @@ and the CLI's connection flags build one from what was typed, and resolution
 (``_memo``/``_resolve``) takes one. ``None`` means "not given here": the layer
 rule then decides (see ``_resolve``).
 
-A NamedTuple rather than a frozen dataclass: ``kda.session()`` builds one on
-every call and uses it as the memo key, and a NamedTuple is built and hashed as
-a plain tuple (a frozen dataclass costs ~4x more to build, which alone would
-eat most of the 3 us budget of entering a session; see bench/bench_session.py).
-Build it by keyword, never by position.
+An immutable, hashable value: ``kda.session()`` builds one on every call and
+uses it as the memo key. Build it by keyword, never by position.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ def config_dir() -> Path:
     override = os.environ.get(_env.CONFIG_DIR)
     if override:
         return Path(override).expanduser()
-    import platformdirs  # ~19 ms to import (fresh interpreter): not when a variable says where
+    import platformdirs  # costly to import: not when a variable says where
 
     return Path(platformdirs.user_config_dir("kaskada", appauthor=False))
 
@@ -29,7 +29,7 @@ def data_dir() -> Path:
     override = os.environ.get(_env.DATA_DIR)
     if override:
         return Path(override).expanduser()
-    import platformdirs  # ~19 ms to import (fresh interpreter): not when a variable says where
+    import platformdirs  # costly to import: not when a variable says where
 
     return Path(platformdirs.user_data_dir("kaskada", appauthor=False))
 

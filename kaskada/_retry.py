@@ -13,7 +13,7 @@ CAP = 1.0  # no pause is longer
 
 def backoff(attempt: int) -> float:
     """The pause after failed attempt number ``attempt`` (0 for the first)."""
-    import random  # only on a retry: random loads hashlib's sha512 (~3 ms)
+    import random  # only on a retry: random loads hashlib's sha512
 
     return float(min(CAP, BASE * 2**attempt)) * (0.5 + random.random() / 2)
 

@@ -8,12 +8,10 @@ constant-time.
 
 from __future__ import annotations
 
-# hashlib and hmac (OpenSSL, ~5 ms together) and typing (~3 ms) would load at
-# `import kaskada`, which imports this module: hashlib/hmac load where a digest
-# or a comparison is made, typing only for the type checker.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, NoReturn
+from typing import Any, NoReturn
+
+# hashlib and hmac load where a digest or a comparison is made: `import kaskada`
+# imports this module and does neither.
 
 MASK = "********"
 
@@ -89,7 +87,7 @@ def _spellings(value: str) -> set[str]:
     """The ways a value can come back inside a server's text: as is, form- or
     percent-encoded (an echoed request body), JSON-escaped, or as a bearer header."""
     # Here: this module loads with `import kaskada`, which json and urllib.parse
-    # (~9 and ~10 ms, fresh interpreter) would slow; only a failure scrubs text.
+    # would slow; only a failure scrubs text.
     import json
     from urllib.parse import quote, quote_plus
 

@@ -51,11 +51,19 @@ class Session:
 
     __module__ = "kaskada"  # shown as kaskada.X (it is exported there)
 
-    __slots__ = ("_tokens", "settings")
+    __slots__ = ("_settings", "_tokens")
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        self._settings: Settings | None = settings
         self._tokens: Credentials | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The resolved settings: plain values, each with its source."""
+        settings = self._settings
+        if settings is None:  # pragma: no cover - only a deferred session starts without
+            raise RuntimeError("this session has no settings")
+        return settings
 
     @property
     def profile(self) -> str | None:
@@ -75,8 +83,7 @@ class Session:
         Returns:
             An Explanation (``str()`` for people, ``to_json()`` for programs).
         """
-        # Imported here: defining Explanation costs ~1 ms (`python -X importtime`)
-        # that a process which never explains should not pay at its first session.
+        # Imported here: a process that never explains does not load it.
         from kaskada._explain import Explanation
 
         return Explanation.from_settings(self.settings)
@@ -158,7 +165,7 @@ class Session:
             AuthenticationError: the token endpoint's tokens live less than
                 ``min_lifetime``, or the credentials were refused.
         """
-        # Here, not at the top: _delegate imports _token (~5 ms, see token_source()).
+        # Here, not at the top: _delegate imports _token.
         from kaskada import _delegate
 
         settings, expires_at = _delegate.handed_over(
@@ -191,7 +198,7 @@ class DelegatedSession(Session):
     __slots__ = ()
 
     def __init__(self, settings: Settings, expires_at: float | None) -> None:
-        from kaskada import _delegate  # imports _token (~5 ms): only when delegating
+        from kaskada import _delegate  # imports _token: only when delegating
 
         super().__init__(settings)
         self._tokens = _delegate.token_for(settings, expires_at)
@@ -204,7 +211,7 @@ class DelegatedSession(Session):
 
     def delegate(self, min_lifetime: float | None = None) -> DelegatedSession:
         """Itself, when its token still has ``min_lifetime`` seconds left (it cannot refresh)."""
-        from kaskada import _delegate  # imports _token (~5 ms), as in __init__
+        from kaskada import _delegate  # imports _token, as in __init__
 
         _delegate.check_lifetime(self._tokens, min_lifetime)
         return self
@@ -219,7 +226,7 @@ class DelegatedSession(Session):
         )
 
     def __reduce__(self) -> Any:
-        from kaskada._delegate import DELEGATED_FIELDS  # imports _token (~5 ms)
+        from kaskada._delegate import DELEGATED_FIELDS  # imports _token
 
         settings = self.settings
         token = settings.token.value
@@ -231,7 +238,7 @@ class DelegatedSession(Session):
 
 def _restore_delegated(token: str, expires_at: float | None, *values: Any) -> DelegatedSession:
     """Unpickling: the parts DelegatedSession.__reduce__ wrote."""
-    from kaskada import _delegate  # imports _token (~5 ms), as in DelegatedSession
+    from kaskada import _delegate  # imports _token, as in DelegatedSession
 
     fields = dict(zip(_delegate.DELEGATED_FIELDS, values, strict=True))
     return DelegatedSession(_delegate.settings_for(Secret(token), **fields), expires_at)
@@ -289,31 +296,21 @@ def session(
         InsecureConnectionError, ConfigError (a bad value), KeyringError (the
         profile's secret cannot be read), SecretBindingError.
     """
-    # Built as a tuple in ConnectionOptions' field order, not by keyword: the
-    # NamedTuple's keyword __new__ costs ~0.5 us of the 3 us budget of entering a
-    # session (bench/bench_session.py). tests/test_shape.py checks every option
-    # lands in its own field.
     return session_for(
-        _new_options(
-            ConnectionOptions,
-            (
-                profile,
-                client_id,
-                client_secret,
-                jwt,
-                endpoint,
-                is_secure,
-                exchange_endpoint,
-                audience,
-                ca_bundle,
-                timeout,
-                allow_insecure,
-            ),
+        ConnectionOptions(
+            profile=profile,
+            client_id=client_id,
+            client_secret=client_secret,
+            jwt=jwt,
+            endpoint=endpoint,
+            is_secure=is_secure,
+            exchange_endpoint=exchange_endpoint,
+            audience=audience,
+            ca_bundle=ca_bundle,
+            timeout=timeout,
+            allow_insecure=allow_insecure,
         )
     )
-
-
-_new_options: Any = tuple.__new__
 
 
 def session_for(options: ConnectionOptions) -> Session:
@@ -328,7 +325,13 @@ def session_for(options: ConnectionOptions) -> Session:
 
 def _in_event_loop() -> bool:
     asyncio = sys.modules.get("asyncio")  # never imported: no loop can be running
-    return asyncio is not None and asyncio._get_running_loop() is not None
+    if asyncio is None:
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class _Deferred(Session):
@@ -337,38 +340,29 @@ class _Deferred(Session):
     __slots__ = ("_options",)
 
     def __init__(self, options: ConnectionOptions) -> None:
+        self._settings = None
         self._tokens = None
         self._options = options
 
     @property
     def settings(self) -> Settings:
-        try:
-            return _SETTINGS_SLOT.__get__(self, Session)  # type: ignore[no-any-return]
-        except AttributeError:
-            resolved = resolve_options(self._options)
-            _SETTINGS_SLOT.__set__(self, resolved)
-            return resolved
-
-    @settings.setter
-    def settings(self, value: Settings) -> None:
-        _SETTINGS_SLOT.__set__(self, value)
+        settings = self._settings
+        if settings is None:
+            settings = self._settings = resolve_options(self._options)
+        return settings
 
     def resolved(self) -> bool:
-        try:
-            _SETTINGS_SLOT.__get__(self, Session)
-        except AttributeError:
-            return False
-        return True
+        return self._settings is not None
 
     async def resolve(self) -> Session:
         """Resolve in a thread (the keyring may be slow); the loop keeps running."""
-        if not self.resolved():
-            # _offloop imports asyncio (~10 ms): only here, where a loop already runs.
+        if self._settings is None:
+            # _offloop imports asyncio: only here, where a loop already runs.
             from kaskada import _offloop
 
             options = self._options
             resolving = _offloop.shared(_resolving, options, lambda: resolve_options(options))
-            self.settings = await resolving
+            self._settings = await resolving
         return self
 
     async def __aenter__(self) -> Session:
@@ -376,7 +370,6 @@ class _Deferred(Session):
         return self.__enter__()
 
 
-_SETTINGS_SLOT: Any = Session.__dict__["settings"]
 _resolving: dict[Any, Any] = {}  # (loop, values) -> the resolution in flight
 
 

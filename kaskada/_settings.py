@@ -60,9 +60,7 @@ class StoredSecret(NamedTuple):
 class Settings(NamedTuple):
     """Everything one connection uses; every value carries its source.
 
-    A NamedTuple rather than a frozen dataclass, like ``ConnectionOptions``: it is
-    as immutable and hashable, and defining it costs ~0.1 ms at the first
-    resolution of a process where a frozen dataclass of twelve fields costs ~1.3 ms.
+    A plain immutable value: no field reads a file, the keyring or the network.
     """
 
     layer: str

@@ -2,7 +2,7 @@
 
 The read side of the two stores, apart from ``_profiles`` (which writes them):
 a call that only needs a secret loads neither the TOML writer nor the profile
-lifecycle code (about 2 ms at the first call of a process).
+lifecycle code.
 
 Secrets read from the keyring are cached per (profile, client id) and dropped
 as soon as the config file changes on disk: every kaskada write rewrites the

@@ -148,7 +148,7 @@ def parse_token_response(
 
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     """The TLS context of the exchange; a ca_bundle that is not PEM roots is one ConfigError."""
-    import ssl  # ~18 ms to import: only for a CA bundle
+    import ssl  # costly to import: only for a CA bundle
 
     if not ca_bundle:
         return ssl.create_default_context()
@@ -161,7 +161,7 @@ def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 def bad_ca_bundle(path: str, error: BaseException) -> str:
     """One line for a ca_bundle that cannot be read or holds no PEM certificate."""
-    import ssl  # ~18 ms to import: only for a CA bundle
+    import ssl  # costly to import: only for a CA bundle
 
     if isinstance(error, ssl.SSLError) or not isinstance(error, OSError):
         reason = "it holds no PEM certificate"
@@ -176,7 +176,7 @@ def bad_ca_bundle(path: str, error: BaseException) -> str:
 def _no_redirect() -> Any:
     """A handler that makes a redirect of the token exchange an error: the secret
     must not follow it. (A class built on first use: urllib.request loads lazily.)"""
-    import urllib.request  # ~39 ms to import: only when a token is exchanged
+    import urllib.request  # costly to import: only when a token is exchanged
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(
@@ -203,7 +203,7 @@ def post_form(
 ) -> tuple[int, bytes]:
     """The default Request, urllib's: POST a form; (status, body); TransientError."""
     # Imported here: a warm call (a token from the disk cache) never exchanges, and
-    # urllib.request with http.client and email costs ~8 ms of every CLI start.
+    # urllib.request with http.client and email would weigh on every CLI start.
     import http.client
     import ssl
     import urllib.error

@@ -74,7 +74,7 @@ def cache_dir() -> Path:
     override = os.environ.get(_env.CACHE_DIR)
     if override:
         return Path(override).expanduser()
-    import platformdirs  # ~19 ms to import (fresh interpreter): not with KASKADA_CACHE_DIR
+    import platformdirs  # costly to import: not with KASKADA_CACHE_DIR
 
     return Path(platformdirs.user_cache_dir("kaskada", appauthor=False))
 
@@ -178,7 +178,7 @@ class Entry:
         except OSError:
             yield False
             return
-        import filelock  # ~50 ms to import: only a miss or a write takes the lock
+        import filelock  # costly to import: only a miss or a write takes the lock
 
         lock = filelock.FileLock(str(lock_path), timeout=self.lock_timeout, mode=0o600)
         try:

@@ -59,7 +59,7 @@ def _credentials(ca_bundle: str | None, endpoint: str) -> grpc.ChannelCredential
 
 def _check_pem(path: str, roots: bytes) -> None:
     """gRPC takes any bytes as roots and fails every call later; say it here, once."""
-    import ssl  # ~18 ms to import: only for a CA bundle
+    import ssl  # costly to import: only for a CA bundle
 
     try:
         ssl.create_default_context(cadata=roots.decode("ascii"))
@@ -90,7 +90,7 @@ def _method(key: tuple[str, bool, str | None], path: str, response_type: Any) ->
     found = _callables.get(cache_key)
     if found is None:
         # _registered_method, as the generated stubs pass it, registers the path with
-        # the channel once; without it grpc resolves the path on every call (~50 us).
+        # the channel once; without it grpc resolves the path on every call.
         found = channel(*key).unary_unary(  # type: ignore[call-arg]
             path,
             request_serializer=lambda message: message.SerializeToString(),

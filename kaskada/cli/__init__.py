@@ -52,8 +52,7 @@ _COMMAND_MODULES = (
     "kaskada.cli.parsers.completion",
 )
 # Which module declares each verb, so that a command builds only its own verb's
-# grammar: building every verb's parsers costs ~10 ms (argparse makes a help
-# formatter per argument), about a tenth of a warm `kaskada table list`.
+# grammar (argparse makes a help formatter per argument; see bench/bench_cli.py).
 # tests/test_code_shape.py checks this table against what the modules declare.
 VERB_MODULES = {
     "configure": "kaskada.cli.parsers.profile",

@@ -2,7 +2,7 @@
 --allow-insecure, --timeout).
 
 Its own module, without grpc or protobuf: ``exec`` and ``env`` need a session but
-never make a call, and kaskada.cli.api (which loads both, ~50 ms) is for the verbs
+never make a call, and kaskada.cli.api (which loads both) is for the verbs
 that do.
 """
 

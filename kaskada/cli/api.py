@@ -20,8 +20,8 @@ from kaskada.cli._progress import waiting
 
 def _table_json(table: Table) -> dict[str, Any]:
     """The table as JSON with typed values: protobuf's JSON writes 64-bit integers as strings."""
-    # Here, not at the top: json_format costs ~16 ms (`python -X importtime`), about a
-    # tenth of a warm `kaskada table list`, which prints no JSON unless --json.
+    # Here, not at the top: json_format is costly to import, and a warm
+    # `kaskada table list` prints no JSON unless --json.
     from google.protobuf import json_format
     from google.protobuf.descriptor import FieldDescriptor
 
