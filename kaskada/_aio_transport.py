@@ -20,7 +20,8 @@ import grpc
 import grpc.aio
 
 from kaskada import _fork
-from kaskada._transport import _credentials, failure, retry_pause
+from kaskada._options import ChannelKey
+from kaskada._transport import _credentials, failure, retry_pause, user_agent
 
 if TYPE_CHECKING:
     from kaskada._secret import Secret
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ChannelKey = tuple[str, bool, str | None]
 
 
 class _LoopChannels:
@@ -81,12 +81,21 @@ async def _method(key: ChannelKey, path: str, response_type: Any) -> Callable[..
     if found is None:
         opened = state.channels.get(key)
         if opened is None:
-            endpoint, is_secure, ca_bundle = key
-            log.debug("opening %s aio channel to %s", "TLS" if is_secure else "plaintext", endpoint)
-            if is_secure:
-                opened = grpc.aio.secure_channel(endpoint, _credentials(ca_bundle, endpoint))
+            endpoint = key.endpoint
+            log.debug(
+                "opening %s aio channel to %s", "TLS" if key.is_secure else "plaintext", endpoint
+            )
+            options = user_agent(key.options)
+            interceptors = list(key.interceptors) or None
+            if key.is_secure:
+                opened = grpc.aio.secure_channel(
+                    endpoint, _credentials(key.ca_bundle, endpoint), options=options,
+                    interceptors=interceptors,
+                )  # fmt: skip
             else:
-                opened = grpc.aio.insecure_channel(endpoint)
+                opened = grpc.aio.insecure_channel(
+                    endpoint, options=options, interceptors=interceptors
+                )
             state.channels[key] = opened
         found = opened.unary_unary(  # type: ignore[call-arg]
             path,
@@ -103,7 +112,7 @@ async def call(
 ) -> Any:
     """One unary call as ``session``, awaited: the rules of ``_transport.call``."""
     settings = session.settings
-    invoke = await _method(settings.channel_key(), path, response_type)
+    invoke = await _method(session.channel_key(), path, response_type)
     credentials = session.credentials.for_call()
     token: Secret = await credentials.aget()
     deadline = time.monotonic() + settings.timeout.value

@@ -52,3 +52,31 @@ class ConnectionOptions(NamedTuple):
 
 
 OPTION_NAMES: tuple[str, ...] = ConnectionOptions._fields
+
+
+class ChannelKey(NamedTuple):
+    """What a gRPC channel is shared by: the destination, its TLS settings, and the
+    caller's channel options and interceptors (compared by identity)."""
+
+    endpoint: str
+    is_secure: bool
+    ca_bundle: str | None
+    options: tuple[tuple[str, Any], ...] = ()
+    interceptors: tuple[Any, ...] = ()
+
+
+class Seams(NamedTuple):
+    """What a caller plugs into a session besides settings: grpc's own channel options
+    and interceptors (sync ``grpc.UnaryUnaryClientInterceptor`` or ``grpc.aio`` ones),
+    and the HTTP transport of the token exchange (``kaskada.credentials.Request``).
+
+    Not part of resolution: two sessions with the same settings and different seams
+    share their credentials' token but not their channel.
+    """
+
+    channel_options: tuple[tuple[str, Any], ...] = ()
+    interceptors: tuple[Any, ...] = ()
+    token_request: Any = None
+
+
+NO_SEAMS = Seams()

@@ -19,21 +19,22 @@ from __future__ import annotations
 import functools
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 from kaskada import _fork, _token_cache
+from kaskada._errors import ConfigError
 from kaskada._memo import memoized, resolve_default, resolve_options
-from kaskada._options import ConnectionOptions
+from kaskada._options import NO_SEAMS, ChannelKey, ConnectionOptions, Seams
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
 from kaskada._settings import Settings
 
 if TYPE_CHECKING:
     from kaskada._explain import Explanation
-    from kaskada._token import Credentials
+    from kaskada._token import Credentials, Request
 
 P = ParamSpec("P")
 
@@ -51,11 +52,36 @@ class Session:
 
     __module__ = "kaskada"  # shown as kaskada.X (it is exported there)
 
-    __slots__ = ("_settings", "_tokens")
+    __slots__ = ("_seams", "_settings", "_tokens")
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, seams: Seams = NO_SEAMS) -> None:
         self._settings: Settings | None = settings
         self._tokens: Credentials | None = None
+        self._seams = seams
+
+    @property
+    def seams(self) -> Seams:
+        """The channel options, interceptors and token transport given to this session."""
+        return self._seams
+
+    def channel_key(self) -> ChannelKey:
+        """Where this session's calls go and how: the key of its shared gRPC channel."""
+        settings = self.settings
+        seams = self._seams
+        return ChannelKey(
+            settings.endpoint.value,
+            settings.is_secure.value,
+            settings.ca_bundle.value,
+            seams.channel_options,
+            seams.interceptors,
+        )
+
+    def channel(self) -> Any:
+        """This session's gRPC channel (``grpc.Channel``), shared with every session
+        that has the same channel key; open until the process exits."""
+        from kaskada import _transport  # loads grpc: only when a channel is needed
+
+        return _transport.POOL.channel(self.channel_key())
 
     @property
     def settings(self) -> Settings:
@@ -100,8 +126,9 @@ class Session:
             # Here, not at the top: resolving and explaining never need the token machinery.
             from kaskada import _token
 
+            request = self._seams.token_request or _token.post_form
             credentials = _token.credentials_for(
-                self.settings, _token_cache.for_settings(self.settings)
+                self.settings, _token_cache.for_settings(self.settings), request
             )
             self._tokens = credentials
         return credentials
@@ -247,8 +274,11 @@ def _restore_delegated(token: str, expires_at: float | None, *values: Any) -> De
 _sessions: dict[int, Session] = {}
 
 
-def _session_for(settings: Settings) -> Session:
-    """One Session per resolved Settings object, so its token source is found once."""
+def _session_for(settings: Settings, seams: Seams = NO_SEAMS) -> Session:
+    """One Session per resolved Settings object, so its credentials are found once;
+    a session given seams is its own (its channel differs)."""
+    if seams != NO_SEAMS:
+        return Session(settings, seams)
     found = _sessions.get(id(settings))
     if found is not None and found.settings is settings:
         return found
@@ -272,6 +302,9 @@ def session(
     ca_bundle: str | None = None,
     timeout: float | None = None,
     allow_insecure: bool | None = None,
+    channel_options: Sequence[tuple[str, Any]] | None = None,
+    interceptors: Sequence[Any] | None = None,
+    token_request: Request | None = None,
 ) -> Session:
     """A Session resolved now; use it with ``with`` or pass it as ``session=``.
 
@@ -287,6 +320,13 @@ def session(
             with ``profile=`` they override its fields, else they need credentials.
         jwt: a pre-issued access token, used as is.
         ca_bundle, timeout, allow_insecure: apply to any layer.
+        channel_options: grpc channel options (``[("grpc.max_receive_message_length",
+            n)]``); the user agent ``kaskada-python/VERSION`` is always added.
+        interceptors: grpc client interceptors (``grpc.UnaryUnaryClientInterceptor``
+            for ``kaskada.table``, ``grpc.aio.UnaryUnaryClientInterceptor`` for
+            ``kaskada.aio``), for tracing, proxies or metadata of your own.
+        token_request: the HTTP transport of the token exchange, a
+            ``kaskada.credentials.Request`` (default: the standard library's urllib).
 
     Returns:
         The Session (also a context manager, sync and async).
@@ -309,18 +349,38 @@ def session(
             ca_bundle=ca_bundle,
             timeout=timeout,
             allow_insecure=allow_insecure,
-        )
+        ),
+        _seams(channel_options, interceptors, token_request),
     )
 
 
-def session_for(options: ConnectionOptions) -> Session:
+def _seams(
+    channel_options: Sequence[tuple[str, Any]] | None,
+    interceptors: Sequence[Any] | None,
+    token_request: Request | None,
+) -> Seams:
+    if channel_options is None and interceptors is None and token_request is None:
+        return NO_SEAMS
+    options = tuple(channel_options or ())
+    for option in options:
+        if not (isinstance(option, tuple) and len(option) == 2 and isinstance(option[0], str)):
+            raise ConfigError(
+                f"channel_options holds {option!r}: pass (name, value) pairs as grpc takes "
+                'them, e.g. [("grpc.max_receive_message_length", 64 << 20)]'
+            )
+    if token_request is not None and not callable(token_request):
+        raise ConfigError("token_request is not callable: pass a kaskada.credentials.Request")
+    return Seams(options, tuple(interceptors or ()), token_request)
+
+
+def session_for(options: ConnectionOptions, seams: Seams = NO_SEAMS) -> Session:
     """``session(**options)`` for options already built (``%fenl_auth``, the CLI's flags)."""
     found = memoized(options)  # the hot path: settings already seen
     if found is not None:
-        return _session_for(found)
+        return _session_for(found, seams)
     if _in_event_loop():
-        return _Deferred(options)
-    return _session_for(resolve_options(options))
+        return _Deferred(options, seams)
+    return _session_for(resolve_options(options), seams)
 
 
 def _in_event_loop() -> bool:
@@ -339,9 +399,10 @@ class _Deferred(Session):
 
     __slots__ = ("_options",)
 
-    def __init__(self, options: ConnectionOptions) -> None:
+    def __init__(self, options: ConnectionOptions, seams: Seams = NO_SEAMS) -> None:
         self._settings = None
         self._tokens = None
+        self._seams = seams
         self._options = options
 
     @property

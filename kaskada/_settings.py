@@ -76,10 +76,6 @@ class Settings(NamedTuple):
     timeout: Sourced[float]
     allow_insecure: Sourced[bool]
 
-    def channel_key(self) -> tuple[str, bool, str | None]:
-        """Channels are shared per (endpoint, TLS settings)."""
-        return (self.endpoint.value, self.is_secure.value, self.ca_bundle.value)
-
     def rows(self) -> list[tuple[str, Any, str]]:
         """(setting, value, source) for every field; secrets stay Secret (masked)."""
         return [(name, *getattr(self, name)) for name in FIELD_NAMES]

@@ -198,6 +198,12 @@ def _no_redirect() -> Any:
     return NoRedirect()
 
 
+def _user_agent() -> str:
+    from kaskada import __version__
+
+    return f"kaskada-python/{__version__}"
+
+
 def post_form(
     url: str, form: Mapping[str, str], *, timeout: float, ca_bundle: str | None
 ) -> tuple[int, bytes]:
@@ -218,7 +224,7 @@ def post_form(
         headers={
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
-            "User-Agent": "kaskada-python",
+            "User-Agent": _user_agent(),
         },
     )
     handlers: list[Any] = [_no_redirect()]

@@ -2,8 +2,10 @@
 
 A thin adapter, not a second auth system: the token comes from ``_token`` and
 travels as per-call metadata (a call-credentials plugin costs about 35% per
-call on loopback). Channels are shared per (endpoint, TLS settings), closed at
-exit and dropped in a forked child. Reads are retried on UNAVAILABLE with
+call on loopback). Channels belong to one owner, ``POOL``, shared per
+``ChannelKey`` (destination, TLS settings, the caller's options and
+interceptors), closed at exit and dropped in a forked child; every one carries
+the user agent ``kaskada-python/VERSION``. Reads are retried on UNAVAILABLE with
 bounded backoff (``_retry``) inside the call's deadline; writes never are. An
 UNAUTHENTICATED answer asks the credentials for a new token (``CallToken.
 on_rejected``: one per call, their rule) and retries with it when one comes.
@@ -21,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from kaskada import _fork, _retry
+from kaskada import __version__, _fork, _retry
 from kaskada._errors import ApiAuthenticationError, ConfigError
 from kaskada._grpc_errors import from_rpc_error
+from kaskada._options import ChannelKey
 from kaskada._reset import on_reset
 from kaskada._token import bad_ca_bundle
 
@@ -34,12 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_ATTEMPTS = 4
-
-_channels: dict[tuple[str, bool, str | None], grpc.Channel] = {}
-_callables: dict[tuple[Any, ...], Callable[..., Any]] = {}
-_lock = threading.Lock()
-_orphans: list[grpc.Channel] = []  # channels inherited over fork: never touched again
-
+USER_AGENT = f"kaskada-python/{__version__}"
 
 def _credentials(ca_bundle: str | None, endpoint: str) -> grpc.ChannelCredentials:
     if not ca_bundle:
@@ -67,44 +65,105 @@ def _check_pem(path: str, roots: bytes) -> None:
         raise ConfigError(bad_ca_bundle(path, error)) from None
 
 
-def channel(endpoint: str, is_secure: bool, ca_bundle: str | None) -> grpc.Channel:
-    """The shared channel for (endpoint, TLS settings)."""
-    key = (endpoint, is_secure, ca_bundle)
-    found = _channels.get(key)
-    if found is not None:
+def user_agent(options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The caller's channel options with kaskada's user agent on every call
+    (after the caller's own ``grpc.primary_user_agent``, if they gave one)."""
+    theirs = [value for name, value in options if name == "grpc.primary_user_agent"]
+    agent = " ".join([*map(str, theirs), USER_AGENT])
+    rest = [(name, value) for name, value in options if name != "grpc.primary_user_agent"]
+    return [("grpc.primary_user_agent", agent), *rest]
+
+
+class ChannelPool:
+    """The one owner of the process's sync gRPC channels, shared per ``ChannelKey``.
+
+    Invalidation rule: a channel is keyed by everything that shapes it
+    (destination, TLS settings, options, interceptors), so it never goes stale;
+    all are closed at exit (``close_all``) and forgotten in a forked child (the
+    parent's channels are not the child's to use or close).
+    """
+
+    def __init__(self) -> None:
+        self._channels: dict[ChannelKey, grpc.Channel] = {}
+        self._methods: dict[tuple[ChannelKey, str], Callable[..., Any]] = {}
+        self._lock = threading.Lock()
+        self._orphans: list[grpc.Channel] = []  # inherited over fork: never touched again
+
+    def channel(self, key: ChannelKey) -> grpc.Channel:
+        """The shared channel for ``key``, opened on first use."""
+        found = self._channels.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._channels.get(key)
+            if found is None:
+                found = self._open(key)
+                self._channels[key] = found
         return found
-    with _lock:
-        found = _channels.get(key)
+
+    def _open(self, key: ChannelKey) -> grpc.Channel:
+        endpoint = key.endpoint
+        log.debug("opening %s channel to %s", "TLS" if key.is_secure else "plaintext", endpoint)
+        options = user_agent(key.options)
+        if key.is_secure:
+            opened = grpc.secure_channel(
+                endpoint, _credentials(key.ca_bundle, endpoint), options=options
+            )
+        else:
+            opened = grpc.insecure_channel(endpoint, options=options)
+        if key.interceptors:
+            opened = grpc.intercept_channel(opened, *key.interceptors)
+        return opened
+
+    def method(self, key: ChannelKey, path: str, response_type: Any) -> Callable[..., Any]:
+        """The bound unary method ``path`` on the channel of ``key``."""
+        found = self._methods.get((key, path))
         if found is None:
-            log.debug("opening %s channel to %s", "TLS" if is_secure else "plaintext", endpoint)
-            if is_secure:
-                found = grpc.secure_channel(endpoint, _credentials(ca_bundle, endpoint))
-            else:
-                found = grpc.insecure_channel(endpoint)
-            _channels[key] = found
-    return found
+            # _registered_method, as the generated stubs pass it, registers the path with
+            # the channel once instead of resolving it on every call.
+            found = self.channel(key).unary_unary(  # type: ignore[call-arg]
+                path,
+                request_serializer=lambda message: message.SerializeToString(),
+                response_deserializer=response_type.FromString,
+                _registered_method=True,
+            )
+            self._methods[(key, path)] = found
+        return found
+
+    def keys(self) -> list[ChannelKey]:
+        """The keys of the open channels."""
+        return list(self._channels)
+
+    def close_all(self) -> None:
+        """Close every channel (at exit)."""
+        with self._lock:
+            channels = list(self._channels.values())
+            self._channels.clear()
+            self._methods.clear()
+        for open_channel in channels:
+            open_channel.close()
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._orphans.extend(self._channels.values())
+        self._channels.clear()
+        self._methods.clear()
 
 
-def _method(key: tuple[str, bool, str | None], path: str, response_type: Any) -> Callable[..., Any]:
-    cache_key = (key, path)
-    found = _callables.get(cache_key)
-    if found is None:
-        # _registered_method, as the generated stubs pass it, registers the path with
-        # the channel once; without it grpc resolves the path on every call.
-        found = channel(*key).unary_unary(  # type: ignore[call-arg]
-            path,
-            request_serializer=lambda message: message.SerializeToString(),
-            response_deserializer=response_type.FromString,
-            _registered_method=True,
-        )
-        _callables[cache_key] = found
-    return found
+POOL = ChannelPool()
+
+
+def channel(
+    endpoint: str, is_secure: bool, ca_bundle: str | None, options: Sequence[tuple[str, Any]] = ()
+) -> grpc.Channel:
+    """The shared channel for (endpoint, TLS settings, options)."""
+    return POOL.channel(ChannelKey(endpoint, is_secure, ca_bundle, tuple(options)))
 
 
 def call(session: Session, path: str, request: Any, response_type: Any, *, read: bool) -> Any:
     """One unary call as ``session``: bearer metadata, deadline, retries, mapped errors."""
     settings = session.settings
-    invoke = _method(settings.channel_key(), path, response_type)
+    invoke = POOL.method(session.channel_key(), path, response_type)
     credentials = session.credentials.for_call()
     token: Secret = credentials.get()
     deadline = time.monotonic() + settings.timeout.value
@@ -172,12 +231,7 @@ def failure(
 
 def close_all() -> None:
     """Close every shared channel (at exit)."""
-    with _lock:
-        channels = list(_channels.values())
-        _channels.clear()
-        _callables.clear()
-    for open_channel in channels:
-        open_channel.close()
+    POOL.close_all()
 
 
 @on_reset
@@ -185,13 +239,5 @@ def _reset() -> None:
     close_all()
 
 
-def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.Lock()
-    _orphans.extend(_channels.values())  # the parent owns them; closing here could hang
-    _channels.clear()
-    _callables.clear()
-
-
 atexit.register(close_all)
-_fork.in_child_after_fork(_after_fork_in_child)
+_fork.in_child_after_fork(POOL.after_fork_in_child)

@@ -375,9 +375,9 @@ def test_a_session_for_settings_already_seen_reuses_channel_and_token(
     assert third.settings is not first.settings
     with third:
         assert seen() == {user.marker}
-    assert third.token_source() is first.token_source()
+    assert third.credentials is first.credentials
     assert issued(user.server, user.client_id) - before == 1  # one exchange for the three
-    assert list(_transport._channels) == [first.settings.channel_key()]
+    assert _transport.POOL.keys() == [first.channel_key()]
 
 
 def test_debug_log_shows_resolution_and_calls_never_a_secret_or_token(

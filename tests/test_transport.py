@@ -223,18 +223,18 @@ def test_debug_log_never_shows_the_token(
 def test_a_forked_child_drops_inherited_channels(scripted: tuple[Scripted, str]) -> None:
     _servicer, endpoint = scripted
     table.get_table("x", session=jwt_session(endpoint))
-    assert _transport._channels
+    assert _transport.POOL.keys()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report how many channels it inherited, and leave at once
-        os.write(write, str(len(_transport._channels)).encode())
+        os.write(write, str(len(_transport.POOL.keys())).encode())
         os._exit(0)
     os.close(write)
     reported = os.read(read, 16)
     os.close(read)
     os.waitpid(pid, 0)
     assert reported == b"0"
-    assert _transport._channels  # the parent keeps its own
+    assert _transport.POOL.keys()  # the parent keeps its own
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="fork")
@@ -322,3 +322,93 @@ def test_standard_details_are_rendered_by_type() -> None:
     assert "ErrorInfo" in info and "QUOTA" in info
     unknown = any_pb2.Any(type_url="type.example.com/x.Unknown", value=b"\x08\x01")
     assert render_detail(unknown) == "detail of type type.example.com/x.Unknown"
+
+
+# --- the public seams: channel options, interceptors, user agent, token transport ---
+
+
+class _Stamp(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds one metadata pair to every call and records the method, as tracing would."""
+
+    def __init__(self) -> None:
+        self.methods: list[str] = []
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        self.methods.append(details.method)
+        metadata = [*(details.metadata or ()), ("x-trace", "t-1")]
+        return continuation(details._replace(metadata=metadata), request)
+
+
+def test_every_call_carries_the_kaskada_user_agent(scripted: tuple[Scripted, str]) -> None:
+    servicer, endpoint = scripted
+    table.get_table("x", session=jwt_session(endpoint))
+    assert servicer.metadata[-1]["user-agent"].startswith(f"kaskada-python/{kda.__version__}")
+
+
+def test_channel_options_reach_the_channel_and_keep_the_user_agent(
+    scripted: tuple[Scripted, str],
+) -> None:
+    servicer, endpoint = scripted
+    made = jwt_session(endpoint, channel_options=[("grpc.primary_user_agent", "my-app/2")])
+    table.get_table("x", session=made)
+    agent = servicer.metadata[-1]["user-agent"]
+    assert agent.startswith(f"my-app/2 kaskada-python/{kda.__version__}")
+    assert made.channel() is not jwt_session(endpoint).channel()  # its own channel
+
+
+def test_a_bad_channel_option_is_one_clear_error() -> None:
+    with pytest.raises(kda.ConfigError, match="channel_options"):
+        kda.session(jwt=CANARY, endpoint="127.0.0.1:1", channel_options=["oops"])  # type: ignore[list-item]
+
+
+def test_interceptors_see_and_shape_every_call(scripted: tuple[Scripted, str]) -> None:
+    servicer, endpoint = scripted
+    stamp = _Stamp()
+    made = jwt_session(endpoint, interceptors=[stamp])
+    table.get_table("x", session=made)
+    assert stamp.methods == ["/kaskada.api.v1alpha.TableService/GetTable"]
+    assert servicer.metadata[-1]["x-trace"] == "t-1"
+    assert servicer.metadata[-1]["authorization"] == f"Bearer {CANARY}"
+
+
+def test_aio_interceptors_see_every_call(scripted: tuple[Scripted, str]) -> None:
+    import asyncio
+
+    import grpc.aio
+
+    from kaskada.aio import table as aio_table
+
+    servicer, endpoint = scripted
+    seen: list[str] = []
+
+    class Record(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+        async def intercept_unary_unary(
+            self, continuation: Any, details: Any, request: Any
+        ) -> Any:
+            method = details.method
+            seen.append(method.decode() if isinstance(method, bytes) else method)
+            return await continuation(details, request)
+
+    async def run() -> None:
+        made = jwt_session(endpoint, interceptors=[Record()])
+        await aio_table.get_table("x", session=made)
+
+    asyncio.run(run())
+    assert seen == ["/kaskada.api.v1alpha.TableService/GetTable"]
+    assert servicer.metadata[-1]["user-agent"].startswith("kaskada-python/")
+
+
+def test_the_token_exchange_uses_the_transport_given_to_the_session(
+    scripted: tuple[Scripted, str],
+) -> None:
+    from tests.token_fakes import FakeRequest
+
+    servicer, endpoint = scripted
+    request = FakeRequest()
+    made = kda.session(
+        client_id="cid", client_secret="s3cr3t", endpoint=endpoint,
+        exchange_endpoint="http://127.0.0.1:9/oauth/token", token_request=request,
+    )  # fmt: skip
+    table.get_table("x", session=made)
+    assert [form["client_id"] for form in request.forms] == ["cid"]
+    assert servicer.metadata[-1]["authorization"] == "Bearer tok-1"
