@@ -6,13 +6,11 @@ leaves the notebook signed in as before rather than half switched.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import kaskada
 from fenlmagic.display import one_line
-
-if TYPE_CHECKING:
-    from kaskada._options import ConnectionOptions
 
 AUTH_HELP = (
     "Authenticate with one of:\n"
@@ -36,11 +34,11 @@ def describe(session: Any) -> str:
     return f"{profile}{who} at {session.endpoint}"
 
 
-def sign_in(options: ConnectionOptions) -> tuple[Any, int]:
+def sign_in(options: Mapping[str, Any]) -> tuple[Any, int]:
     """Check the credentials, then activate them globally (as ``kda.init``)."""
-    candidate = kaskada.session(**options._asdict())
+    candidate = kaskada.session(**options)
     visible = verify(candidate)
-    return kaskada.init(**options._asdict()), visible
+    return kaskada.init(**options), visible
 
 
 def startup_message() -> str:

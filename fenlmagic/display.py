@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from kaskada._errors import KaskadaError
+from kaskada import KaskadaError
 
 TABLE_MODULE = "kaskada.api.v1alpha.table_pb2"
 TABLE_COLUMNS = ("table_name", "time_column_name", "entity_key_column_name", "subsort_column_name",

@@ -21,9 +21,7 @@ from IPython.core.error import UsageError
 import kaskada
 from fenlmagic import _login
 from fenlmagic.display import SettingsView
-from kaskada._errors import IncompleteCredentialsError
-from kaskada._options import ConnectionOptions
-from kaskada._secret import MASK, Secret
+from kaskada import IncompleteCredentialsError, Secret
 
 HISTORY_WARNING = (
     "fenlmagic: warning: a client secret typed on the magic line is kept in IPython's "
@@ -47,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         for word in self._hidden:  # whole words only: "a" must not mask "arguments"
-            message = re.sub(rf"(?<![^\s'\"]){re.escape(word)}(?![^\s'\"])", MASK, message)
+            message = re.sub(rf"(?<![^\s'\"]){re.escape(word)}(?![^\s'\"])", Secret.MASK, message)
         raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
 
     def parse_line(self, line: str) -> argparse.Namespace:
@@ -181,7 +179,7 @@ class FenlMagics:
         session, visible = _login.sign_in(options)
         print(f"Authenticated as {_login.describe(session)} ({_count(visible)} visible).")
 
-    def _auth_options(self, args: argparse.Namespace) -> ConnectionOptions:
+    def _auth_options(self, args: argparse.Namespace) -> dict[str, Any]:
         """The connection options (as kda.init takes them) from the parsed magic line."""
         if args.profile and args.client_id:
             raise UsageError("%fenl_auth takes a client id or --profile NAME, not both.")
@@ -198,18 +196,18 @@ class FenlMagics:
             else:
                 secret = Secret(args.client_secret)
                 self._warn_history_once()
-        return ConnectionOptions(
-            profile=args.profile or None,
-            client_id=args.client_id or None,
-            client_secret=secret,
-            endpoint=args.endpoint,
-            exchange_endpoint=args.exchange_endpoint,
-            audience=args.audience,
-            ca_bundle=args.ca_bundle,
-            timeout=args.timeout,
-            is_secure=False if args.plaintext else None,
-            allow_insecure=True if args.allow_insecure else None,
-        )
+        return {
+            "profile": args.profile or None,
+            "client_id": args.client_id or None,
+            "client_secret": secret,
+            "endpoint": args.endpoint,
+            "exchange_endpoint": args.exchange_endpoint,
+            "audience": args.audience,
+            "ca_bundle": args.ca_bundle,
+            "timeout": args.timeout,
+            "is_secure": False if args.plaintext else None,
+            "allow_insecure": True if args.allow_insecure else None,
+        }
 
     def _warn_history_once(self) -> None:
         if not self.warned_about_history:

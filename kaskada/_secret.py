@@ -21,6 +21,7 @@ class Secret:
 
     __slots__ = ("_value",)
     _value: str
+    MASK = MASK  # what is shown instead of the value
 
     def __init__(self, value: str) -> None:
         if isinstance(value, Secret):

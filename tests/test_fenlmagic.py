@@ -507,7 +507,7 @@ def test_plaintext_off_loopback_is_refused_and_allow_insecure_is_passed_on(
     assert_no_secret(out)
     args = _auth_parser().parse_line(f"some-id {remote} --allow-insecure")
     options = FenlMagics(ip)._auth_options(args)
-    assert options.allow_insecure is True and options.is_secure is False
+    assert options["allow_insecure"] is True and options["is_secure"] is False
 
 
 @pytest.mark.parametrize(

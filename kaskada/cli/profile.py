@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kaskada import _binding, _config, _keyring, _profiles
-from kaskada._config import PROFILE_KEYS
+from kaskada import _binding, _config, _keyring, _profiles, profiles
 from kaskada._errors import ConfigError, KaskadaError, KeyringError, SecretBindingError
 from kaskada._explain import Explanation
 from kaskada._memo import resolve_default
@@ -80,8 +79,8 @@ def _add(args: argparse.Namespace) -> int:
     else:
         secret = None
     notes: list[str] = []
-    profile = _profiles.add_profile(
-        args.name, fields, secret, make_default=args.default, force=args.force, notes=notes
+    profile = profiles.add(
+        args.name, fields, secret=secret, default=args.default, force=args.force, notes=notes
     )
     kept = secret is None and _has_secret(profile.name)
     if args.json:
@@ -108,7 +107,7 @@ def _is_secure(args: argparse.Namespace) -> bool | None:
 def _has_secret(name: str) -> bool:
     """Whether the keyring holds a secret for ``name`` (False when it cannot say)."""
     try:
-        return _keyring.get_secret(name) is not None
+        return profiles.has_secret(name)
     except KeyringError:
         return False
 
@@ -123,8 +122,8 @@ def _ca_bundle(value: str | None) -> str | None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    config = _config.load()
-    profile = _config.get_profile(args.name)
+    config = profiles.load()
+    profile = profiles.get(args.name)
     secret_note: str | None = None
     usable: bool | None = None
     try:
@@ -170,7 +169,7 @@ def _shown(value: Any) -> str:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    removed = _profiles.remove_profile(args.name, keep_orphan=args.keep_orphan)
+    removed = profiles.remove(args.name, keep_orphan=args.keep_orphan)
     if args.json:
         emit_json({"removed": removed.name, "secret_deleted": removed.secret_deleted,
                    "was_default": removed.was_default})
@@ -188,7 +187,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _rename(args: argparse.Namespace) -> int:
-    _profiles.rename_profile(args.old, args.new, force=args.force, keep_orphan=args.keep_orphan)
+    profiles.rename(args.old, args.new, force=args.force, keep_orphan=args.keep_orphan)
     if args.json:
         emit_json({"renamed": args.old, "to": args.new})
         return 0
@@ -197,7 +196,7 @@ def _rename(args: argparse.Namespace) -> int:
 
 
 def _use(args: argparse.Namespace) -> int:
-    _profiles.set_default(args.name)
+    profiles.use(args.name)
     if args.json:
         emit_json({"default_profile": args.name})
         return 0
@@ -217,7 +216,7 @@ def _current(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     notes: list[str] = []
-    names = _profiles.import_profiles(Path(args.file), force=args.force, notes=notes)
+    names = profiles.import_file(args.file, force=args.force, notes=notes)
     if args.json:
         emit_json({"imported": names, "notes": notes})
         return 0
@@ -231,18 +230,18 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    sys.stdout.write(_profiles.export_profiles(args.names))
+    sys.stdout.write(profiles.export(args.names))
     return 0
 
 
 def _key(raw: str) -> str:
     """A setting name as typed (``exchange-endpoint`` too); a usage-level error otherwise."""
     key = raw.strip().replace("-", "_")
-    if key not in PROFILE_KEYS:
-        close = difflib.get_close_matches(key, PROFILE_KEYS, n=1)
+    if key not in profiles.KEYS:
+        close = difflib.get_close_matches(key, profiles.KEYS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
-            f"{raw!r} is not a profile setting; the settings are {', '.join(PROFILE_KEYS)}{hint}"
+            f"{raw!r} is not a profile setting; the settings are {', '.join(profiles.KEYS)}{hint}"
         )
     return key
 
@@ -273,7 +272,7 @@ def _unset(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace, key: str, value: Any) -> int:
-    changed = _profiles.set_field(args.name, key, value)
+    changed = profiles.set_value(args.name, key, value)
     if args.json:
         emit_json({"profile": changed.name, "key": key, "value": changed.new,
                    "previous": changed.old, "secret_removed": changed.secret_removed})
@@ -291,7 +290,7 @@ def _change(args: argparse.Namespace, key: str, value: Any) -> int:
 
 def _get(args: argparse.Namespace) -> int:
     key = _key(args.key)
-    value = getattr(_config.get_profile(args.name), key)
+    value = getattr(profiles.get(args.name), key)
     if args.json:
         emit_json({"profile": args.name, "key": key, "value": value})
         return 0
@@ -350,7 +349,7 @@ def _configure(args: argparse.Namespace) -> int:
         secret = legacy  # the person at the terminal has just confirmed where it goes
     first = not document.get("default_profile")
     notes: list[str] = []
-    _profiles.add_profile(name, fields, secret, make_default=first, force=True, notes=notes)
+    profiles.add(name, fields, secret=secret, default=first, force=True, notes=notes)
     note(f"saved profile {name!r}" + (" as the default" if first else ""))
     for line in notes:
         note(line)

@@ -6,7 +6,7 @@ import argparse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kaskada import _config, table
+from kaskada import profiles, table
 from kaskada._errors import ConfigError, KaskadaError
 from kaskada._session import session
 from kaskada.cli import EXIT_CREDENTIALS, EXIT_ERROR, exit_code, for_the_shell
@@ -17,7 +17,7 @@ CHECK_TIMEOUT = 10.0
 
 def _check(args: argparse.Namespace) -> int:
     """Sign in with each profile in parallel threads, each within its deadline."""
-    config = _config.load()
+    config = profiles.load()
     if args.all:
         names = sorted(config.profiles)
     else:

@@ -7,9 +7,9 @@ import argparse
 import sys
 from typing import Any
 
-from kaskada import _config
-from kaskada._config import Profile
+from kaskada import profiles
 from kaskada.cli._output import emit_json, note, printable
+from kaskada.profiles import Profile
 
 
 def _profile_row(profile: Profile, default: str | None) -> dict[str, Any]:
@@ -17,7 +17,7 @@ def _profile_row(profile: Profile, default: str | None) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    config = _config.load()
+    config = profiles.load()
     if args.names:
         sys.stdout.write("".join(f"{name}\n" for name in sorted(config.profiles)))
         return 0

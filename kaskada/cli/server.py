@@ -15,7 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from kaskada import _profiles
+from kaskada import profiles
 from kaskada.cli._output import emit_json, note
 from kaskada.cli.parsers.server import DEFAULT_PORT, DEFAULT_TOKEN_PORT
 from kaskada.server import ServerOptions, start_server
@@ -116,8 +116,8 @@ def _save_profile(
     if is_secure and ca_bundle is None:
         note("kaskada: the server uses TLS: pass --ca-bundle CERT unless its certificate "
              "is trusted by the system")
-    _profiles.add_profile(
-        args.save_profile, fields, secret, make_default=args.default, force=args.force
+    profiles.add(
+        args.save_profile, fields, secret=secret, default=args.default, force=args.force
     )
 
 
