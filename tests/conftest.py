@@ -18,7 +18,12 @@ from hypothesis import HealthCheck, settings
 
 from tests.helpers import require_real_keyring
 
-pytest_plugins = ["tests.server_fixtures", "tests.token_fakes", "pytester"]
+pytest_plugins = [
+    "tests.server_fixtures",
+    "tests.token_fakes",
+    "tests.scripted_api",
+    "pytester",
+]
 
 settings.register_profile(
     "kaskada",

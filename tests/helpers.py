@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: one CLI runner, one /proc fd counter.
+"""Helpers shared by the tests: one CLI runner, one /proc fd counter, an account on a
+local server, the server's token count, the CLI's one-line error.
 
 Kept here (not copied into each module) so that every test starts the CLI the
 same way: ``python -m kaskada`` of this checkout, with the test's environment
@@ -8,10 +9,18 @@ same way: ``python -m kaskada`` of this checkout, with the test's environment
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+import kaskada as kda
+from kaskada import profiles
 
 ROOT = Path(__file__).resolve().parent.parent
 KASKADA = (sys.executable, "-m", "kaskada")
@@ -110,3 +119,70 @@ def require_real_keyring() -> None:
         if os.environ.get("KASKADA_REQUIRE_REAL_KEYRING") == "1":
             pytest.fail(f"KASKADA_REQUIRE_REAL_KEYRING=1 but {problem}")
         pytest.skip(problem)
+
+
+class Account:
+    """A client of a server and the marker table that identifies its account."""
+
+    def __init__(self, server: Any, label: str) -> None:
+        self.server = server
+        self.name = f"{label}_{uuid.uuid4().hex[:8]}"
+        self.client_id, self.secret = server.add_client(self.name)
+        self.marker = f"mark_{self.name}"
+        from kaskada import table  # loads grpc: only for tests that make calls
+
+        table.create_table(self.marker, "time", "key", session=self.session())
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.secret,
+            "endpoint": self.server.endpoint,
+            "exchange_endpoint": self.server.token_url,
+            "is_secure": False,
+        }
+
+    def session(self, **extra: Any) -> kda.Session:
+        return kda.session(**self.kwargs(), **extra)
+
+    def save_profile(self, name: str, *, default: bool = False) -> None:
+        fields = {
+            "client_id": self.client_id,
+            "endpoint": self.server.endpoint,
+            "exchange_endpoint": self.server.token_url,
+            "is_secure": False,
+        }
+        profiles.add(name, fields, secret=self.secret, default=default)
+
+    def set_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("KASKADA_CLIENT_ID", self.client_id)
+        monkeypatch.setenv("KASKADA_CLIENT_SECRET", self.secret)
+        monkeypatch.setenv("KASKADA_API_ENDPOINT", self.server.endpoint)
+        monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", self.server.token_url)
+        monkeypatch.setenv("KASKADA_IS_SECURE", "false")
+
+
+def issued(server: Any, client_id: str) -> int:
+    """How many tokens the server has issued to ``client_id`` (its own store)."""
+    with sqlite3.connect(server.db) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM tokens WHERE client_id = ?", (client_id,)
+        ).fetchone()
+    return int(row[0])
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> None:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("kaskada: error:")]
+    assert len(lines) == 1, result.stderr
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+
+
+def files_containing(folder: Path, needle: str) -> list[Path]:
+    return [
+        path
+        for path in folder.rglob("*")
+        if path.is_file() and needle.encode() in path.read_bytes()
+    ]

@@ -22,7 +22,7 @@ import kaskada as kda
 from kaskada import _access_token, _clock, _delegate, _reset, _token, table
 from kaskada._errors import AuthenticationError, DelegationExpiredError
 from kaskada.aio import table as atable
-from tests.test_session_server import Account
+from tests.helpers import Account
 from tests.token_fakes import ManualClock
 
 

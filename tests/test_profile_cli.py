@@ -11,28 +11,12 @@ from pathlib import Path
 import keyring
 import pytest
 
+from tests.helpers import assert_one_line_error, files_containing
 from tests.helpers import run_cli as kaskada
 from tests.stored import stored
 
 REPO = Path(__file__).resolve().parents[1]
 CANARY = "canary-cli-0c5f2b9d7e"
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> None:
-    assert result.returncode == 1, result
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("kaskada: error:")]
-    assert len(lines) == 1, result.stderr
-    for part in parts:
-        assert part in lines[0], (part, lines[0])
-
-
-def files_containing(folder: Path, needle: str) -> list[Path]:
-    return [
-        path
-        for path in folder.rglob("*")
-        if path.is_file() and needle.encode() in path.read_bytes()
-    ]
 
 
 def test_lifecycle_against_the_real_secret_service(

@@ -22,8 +22,9 @@ import pytest
 from kaskada import _config, _profiles, _stored_secrets
 from kaskada._errors import ConfigError
 from kaskada._secret import Secret
+from tests.helpers import assert_one_line_error, files_containing
+from tests.helpers import run_cli as kaskada
 from tests.stored import entry, secrets, stored
-from tests.test_profile_cli import assert_one_line_error, files_containing, kaskada
 
 REPO = Path(__file__).resolve().parents[1]
 CANARY = "canary-audit-6a1f0e93"

@@ -21,50 +21,8 @@ import pytest
 import kaskada as kda
 from kaskada import _clock, _reset, table
 from kaskada._errors import AuthenticationError, KaskadaError, UnavailableError
-from kaskada._secret import Secret
-from tests.test_token_cache_cli import issued
+from tests.helpers import Account, issued
 from tests.token_fakes import ManualClock
-
-
-class Account:
-    """A client of a server and the marker table that identifies its account."""
-
-    def __init__(self, server: Any, label: str) -> None:
-        self.server = server
-        self.name = f"{label}_{uuid.uuid4().hex[:8]}"
-        self.client_id, self.secret = server.add_client(self.name)
-        self.marker = f"mark_{self.name}"
-        table.create_table(self.marker, "time", "key", session=self.session())
-
-    def kwargs(self) -> dict[str, Any]:
-        return {
-            "client_id": self.client_id,
-            "client_secret": self.secret,
-            "endpoint": self.server.endpoint,
-            "exchange_endpoint": self.server.token_url,
-            "is_secure": False,
-        }
-
-    def session(self, **extra: Any) -> kda.Session:
-        return kda.session(**self.kwargs(), **extra)
-
-    def save_profile(self, name: str, *, default: bool = False) -> None:
-        from kaskada import _profiles
-
-        fields = {
-            "client_id": self.client_id,
-            "endpoint": self.server.endpoint,
-            "exchange_endpoint": self.server.token_url,
-            "is_secure": False,
-        }
-        _profiles.add_profile(name, fields, Secret(self.secret), make_default=default)
-
-    def set_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("KASKADA_CLIENT_ID", self.client_id)
-        monkeypatch.setenv("KASKADA_CLIENT_SECRET", self.secret)
-        monkeypatch.setenv("KASKADA_API_ENDPOINT", self.server.endpoint)
-        monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", self.server.token_url)
-        monkeypatch.setenv("KASKADA_IS_SECURE", "false")
 
 
 def seen(session: kda.Session | None = None) -> set[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from kaskada._secret import Secret
+from tests.helpers import issued
 from tests.helpers import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,15 +38,6 @@ class Keyring(KeyringBackend):
     def delete_password(self, service, username):
         raise RuntimeError("the keyring was written")
 '''
-
-
-def issued(server: Any, client_id: str) -> int:
-    """How many tokens the server has issued to ``client_id`` (its own store)."""
-    with sqlite3.connect(server.db) as connection:
-        row = connection.execute(
-            "SELECT count(*) FROM tokens WHERE client_id = ?", (client_id,)
-        ).fetchone()
-    return int(row[0])
 
 
 def cache_dir() -> Path:
