@@ -16,15 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from kaskada._defaults import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT
+from kaskada import _schema
 from kaskada._errors import SecretBindingError
 from kaskada._loopback import is_loopback
+from kaskada._schema import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT
 from kaskada._values import endpoint_host, exchange_url
 
 if TYPE_CHECKING:
     from kaskada._keyring import Entry
 
-BOUND_FIELDS = ("client_id", "exchange_endpoint", "audience", "endpoint", "is_secure", "ca_bundle")
+BOUND_FIELDS = _schema.BOUND_FIELDS  # the one table of settings says which
 
 
 def binding_of(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -34,12 +35,12 @@ def binding_of(fields: Mapping[str, Any]) -> dict[str, Any]:
     is_secure = fields.get("is_secure")
     if is_secure is None:
         is_secure = not is_loopback(endpoint_host(endpoint))
-    return {
+    return {  # in BOUND_FIELDS order
         "client_id": fields.get("client_id"),
-        "exchange_endpoint": exchange_url(exchange) if exchange else DEFAULT_EXCHANGE_ENDPOINT,
-        "audience": fields.get("audience"),
         "endpoint": endpoint,
         "is_secure": bool(is_secure),
+        "exchange_endpoint": exchange_url(exchange) if exchange else DEFAULT_EXCHANGE_ENDPOINT,
+        "audience": fields.get("audience"),
         "ca_bundle": fields.get("ca_bundle"),
     }
 

@@ -24,23 +24,13 @@ from time import monotonic
 from types import MappingProxyType
 from typing import Any, BinaryIO, NamedTuple, TypeVar
 
-from kaskada import _env, _paths
+from kaskada import _env, _paths, _schema
 from kaskada._errors import ConfigError, ProfileNotFoundError, UntrustedConfigError
 from kaskada._names import validate_profile_name, validate_profile_names
 from kaskada._reset import on_reset
 
-PROFILE_KEYS = (
-    "client_id",
-    "endpoint",
-    "is_secure",
-    "exchange_endpoint",
-    "audience",
-    "ca_bundle",
-    "timeout",
-    "token_cache",  # false: this profile's tokens are never cached on disk
-)
-
-_TEXT_KEYS = frozenset({"client_id", "endpoint", "exchange_endpoint", "audience", "ca_bundle"})
+PROFILE_KEYS = _schema.PROFILE_KEYS  # the one table of settings says which
+_TEXT_KEYS = _schema.TEXT_KEYS
 MAX_VALUE_LENGTH = 4096
 # A profiles file kaskada writes is a few KiB; past this it is not one (and a
 # huge file would cost seconds and hundreds of MiB to parse on every process).

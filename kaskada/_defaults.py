@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from kaskada import _env
 from kaskada._errors import ConfigError, IncompleteCredentialsError, InsecureConnectionError
 from kaskada._loopback import is_loopback
+from kaskada._schema import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT, DEFAULT_TIMEOUT
 from kaskada._secret import Secret
 from kaskada._settings import BUILTIN, Settings, Sourced
 from kaskada._values import (
@@ -24,10 +25,6 @@ from kaskada._values import (
     parse_bool,
     parse_timeout,
 )
-
-DEFAULT_ENDPOINT = "localhost:50051"
-DEFAULT_EXCHANGE_ENDPOINT = "http://localhost:50052/oauth/token"
-DEFAULT_TIMEOUT = 30.0
 
 
 def complete(

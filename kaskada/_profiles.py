@@ -26,7 +26,7 @@ from typing import Any
 
 import tomli_w
 
-from kaskada import _binding, _config, _keyring, _stored_secrets, _token_cache
+from kaskada import _binding, _config, _keyring, _schema, _stored_secrets, _token_cache
 from kaskada._config import Profile
 from kaskada._errors import (
     ConfigError,
@@ -380,9 +380,7 @@ def export_profiles(names: Iterable[str] = ()) -> str:
 
 # Fields a stored secret is bound to: changing one of them drops the secret, so it
 # never goes to a place (or with an id) it was not stored for.
-BOUND_FIELDS = frozenset(
-    {"client_id", "endpoint", "exchange_endpoint", "audience", "is_secure", "ca_bundle"}
-)
+BOUND_FIELDS = frozenset(_schema.BOUND_FIELDS)
 
 
 @dataclass(frozen=True)

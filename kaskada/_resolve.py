@@ -36,6 +36,7 @@ from kaskada._errors import (
 from kaskada._options import CONNECTION_OPTIONS, ConnectionOptions
 from kaskada._paths import keyring_service
 from kaskada._reset import on_reset
+from kaskada._schema import BY_NAME, ENV_CONNECTION
 from kaskada._secret import Secret
 from kaskada._settings import ARGUMENT, Settings, Sourced, StoredSecret
 from kaskada._values import argument_bool, check_token, parse_bool, parse_timeout, profile_fields
@@ -226,23 +227,21 @@ def _from_env_credentials(
             f"KASKADA_CLIENT_ID ({client_id}) is set without KASKADA_CLIENT_SECRET: set it "
             "(in a notebook: os.environ['KASKADA_CLIENT_SECRET'] = getpass()) or use a profile"
         )
-    text = {
-        "endpoint": _env.API_ENDPOINT,
-        "exchange_endpoint": _env.AUTH_ENDPOINT,
-        "audience": _env.AUTH_AUDIENCE,
-        "ca_bundle": _env.CA_BUNDLE,
-    }
-    for name, var in text.items():
-        if env.get(var):
-            fields[name] = Sourced(env[var], var)
-    raw_secure = env.get(_env.IS_SECURE)
-    if raw_secure:
-        fields["is_secure"] = Sourced(parse_bool(raw_secure, _env.IS_SECURE), _env.IS_SECURE)
-    raw_timeout = env.get(_env.TIMEOUT)
-    if raw_timeout:
-        fields["timeout"] = Sourced(parse_timeout(raw_timeout, _env.TIMEOUT), _env.TIMEOUT)
+    for name, var in ENV_CONNECTION.items():  # the one table of settings names them
+        raw = env.get(var)
+        if raw:
+            fields[name] = Sourced(parse_env(BY_NAME[name].kind, raw, var), var)
     layer = "environment (KASKADA_TOKEN)" if token else "environment (KASKADA_CLIENT_ID)"
     return complete(layer, fields, safe, env)
+
+
+def parse_env(kind: str, raw: str, var: str) -> Any:
+    """A variable's text as the kind of its setting."""
+    if kind == "bool":
+        return parse_bool(raw, var)
+    if kind == "seconds":
+        return parse_timeout(raw, var)
+    return raw
 
 
 def _from_default_profile(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from kaskada._schema import FIELD_NAMES
 from kaskada._secret import MASK, Secret
 
 T = TypeVar("T")
@@ -18,19 +19,6 @@ T = TypeVar("T")
 BUILTIN = "built-in default"
 ARGUMENT = "argument"
 
-FIELD_NAMES = (
-    "profile",
-    "client_id",
-    "client_secret",
-    "token",
-    "endpoint",
-    "is_secure",
-    "exchange_endpoint",
-    "audience",
-    "ca_bundle",
-    "timeout",
-    "allow_insecure",
-)
 
 
 class Sourced(NamedTuple, Generic[T]):

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kaskada import _config, _profiles
+from kaskada import _config
 from kaskada._config import PROFILE_KEYS, ConfigFile, Profile
 from kaskada._errors import ConfigError
-from kaskada._profiles import FieldChange, Removed
 from kaskada._secret import Secret
+
+if TYPE_CHECKING:
+    from kaskada._profiles import FieldChange, Removed
+
+# Reading (names, get, load) is the hot path of `kaskada profile list` and shell
+# completion: the writers (_profiles: keyring, tomli_w, the lock) load on first change.
 
 __all__ = [
     "KEYS",
@@ -95,6 +100,8 @@ def add(
     set). ``force`` replaces an existing profile; ``default`` makes it the
     default. What was dropped, and why, is appended to ``notes``.
     """
+    from kaskada import _profiles
+
     given = secret if isinstance(secret, Secret) or secret is None else Secret(secret)
     merged = {**(fields or {}), **keys}
     return _profiles.add_profile(
@@ -104,16 +111,22 @@ def add(
 
 def remove(name: str, *, keep_orphan: bool = False) -> Removed:
     """Delete a profile and its secret; the default is cleared if it was this one."""
+    from kaskada import _profiles
+
     return _profiles.remove_profile(name, keep_orphan=keep_orphan)
 
 
 def rename(old: str, new: str, *, force: bool = False, keep_orphan: bool = False) -> Profile:
     """Rename a profile; its secret and the default follow."""
+    from kaskada import _profiles
+
     return _profiles.rename_profile(old, new, force=force, keep_orphan=keep_orphan)
 
 
 def use(name: str | None) -> None:
     """Make ``name`` the default profile (None: no default)."""
+    from kaskada import _profiles
+
     _profiles.set_default(name)
 
 
@@ -126,11 +139,15 @@ def get_value(name: str, key: str) -> Any:
 
 def set_value(name: str, key: str, value: Any) -> FieldChange:
     """Change one field of an existing profile (a bound field drops the stored secret)."""
+    from kaskada import _profiles
+
     return _profiles.set_field(name, key, value)
 
 
 def unset_value(name: str, key: str) -> FieldChange:
     """Remove one field of an existing profile."""
+    from kaskada import _profiles
+
     return _profiles.set_field(name, key, None)
 
 
@@ -145,14 +162,22 @@ def import_file(
     path: str | Path, *, force: bool = False, notes: list[str] | None = None
 ) -> list[str]:
     """Add the profiles of another profiles file (never secrets); the names imported."""
+    from kaskada import _profiles
+
     return _profiles.import_profiles(Path(path), force=force, notes=notes)
 
 
 def export(names: Iterable[str] = ()) -> str:
     """The named profiles (all when none are named) as TOML text; never a secret."""
+    from kaskada import _profiles
+
     return _profiles.export_profiles(names)
 
 
-for _name in ("FieldChange", "Removed"):
-    globals()[_name].__module__ = __name__
-del _name
+def __getattr__(name: str) -> Any:
+    """FieldChange and Removed (what set_value and remove return) load with the writers."""
+    if name in ("FieldChange", "Removed"):
+        from kaskada import _profiles
+
+        return getattr(_profiles, name)
+    raise AttributeError(f"module 'kaskada.profiles' has no attribute {name!r}")

@@ -19,6 +19,7 @@ from kaskada._errors import ConfigError, KaskadaError, KeyringError, SecretBindi
 from kaskada._explain import Explanation
 from kaskada._memo import resolve_default
 from kaskada._names import validate_profile_name
+from kaskada._schema import BY_NAME
 from kaskada._secret import Secret
 from kaskada._values import parse_bool, parse_timeout
 from kaskada.cli import for_the_shell
@@ -248,10 +249,11 @@ def _key(raw: str) -> str:
 
 def _value(key: str, raw: str) -> Any:
     """The typed value of ``profile set KEY VALUE``, checked as its flag would be."""
-    if key == "is_secure":
-        return parse_bool(raw, f"is_secure {raw!r}")
-    if key == "timeout":
-        return parse_timeout(raw, "timeout")
+    kind = BY_NAME[key].kind  # the one table of settings
+    if kind == "bool":
+        return parse_bool(raw, f"{key} {raw!r}")
+    if kind == "seconds":
+        return parse_timeout(raw, key)
     if key == "ca_bundle":
         return _ca_bundle(raw)
     if key == "endpoint":

@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from kaskada._hostport import example_for, host_port_problem
+from kaskada._schema import SETTINGS
 from kaskada.cli._output import example
 from kaskada.cli.parsers import verb
 
@@ -80,9 +81,9 @@ def register(subparsers: Any) -> None:
 
     setting = commands.add_parser(
         "set", help="change one setting of a profile; the others stay",
-        description="Change one setting of a profile (as `aws configure set`). KEY is one of "
-        "client_id, endpoint, is_secure, exchange_endpoint, audience, ca_bundle, timeout. "
-        "Changing a setting the stored secret is bound to removes the secret and says so.",
+        description="Change one setting of a profile (as `aws configure set`). KEY is one of: "
+        + "; ".join(f"{s.profile_key} ({s.help})" for s in SETTINGS if s.profile_key)
+        + ". Changing a setting the stored secret is bound to removes the secret and says so.",
     )
     setting.add_argument("name", metavar="NAME", help="the profile's name")
     setting.add_argument("key", metavar="KEY", help="the setting, e.g. timeout")

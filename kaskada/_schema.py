@@ -1,0 +1,75 @@
+"""The one table of settings: each declared once, with everything that reads it.
+
+Each row names a setting, the key it has in a profile (None: never in a file),
+the environment variable of the environment layer (None: none), the kind of
+value (which says how it is parsed and checked), its built-in default, whether
+a stored secret is bound to it (changing it drops the secret), and one line of
+help. Argument checking, profile validation, the environment layer,
+``explain()``, ``profile set/get`` keys, the CLI's help and the README's tables
+(tests/test_docs_tables.py) all read this table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+from kaskada import _env
+
+Kind = Literal["name", "text", "secret", "token", "bool", "seconds"]
+
+
+class Setting(NamedTuple):
+    """One setting, declared once."""
+
+    name: str
+    profile_key: str | None
+    env: str | None
+    kind: Kind
+    default: Any
+    bound: bool
+    help: str
+    in_settings: bool = True  # a field of every resolved Settings (explain() shows it)
+
+
+DEFAULT_ENDPOINT = "localhost:50051"
+DEFAULT_EXCHANGE_ENDPOINT = "http://localhost:50052/oauth/token"
+DEFAULT_TIMEOUT = 30.0
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("profile", None, _env.PROFILE, "name", None, False,
+            "the profile whose fields are the connection"),
+    Setting("client_id", "client_id", _env.CLIENT_ID, "text", None, True,
+            "the OAuth2 client id"),
+    Setting("client_secret", None, _env.CLIENT_SECRET, "secret", None, False,
+            "its secret: an argument, a variable, or the profile's keyring entry"),
+    Setting("token", None, _env.TOKEN, "token", None, False,
+            "a pre-issued access token, used as is (jwt=)"),
+    Setting("endpoint", "endpoint", _env.API_ENDPOINT, "text", DEFAULT_ENDPOINT, True,
+            "the gRPC API, host:port"),
+    Setting("is_secure", "is_secure", _env.IS_SECURE, "bool", None, True,
+            "TLS (default: on unless the host is loopback)"),
+    Setting("exchange_endpoint", "exchange_endpoint", _env.AUTH_ENDPOINT, "text",
+            DEFAULT_EXCHANGE_ENDPOINT, True, "the OAuth2 token endpoint, a host or a URL"),
+    Setting("audience", "audience", _env.AUTH_AUDIENCE, "text", None, True,
+            "audience sent in the token exchange"),
+    Setting("ca_bundle", "ca_bundle", _env.CA_BUNDLE, "text", None, True,
+            "a PEM file of roots to trust"),
+    Setting("timeout", "timeout", _env.TIMEOUT, "seconds", DEFAULT_TIMEOUT, False,
+            "seconds per call"),
+    Setting("allow_insecure", None, _env.ALLOW_INSECURE, "bool", False, False,
+            "allow plaintext to a non-loopback host (never from a file)"),
+    Setting("token_cache", "token_cache", _env.TOKEN_CACHE, "bool", True, False,
+            "false: this profile's tokens are never cached on disk", in_settings=False),
+)  # fmt: skip
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+FIELD_NAMES = tuple(setting.name for setting in SETTINGS if setting.in_settings)
+PROFILE_KEYS = tuple(setting.profile_key for setting in SETTINGS if setting.profile_key)
+TEXT_KEYS = frozenset(s.profile_key for s in SETTINGS if s.profile_key and s.kind == "text")
+BOUND_FIELDS = tuple(setting.name for setting in SETTINGS if setting.bound)
+# The connection variables of the environment layer, by the field each sets.
+ENV_CONNECTION = {
+    setting.name: setting.env
+    for setting in SETTINGS
+    if setting.env and setting.profile_key and setting.name not in ("client_id", "token_cache")
+}
