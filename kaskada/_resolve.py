@@ -7,13 +7,9 @@ first that supplies credentials supplies *every* connection setting, and what
 it leaves unset takes the built-in default (``_defaults``), never a value from
 another layer, so a secret only goes where its own layer said.
 
-    arguments (profile=, client_id=/client_secret=, jwt=)
-    -> KASKADA_PROFILE -> KASKADA_TOKEN / KASKADA_CLIENT_ID+SECRET
-    -> default_profile in the config file
-
-``session=`` and the ``with kda.session()`` / ``kda.init()`` layers live in
-``_session.py`` (they pick an already-resolved ``Settings``); memoisation of
-this module's answer, keyed by the options and the environment, in ``_memo.py``.
+The order is the README's resolution rule (written there once); this module
+holds its arguments, environment and default-profile steps, ``_session`` the
+steps that pick an already-resolved session, ``_memo`` the memo of this one.
 """
 
 from __future__ import annotations

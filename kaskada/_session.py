@@ -1,17 +1,16 @@
-"""Sessions: which settings a call runs with, picked by the five-step rule.
+"""Sessions: what a call runs with, and the object that owns a connection's parts.
 
-1. ``session=`` passed to the call
-2. the innermost ``with kda.session(...)`` (a ContextVar: per thread and per
-   asyncio task, nests, restored on exit and after an exception)
-3. the global activation of ``kda.init(...)``; before any ``init()``, what
-   ``kda.init()`` would resolve, once
-4./5. the environment and the default profile (``_resolve``, memoized in ``_memo``)
+Which session a call uses is the resolution rule of the README ("Which account
+a call uses"), written there once; ``current()`` applies its first three steps
+(``session=``, the innermost ``with``, ``kda.init()``) and ``_memo``/``_resolve``
+the last two.
 
-A Session is cheap: resolved settings plus lazily fetched shared parts (the
-channel in ``_transport``, the token cache in ``_token``). Entering one for
-settings already seen costs a dictionary lookup and a ContextVar set.
-``DelegatedSession`` (made by ``Session.delegate()``) is defined here too, beside
-the class that makes it; what it holds comes from ``_delegate``, below this module.
+A ``Session`` owns its resolved settings (plain values), its credentials
+(``kaskada.credentials``, made on first use) and the key of its gRPC channel
+(the channel itself belongs to the transport's one pool, shared per key).
+Entering one for settings already seen costs a dictionary lookup and a
+ContextVar set. ``DelegatedSession`` (made by ``Session.delegate()``) is
+defined here too, beside the class that makes it.
 """
 
 from __future__ import annotations
