@@ -146,7 +146,7 @@ def main() -> list[dict[str, Any]]:
     store: dict[tuple[str, str], str] = {}
     _memory_keyring(store)
     import kaskada as kda
-    from kaskada import _memo, _reset
+    from kaskada import _reset, _session
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -215,14 +215,14 @@ def main() -> list[dict[str, Any]]:
         )
 
         def later() -> None:
-            _memo.resolve(profile="p999")
+            _session.resolve(profile="p999")
 
         later_big = _per_op(later, 5_000)
         _use(small)
-        _memo.resolve(profile="p9")
+        _session.resolve(profile="p9")
 
         def later_small_fn() -> None:
-            _memo.resolve(profile="p9")
+            _session.resolve(profile="p9")
 
         later_small = _per_op(later_small_fn, 5_000)
         rows.append(

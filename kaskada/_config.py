@@ -27,7 +27,6 @@ from typing import Any, BinaryIO, NamedTuple, TypeVar
 from kaskada import _env, _paths, _schema
 from kaskada._errors import ConfigError, ProfileNotFoundError, UntrustedConfigError
 from kaskada._names import validate_profile_name, validate_profile_names
-from kaskada._reset import on_reset
 
 PROFILE_KEYS = _schema.PROFILE_KEYS  # the one table of settings says which
 _TEXT_KEYS = _schema.TEXT_KEYS
@@ -335,8 +334,8 @@ RECHECK_SECONDS = 0.25
 """How stale :func:`load_recent` may be: another process's edit is seen within this."""
 
 
-@on_reset
-def _clear_cache() -> None:
+def clear_process_state() -> None:
+    """Forget what this module keeps for the process (see kaskada/_reset.py)."""
     _cache.clear()
     _path_for.clear()
     _warned.clear()

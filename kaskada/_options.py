@@ -2,7 +2,7 @@
 
 ``kda.init()``/``kda.session()`` take these as keyword arguments, ``%fenl_auth``
 and the CLI's connection flags build one from what was typed, and resolution
-(``_memo``/``_resolve``) takes one. ``None`` means "not given here": the layer
+(``_session``/``_resolve``) takes one. ``None`` means "not given here": the layer
 rule then decides (see ``_resolve``).
 
 An immutable, hashable value: ``kda.session()`` builds one on every call and

@@ -1,18 +1,43 @@
-"""Process-wide caches register here so tests (and fork handlers) can drop them all."""
+"""Everything kaskada keeps per process, listed once: its owner and when it goes stale.
+
+- ``_config``: the parsed config file, per path. Stale when the file's identity
+  (inode, size, times) changes.
+- ``_stored_secrets``: secrets read from the keyring, per (profile, client id).
+  Stale when the config file changes.
+- ``_session``: a Session per (options, KASKADA_* variables), and the
+  ``kda.init()`` one. Stale when the config file it read changes; a changed
+  variable is another key.
+- ``_resolve``: whether the shadowing warning was given (once per process).
+- ``_token``: credentials per (token endpoint, client id, audience, secret, TLS
+  roots, timeout, disk entry, transport). Never stale: each refreshes its token
+  by the token's expiry.
+- ``_token_cache``: which disk-cache warnings were given (the tokens live on disk,
+  one file per key; a corrupt entry is a miss).
+- ``_transport``: gRPC channels per ChannelKey (``POOL``). Never stale: closed at
+  exit, dropped after fork.
+
+``reset_all()`` clears all of it (tests start each case from a fresh process's
+state); modules not loaded yet hold nothing and are not imported for it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import sys
 
-_hooks: list[Callable[[], None]] = []
-
-
-def on_reset(hook: Callable[[], None]) -> Callable[[], None]:
-    """Register a function that clears one module's process state."""
-    _hooks.append(hook)
-    return hook
+OWNERS = (
+    "kaskada._config",
+    "kaskada._stored_secrets",
+    "kaskada._session",
+    "kaskada._resolve",
+    "kaskada._token",
+    "kaskada._token_cache",
+    "kaskada._transport",
+)
 
 
 def reset_all() -> None:
-    for hook in list(_hooks):
-        hook()
+    """Forget every process-wide state kaskada keeps (each owner's clear_process_state)."""
+    for name in OWNERS:
+        if name in sys.modules:
+            importlib.import_module(name).clear_process_state()

@@ -9,7 +9,7 @@ another layer, so a secret only goes where its own layer said.
 
 The order is the README's resolution rule (written there once); this module
 holds its arguments, environment and default-profile steps, ``_session`` the
-steps that pick an already-resolved session, ``_memo`` the memo of this one.
+steps that pick an already-resolved session and keep what was resolved.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from kaskada._errors import (
 )
 from kaskada._options import CONNECTION_OPTIONS, ConnectionOptions
 from kaskada._paths import keyring_service
-from kaskada._reset import on_reset
 from kaskada._schema import BY_NAME, ENV_CONNECTION
 from kaskada._secret import Secret
 from kaskada._settings import ARGUMENT, Settings, Sourced, StoredSecret
@@ -282,7 +281,7 @@ def resolve_layers(options: ConnectionOptions, env: Mapping[str, str | None]) ->
     raise NoCredentialsError(f"no Kaskada credentials found: {HOW_TO_GIVE_CREDENTIALS}")
 
 
-@on_reset
-def _clear() -> None:
+def clear_process_state() -> None:
+    """Forget what this module keeps for the process (see kaskada/_reset.py)."""
     global _warned_shadow
     _warned_shadow = False

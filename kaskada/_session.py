@@ -2,7 +2,7 @@
 
 Which session a call uses is the resolution rule of the README ("Which account
 a call uses"), written there once; ``current()`` applies its first three steps
-(``session=``, the innermost ``with``, ``kda.init()``) and ``_memo``/``_resolve``
+(``session=``, the innermost ``with``, ``kda.init()``) and ``_resolve``
 the last two.
 
 A ``Session`` owns its resolved settings (plain values), its credentials
@@ -16,6 +16,7 @@ defined here too, beside the class that makes it.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -23,11 +24,10 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec
 
-from kaskada import _fork, _token_cache
+from kaskada import _config, _env, _fork, _token_cache
 from kaskada._errors import ConfigError
-from kaskada._memo import memoized, resolve_default, resolve_options
 from kaskada._options import NO_SEAMS, ChannelKey, ConnectionOptions, Seams
-from kaskada._reset import on_reset
+from kaskada._resolve import ENV_VARS, resolve_layers
 from kaskada._secret import Secret
 from kaskada._settings import Settings
 
@@ -270,22 +270,100 @@ def _restore_delegated(token: str, expires_at: float | None, *values: Any) -> De
     return DelegatedSession(_delegate.settings_for(Secret(token), **fields), expires_at)
 
 
-_sessions: dict[int, Session] = {}
+class _Resolved:
+    """The one owner of what resolution produced in this process: a Session per
+    (options, KASKADA_* variables), so entering ``kda.session(...)`` for settings
+    already seen is a dictionary lookup, and the Session keeps its credentials.
+
+    Invalidation rule: an entry whose resolution read the config file is kept
+    only while that file is unchanged (``_config.load_recent()`` returns the same
+    object); a changed variable is a different key. ``clear()`` drops everything.
+    """
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Any, ...], tuple[Session, object]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(
+        self, options: ConnectionOptions, env_values: tuple[str | None, ...]
+    ) -> Session | None:
+        """The Session kept for these options and variables, if still valid; no I/O but
+        the config file's freshness check."""
+        hit = self._entries.get((options, env_values))
+        if hit is None:
+            return None
+        found, identity = hit
+        if identity is None:
+            return found
+        try:
+            current = _config.load_recent()
+        except Exception:  # a broken file is reported by the layer that reads it
+            return None
+        return found if current is identity else None
+
+    def resolve(self, options: ConnectionOptions) -> Session:
+        """The Session of ``options``: from the cache, else resolved now (may read the
+        config file and the keyring) and kept."""
+        env_values = snapshot_env()
+        found = self.lookup(options, env_values)
+        if found is not None:
+            return found
+        identity = _config_identity() if _uses_file(options, env_values) else None
+        made = Session(resolve_layers(options, dict(zip(ENV_VARS, env_values, strict=True))))
+        with self._lock:
+            if len(self._entries) >= self.LIMIT:
+                self._entries.clear()
+            self._entries[(options, env_values)] = (made, identity)
+        return made
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at fork time
 
 
-def _session_for(settings: Settings, seams: Seams = NO_SEAMS) -> Session:
-    """One Session per resolved Settings object, so its credentials are found once;
-    a session given seams is its own (its channel differs)."""
-    if seams != NO_SEAMS:
-        return Session(settings, seams)
-    found = _sessions.get(id(settings))
-    if found is not None and found.settings is settings:
-        return found
-    made = Session(settings)
-    if len(_sessions) > 1024:
-        _sessions.clear()
-    _sessions[id(settings)] = made
-    return made
+def snapshot_env() -> tuple[str | None, ...]:
+    """The KASKADA_* variables resolution reads, as they are now."""
+    return tuple(map(os.environ.get, ENV_VARS))
+
+
+def _uses_file(options: ConnectionOptions, env_values: tuple[str | None, ...]) -> bool:
+    """Whether resolving ``options`` may read the config file (a profile, or the default)."""
+    return (
+        bool(options.profile)
+        or env_values[ENV_VARS.index(_env.PROFILE)] is not None
+        or (options.client_secret is None and options.jwt is None)
+    )
+
+
+def _config_identity() -> object:
+    """The cached ConfigFile (the same object while the file is unchanged), or None."""
+    try:
+        return _config.load()
+    except Exception:  # a broken file is reported by the layer that reads it
+        return None
+
+
+RESOLVED = _Resolved()
+_fork.in_child_after_fork(RESOLVED.after_fork_in_child)
+
+
+def _with_seams(found: Session, seams: Seams) -> Session:
+    """A session given seams is its own (its channel differs); its settings are shared."""
+    return found if seams == NO_SEAMS else Session(found.settings, seams)
+
+
+def resolve(**options: Any) -> Settings:
+    """The settings ``kda.session(**options)`` would use (from the cache when seen)."""
+    return RESOLVED.resolve(ConnectionOptions(**options)).settings
+
+
+def resolve_default() -> Settings:
+    """What ``kda.init()`` with no arguments would use."""
+    return RESOLVED.resolve(ConnectionOptions()).settings
 
 
 def session(
@@ -374,12 +452,12 @@ def _seams(
 
 def session_for(options: ConnectionOptions, seams: Seams = NO_SEAMS) -> Session:
     """``session(**options)`` for options already built (``%fenl_auth``, the CLI's flags)."""
-    found = memoized(options)  # the hot path: settings already seen
+    found = RESOLVED.lookup(options, snapshot_env())  # the hot path: settings already seen
     if found is not None:
-        return _session_for(found, seams)
+        return _with_seams(found, seams)
     if _in_event_loop():
         return _Deferred(options, seams)
-    return _session_for(resolve_options(options), seams)
+    return _with_seams(RESOLVED.resolve(options), seams)
 
 
 def _in_event_loop() -> bool:
@@ -408,7 +486,7 @@ class _Deferred(Session):
     def settings(self) -> Settings:
         settings = self._settings
         if settings is None:
-            settings = self._settings = resolve_options(self._options)
+            settings = self._settings = RESOLVED.resolve(self._options).settings
         return settings
 
     def resolved(self) -> bool:
@@ -421,7 +499,9 @@ class _Deferred(Session):
             from kaskada import _offloop
 
             options = self._options
-            resolving = _offloop.shared(_resolving, options, lambda: resolve_options(options))
+            resolving = _offloop.shared(
+                _resolving, options, lambda: RESOLVED.resolve(options).settings
+            )
             self._settings = await resolving
         return self
 
@@ -477,7 +557,7 @@ def current(session: Session | None = None) -> Session:
         return found
     with _global_lock:
         if _global is None:
-            _global = _session_for(resolve_default())
+            _global = RESOLVED.resolve(ConnectionOptions())
         return _global
 
 
@@ -496,11 +576,11 @@ def explain(session: Session | None = None) -> Explanation:
     return current(session).explain()
 
 
-@on_reset
-def _clear() -> None:
+def clear_process_state() -> None:
+    """Forget what this module keeps for the process (see kaskada/_reset.py)."""
     global _global
     _global = None
-    _sessions.clear()
+    RESOLVED.clear()
     _active.set(None)
 
 

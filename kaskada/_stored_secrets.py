@@ -17,7 +17,6 @@ from typing import Any
 
 from kaskada import _binding, _config, _keyring
 from kaskada._keyring import Entry
-from kaskada._reset import on_reset
 from kaskada._secret import Secret
 
 log = logging.getLogger(__name__)
@@ -25,8 +24,8 @@ log = logging.getLogger(__name__)
 _secrets: dict[tuple[str, str], tuple[_config.ConfigFile, Entry]] = {}
 
 
-@on_reset
-def _clear_secrets() -> None:
+def clear_process_state() -> None:
+    """Forget what this module keeps for the process (see kaskada/_reset.py)."""
     _secrets.clear()
 
 

@@ -36,7 +36,6 @@ from kaskada._errors import (
     KaskadaError,
     TokenEndpointUnavailableError,
 )
-from kaskada._reset import on_reset
 from kaskada._secret import Secret, scrub
 from kaskada._secret_stores import SecretStore, store_for
 
@@ -700,8 +699,8 @@ def token_source(
     return source
 
 
-@on_reset
-def _clear() -> None:
+def clear_process_state() -> None:
+    """Forget what this module keeps for the process (see kaskada/_reset.py)."""
     _sources.clear()
 
 

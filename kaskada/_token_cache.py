@@ -39,7 +39,6 @@ from typing import Any
 
 from kaskada import _clock, _config, _defaults, _env, _paths, _settings, _values
 from kaskada._access_token import Token, refresh_margin
-from kaskada._reset import on_reset
 from kaskada._secret import Secret
 from kaskada._secret_stores import KeyringStore
 from kaskada._settings import Settings, StoredSecret
@@ -477,6 +476,6 @@ def forget_all() -> int:
     return dropped
 
 
-@on_reset
-def _reset_warnings() -> None:
+def clear_process_state() -> None:
+    """Forget what this module keeps for the process (see kaskada/_reset.py)."""
     _warned.clear()

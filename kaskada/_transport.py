@@ -27,7 +27,6 @@ from kaskada import __version__, _fork, _retry
 from kaskada._errors import ApiAuthenticationError, ConfigError
 from kaskada._grpc_errors import from_rpc_error
 from kaskada._options import ChannelKey
-from kaskada._reset import on_reset
 from kaskada._token import bad_ca_bundle
 
 if TYPE_CHECKING:
@@ -234,8 +233,8 @@ def close_all() -> None:
     POOL.close_all()
 
 
-@on_reset
-def _reset() -> None:
+def clear_process_state() -> None:
+    """Forget what this module keeps for the process (see kaskada/_reset.py)."""
     close_all()
 
 

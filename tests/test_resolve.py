@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import kaskada as kda
-from kaskada import _defaults, _memo
+from kaskada import _defaults, _session
 from kaskada._errors import (
     ConfigError,
     IncompleteCredentialsError,
@@ -44,7 +44,7 @@ def _keyring(memory_keyring: dict[tuple[str, str], str]) -> None:
 
 def test_no_credentials_names_the_three_ways() -> None:
     with pytest.raises(NoCredentialsError) as caught:
-        _memo.resolve()
+        _session.resolve()
     message = str(caught.value)
     assert "profile" in message and "KASKADA_CLIENT_ID" in message and "client_id=" in message
 
@@ -52,7 +52,7 @@ def test_no_credentials_names_the_three_ways() -> None:
 def test_builtin_defaults_are_the_local_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KASKADA_CLIENT_ID", "env-id")
     monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY)
-    settings = _memo.resolve()
+    settings = _session.resolve()
     assert settings.endpoint == ("localhost:50051", BUILTIN)
     assert settings.exchange_endpoint == ("http://localhost:50052/oauth/token", BUILTIN)
     assert settings.is_secure.value is False
@@ -64,7 +64,7 @@ def test_unknown_profile_lists_the_known_ones() -> None:
     add("dev")
     add("prod")
     with pytest.raises(ProfileNotFoundError) as caught:
-        _memo.resolve(profile="nope")
+        _session.resolve(profile="nope")
     assert "dev" in str(caught.value) and "prod" in str(caught.value)
 
 
@@ -78,7 +78,7 @@ def test_unknown_profile_lists_the_known_ones() -> None:
 )
 def test_partial_arguments_are_errors(arguments: dict[str, Any], fragment: str) -> None:
     with pytest.raises(IncompleteCredentialsError) as caught:
-        _memo.resolve(**arguments)
+        _session.resolve(**arguments)
     assert fragment in str(caught.value)
     assert CANARY not in str(caught.value)
 
@@ -89,13 +89,13 @@ def test_env_id_without_secret_is_not_completed_from_a_profile(
     add("dev", default=True)
     monkeypatch.setenv("KASKADA_CLIENT_ID", "env-id")
     with pytest.raises(IncompleteCredentialsError, match="KASKADA_CLIENT_SECRET"):
-        _memo.resolve()
+        _session.resolve()
 
 
 def test_profile_without_secret_says_how_to_store_it() -> None:
     add("dev", secret=None, default=True)
     with pytest.raises(IncompleteCredentialsError, match="kaskada configure --profile dev"):
-        _memo.resolve()
+        _session.resolve()
 
 
 @pytest.mark.parametrize("where", ["arguments", "env", "profile"])
@@ -113,7 +113,7 @@ def test_endpoint_without_exchange_endpoint_is_an_error(
         add("p", endpoint="api.example.com:443")
         call = {"profile": "p"}
     with pytest.raises(IncompleteCredentialsError, match="exchange") as caught:
-        _memo.resolve(**call)
+        _session.resolve(**call)
     assert "api.example.com:443" in str(caught.value)
 
 
@@ -132,7 +132,7 @@ def test_auth_endpoint_bare_host_or_url(
     monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY)
     monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", value)
     monkeypatch.setenv("KASKADA_AUTH_AUDIENCE", "aud")
-    settings = _memo.resolve()
+    settings = _session.resolve()
     assert settings.exchange_endpoint == (url, "KASKADA_AUTH_ENDPOINT")
     assert settings.audience == ("aud", "KASKADA_AUTH_AUDIENCE")
 
@@ -146,9 +146,9 @@ def test_kaskada_profile_beats_env_credentials_and_warns_once(
     monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY + "-env")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        first = _memo.resolve()
+        first = _session.resolve()
         monkeypatch.setenv("KASKADA_CLIENT_ID", "env-id-2")  # new env: resolved again
-        second = _memo.resolve()
+        second = _session.resolve()
     assert first.client_id == ("id-staging", "profile 'staging'")
     assert second.client_id.value == "id-staging"
     shadow = [w for w in caught if "KASKADA_PROFILE" in str(w.message)]
@@ -162,7 +162,7 @@ def test_one_source_env_credentials_never_take_the_profile_endpoint(
     add("dev", default=True, endpoint="dev.example.com:443", exchange_endpoint="auth.example.com")
     monkeypatch.setenv("KASKADA_CLIENT_ID", "env-id")
     monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY)
-    settings = _memo.resolve()
+    settings = _session.resolve()
     assert settings.client_id.source == "KASKADA_CLIENT_ID"
     assert settings.endpoint == ("localhost:50051", BUILTIN)
     assert settings.exchange_endpoint.source == BUILTIN
@@ -172,7 +172,7 @@ def test_one_source_profile_never_takes_env_endpoint(monkeypatch: pytest.MonkeyP
     add("dev", default=True)
     monkeypatch.setenv("KASKADA_API_ENDPOINT", "evil.example.com:443")
     monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", "evil.example.com")
-    settings = _memo.resolve()
+    settings = _session.resolve()
     assert settings.profile.value == "dev"
     assert settings.endpoint.value == "localhost:50051"
     assert "evil" not in str(settings.exchange_endpoint.value)
@@ -180,7 +180,7 @@ def test_one_source_profile_never_takes_env_endpoint(monkeypatch: pytest.MonkeyP
 
 def test_profile_fields_overridden_by_arguments_carry_their_source() -> None:
     add("dev", endpoint="localhost:7000", exchange_endpoint="http://localhost:7001/oauth/token")
-    settings = _memo.resolve(profile="dev", endpoint="127.0.0.1:7002", timeout=3)
+    settings = _session.resolve(profile="dev", endpoint="127.0.0.1:7002", timeout=3)
     assert settings.endpoint == ("127.0.0.1:7002", "argument")
     assert settings.exchange_endpoint.source == "profile 'dev'"
     assert settings.timeout == (3.0, "argument")
@@ -190,7 +190,7 @@ def test_profile_fields_overridden_by_arguments_carry_their_source() -> None:
 def test_overriding_the_profile_id_needs_its_own_secret() -> None:
     add("dev")
     with pytest.raises(IncompleteCredentialsError, match="client_secret"):
-        _memo.resolve(profile="dev", client_id="someone-else")
+        _session.resolve(profile="dev", client_id="someone-else")
 
 
 def test_plaintext_to_a_remote_host_is_refused_unless_allowed(
@@ -204,14 +204,14 @@ def test_plaintext_to_a_remote_host_is_refused_unless_allowed(
         "is_secure": False,
     }
     with pytest.raises(InsecureConnectionError, match=r"10\.1\.2\.3"):
-        _memo.resolve(**call)
-    assert _memo.resolve(**call, allow_insecure=True).allow_insecure.value is True
+        _session.resolve(**call)
+    assert _session.resolve(**call, allow_insecure=True).allow_insecure.value is True
     monkeypatch.setenv("KASKADA_ALLOW_INSECURE", "1")
-    assert _memo.resolve(**call).allow_insecure == (True, "KASKADA_ALLOW_INSECURE")
+    assert _session.resolve(**call).allow_insecure == (True, "KASKADA_ALLOW_INSECURE")
 
 
 def test_remote_endpoint_defaults_to_tls() -> None:
-    settings = _memo.resolve(
+    settings = _session.resolve(
         client_id="a",
         client_secret=CANARY,
         endpoint="api.example.com:443",
@@ -222,7 +222,7 @@ def test_remote_endpoint_defaults_to_tls() -> None:
 
 def test_secret_over_plain_http_to_a_remote_token_endpoint_is_refused() -> None:
     with pytest.raises(InsecureConnectionError, match="unencrypted"):
-        _memo.resolve(
+        _session.resolve(
             client_id="a",
             client_secret=CANARY,
             endpoint="api.example.com:443",
@@ -231,12 +231,12 @@ def test_secret_over_plain_http_to_a_remote_token_endpoint_is_refused() -> None:
 
 
 def test_preissued_token_from_argument_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = _memo.resolve(jwt=CANARY)
+    settings = _session.resolve(jwt=CANARY)
     assert settings.token.source == "argument jwt"
     assert isinstance(settings.token.value, Secret)
     monkeypatch.setenv("KASKADA_TOKEN", CANARY)
     monkeypatch.setenv("KASKADA_API_ENDPOINT", "127.0.0.1:1234")
-    env = _memo.resolve()  # a token needs no exchange endpoint
+    env = _session.resolve()  # a token needs no exchange endpoint
     assert env.token.source == "KASKADA_TOKEN" and env.endpoint.value == "127.0.0.1:1234"
 
 
@@ -245,27 +245,27 @@ def test_bad_env_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("KASKADA_CLIENT_SECRET", CANARY)
     monkeypatch.setenv("KASKADA_IS_SECURE", "maybe")
     with pytest.raises(ConfigError, match="KASKADA_IS_SECURE"):
-        _memo.resolve()
+        _session.resolve()
     monkeypatch.setenv("KASKADA_IS_SECURE", "false")
     monkeypatch.setenv("KASKADA_TIMEOUT", "-1")
     with pytest.raises(ConfigError, match="KASKADA_TIMEOUT"):
-        _memo.resolve()
+        _session.resolve()
 
 
 def test_profile_added_at_runtime_resolves_without_restart() -> None:
     add("dev", default=True)
-    assert _memo.resolve().profile.value == "dev"
+    assert _session.resolve().profile.value == "dev"
     with pytest.raises(ProfileNotFoundError):
-        _memo.resolve(profile="late")
+        _session.resolve(profile="late")
     add("late")
-    assert _memo.resolve(profile="late").client_id.value == "id-late"
+    assert _session.resolve(profile="late").client_id.value == "id-late"
     add("late", client_id="id-late-2")
-    assert _memo.resolve(profile="late").client_id.value == "id-late-2"
+    assert _session.resolve(profile="late").client_id.value == "id-late-2"
 
 
 def test_memo_returns_the_same_settings_while_nothing_changed() -> None:
     add("dev", default=True)
-    assert _memo.resolve(profile="dev") is _memo.resolve(profile="dev")
+    assert _session.resolve(profile="dev") is _session.resolve(profile="dev")
 
 
 @pytest.mark.parametrize(
@@ -287,7 +287,7 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 
 def test_describe_default_explains_and_masks() -> None:
     add("dev", default=True)
-    described = Explanation.from_settings(_memo.resolve_default(), title="kda.init() would use")
+    described = Explanation.from_settings(_session.resolve_default(), title="kda.init() would use")
     text = str(described)
     assert "kda.init() would use" in text and "default_profile" in text
     assert CANARY not in text and CANARY not in repr(described)
@@ -351,13 +351,13 @@ def env_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_is_secure_words(raw: str, secure: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     env_credentials(monkeypatch)
     monkeypatch.setenv("KASKADA_IS_SECURE", raw)
-    assert _memo.resolve().is_secure == (secure, "KASKADA_IS_SECURE")
+    assert _session.resolve().is_secure == (secure, "KASKADA_IS_SECURE")
 
 
 def test_empty_is_secure_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     env_credentials(monkeypatch)
     monkeypatch.setenv("KASKADA_IS_SECURE", "")
-    assert _memo.resolve().is_secure.source.startswith(BUILTIN)
+    assert _session.resolve().is_secure.source.startswith(BUILTIN)
 
 
 @pytest.mark.parametrize("raw", ["maybe", "2", "tru", "secure"])
@@ -367,7 +367,7 @@ def test_bad_is_secure_names_variable_value_and_fix(
     env_credentials(monkeypatch)
     monkeypatch.setenv("KASKADA_IS_SECURE", raw)
     with pytest.raises(ConfigError) as caught:
-        _memo.resolve()
+        _session.resolve()
     message = str(caught.value)
     assert "KASKADA_IS_SECURE" in message and repr(raw) in message and "true or false" in message
 
@@ -379,17 +379,17 @@ def test_bad_timeout_is_a_config_error_naming_the_variable(
     env_credentials(monkeypatch)
     monkeypatch.setenv("KASKADA_TIMEOUT", raw)
     with pytest.raises(ConfigError, match="KASKADA_TIMEOUT") as caught:
-        _memo.resolve()
+        _session.resolve()
     assert "seconds" in str(caught.value)
 
 
 def test_timeout_argument_and_variable_accept_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     env_credentials(monkeypatch)
     monkeypatch.setenv("KASKADA_TIMEOUT", "2.5")
-    assert _memo.resolve().timeout == (2.5, "KASKADA_TIMEOUT")
-    assert _memo.resolve(timeout=7).timeout == (7.0, "argument")
+    assert _session.resolve().timeout == (2.5, "KASKADA_TIMEOUT")
+    assert _session.resolve(timeout=7).timeout == (7.0, "argument")
     with pytest.raises(ConfigError, match="timeout="):
-        _memo.resolve(timeout=float("inf"))
+        _session.resolve(timeout=float("inf"))
 
 
 @pytest.mark.parametrize(
@@ -403,7 +403,7 @@ def test_timeout_argument_and_variable_accept_numbers(monkeypatch: pytest.Monkey
 def test_auth_endpoint_host_forms(value: str, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     env_credentials(monkeypatch)
     monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", value)
-    assert _memo.resolve().exchange_endpoint.value == url
+    assert _session.resolve().exchange_endpoint.value == url
 
 
 @pytest.mark.parametrize("value", ["https://", "https://auth.example.com:abc/t", "ftp://h/t"])
@@ -413,7 +413,7 @@ def test_unusable_auth_endpoint_is_a_config_error(
     env_credentials(monkeypatch)
     monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", value)
     with pytest.raises(ConfigError, match="KASKADA_AUTH_ENDPOINT") as caught:
-        _memo.resolve()
+        _session.resolve()
     assert CANARY not in str(caught.value)
 
 
@@ -422,33 +422,33 @@ def test_endpoint_that_is_not_host_port_is_a_config_error(
     value: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(ConfigError, match="host:port"):
-        _memo.resolve(jwt=CANARY, endpoint=value)
+        _session.resolve(jwt=CANARY, endpoint=value)
     monkeypatch.setenv("KASKADA_TOKEN", CANARY)
     monkeypatch.setenv("KASKADA_API_ENDPOINT", value)
     if value.strip():  # an empty variable counts as unset
         with pytest.raises(ConfigError, match="KASKADA_API_ENDPOINT"):
-            _memo.resolve()
+            _session.resolve()
 
 
 def test_string_booleans_in_arguments_are_parsed_not_truthy() -> None:
     call = {"client_id": "a", "client_secret": CANARY}
-    assert _memo.resolve(**call, is_secure="false").is_secure == (False, "argument")
-    assert _memo.resolve(**call, allow_insecure="0").allow_insecure.value is False
+    assert _session.resolve(**call, is_secure="false").is_secure == (False, "argument")
+    assert _session.resolve(**call, allow_insecure="0").allow_insecure.value is False
     with pytest.raises(ConfigError, match="is_secure="):
-        _memo.resolve(**call, is_secure="maybe")
+        _session.resolve(**call, is_secure="maybe")
     with pytest.raises(ConfigError, match="endpoint="):
-        _memo.resolve(**call, endpoint=50051)
+        _session.resolve(**call, endpoint=50051)
 
 
 def test_preissued_token_is_trimmed_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _memo.resolve(jwt=f" {CANARY}\n").token.value == Secret(CANARY)
+    assert _session.resolve(jwt=f" {CANARY}\n").token.value == Secret(CANARY)
     for bad in (f"{CANARY}\nmore", f"{CANARY}é", "  "):
         with pytest.raises(ConfigError, match="argument jwt") as caught:
-            _memo.resolve(jwt=bad)
+            _session.resolve(jwt=bad)
         assert CANARY not in str(caught.value)
     monkeypatch.setenv("KASKADA_TOKEN", f"{CANARY}\x01")
     with pytest.raises(ConfigError, match="KASKADA_TOKEN") as caught:
-        _memo.resolve()
+        _session.resolve()
     assert CANARY not in str(caught.value)
 
 

@@ -63,14 +63,13 @@ def _imports(module: str) -> set[str]:
     ("module", "never"),
     [
         # presentation is handed its Settings: it reads no session or resolution state
-        ("kaskada._explain", {"kaskada._session", "kaskada._resolve", "kaskada._memo"}),
+        ("kaskada._explain", {"kaskada._session", "kaskada._resolve"}),
         # resolution builds no presentation object and knows no session
         ("kaskada._resolve", {"kaskada._explain", "kaskada._session"}),
-        ("kaskada._memo", {"kaskada._explain", "kaskada._session"}),
         # settings and values sit below resolution
-        ("kaskada._settings", {"kaskada._resolve", "kaskada._memo", "kaskada._session"}),
-        ("kaskada._values", {"kaskada._resolve", "kaskada._memo", "kaskada._session"}),
-        ("kaskada._defaults", {"kaskada._resolve", "kaskada._memo", "kaskada._session"}),
+        ("kaskada._settings", {"kaskada._resolve", "kaskada._session"}),
+        ("kaskada._values", {"kaskada._resolve", "kaskada._session"}),
+        ("kaskada._defaults", {"kaskada._resolve", "kaskada._session"}),
     ],
 )
 def test_the_data_flows_one_way(module: str, never: set[str]) -> None:

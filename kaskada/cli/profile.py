@@ -17,10 +17,10 @@ from typing import Any
 from kaskada import _binding, _config, _keyring, _profiles, profiles
 from kaskada._errors import ConfigError, KaskadaError, KeyringError, SecretBindingError
 from kaskada._explain import Explanation
-from kaskada._memo import resolve_default
 from kaskada._names import validate_profile_name
 from kaskada._schema import BY_NAME
 from kaskada._secret import Secret
+from kaskada._session import resolve_default
 from kaskada._values import parse_bool, parse_timeout
 from kaskada.cli import for_the_shell
 from kaskada.cli._output import emit_json, note, printable, typed_json
