@@ -306,12 +306,13 @@ class _Resolved:
     def resolve(self, options: ConnectionOptions) -> Session:
         """The Session of ``options``: from the cache, else resolved now (may read the
         config file and the keyring) and kept."""
-        env_values = snapshot_env()
+        env_values = snapshot_env(options)
         found = self.lookup(options, env_values)
         if found is not None:
             return found
-        identity = _config_identity() if _uses_file(options, env_values) else None
-        made = Session(resolve_layers(options, dict(zip(ENV_VARS, env_values, strict=True))))
+        env = {name: os.environ.get(name) for name in ENV_VARS}
+        identity = _config_identity() if _uses_file(options, env) else None
+        made = Session(resolve_layers(options, env))
         with self._lock:
             if len(self._entries) >= self.LIMIT:
                 self._entries.clear()
@@ -325,16 +326,32 @@ class _Resolved:
         self._lock = threading.Lock()  # another thread may have held it at fork time
 
 
-def snapshot_env() -> tuple[str | None, ...]:
-    """The KASKADA_* variables resolution reads, as they are now."""
-    return tuple(map(os.environ.get, ENV_VARS))
+# The variables resolution reads for each shape of options: what a Session is kept by.
+# A profile named by the caller beats every variable but these (timeout, allow_insecure,
+# and the credential variables it warns it shadows); explicit credentials, the first two.
+_READS_WITH_CREDENTIALS = (_env.TIMEOUT, _env.ALLOW_INSECURE)
+_READS_WITH_PROFILE = (*_READS_WITH_CREDENTIALS, *_env.CREDENTIAL_VARIABLES)
 
 
-def _uses_file(options: ConnectionOptions, env_values: tuple[str | None, ...]) -> bool:
+def _reads(options: ConnectionOptions) -> tuple[str, ...]:
+    """The KASKADA_* variables resolving ``options`` reads."""
+    if options.profile:
+        return _READS_WITH_PROFILE
+    if options.client_secret is not None or options.jwt is not None:
+        return _READS_WITH_CREDENTIALS
+    return ENV_VARS
+
+
+def snapshot_env(options: ConnectionOptions) -> tuple[str | None, ...]:
+    """The variables resolving ``options`` reads, as they are now (part of the cache key)."""
+    return tuple(map(os.environ.get, _reads(options)))
+
+
+def _uses_file(options: ConnectionOptions, env: dict[str, str | None]) -> bool:
     """Whether resolving ``options`` may read the config file (a profile, or the default)."""
     return (
         bool(options.profile)
-        or env_values[ENV_VARS.index(_env.PROFILE)] is not None
+        or env.get(_env.PROFILE) is not None
         or (options.client_secret is None and options.jwt is None)
     )
 
@@ -452,7 +469,7 @@ def _seams(
 
 def session_for(options: ConnectionOptions, seams: Seams = NO_SEAMS) -> Session:
     """``session(**options)`` for options already built (``%fenl_auth``, the CLI's flags)."""
-    found = RESOLVED.lookup(options, snapshot_env())  # the hot path: settings already seen
+    found = RESOLVED.lookup(options, snapshot_env(options))  # the hot path: seen settings
     if found is not None:
         return _with_seams(found, seams)
     if _in_event_loop():

@@ -268,6 +268,23 @@ def test_memo_returns_the_same_settings_while_nothing_changed() -> None:
     assert _session.resolve(profile="dev") is _session.resolve(profile="dev")
 
 
+def test_a_kept_session_follows_every_variable_its_resolution_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A named profile reads KASKADA_TIMEOUT (and warns about credential variables): a
+    change there resolves again; KASKADA_PROFILE does not change what profile= means."""
+    add("dev", default=True)
+    add("other", client_id="id-other")
+    first = _session.resolve(profile="dev")
+    monkeypatch.setenv("KASKADA_PROFILE", "other")
+    assert _session.resolve(profile="dev") is first
+    monkeypatch.setenv("KASKADA_TIMEOUT", "9")
+    assert _session.resolve(profile="dev").timeout.value == 9
+    assert _session.resolve().profile.value == "other"  # no profile=: every variable counts
+    monkeypatch.setenv("KASKADA_PROFILE", "dev")
+    assert _session.resolve().profile.value == "dev"
+
+
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [
