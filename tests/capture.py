@@ -6,7 +6,8 @@ request back, as a hostile or careless token endpoint might). ``EchoGrpc`` is a
 TableService that records the metadata of each call and fails it with a status
 message and a BadRequest detail that echo the ``authorization`` header.
 Tests assert that a secret never arrives at them, and that what they echo never
-reaches the user.
+reaches the user. A pytest plugin (conftest loads it): the ``capture`` fixture is
+one CaptureHTTP for one test.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
 
 Answer = tuple[int, dict[str, str], bytes]
 
@@ -128,3 +131,11 @@ class EchoGrpc:
 
     def close(self) -> None:
         self.server.stop(None)
+
+
+@pytest.fixture
+def capture() -> Iterator[CaptureHTTP]:
+    """A CaptureHTTP answering every request with ``echo_error``, for one test."""
+    server = CaptureHTTP()
+    yield server
+    server.close()

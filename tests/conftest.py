@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.server_fixtures",
     "tests.token_fakes",
     "tests.scripted_api",
+    "tests.capture",
     "pytester",
 ]
 

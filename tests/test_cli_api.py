@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def client(local_server: Any) -> tuple[str, str, dict[str, str]]:
+def client_env(local_server: Any) -> tuple[str, str, dict[str, str]]:
     client_id, secret = local_server.add_client(f"cli_{uuid.uuid4().hex[:8]}")
     env = {
         "KASKADA_CLIENT_ID": client_id,
@@ -33,9 +33,9 @@ def client(local_server: Any) -> tuple[str, str, dict[str, str]]:
 
 
 def test_whoami_proves_credentials_and_shows_sources(
-    client: tuple[str, str, dict[str, str]], local_server: Any
+    client_env: tuple[str, str, dict[str, str]], local_server: Any
 ) -> None:
-    client_id, secret, env = client
+    client_id, secret, env = client_env
     result = run("whoami", env=env)
     assert result.returncode == 0, result.stderr
     assert client_id in result.stdout and local_server.endpoint in result.stdout
@@ -47,9 +47,9 @@ def test_whoami_proves_credentials_and_shows_sources(
 
 
 def test_whoami_with_a_wrong_secret_is_one_line(
-    client: tuple[str, str, dict[str, str]],
+    client_env: tuple[str, str, dict[str, str]],
 ) -> None:
-    _client_id, _secret, env = client
+    _client_id, _secret, env = client_env
     canary = "canary-" + uuid.uuid4().hex
     result = run("whoami", env={**env, "KASKADA_CLIENT_SECRET": canary})
     assert result.returncode == 4  # credentials refused
@@ -59,12 +59,12 @@ def test_whoami_with_a_wrong_secret_is_one_line(
 
 
 def test_token_prints_only_a_token_the_server_accepts(
-    client: tuple[str, str, dict[str, str]], local_server: Any
+    client_env: tuple[str, str, dict[str, str]], local_server: Any
 ) -> None:
     from kaskada.api.v1alpha import table_pb2
     from tests.server_fixtures import bearer, table_stub
 
-    _client_id, _secret, env = client
+    _client_id, _secret, env = client_env
     result = run("token", env=env)
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
@@ -76,8 +76,8 @@ def test_token_prints_only_a_token_the_server_accepts(
         stub.channel.close()
 
 
-def test_table_lifecycle_from_the_shell(client: tuple[str, str, dict[str, str]]) -> None:
-    _client_id, _secret, env = client
+def test_table_lifecycle_from_the_shell(client_env: tuple[str, str, dict[str, str]]) -> None:
+    _client_id, _secret, env = client_env
     assert json.loads(run("table", "list", "--json", env=env).stdout) == []
     made = run(
         "table",
@@ -159,9 +159,9 @@ SETTINGS = (
 
 
 def test_whoami_prints_the_source_of_every_setting(
-    client: tuple[str, str, dict[str, str]],
+    client_env: tuple[str, str, dict[str, str]],
 ) -> None:
-    _client_id, secret, env = client
+    _client_id, secret, env = client_env
     result = run("whoami", env={**env, "KASKADA_TIMEOUT": "9"})
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("  ")}
@@ -178,9 +178,9 @@ def test_whoami_prints_the_source_of_every_setting(
      ("KASKADA_API_ENDPOINT", "http://127.0.0.1:1")],
 )  # fmt: skip
 def test_bad_variables_are_one_line_naming_the_variable(
-    client: tuple[str, str, dict[str, str]], variable: str, value: str
+    client_env: tuple[str, str, dict[str, str]], variable: str, value: str
 ) -> None:
-    _client_id, secret, env = client
+    _client_id, secret, env = client_env
     result = run("table", "list", env={**env, variable: value})
     assert result.returncode == 1
     assert result.stderr.startswith("kaskada: error: ") and result.stderr.count("\n") == 1

@@ -14,18 +14,16 @@
 
 from __future__ import annotations
 
-import http.server
 import os
 import subprocess
-import threading
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kaskada import _config, _profiles, _reset, _stored_secrets
 from kaskada._errors import ConfigError, UntrustedConfigError
+from tests.capture import CaptureHTTP
 from tests.helpers import run_cli as kaskada
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,70 +41,38 @@ def one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> str
     return lines[0]
 
 
-class Capture(http.server.BaseHTTPRequestHandler):
-    """Records every request's headers and body; answers 400 to everything."""
-
-    received: list[bytes]
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        self.received.append(bytes(self.headers) + self.rfile.read(length))
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b'{"error": "invalid_client"}')
-
-    do_GET = do_POST
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def capture() -> Iterator[tuple[str, list[bytes]]]:
-    received: list[bytes] = []
-    handler = type("Handler", (Capture,), {"received": received})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/oauth/token", received
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.fixture
 def victim(
-    real_keyring: str, isolated_environment: Path, capture: tuple[str, list[bytes]]
-) -> tuple[Path, list[bytes]]:
+    real_keyring: str, isolated_environment: Path, capture: CaptureHTTP
+) -> tuple[Path, CaptureHTTP]:
     """A default profile whose secret (CANARY) is in the real keyring; its token
     endpoint is the capture server (as if another user had swapped the file)."""
-    url, received = capture
     result = kaskada(
         "profile", "add", "dev", "--client-id", "cid", "--endpoint", "127.0.0.1:9",
-        "--exchange-endpoint", url, "--plaintext", "--default", "--secret-stdin",
+        "--exchange-endpoint", capture.url, "--plaintext", "--default", "--secret-stdin",
         input=CANARY + "\n",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    return isolated_environment, received
+    return isolated_environment, capture
 
 
-def assert_secret_never_sent(received: list[bytes]) -> None:
-    assert received == []  # nothing at all went to the capture server, so not the secret
+def assert_secret_never_sent(received: CaptureHTTP) -> None:
+    assert received.requests == []  # nothing at all went to the capture server
 
 
 @pytest.mark.real_keyring
 def test_the_capture_server_does_receive_the_secret_from_a_trusted_folder(
-    victim: tuple[Path, list[bytes]],
+    victim: tuple[Path, CaptureHTTP],
 ) -> None:
     """The control: without the open folder the secret does reach the (capture) endpoint."""
     _, received = victim
     assert kaskada("whoami").returncode == 4  # the capture server refuses every secret: exit 4
-    assert any(CANARY.encode() in request for request in received)
+    assert CANARY.encode() in received.received()
 
 
 @pytest.mark.real_keyring
 def test_a_world_writable_folder_refuses_to_read_the_secret(
-    victim: tuple[Path, list[bytes]],
+    victim: tuple[Path, CaptureHTTP],
 ) -> None:
     folder, received = victim
     folder.chmod(0o777)
@@ -117,7 +83,7 @@ def test_a_world_writable_folder_refuses_to_read_the_secret(
 
 @pytest.mark.real_keyring
 def test_a_group_writable_file_refuses_to_read_the_secret(
-    victim: tuple[Path, list[bytes]],
+    victim: tuple[Path, CaptureHTTP],
 ) -> None:
     folder, received = victim
     path = folder / "config.toml"
@@ -130,7 +96,7 @@ def test_a_group_writable_file_refuses_to_read_the_secret(
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
 @pytest.mark.parametrize("which", ["folder", "file"])
 def test_a_folder_or_file_owned_by_another_user_refuses_to_read_the_secret(
-    which: str, victim: tuple[Path, list[bytes]]
+    which: str, victim: tuple[Path, CaptureHTTP]
 ) -> None:
     folder, received = victim
     target = folder if which == "folder" else folder / "config.toml"
@@ -142,7 +108,7 @@ def test_a_folder_or_file_owned_by_another_user_refuses_to_read_the_secret(
 
 @pytest.mark.real_keyring
 def test_listing_profiles_in_an_open_folder_warns_once(
-    victim: tuple[Path, list[bytes]],
+    victim: tuple[Path, CaptureHTTP],
 ) -> None:
     folder, _ = victim
     folder.chmod(0o757)

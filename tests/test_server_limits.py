@@ -10,10 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.server
 import os
 import sqlite3
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -23,6 +21,7 @@ import grpc
 import pytest
 
 from kaskada.api.v1alpha import table_pb2
+from tests.capture import CaptureHTTP
 from tests.server_fixtures import bearer, fetch_token, post_token, table_stub
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -235,35 +234,16 @@ def test_the_client_reports_429_as_one_line_and_does_not_retry() -> None:
     from kaskada._errors import TokenEndpointUnavailableError
     from kaskada._secret import Secret
 
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            hits.append(self.path)
-            self.rfile.read(int(self.headers["Content-Length"]))
-            body = (b'{"error": "temporarily_unavailable", "error_description": '
-                    b'"too many failed sign-ins from this address: try again in 30 s"}')
-            self.send_response(429)
-            self.send_header("Retry-After", "30")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    body = (b'{"error": "temporarily_unavailable", "error_description": '
+            b'"too many failed sign-ins from this address: try again in 30 s"}')
+    capture = CaptureHTTP(lambda request: (429, {"Retry-After": "30"}, body))
     try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/oauth/token"
         with pytest.raises(TokenEndpointUnavailableError) as raised:  # asks to wait: an outage
-            _token.exchange(url, "some-client", Secret("s3cr3t-canary"), timeout=10)
+            _token.exchange(capture.url, "some-client", Secret("s3cr3t-canary"), timeout=10)
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        capture.close()
     message = str(raised.value)
-    assert len(hits) == 1
+    assert len(capture.requests) == 1
     assert "429" in message and "try again in 30 s" in message and "\n" not in message
     assert "s3cr3t-canary" not in message
 

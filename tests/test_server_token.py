@@ -22,7 +22,7 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def client(local_server: Any) -> tuple[str, str]:
+def client_credentials(local_server: Any) -> tuple[str, str]:
     return local_server.add_client(f"token-{time.monotonic_ns()}")  # type: ignore[no-any-return]
 
 
@@ -55,30 +55,38 @@ def assert_error(
     return headers
 
 
-def test_form_encoded_body(local_server: Any, client: tuple[str, str]) -> None:
-    client_id, secret = client
+def test_form_encoded_body(
+    local_server: Any, client_credentials: tuple[str, str]
+) -> None:
+    client_id, secret = client_credentials
     body = form(grant_type="client_credentials", client_id=client_id, client_secret=secret)
     assert_token_answer(*post_token(local_server.token_url, body, headers=FORM))
 
 
-def test_json_body_as_auth0_took_it(local_server: Any, client: tuple[str, str]) -> None:
-    client_id, secret = client
+def test_json_body_as_auth0_took_it(
+    local_server: Any, client_credentials: tuple[str, str]
+) -> None:
+    client_id, secret = client_credentials
     body = json.dumps({"client_id": client_id, "client_secret": secret,
                        "audience": "https://api.prod.kaskada.com",
                        "grant_type": "client_credentials"}).encode()
     assert_token_answer(*post_token(local_server.token_url, body, headers=JSON))
 
 
-def test_http_basic_client_authentication(local_server: Any, client: tuple[str, str]) -> None:
-    client_id, secret = client
+def test_http_basic_client_authentication(
+    local_server: Any, client_credentials: tuple[str, str]
+) -> None:
+    client_id, secret = client_credentials
     headers = {**FORM, **basic(client_id, secret)}
     answer = post_token(local_server.token_url, form(grant_type="client_credentials"),
                         headers=headers)
     assert_token_answer(*answer)
 
 
-def test_each_grant_gives_a_new_token(local_server: Any, client: tuple[str, str]) -> None:
-    client_id, secret = client
+def test_each_grant_gives_a_new_token(
+    local_server: Any, client_credentials: tuple[str, str]
+) -> None:
+    client_id, secret = client_credentials
     body = form(grant_type="client_credentials", client_id=client_id, client_secret=secret)
     tokens = {post_token(local_server.token_url, body, headers=FORM)[2]["access_token"]
               for _ in range(3)}
@@ -86,9 +94,9 @@ def test_each_grant_gives_a_new_token(local_server: Any, client: tuple[str, str]
 
 
 def test_wrong_secret_and_unknown_client_are_invalid_client(
-    local_server: Any, client: tuple[str, str]
+    local_server: Any, client_credentials: tuple[str, str]
 ) -> None:
-    client_id, secret = client
+    client_id, secret = client_credentials
     for cid, sec in ((client_id, secret + "x"), ("no-such-client", secret)):
         body = form(grant_type="client_credentials", client_id=cid, client_secret=sec)
         headers = assert_error(post_token(local_server.token_url, body, headers=FORM),
@@ -107,8 +115,10 @@ def test_missing_client_authentication_is_invalid_client(local_server: Any) -> N
     assert_error(answer, 401, "invalid_client")
 
 
-def test_revoked_client_gets_no_token(local_server: Any, client: tuple[str, str]) -> None:
-    client_id, secret = client
+def test_revoked_client_gets_no_token(
+    local_server: Any, client_credentials: tuple[str, str]
+) -> None:
+    client_id, secret = client_credentials
     local_server.revoke_client(client_id)
     body = form(grant_type="client_credentials", client_id=client_id, client_secret=secret)
     headers = assert_error(post_token(local_server.token_url, body, headers=FORM),
@@ -116,8 +126,10 @@ def test_revoked_client_gets_no_token(local_server: Any, client: tuple[str, str]
     assert "WWW-Authenticate" not in headers
 
 
-def test_grant_type_rules(local_server: Any, client: tuple[str, str]) -> None:
-    client_id, secret = client
+def test_grant_type_rules(
+    local_server: Any, client_credentials: tuple[str, str]
+) -> None:
+    client_id, secret = client_credentials
     url = local_server.token_url
     missing = form(client_id=client_id, client_secret=secret)
     assert_error(post_token(url, missing, headers=FORM), 400, "invalid_request")
@@ -126,9 +138,9 @@ def test_grant_type_rules(local_server: Any, client: tuple[str, str]) -> None:
 
 
 def test_malformed_requests_are_invalid_request(
-    local_server: Any, client: tuple[str, str]
+    local_server: Any, client_credentials: tuple[str, str]
 ) -> None:
-    client_id, secret = client
+    client_id, secret = client_credentials
     url = local_server.token_url
     cases = [
         (b"{not json", JSON),
@@ -169,7 +181,7 @@ def test_only_post_on_the_token_path(local_server: Any) -> None:
 
 
 def test_a_401_to_any_authorization_header_names_basic(
-    local_server: Any, client: tuple[str, str]
+    local_server: Any, client_credentials: tuple[str, str]
 ) -> None:
     """RFC 6749 §5.2: a client that tried the Authorization header gets WWW-Authenticate."""
     for value in ("Bearer some-token", "Digest x", "Basic !!!"):

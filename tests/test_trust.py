@@ -49,13 +49,6 @@ def assert_never_received(capture: CaptureHTTP, secret: str) -> None:
 
 
 @pytest.fixture
-def capture() -> Iterator[CaptureHTTP]:
-    server = CaptureHTTP()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def echo_grpc() -> Iterator[EchoGrpc]:
     server = EchoGrpc(message_suffix="\x1b]0;pwned\x07\u202e")
     yield server
@@ -63,7 +56,7 @@ def echo_grpc() -> Iterator[EchoGrpc]:
 
 
 @pytest.fixture
-def account(start_server: Any) -> tuple[Any, str, str]:
+def server_client(start_server: Any) -> tuple[Any, str, str]:
     """A fresh local server and one client of it: (server, client id, secret)."""
     server = start_server()
     client_id, secret = server.add_client(f"trust-{uuid.uuid4().hex[:6]}")
@@ -86,9 +79,9 @@ def add_prod(server: Any, client_id: str, secret: str, name: str = "prod") -> No
 
 @pytest.mark.real_keyring
 def test_import_force_with_a_new_token_endpoint_sends_nothing(
-    real_keyring: str, account: Any, capture: CaptureHTTP, tmp_path: Path
+    real_keyring: str, server_client: Any, capture: CaptureHTTP, tmp_path: Path
 ) -> None:
-    server, client_id, secret = account
+    server, client_id, secret = server_client
     add_prod(server, client_id, secret)
     evil = tmp_path / "evil.toml"
     evil.write_text(
@@ -105,9 +98,9 @@ def test_import_force_with_a_new_token_endpoint_sends_nothing(
 
 @pytest.mark.real_keyring
 def test_add_force_without_a_secret_drops_it_and_says_so(
-    real_keyring: str, account: Any, capture: CaptureHTTP
+    real_keyring: str, server_client: Any, capture: CaptureHTTP
 ) -> None:
-    server, client_id, secret = account
+    server, client_id, secret = server_client
     add_prod(server, client_id, secret)
     replaced = kaskada("profile", "add", "prod", "--client-id", client_id, "--endpoint",
                        server.endpoint, "--plaintext", "--exchange-endpoint", capture.url,
@@ -124,14 +117,18 @@ def test_add_force_without_a_secret_drops_it_and_says_so(
 @pytest.mark.real_keyring
 @pytest.mark.parametrize("field", ["exchange_endpoint", "audience", "client_id"])
 def test_a_hand_edited_file_cannot_move_the_secret(
-    field: str, real_keyring: str, account: Any, capture: CaptureHTTP, isolated_environment: Path
+    field: str,
+    real_keyring: str,
+    server_client: Any,
+    capture: CaptureHTTP,
+    isolated_environment: Path,
 ) -> None:
     """Another hand (or a shared file) edits the profile: the keyring entry says no."""
     import tomllib
 
     import tomli_w
 
-    server, client_id, secret = account
+    server, client_id, secret = server_client
     add_prod(server, client_id, secret)
     path = isolated_environment / "config.toml"
     document = tomllib.loads(path.read_text())
@@ -153,10 +150,10 @@ def test_a_hand_edited_file_cannot_move_the_secret(
 
 @pytest.mark.real_keyring
 def test_a_hand_edited_api_endpoint_gets_no_token(
-    real_keyring: str, account: Any, echo_grpc: EchoGrpc, isolated_environment: Path
+    real_keyring: str, server_client: Any, echo_grpc: EchoGrpc, isolated_environment: Path
 ) -> None:
     """The token the secret buys is bound too: it never goes to another API endpoint."""
-    server, client_id, secret = account
+    server, client_id, secret = server_client
     add_prod(server, client_id, secret)
     path = isolated_environment / "config.toml"
     path.write_text(path.read_text().replace(server.endpoint, echo_grpc.endpoint))
@@ -166,12 +163,12 @@ def test_a_hand_edited_api_endpoint_gets_no_token(
 
 @pytest.mark.real_keyring
 def test_keyword_arguments_over_a_profile_are_the_programs_choice(
-    real_keyring: str, account: Any
+    real_keyring: str, server_client: Any
 ) -> None:
     import kaskada as kda
     from kaskada import table
 
-    server, client_id, secret = account
+    server, client_id, secret = server_client
     add_prod(server, client_id, secret)
     other_spelling = server.token_url.replace("127.0.0.1", "localhost")
     session = kda.session(profile="prod", exchange_endpoint=other_spelling, timeout=20)
@@ -181,11 +178,11 @@ def test_keyword_arguments_over_a_profile_are_the_programs_choice(
 
 @pytest.mark.real_keyring
 def test_a_secret_stored_by_0_1_is_not_sent_until_configure_binds_it(
-    real_keyring: str, account: Any, capture: CaptureHTTP
+    real_keyring: str, server_client: Any, capture: CaptureHTTP
 ) -> None:
     import keyring
 
-    server, client_id, secret = account
+    server, client_id, secret = server_client
     added = kaskada("profile", "add", "old", "--client-id", client_id, "--endpoint",
                     server.endpoint, "--plaintext", "--exchange-endpoint", capture.url)  # fmt: skip
     assert added.returncode == 0, added.stderr
@@ -212,11 +209,11 @@ NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 
 @pytest.mark.real_keyring
 def test_a_secret_never_survives_its_profile(
-    real_keyring: str, account: Any, capture: CaptureHTTP
+    real_keyring: str, server_client: Any, capture: CaptureHTTP
 ) -> None:
     import keyring
 
-    server, client_id, secret = account
+    server, client_id, secret = server_client
     add_prod(server, client_id, secret, name="staging")
     before = kaskada("profile", "list", "--json").stdout
     one_line_error(kaskada("profile", "remove", "staging", env=NO_KEYRING),
@@ -240,11 +237,11 @@ def test_a_secret_never_survives_its_profile(
 
 @pytest.mark.real_keyring
 def test_an_orphan_is_deleted_when_its_name_is_used_again(
-    real_keyring: str, account: Any, capture: CaptureHTTP
+    real_keyring: str, server_client: Any, capture: CaptureHTTP
 ) -> None:
     import keyring
 
-    server, client_id, secret = account
+    server, client_id, secret = server_client
     add_prod(server, client_id, secret, name="staging")
     assert kaskada("profile", "remove", "staging", "--keep-orphan", env=NO_KEYRING).returncode == 0
     again = kaskada("profile", "add", "staging", "--client-id", client_id, *connection(server))
@@ -283,9 +280,9 @@ def test_an_echoing_token_endpoint_never_shows_the_secret(
 
 @pytest.mark.real_keyring
 def test_an_echoing_grpc_server_never_shows_the_token(
-    real_keyring: str, account: Any, echo_grpc: EchoGrpc
+    real_keyring: str, server_client: Any, echo_grpc: EchoGrpc
 ) -> None:
-    server, client_id, secret = account
+    server, client_id, secret = server_client
     added = kaskada("profile", "add", "echo", "--client-id", client_id, "--endpoint",
                     echo_grpc.endpoint, "--plaintext", "--exchange-endpoint", server.token_url,
                     "--secret-stdin", input=secret)  # fmt: skip
@@ -398,12 +395,12 @@ def test_a_bad_ca_bundle_is_one_line_for_the_grpc_channel() -> None:
 
 @pytest.mark.real_keyring
 def test_server_text_is_escaped_in_text_output_and_exact_in_json(
-    real_keyring: str, account: Any
+    real_keyring: str, server_client: Any
 ) -> None:
     import kaskada as kda
     from kaskada import table
 
-    server, client_id, secret = account
+    server, client_id, secret = server_client
     add_prod(server, client_id, secret)
     hostile = "g\x1b]0;pwned\x07\u202etxt"
     with kda.session(profile="prod"):
