@@ -5,13 +5,15 @@
     from kaskada import table
     table.list_tables()
 
-Importing this package stays cheap: grpc, protobuf and keyring load on first use.
+Importing this package stays cheap: grpc, protobuf, keyring (and typing) load on
+first use. The lazily loaded names are declared for type checkers in
+``__init__.pyi`` (the scientific Python ecosystem's SPEC 1 for lazy loading);
+tests/test_shape.py checks that the stub and ``__all__`` agree.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from kaskada._errors import (
     AlreadyExistsError,
@@ -41,16 +43,6 @@ from kaskada._errors import (
 )
 from kaskada._secret import Secret
 
-if TYPE_CHECKING:
-    import kaskada.table as table
-    from kaskada._explain import Explanation as Explanation
-    from kaskada._session import DelegatedSession as DelegatedSession
-    from kaskada._session import Session as Session
-    from kaskada._session import explain as explain
-    from kaskada._session import init as init
-    from kaskada._session import session as session
-    from kaskada.server._errors import ServerError as ServerError
-
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -61,6 +53,8 @@ _LAZY = {
     "explain": ("kaskada._session", "explain"),
     "Explanation": ("kaskada._explain", "Explanation"),
     "table": ("kaskada.table", None),
+    "profiles": ("kaskada.profiles", None),
+    "credentials": ("kaskada.credentials", None),
     # The local server's error lives with the server (kaskada.server.ServerError);
     # kept here for 0.1 code that caught kaskada.ServerError.
     "ServerError": ("kaskada.server._errors", "ServerError"),
@@ -96,8 +90,10 @@ __all__ = [
     "TokenEndpointUnavailableError",
     "UnavailableError",
     "UntrustedConfigError",
+    "credentials",
     "explain",
     "init",
+    "profiles",
     "session",
     "table",
 ]
@@ -111,7 +107,7 @@ for _name in __all__:
 del _name, _exported
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """Load the heavy parts on first use so ``import kaskada`` stays cheap."""
     try:
         module_name, attribute = _LAZY[name]

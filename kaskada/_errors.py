@@ -45,9 +45,6 @@ a KaskadaError outside this tree: a client never raises it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 
 class KaskadaError(Exception):
     """Base of every error raised by kaskada."""
@@ -125,7 +122,12 @@ class ApiError(KaskadaError):
     """
 
     def __init__(
-        self, message: str, *, code: str = "UNKNOWN", details: Sequence[str] = (), **extra: Any
+        self,
+        message: str,
+        *,
+        code: str = "UNKNOWN",
+        details: tuple[str, ...] | list[str] = (),
+        **extra: object,
     ) -> None:
         super().__init__(message)
         self.code = code

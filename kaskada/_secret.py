@@ -8,8 +8,6 @@ constant-time.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
-
 # hashlib and hmac load where a digest or a comparison is made: `import kaskada`
 # imports this module and does neither.
 
@@ -40,7 +38,7 @@ class Secret:
 
         return hashlib.sha256(self.reveal().encode()).hexdigest()
 
-    def __setattr__(self, name: str, value: Any) -> NoReturn:
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Secret is immutable")
 
     def __repr__(self) -> str:
@@ -68,19 +66,19 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", self.fingerprint()))
 
-    def __reduce__(self) -> NoReturn:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("a Secret refuses to be pickled: keep it in the keyring")
 
-    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+    def __reduce_ex__(self, protocol: object) -> str | tuple[object, ...]:
         raise TypeError("a Secret refuses to be pickled: keep it in the keyring")
 
-    def __getstate__(self) -> NoReturn:
+    def __getstate__(self) -> object:
         raise TypeError("a Secret refuses to be pickled: keep it in the keyring")
 
     def __copy__(self) -> Secret:
         return self
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
         return self
 
 

@@ -150,3 +150,15 @@ def test_session_takes_every_option_and_the_seams() -> None:
 
     names = list(inspect.signature(kda.session).parameters)
     assert sorted(names) == sorted([*OPTION_NAMES, *Seams._fields])
+
+
+def test_the_type_stub_declares_exactly_the_public_names() -> None:
+    """kaskada/__init__.pyi (what type checkers read) names what ``__all__`` exports."""
+    tree = ast.parse((ROOT / "kaskada" / "__init__.pyi").read_text())
+    declared = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert declared == set(kda.__all__)
