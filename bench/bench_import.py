@@ -1,7 +1,8 @@
 """``import kaskada`` against ``python -c pass``, measured in the same run.
 
 Target: at most 1.5x the bare interpreter (``import boto3`` is about 16x here):
-typing, hashlib and hmac load on first use, not at import. Measure a regular
+grpc, keyring, hashlib and typing load with the modules that need them, not
+at ``import kaskada``. Measure a regular
 (non-editable) install: an editable one adds its finder to every start.
 Prints a table; returns rows for ``bench/run.py``. Never fails anything.
 """

