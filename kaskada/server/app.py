@@ -31,6 +31,7 @@ GRPC_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_receive_message_length", 1 << 20),
     ("grpc.max_send_message_length", 4 << 20),
     ("grpc.max_metadata_size", 16 << 10),
+    ("grpc.absolute_max_metadata_size", 16 << 10),
     ("grpc.max_connection_idle_ms", 5 * 60 * 1000),
     ("grpc.server_handshake_timeout_ms", 10 * 1000),
     ("grpc.keepalive_time_ms", 2 * 60 * 60 * 1000),

@@ -1,7 +1,7 @@
 """Rate limits and log summaries: what keeps one noisy caller from costing everyone.
 
-``FailureLimiter`` is a token bucket per key (a client id, a peer address): each
-failed sign-in takes a token, and an empty bucket answers "retry after N s".
+``FailureLimiter`` is a token bucket per key (a peer address, or one key for the whole
+server): each failed sign-in takes a token, and an empty bucket answers "retry after N s".
 ``LogSummary`` turns a flood of similar events into one line per interval.
 """
 
@@ -41,10 +41,26 @@ class FailureLimiter:
     def record(self, key: str) -> None:
         """One failure of ``key``."""
         with self._lock:
+            self._take(key, time.monotonic())
+
+    def take(self, key: str) -> int:
+        """One failure of ``key`` if its bucket holds one (0), else whole seconds to wait.
+
+        Checking and taking under one lock: concurrent failures cannot all pass a
+        bucket that holds one token.
+        """
+        with self._lock:
             now = time.monotonic()
-            self._buckets[key] = (max(0.0, self._level(key, now) - 1.0), now)
-            if len(self._buckets) > self.MAX_KEYS:
-                self._prune(now)
+            level = self._level(key, now)
+            if level < 1.0:
+                return max(1, math.ceil((1.0 - level) / self.per_second))
+            self._take(key, now)
+            return 0
+
+    def _take(self, key: str, now: float) -> None:
+        self._buckets[key] = (max(0.0, self._level(key, now) - 1.0), now)
+        if len(self._buckets) > self.MAX_KEYS:
+            self._prune(now)
 
     def _prune(self, now: float) -> None:
         """Forget full buckets; if that is not enough (a spray of ids), the oldest half."""
