@@ -165,3 +165,63 @@ def test_request_heads_over_16_kib_are_refused_on_both_ports(start_server: Any) 
                            timeout=10)
             assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     channel.close()
+
+
+# -- finding 2: overload is answered with a retry delay, after brief queueing -----------------
+
+SLOW_LIST_LAUNCHER = (
+    "-c",
+    "import sys, time\n"
+    "import kaskada.server.tables as tables\n"
+    "served = tables.TableServicer.ListTables\n"
+    "def slowly(self, request, context):\n"
+    "    time.sleep(0.1)  # a server busy elsewhere: 16 workers drain 160 calls/s\n"
+    "    return served(self, request, context)\n"
+    "tables.TableServicer.ListTables = slowly\n"
+    "import kaskada.cli; sys.exit(kaskada.cli.main(sys.argv[1:]))",
+)
+
+
+def _concurrent_list_tables(server: Any, calls: int) -> list[grpc.Future]:
+    from kaskada.api.v1alpha import table_pb2
+    from tests.server_fixtures import bearer, table_stub
+
+    client_id, secret = server.add_client("busy")
+    metadata = bearer(fetch_token(server, client_id, secret))
+    stub = table_stub(server.endpoint)
+    request = table_pb2.ListTablesRequest()
+    stub.ListTables(request, metadata=metadata, timeout=30)  # connected before the burst
+    futures = [stub.ListTables.future(request, metadata=metadata, timeout=120)
+               for _ in range(calls)]
+    for future in futures:
+        future.exception()  # waits for it
+    stub.channel.close()
+    return futures
+
+
+def test_1000_concurrent_calls_queue_briefly_instead_of_failing(start_server: Any) -> None:
+    """Even when each call takes a while, so that they all wait at once."""
+    server = start_server(launcher=SLOW_LIST_LAUNCHER)
+    futures = _concurrent_list_tables(server, 1000)
+    codes = [future.code() for future in futures]
+    assert codes.count(grpc.StatusCode.OK) == 1000, {c: codes.count(c) for c in set(codes)}
+
+
+def test_overload_is_resource_exhausted_with_a_retry_delay(start_server: Any) -> None:
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    server = start_server(launcher=SLOW_LIST_LAUNCHER)
+    futures = _concurrent_list_tables(server, 1600)
+    busy = [future for future in futures if future.code() is not grpc.StatusCode.OK]
+    assert len(futures) - len(busy) >= 1000  # the queue took its share
+    assert busy, "1,600 calls at once never met the queue's limit"
+    for future in busy:
+        assert future.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "the server is busy" in future.details()
+        status = rpc_status.from_call(future)
+        assert status is not None, "no google.rpc.Status in grpc-status-details-bin"
+        retry = error_details_pb2.RetryInfo()
+        assert [d.Unpack(retry) for d in status.details] == [True]
+        delay = retry.retry_delay.ToTimedelta().total_seconds()
+        assert 0.05 <= delay <= 2.0, delay

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import time
 from collections import Counter
+
+FD_RESERVE = 256
+"""Descriptors neither port's connections may take: SQLite, logs, grpc's own, and
+room for the token endpoint to accept and close at its cap."""
 
 
 class FailureLimiter:
@@ -110,3 +115,35 @@ class LogSummary:
         with self._lock:
             if self._counts:
                 self._emit(time.monotonic())
+
+
+def raise_descriptor_limit(log: logging.Logger) -> int | None:
+    """Raise the soft file-descriptor limit as far as the hard one allows; the limit now.
+
+    A soft limit of 1024 is a common default under a hard one of tens of thousands:
+    left as it is, 1,200 idle connections on one port starve both ports. None: no
+    limit (Windows has none, and no ``resource``).
+    """
+    if sys.platform == "win32":
+        return None
+    import resource  # POSIX only (returned above on Windows)
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    # macOS refuses an unlimited soft limit (and anything above OPEN_MAX, 10240).
+    wanted = [hard] if hard != resource.RLIM_INFINITY else [1 << 20]
+    wanted += [n for n in (10240,) if soft < n < wanted[0]]
+    for target in wanted:
+        if target <= soft:
+            break
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError):
+            continue
+        log.debug("raised the file-descriptor soft limit from %d to %d (hard limit %s)",
+                  soft, target, "unlimited" if hard == resource.RLIM_INFINITY else hard)
+        return target
+    log.debug("file-descriptor limit %d (the hard limit is %s)", soft,
+              "unlimited" if hard == resource.RLIM_INFINITY else hard)
+    return soft

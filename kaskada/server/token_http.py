@@ -45,7 +45,7 @@ from typing import Any
 
 import h11
 
-from kaskada.server.limits import FailureLimiter, LogSummary
+from kaskada.server.limits import FD_RESERVE, FailureLimiter, LogSummary
 from kaskada.server.store import StorageFull, Store
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,6 @@ BACKLOG = 1024
 WORKERS = 4
 MAX_WAITING = 256
 """Requests queued for a worker beyond this are answered 503 at once."""
-FD_RESERVE = 256
-"""Descriptors left for gRPC, SQLite and the rest when sizing the connection cap."""
 DEFAULT_MAX_CONNECTIONS = 2048
 PEER_FAILURES = (100, 1.0)
 """Failed sign-ins per peer address: a burst of 100, then 1 a second."""
