@@ -17,6 +17,8 @@ from collections import Counter
 FD_RESERVE = 256
 """Descriptors neither port's connections may take: SQLite, logs, grpc's own, and
 room for the token endpoint to accept and close at its cap."""
+OPEN_MAX = 10240
+"""macOS's ceiling on a process's descriptors, whatever its hard limit says."""
 
 
 class FailureLimiter:
@@ -131,9 +133,10 @@ def raise_descriptor_limit(log: logging.Logger) -> int | None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return None
-    # macOS refuses an unlimited soft limit (and anything above OPEN_MAX, 10240).
-    wanted = [hard] if hard != resource.RLIM_INFINITY else [1 << 20]
-    wanted += [n for n in (10240,) if soft < n < wanted[0]]
+    highest = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    wanted = [highest]
+    if soft < OPEN_MAX < highest:  # macOS refuses more than OPEN_MAX however high the hard limit
+        wanted.append(OPEN_MAX)
     for target in wanted:
         if target <= soft:
             break
