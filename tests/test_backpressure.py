@@ -15,7 +15,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,7 +25,7 @@ from kaskada import _clock, table
 from kaskada._errors import ApiError, ApiUnavailableError
 from kaskada._grpc_errors import GRPC_CONCURRENCY_LIMIT
 from kaskada.aio import table as atable
-from kaskada.api.v1alpha import table_pb2_grpc
+from tests.helpers import table_service
 from tests.test_session_server import Account
 from tests.test_transport import Scripted, jwt_session
 from tests.token_fakes import ManualClock
@@ -82,13 +81,9 @@ class Gated(Scripted):
 @pytest.fixture
 def gated() -> Iterator[tuple[Gated, str]]:
     servicer = Gated()
-    server = grpc.server(futures.ThreadPoolExecutor(32))
-    table_pb2_grpc.add_TableServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield servicer, f"127.0.0.1:{port}"
-    servicer.gate.set()
-    server.stop(None)
+    with table_service(servicer, workers=32) as endpoint:
+        yield servicer, endpoint
+        servicer.gate.set()
 
 
 # -- reads ride out an overloaded server -------------------------------------------------

@@ -12,7 +12,6 @@ import json
 import re
 import sys
 from collections.abc import Iterator
-from concurrent import futures
 from typing import Any
 
 import grpc
@@ -23,7 +22,7 @@ from kaskada._errors import ApiError, AuthenticationError
 from kaskada._printable import printable
 from kaskada.api.v1alpha import table_pb2_grpc
 from kaskada.cli._output import printable as cli_printable
-from tests.helpers import run_process
+from tests.helpers import run_process, table_service
 from tests.test_transport import jwt_session
 from tests.token_fakes import FakeTokenEndpoint
 
@@ -47,12 +46,8 @@ class Hostile(table_pb2_grpc.TableServiceServicer):  # type: ignore[misc]
 
 @pytest.fixture
 def hostile_endpoint() -> Iterator[str]:
-    server = grpc.server(futures.ThreadPoolExecutor(2))
-    table_pb2_grpc.add_TableServiceServicer_to_server(Hostile(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}"
-    server.stop(None)
+    with table_service(Hostile()) as endpoint:
+        yield endpoint
 
 
 def test_the_cli_and_the_library_share_one_escaping_function() -> None:

@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import threading
 from collections.abc import Iterator
-from concurrent import futures
 from typing import Any
 
 import grpc
@@ -22,7 +21,7 @@ from kaskada import table
 from kaskada._errors import ApiError
 from kaskada.aio import table as atable
 from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
-from tests.helpers import run_cli
+from tests.helpers import run_cli, table_service
 from tests.test_transport import CANARY, jwt_session
 
 
@@ -51,12 +50,8 @@ class Endless(table_pb2_grpc.TableServiceServicer):  # type: ignore[misc]
 @pytest.fixture
 def endless() -> Iterator[tuple[Endless, str]]:
     servicer = Endless()
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    table_pb2_grpc.add_TableServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield servicer, f"127.0.0.1:{port}"
-    server.stop(None)
+    with table_service(servicer) as endpoint:
+        yield servicer, endpoint
 
 
 def test_a_server_that_never_ends_is_an_error_not_a_partial_list(
