@@ -166,8 +166,9 @@ def from_rpc_error(
     if overload:
         message = f"{method} at {endpoint} was refused: the server is overloaded ({code}: {text}); "
         message += (
-            "it was retried until the call's deadline: try again later, give the call a longer "
-            "timeout, or make fewer calls at once (KASKADA_MAX_IN_FLIGHT)"
+            "a read is retried as long as the call's deadline allows, and this one ran out: try "
+            "again later, give the call a longer timeout, or make fewer calls at once "
+            "(KASKADA_MAX_IN_FLIGHT)"
             if read
             else "a write is never retried automatically: try it again later, or make fewer "
             "calls at once (KASKADA_MAX_IN_FLIGHT)"
