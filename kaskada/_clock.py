@@ -29,7 +29,7 @@ if TYPE_CHECKING:
             """Seconds since the epoch (expiries on disk or handed to another process)."""
 
         def sleep(self, seconds: float) -> None:
-            """Wait (the backoff between token exchange attempts)."""
+            """Wait (the backoff between token exchange attempts and sync gRPC retries)."""
 
 
 class SystemClock:

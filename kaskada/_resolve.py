@@ -37,7 +37,7 @@ from kaskada._lazy_secret import KeyringSecret
 from kaskada._options import CONNECTION_OPTIONS, ConnectionOptions
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
-from kaskada._settings import ARGUMENT, Settings, Sourced
+from kaskada._settings import ARGUMENT, PROFILE_LAYER, Settings, Sourced
 from kaskada._values import argument_bool, check_token, parse_bool, parse_timeout, profile_fields
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def _from_profile(
             # checked then against the fields these settings were built from.
             secret = KeyringSecret(name, client_id.value, profile.fields())
             fields["client_secret"] = Sourced(secret, f"keyring (profile '{name}')")
-    settings = complete(f"profile '{name}' ({how})", fields, safe, env)
+    settings = complete(f"{PROFILE_LAYER}{name}' ({how})", fields, safe, env)
     _token_cache.require_secret_unless_cached(settings)  # a warm cache reads no keyring
     return settings
 

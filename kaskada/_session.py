@@ -83,9 +83,20 @@ class Session:
         return Explanation.from_settings(self.settings)
 
     def token_source(self) -> TokenSource | StaticToken:
-        """The shared token cache for these credentials."""
+        """The shared token cache for these credentials.
+
+        Every credential leaves through here (exchange, cached token, calls,
+        ``access_token``, ``delegate``), so a profile from a config file another
+        account could write is refused here, before the first one
+        (``_config.check_trusted``): a secret passed with ``profile=`` or a token
+        cached for it goes nowhere such a file says.
+        """
         tokens = self._tokens
         if tokens is None:
+            if self.settings.from_config_file():
+                from kaskada import _config
+
+                _config.check_trusted()
             # Here, not at the top: resolving and explaining never need the token
             # machinery, and _token costs ~5 ms of a first kda.session() (json,
             # random, weakref; `python -X importtime`, bench/bench_session.py).

@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: one CLI runner, one /proc fd counter.
+"""Helpers shared by the tests: one CLI runner, one /proc fd counter, one scripted
+TableService host.
 
 Kept here (not copied into each module) so that every test starts the CLI the
 same way: ``python -m kaskada`` of this checkout, with the test's environment
@@ -7,14 +8,36 @@ same way: ``python -m kaskada`` of this checkout, with the test's environment
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 KASKADA = (sys.executable, "-m", "kaskada")
+
+
+@contextlib.contextmanager
+def table_service(servicer: Any, workers: int = 4) -> Iterator[str]:
+    """A real gRPC server on a free loopback port answering TableService with
+    ``servicer`` (a scripted or hostile one); yields its ``host:port``."""
+    from concurrent import futures
+
+    import grpc
+
+    from kaskada.api.v1alpha import table_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(workers))
+    table_pb2_grpc.add_TableServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(None)
 
 
 def cli_env(env: Mapping[str, str] | None = None) -> dict[str, str]:

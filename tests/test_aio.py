@@ -32,6 +32,7 @@ from kaskada._errors import (
     UnavailableError,
 )
 from kaskada.aio import table as atable
+from tests.helpers import table_service
 from tests.test_session_server import Account
 from tests.test_transport import Scripted, bad_request_status, jwt_session
 from tests.token_fakes import FakeTokenEndpoint
@@ -291,17 +292,9 @@ def test_aio_session_reads_a_hung_keyring_off_the_loop(
 @pytest.fixture
 def scripted_api() -> Iterator[tuple[Scripted, str]]:
     """test_transport's scripted TableService on a free loopback port."""
-    from concurrent import futures
-
-    from kaskada.api.v1alpha import table_pb2_grpc
-
     servicer = Scripted()
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    table_pb2_grpc.add_TableServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield servicer, f"127.0.0.1:{port}"
-    server.stop(None)
+    with table_service(servicer) as endpoint:
+        yield servicer, endpoint
 
 
 async def _async_outcome(call: Callable[[], Awaitable[Any]]) -> Any:
@@ -442,7 +435,7 @@ def test_channels_are_shared_per_loop_and_closed_with_it(local_server: Any) -> N
         loop = asyncio.get_running_loop()
         state = _aio_transport._loops[loop]
         assert len(state.channels) == 1  # one channel for both methods
-        seen.append((loop, state, next(iter(state.channels.values()))))
+        seen.append((loop, state, next(iter(state.channels.values()))[0]))
 
     asyncio.run(main())
     asyncio.run(main())
