@@ -22,8 +22,11 @@ TABLE_COLUMNS = ("table_name", "time_column_name", "entity_key_column_name", "su
 
 
 def one_line(error: BaseException) -> str:
-    """``ClassName: message`` on one line; messages never carry a secret."""
-    message = " ".join(str(error).split())
+    """``ClassName: message`` on one line, controls and bidi overrides escaped (as the CLI
+    does); messages never carry a secret."""
+    from kaskada._printable import printable
+
+    message = printable(" ".join(str(error).split()))
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 

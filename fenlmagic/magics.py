@@ -14,6 +14,7 @@ import getpass
 import re
 import shlex
 import sys
+from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
@@ -21,7 +22,7 @@ from IPython.core.error import UsageError
 import kaskada
 from fenlmagic import _login
 from fenlmagic.display import SettingsView
-from kaskada import IncompleteCredentialsError, Secret
+from kaskada import IncompleteCredentialsError, KaskadaError, Secret
 
 HISTORY_WARNING = (
     "fenlmagic: warning: a client secret typed on the magic line is kept in IPython's "
@@ -35,8 +36,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad magic line as UsageError instead of exiting.
 
     Built once per magic (``functools.cache``): building costs more than parsing.
-    The message repeats only words that cannot be a secret (see ``_shown_words``),
-    since a client secret may be on the line.
+    The message repeats only option names (see ``_shown_words``): a client secret
+    may be anywhere on the line, typed where the client id or a value belongs.
     """
 
     def __init__(self, prog: str) -> None:
@@ -44,8 +45,7 @@ class _Parser(argparse.ArgumentParser):
         self._hidden: list[str] = []
 
     def error(self, message: str) -> NoReturn:
-        for word in self._hidden:  # whole words only: "a" must not mask "arguments"
-            message = re.sub(rf"(?<![^\s'\"]){re.escape(word)}(?![^\s'\"])", Secret.MASK, message)
+        message = mask_words(message, self._hidden)
         raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
 
     def parse_line(self, line: str) -> argparse.Namespace:
@@ -53,26 +53,33 @@ class _Parser(argparse.ArgumentParser):
             words = shlex.split(line)
         except ValueError as error:
             raise UsageError(f"{self.prog}: {error}") from None
-        shown = self._shown_words(words)
-        self._hidden = [word for word in words if word not in shown]
+        self._hidden = self._hidden_words(words)
         return self.parse_args(words)
 
-    def _shown_words(self, words: list[str]) -> set[str]:
-        """Option names, their values, and the first positional (a client id, not a secret)."""
-        takes_value = {
-            option for action in self._actions if action.nargs != 0
-            for option in action.option_strings
-        }
-        shown: set[str] = set()
-        positionals = 0
-        for index, word in enumerate(words):
-            if word.startswith("--") or (index and words[index - 1] in takes_value):
-                shown.add(word)
-            elif not word.startswith("-"):
-                positionals += 1
-                if positionals == 1:
-                    shown.add(word)
-        return shown
+    @staticmethod
+    def _hidden_words(words: list[str]) -> list[str]:
+        """Every word but option names (``--word``): values, positionals, the rest.
+
+        A secret typed as the client id or as an option's value (``--timeout S``,
+        ``--timeout=S``) would otherwise come back in "invalid float value: '...'"
+        and the like. (Secrets kaskada serve makes never start with '-'.)
+        """
+        hidden: list[str] = []
+        for word in words:
+            if not word.startswith("--"):
+                hidden.append(word)
+            elif "=" in word:
+                hidden.append(word.split("=", 1)[1])
+        return hidden
+
+
+def mask_words(message: str, hidden: Iterable[str]) -> str:
+    """``message`` with each of ``hidden`` masked where it stands as a whole word
+    (whole words only: "a" must not mask "arguments")."""
+    for word in sorted(set(hidden), key=len, reverse=True):
+        if word:
+            message = re.sub(rf"(?<![^\s'\"]){re.escape(word)}(?![^\s'\"])", Secret.MASK, message)
+    return message
 
 
 @functools.cache
@@ -124,13 +131,17 @@ class CellFailed(Exception):
         return [f"%%fenl_session: {self}"]
 
 
-def _prompt_secret(client_id: str) -> str:
-    """The secret typed at a getpass prompt; a frontend without input is told the other ways."""
+def _prompt_secret() -> str:
+    """The secret typed at a getpass prompt; a frontend without input is told the other ways.
+
+    Neither names the client id typed on the line: until the server accepts it, it
+    may be the secret typed in the wrong place.
+    """
     try:
-        return getpass.getpass(f"Client secret for {client_id}: ")
+        return getpass.getpass("Client secret: ")
     except (NotImplementedError, EOFError):  # IPython's StdinNotImplementedError; closed stdin
         raise IncompleteCredentialsError(
-            f"cannot prompt for the client secret of client id {client_id}: this frontend "
+            "cannot prompt for the client secret: this frontend "
             "does not support input; use %fenl_auth --profile NAME (a profile saved with "
             "`kaskada configure --profile NAME`), or set KASKADA_CLIENT_ID and "
             "KASKADA_CLIENT_SECRET in the kernel's environment and run %fenl_auth"
@@ -175,8 +186,20 @@ class FenlMagics:
         --plaintext, --ca-bundle FILE, --timeout SECONDS (override the profile's);
         --allow-insecure permits --plaintext to a host that is not loopback.
         """
-        options = self._auth_options(_auth_parser().parse_line(line))
-        session, visible = _login.sign_in(options)
+        args = _auth_parser().parse_line(line)
+        try:
+            options = self._auth_options(args)
+            session, visible = _login.sign_in(options)
+        except KaskadaError as error:
+            # Until the server accepts it, the "client id" may be the secret typed in
+            # the wrong place: no error repeats it (resolution, the token endpoint's
+            # refusal and the API's all name the client id).
+            if args.client_id:
+                error.args = tuple(
+                    mask_words(part, [args.client_id]) if isinstance(part, str) else part
+                    for part in error.args
+                )
+            raise
         print(f"Authenticated as {_login.describe(session)} ({_count(visible)} visible).")
 
     def _auth_options(self, args: argparse.Namespace) -> dict[str, Any]:
@@ -186,11 +209,11 @@ class FenlMagics:
         secret: Secret | None = None
         if args.client_id:
             if args.client_secret is None:
-                typed = _prompt_secret(args.client_id)
+                typed = _prompt_secret()
                 if not typed:
                     raise IncompleteCredentialsError(
-                        f"no client secret was entered for client id {args.client_id}; "
-                        f"run %fenl_auth {args.client_id} again and type it at the prompt"
+                        "no client secret was entered; run %fenl_auth CLIENT_ID again and "
+                        "type it at the prompt"
                     )
                 secret = Secret(typed)
             else:

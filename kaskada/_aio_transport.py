@@ -1,7 +1,10 @@
 """The grpc.aio twin of ``_transport``: the same metadata, deadlines, retries and errors.
 
 grpc.aio channels belong to the event loop they were made on, so they are
-shared per (loop, endpoint, TLS settings) and closed when that loop shuts down
+shared per (loop, endpoint, TLS settings), each with its own bound on calls in
+flight (``KASKADA_MAX_IN_FLIGHT``, an ``asyncio.Semaphore`` of that loop: a
+thousand tasks in one ``gather`` wait for a slot instead of flooding the
+server), and closed when that loop shuts down
 (``asyncio.run`` closes async generators first; a parked one closes the
 channels) or by ``await kaskada.aio.close()``. Tokens come from the same
 cache as the sync client, fetched off the loop (``Credentials.aget``).
@@ -21,7 +24,14 @@ import grpc.aio
 
 from kaskada import _fork
 from kaskada._options import ChannelKey
-from kaskada._transport import _credentials, failure, retry_pause, user_agent
+from kaskada._transport import (
+    _credentials,
+    failure,
+    max_in_flight,
+    no_slot,
+    retry_pause,
+    user_agent,
+)
 
 if TYPE_CHECKING:
     from kaskada._secret import Secret
@@ -35,12 +45,14 @@ class _LoopChannels:
     """The channels and bound methods of one event loop."""
 
     def __init__(self) -> None:
-        self.channels: dict[ChannelKey, grpc.aio.Channel] = {}
-        self.methods: dict[tuple[ChannelKey, str], Callable[..., Any]] = {}
+        self.channels: dict[ChannelKey, tuple[grpc.aio.Channel, asyncio.Semaphore]] = {}
+        self.methods: dict[
+            tuple[ChannelKey, str], tuple[Callable[..., Any], asyncio.Semaphore]
+        ] = {}
         self.closer: AsyncIterator[None] | None = None
 
     async def close(self) -> None:
-        channels = list(self.channels.values())
+        channels = [opened for opened, _ in self.channels.values()]
         self.channels.clear()
         self.methods.clear()
         for open_channel in channels:
@@ -75,16 +87,18 @@ async def _state() -> _LoopChannels:
     return state
 
 
-async def _method(key: ChannelKey, path: str, response_type: Any) -> Callable[..., Any]:
+async def _method(
+    key: ChannelKey, path: str, response_type: Any
+) -> tuple[Callable[..., Any], asyncio.Semaphore]:
     state = await _state()
     found = state.methods.get((key, path))
     if found is None:
-        opened = state.channels.get(key)
-        if opened is None:
+        shared = state.channels.get(key)
+        if shared is None:
             endpoint = key.endpoint
-            log.debug(
-                "opening %s aio channel to %s", "TLS" if key.is_secure else "plaintext", endpoint
-            )
+            bound = max_in_flight()
+            log.debug("opening %s aio channel to %s (at most %d calls in flight)",
+                      "TLS" if key.is_secure else "plaintext", endpoint, bound)
             options = user_agent(key.options)
             interceptors = list(key.interceptors) or None
             if key.is_secure:
@@ -96,15 +110,30 @@ async def _method(key: ChannelKey, path: str, response_type: Any) -> Callable[..
                 opened = grpc.aio.insecure_channel(
                     endpoint, options=options, interceptors=interceptors
                 )
-            state.channels[key] = opened
-        found = opened.unary_unary(  # type: ignore[call-arg]
+            shared = (opened, asyncio.Semaphore(bound))
+            state.channels[key] = shared
+        invoke = shared[0].unary_unary(  # type: ignore[call-arg]
             path,
             request_serializer=lambda message: message.SerializeToString(),
             response_deserializer=response_type.FromString,
             _registered_method=True,
         )
+        found = (invoke, shared[1])
         state.methods[(key, path)] = found
     return found
+
+
+async def _take(slots: asyncio.Semaphore, deadline: float) -> bool:
+    """A slot on the channel, waited for until ``deadline`` at most; False if none came."""
+    if not slots.locked():
+        await slots.acquire()  # free: no timer needed
+        return True
+    try:
+        async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+            await slots.acquire()
+    except TimeoutError:
+        return False
+    return True
 
 
 async def call(
@@ -112,32 +141,37 @@ async def call(
 ) -> Any:
     """One unary call as ``session``, awaited: the rules of ``_transport.call``."""
     settings = session.settings
-    invoke = await _method(session.channel_key(), path, response_type)
+    invoke, slots = await _method(session.channel_key(), path, response_type)
     credentials = session.credentials.for_call()
     token: Secret = await credentials.aget()
     deadline = time.monotonic() + settings.timeout.value
     attempt = 0
     while True:
+        if not await _take(slots, deadline):
+            raise no_slot(session, path)
         started = time.monotonic()
         metadata = (("authorization", "Bearer " + token.reveal()),)
         try:
             return await invoke(request, timeout=max(deadline - started, 0.001), metadata=metadata)
-        except grpc.RpcError as error:
-            code = error.code() if isinstance(error, grpc.aio.AioRpcError) else None
-            log.debug("%s at %s failed: %s", path.rsplit("/", 1)[-1], settings.endpoint.value, code)
-            if code == grpc.StatusCode.UNAUTHENTICATED:
-                fresh = await credentials.aon_rejected(token)
-                if fresh is not None:
-                    token = fresh
-                    continue
-            pause = retry_pause(code, read=read, attempt=attempt, deadline=deadline)
-            if pause is not None:
-                attempt += 1
-                await asyncio.sleep(pause)
+        except grpc.RpcError as failed:
+            error = failed
+        finally:
+            slots.release()  # a pause between attempts holds no slot
+        code = error.code() if isinstance(error, grpc.aio.AioRpcError) else None
+        log.debug("%s at %s failed: %s", path.rsplit("/", 1)[-1], settings.endpoint.value, code)
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            fresh = await credentials.aon_rejected(token)
+            if fresh is not None:
+                token = fresh
                 continue
-            raise failure(
-                session, error, path, sent=(token, *session.credentials.sent_secrets())
-            ) from None
+        pause = retry_pause(error, read=read, attempt=attempt, deadline=deadline)
+        if pause is not None:
+            attempt += 1
+            await asyncio.sleep(pause)
+            continue
+        raise failure(
+            session, error, path, sent=(token, *session.credentials.sent_secrets()), read=read
+        ) from None
 
 
 async def close() -> None:

@@ -29,7 +29,7 @@ class Clock(Protocol):
         ...
 
     def sleep(self, seconds: float) -> None:
-        """Wait (the backoff between token exchange attempts)."""
+        """Wait (the backoff between token exchange attempts and sync gRPC retries)."""
         ...
 
 

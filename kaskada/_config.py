@@ -499,23 +499,30 @@ def _user_name(uid: int) -> str:
 
 
 def check_trusted() -> None:
-    """Refuse to read a stored secret when another account could have set where it goes.
+    """Refuse to send any credential where a file another account could write says.
 
-    A config file or folder that another user owns or can write could have been
-    swapped for one that sends the secret to their endpoint. Call this before a
-    profile's secret is read; UntrustedConfigError names the path and the fix.
+    As ssh refuses a config file others could write: a config file or folder that
+    another user owns or can write could have been swapped for one that sends a
+    credential to their endpoint. One rule for every credential a profile leads
+    to: its stored secret (checked before it is read), a secret passed with
+    ``profile=``, a cached token (both checked before a session's first token,
+    ``Session.token_source``). Listing and showing profiles only warn.
+    UntrustedConfigError names the path and the fix, on one line.
     """
-    problems = trust_problems(config_path())
+    path = config_path()
+    problems = trust_problems(path)
     if problems:
-        raise UntrustedConfigError("refusing to use a stored secret: " + "; also ".join(problems))
+        raise UntrustedConfigError(
+            f"refusing to send a credential where {path} says: " + "; also ".join(problems)
+        )
 
 
 def _warn_if_open(path: Path, status: os.stat_result) -> None:
     """Warn once per file and mode when group or others have access: it names accounts.
 
     Keyed by mode too, so a file opened up again after a fix warns again. A file
-    or folder another account could write gets its own warning (reading a secret
-    through it is refused, see :func:`check_trusted`). Nothing on Windows: its
+    or folder another account could write gets its own warning (sending a credential
+    where it says is refused, see :func:`check_trusted`). Nothing on Windows: its
     mode bits are synthesised (the user profile's ACLs protect the file there).
     """
     if sys.platform == "win32":
@@ -532,7 +539,9 @@ def _warn_if_open(path: Path, status: os.stat_result) -> None:
     for problem in trust_problems(path, file_mode=False):
         if (problem, 0) not in _warned:
             _warned.add((problem, 0))
-            log.warning("%s; kaskada will not use a stored secret until then", problem)
+            log.warning(
+                "%s; kaskada will not send a credential where this file says until then", problem
+            )
 
 
 def get_profile(name: str) -> Profile:

@@ -14,7 +14,7 @@ from kaskada import _clock
 from kaskada._errors import DelegationExpiredError
 from kaskada._secret import Secret
 from kaskada._settings import Settings, Sourced
-from kaskada._token import Credentials, DelegatedCredentials, TokenSource, utc_text
+from kaskada._token import ClientSecretCredentials, Credentials, DelegatedCredentials, utc_text
 
 DELEGATED = "delegate()"
 
@@ -94,7 +94,7 @@ def handed_over(
             f"min_lifetime={min_lifetime!r} is not a number of seconds: pass e.g. 600, or None"
         )
     expires_at: float | None
-    if isinstance(tokens, TokenSource):
+    if isinstance(tokens, ClientSecretCredentials):
         found = tokens.token_for(float(min_lifetime or 0.0))
         token = found.access_token
         expires_at = _clock.to_wall(found.expires_at)

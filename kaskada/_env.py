@@ -39,6 +39,9 @@ TIMEOUT = "KASKADA_TIMEOUT"
 ALLOW_INSECURE = "KASKADA_ALLOW_INSECURE"
 """``1`` allows plaintext to a non-loopback host; never read from a profile file."""
 
+MAX_IN_FLIGHT = "KASKADA_MAX_IN_FLIGHT"
+"""Calls one process keeps on the wire per channel at once (default 64); more wait for a slot."""
+
 CONFIG_DIR = "KASKADA_CONFIG_DIR"
 """Moves the folder of ``config.toml`` (tests always set it)."""
 

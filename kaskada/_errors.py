@@ -31,7 +31,8 @@ so is also the second parent of the API's own refusals and outages.
     ├── UnavailableError             a service could not be reached, or asked to wait
     │   ├── TokenEndpointUnavailableError  the token endpoint (refused connection, timeout,
     │   │                            5xx after retries, 429/503 "asks to wait")
-    │   └── ApiUnavailableError      the API: UNAVAILABLE/DEADLINE_EXCEEDED (also an ApiError)
+    │   └── ApiUnavailableError      the API: UNAVAILABLE/DEADLINE_EXCEEDED, or RESOURCE_EXHAUSTED
+    │                                from an overloaded server (also an ApiError)
     └── ApiError                     the API answered with a gRPC error (code, details)
         ├── NotFoundError
         ├── AlreadyExistsError
@@ -148,7 +149,9 @@ class InvalidArgumentError(ApiError):
 
 
 class ApiUnavailableError(UnavailableError, ApiError):
-    """UNAVAILABLE or DEADLINE_EXCEEDED: the API could not be reached in time (has ``code``)."""
+    """UNAVAILABLE or DEADLINE_EXCEEDED: the API could not be reached in time; or
+    RESOURCE_EXHAUSTED from an overloaded server, after the retries a read gets (a write
+    gets none). ``code`` says which."""
 
 
 class ApiAuthenticationError(AuthenticationError, ApiError):

@@ -65,18 +65,49 @@ def render_detail(detail: AnyMessage) -> str:
     return f"detail of type {detail.type_url}"
 
 
-def status_details(error: grpc.RpcError, sent: Sequence[Secret | None] = ()) -> list[str]:
-    """The unpacked google.rpc.Status details of a failed call (empty when none),
-    with what the call carried (``sent``: the token, the secret) scrubbed out."""
+def _status_details(error: grpc.RpcError) -> list[AnyMessage]:
+    """The packed google.rpc.Status details of a failed call; [] when none or malformed."""
     try:
         from grpc_status import rpc_status  # costly to import: only for a status with details
 
         status = rpc_status.from_call(error)  # type: ignore[arg-type]
     except Exception:  # a malformed trailer must not hide the real error
         return []
-    if status is None:
-        return []
-    return [scrub(render_detail(detail), *sent) for detail in status.details]
+    return [] if status is None else list(status.details)
+
+
+def status_details(error: grpc.RpcError, sent: Sequence[Secret | None] = ()) -> list[str]:
+    """The unpacked google.rpc.Status details of a failed call (empty when none),
+    with what the call carried (``sent``: the token, the secret) scrubbed out."""
+    return [scrub(render_detail(detail), *sent) for detail in _status_details(error)]
+
+
+# grpcio's own answer when a server's maximum_concurrent_rpcs is reached (no RetryInfo).
+GRPC_CONCURRENCY_LIMIT = "Concurrent RPC limit exceeded!"
+
+
+def retry_delay(error: grpc.RpcError) -> float | None:
+    """The delay (seconds) a google.rpc.RetryInfo detail asks for; None when there is none."""
+    from google.rpc import error_details_pb2
+
+    for detail in _status_details(error):
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            delay = float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
+            return max(delay, 0.0)
+    return None
+
+
+def is_overload(code: str, server_message: str | None, delay: float | None) -> bool:
+    """RESOURCE_EXHAUSTED meaning "too busy, come back later", not a quota or a full disk.
+
+    A server says so with a RetryInfo delay; grpcio's own concurrency limit says
+    so in fixed words. A quota (tables per account) or a full database is neither.
+    """
+    return code == "RESOURCE_EXHAUSTED" and (
+        delay is not None or server_message == GRPC_CONCURRENCY_LIMIT
+    )
 
 
 _TLS_TO_PLAINTEXT = ("WRONG_VERSION_NUMBER", "Tls handshake failed", "Ssl handshake failed")
@@ -110,11 +141,14 @@ def from_rpc_error(
     method: str,
     who: str = "",
     sent: Sequence[Secret | None] = (),
+    read: bool = True,
 ) -> KaskadaError:
     """The KaskadaError for a failed call to ``method`` at ``endpoint``.
 
     A server may echo the request (the ``authorization`` header) in its status
-    message or details: every value in ``sent`` is scrubbed from both.
+    message or details: every value in ``sent`` is scrubbed from both. ``read``
+    says whether the call was retried (a read) or could not be (a write): an
+    overloaded server's refusal says which.
     """
     code_enum = error.code() if hasattr(error, "code") else None
     code = code_enum.name if code_enum is not None else "UNKNOWN"
@@ -126,6 +160,20 @@ def from_rpc_error(
     if details:
         text += " (" + "; ".join(details) + ")"
     mismatch = scheme_mismatch(text) if code == "UNAVAILABLE" else None
+    overload = code == "RESOURCE_EXHAUSTED" and is_overload(
+        code, server_message, retry_delay(error)
+    )
+    if overload:
+        message = f"{method} at {endpoint} was refused: the server is overloaded ({code}: {text}); "
+        message += (
+            "a read is retried as long as the call's deadline allows, and this one ran out: try "
+            "again later, give the call a longer timeout, or make fewer calls at once "
+            "(KASKADA_MAX_IN_FLIGHT)"
+            if read
+            else "a write is never retried automatically: try it again later, or make fewer "
+            "calls at once (KASKADA_MAX_IN_FLIGHT)"
+        )
+        return ApiUnavailableError(message, code=code, details=details)
     if mismatch is not None:
         message = f"the Kaskada API at {endpoint} could not be reached ({code}: {text}): {mismatch}"
     elif code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):

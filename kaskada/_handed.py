@@ -79,6 +79,6 @@ def with_expiry(token: Secret, env: Mapping[str, str | None]) -> Secret:
 
 
 def check(token: Secret) -> None:
-    """Raise if ``token`` is an ExpiringToken past its expiry (StaticToken calls this)."""
+    """Raise if ``token`` is an ExpiringToken past its expiry (TokenCredentials calls this)."""
     if isinstance(token, ExpiringToken):
         token.check()

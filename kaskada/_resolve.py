@@ -33,7 +33,7 @@ from kaskada._options import CONNECTION_OPTIONS, ConnectionOptions
 from kaskada._paths import keyring_service
 from kaskada._schema import BY_NAME, ENV_CONNECTION
 from kaskada._secret import Secret
-from kaskada._settings import ARGUMENT, Settings, Sourced, StoredSecret
+from kaskada._settings import ARGUMENT, PROFILE_LAYER, Settings, Sourced, StoredSecret
 from kaskada._values import argument_bool, check_token, parse_bool, parse_timeout, profile_fields
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def _from_profile(
                 name, client_id.value, keyring_service(), tuple(profile.fields().items())
             )
             fields["client_secret"] = Sourced(secret, f"keyring (profile '{name}')")
-    settings = complete(f"profile '{name}' ({how})", fields, safe, env)
+    settings = complete(f"{PROFILE_LAYER}{name}' ({how})", fields, safe, env)
     _token_cache.require_secret_unless_cached(settings)  # a warm cache reads no keyring
     return settings
 

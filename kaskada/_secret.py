@@ -95,15 +95,19 @@ def _spellings(value: str) -> set[str]:
 
 
 def scrub(text: str, *secrets: Secret | str | None) -> str:
-    """``text`` with every spelling of each secret replaced by the mask.
+    """``text`` with every spelling of each secret replaced by the mask, and terminal
+    controls and bidi overrides escaped (``_printable``).
 
     For text a server sent back (an error description, a gRPC status message or
-    detail), which may echo what the request carried.
+    detail), which may echo what the request carried, and which goes into an
+    exception message that may reach a terminal uncaught.
     """
+    from kaskada._printable import printable  # only a failure scrubs text
+
     for secret in secrets:
         value = secret.reveal() if isinstance(secret, Secret) else secret
         if not value:
             continue
         for form in sorted(_spellings(value), key=len, reverse=True):
             text = text.replace(form, MASK)
-    return text
+    return printable(text)

@@ -118,10 +118,17 @@ class Session:
         """What signs this session's calls (one class per kind, see ``kaskada.credentials``).
 
         Made on first use and kept as long as the session; a client secret's
-        credentials are shared with every session of the same credentials.
+        credentials are shared with every session of the same credentials. Every
+        credential leaves through here (exchange, cached token, calls,
+        ``access_token``, ``delegate``), so a profile from a config file another
+        account could write is refused here, before the first one
+        (``_config.check_trusted``): a secret passed with ``profile=`` or a token
+        cached for it goes nowhere such a file says.
         """
         credentials = self._tokens
         if credentials is None:
+            if self.settings.from_config_file():
+                _config.check_trusted()
             # Here, not at the top: resolving and explaining never need the token machinery.
             from kaskada import _token
 
@@ -131,10 +138,6 @@ class Session:
             )
             self._tokens = credentials
         return credentials
-
-    def token_source(self) -> Credentials:
-        """The credentials (the name this had before ``credentials``)."""
-        return self.credentials
 
     def access_token(self) -> Secret:
         """A valid access token for these credentials (exchanged or cached).

@@ -18,6 +18,8 @@ T = TypeVar("T")
 
 BUILTIN = "built-in default"
 ARGUMENT = "argument"
+PROFILE_LAYER = "profile '"
+"""How the label of every layer read from a config-file profile begins."""
 
 
 
@@ -63,6 +65,11 @@ class Settings(NamedTuple):
     ca_bundle: Sourced[str | None]
     timeout: Sourced[float]
     allow_insecure: Sourced[bool]
+
+    def from_config_file(self) -> bool:
+        """Whether a profile of the config file named these destinations (``_resolve``'s
+        profile layers are labelled ``profile 'NAME' (how)``)."""
+        return self.layer.startswith(PROFILE_LAYER)
 
     def rows(self) -> list[tuple[str, Any, str]]:
         """(setting, value, source) for every field; secrets stay Secret (masked)."""

@@ -656,10 +656,6 @@ def credentials_for(
     )
 
 
-# The names these classes had before the credentials interface.
-TokenSource = ClientSecretCredentials
-StaticToken = TokenCredentials
-
 _sources: dict[tuple[Any, ...], ClientSecretCredentials] = {}
 _sources_lock = threading.Lock()
 _live: weakref.WeakSet[Credentials] = weakref.WeakSet()  # every credentials, for the fork handler

@@ -5,10 +5,14 @@ travels as per-call metadata (a call-credentials plugin costs about 35% per
 call on loopback). Channels belong to one owner, ``POOL``, shared per
 ``ChannelKey`` (destination, TLS settings, the caller's options and
 interceptors), closed at exit and dropped in a forked child; every one carries
-the user agent ``kaskada-python/VERSION``. Reads are retried on UNAVAILABLE with
-bounded backoff (``_retry``) inside the call's deadline; writes never are. An
-UNAUTHENTICATED answer asks the credentials for a new token (``CallToken.
-on_rejected``: one per call, their rule) and retries with it when one comes.
+the user agent ``kaskada-python/VERSION``. Each channel lets at most
+``KASKADA_MAX_IN_FLIGHT`` calls (default 64) of this process be on the wire at
+once; more wait for a slot, within their deadline. Reads are retried on
+UNAVAILABLE and RESOURCE_EXHAUSTED with bounded backoff (``_retry``) inside the
+call's deadline, after the delay an overloaded server asks for
+(google.rpc.RetryInfo); writes never are. An UNAUTHENTICATED answer asks the
+credentials for a new token (``CallToken.on_rejected``: one per call, their
+rule) and retries with it when one comes.
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 
-from kaskada import __version__, _fork, _retry
-from kaskada._errors import ApiAuthenticationError, ConfigError
-from kaskada._grpc_errors import from_rpc_error
+from kaskada import __version__, _clock, _env, _fork, _retry
+from kaskada._errors import ApiAuthenticationError, ApiUnavailableError, ConfigError
+from kaskada._grpc_errors import from_rpc_error, is_overload, retry_delay
 from kaskada._options import ChannelKey
 from kaskada._token import bad_ca_bundle
 
@@ -36,7 +40,32 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_ATTEMPTS = 4
+"""Attempts of a read answered UNAVAILABLE (or RESOURCE_EXHAUSTED that is no overload)."""
+MAX_IN_FLIGHT = 64
+"""Calls one process has on the wire per channel at once unless KASKADA_MAX_IN_FLIGHT says
+otherwise: a quarter of ``kaskada serve``'s 256, so four busy processes fit under it."""
 USER_AGENT = f"kaskada-python/{__version__}"
+
+
+def max_in_flight() -> int:
+    """The per-channel bound on calls in flight: KASKADA_MAX_IN_FLIGHT, else MAX_IN_FLIGHT.
+
+    Read when a channel opens (a channel keeps the bound it opened with).
+    """
+    raw = os.environ.get(_env.MAX_IN_FLIGHT, "").strip()
+    if not raw:
+        return MAX_IN_FLIGHT
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(
+            f"{_env.MAX_IN_FLIGHT}={raw!r} is not a whole number of calls of at least 1: "
+            f"set it to e.g. {MAX_IN_FLIGHT} (the default), or unset it"
+        )
+    return value
+
 
 def _credentials(ca_bundle: str | None, endpoint: str) -> grpc.ChannelCredentials:
     if not ca_bundle:
@@ -73,23 +102,33 @@ def user_agent(options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
     return [("grpc.primary_user_agent", agent), *rest]
 
 
+class _Shared(NamedTuple):
+    """A shared channel and the slots that bound the calls in flight on it."""
+
+    channel: grpc.Channel
+    slots: threading.BoundedSemaphore
+
+
 class ChannelPool:
     """The one owner of the process's sync gRPC channels, shared per ``ChannelKey``.
 
     Invalidation rule: a channel is keyed by everything that shapes it
     (destination, TLS settings, options, interceptors), so it never goes stale;
     all are closed at exit (``close_all``) and forgotten in a forked child (the
-    parent's channels are not the child's to use or close).
+    parent's channels are not the child's to use or close). Each channel has its
+    own bound on calls in flight (``max_in_flight()`` when it opened).
     """
 
     def __init__(self) -> None:
-        self._channels: dict[ChannelKey, grpc.Channel] = {}
-        self._methods: dict[tuple[ChannelKey, str], Callable[..., Any]] = {}
+        self._channels: dict[ChannelKey, _Shared] = {}
+        self._methods: dict[
+            tuple[ChannelKey, str], tuple[Callable[..., Any], threading.BoundedSemaphore]
+        ] = {}
         self._lock = threading.Lock()
-        self._orphans: list[grpc.Channel] = []  # inherited over fork: never touched again
+        self._orphans: list[_Shared] = []  # inherited over fork: never touched again
 
-    def channel(self, key: ChannelKey) -> grpc.Channel:
-        """The shared channel for ``key``, opened on first use."""
+    def shared(self, key: ChannelKey) -> _Shared:
+        """The shared channel (and its slots) for ``key``, opened on first use."""
         found = self._channels.get(key)
         if found is not None:
             return found
@@ -100,9 +139,14 @@ class ChannelPool:
                 self._channels[key] = found
         return found
 
-    def _open(self, key: ChannelKey) -> grpc.Channel:
+    def channel(self, key: ChannelKey) -> grpc.Channel:
+        return self.shared(key).channel
+
+    def _open(self, key: ChannelKey) -> _Shared:
         endpoint = key.endpoint
-        log.debug("opening %s channel to %s", "TLS" if key.is_secure else "plaintext", endpoint)
+        bound = max_in_flight()
+        log.debug("opening %s channel to %s (at most %d calls in flight)",
+                  "TLS" if key.is_secure else "plaintext", endpoint, bound)
         options = user_agent(key.options)
         if key.is_secure:
             opened = grpc.secure_channel(
@@ -112,20 +156,24 @@ class ChannelPool:
             opened = grpc.insecure_channel(endpoint, options=options)
         if key.interceptors:
             opened = grpc.intercept_channel(opened, *key.interceptors)
-        return opened
+        return _Shared(opened, threading.BoundedSemaphore(bound))
 
-    def method(self, key: ChannelKey, path: str, response_type: Any) -> Callable[..., Any]:
-        """The bound unary method ``path`` on the channel of ``key``."""
+    def method(
+        self, key: ChannelKey, path: str, response_type: Any
+    ) -> tuple[Callable[..., Any], threading.BoundedSemaphore]:
+        """The bound unary method ``path`` on the channel of ``key``, and its slots."""
         found = self._methods.get((key, path))
         if found is None:
+            shared = self.shared(key)
             # _registered_method, as the generated stubs pass it, registers the path with
             # the channel once instead of resolving it on every call.
-            found = self.channel(key).unary_unary(  # type: ignore[call-arg]
+            invoke = shared.channel.unary_unary(  # type: ignore[call-arg]
                 path,
                 request_serializer=lambda message: message.SerializeToString(),
                 response_deserializer=response_type.FromString,
                 _registered_method=True,
             )
+            found = (invoke, shared.slots)
             self._methods[(key, path)] = found
         return found
 
@@ -136,7 +184,7 @@ class ChannelPool:
     def close_all(self) -> None:
         """Close every channel (at exit)."""
         with self._lock:
-            channels = list(self._channels.values())
+            channels = [shared.channel for shared in self._channels.values()]
             self._channels.clear()
             self._methods.clear()
         for open_channel in channels:
@@ -144,7 +192,7 @@ class ChannelPool:
 
     def after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
-        self._orphans.extend(self._channels.values())
+        self._orphans.extend(self._channels.values())  # the parent's: closing could hang
         self._channels.clear()
         self._methods.clear()
 
@@ -162,47 +210,86 @@ def channel(
 def call(session: Session, path: str, request: Any, response_type: Any, *, read: bool) -> Any:
     """One unary call as ``session``: bearer metadata, deadline, retries, mapped errors."""
     settings = session.settings
-    invoke = POOL.method(session.channel_key(), path, response_type)
+    invoke, slots = POOL.method(session.channel_key(), path, response_type)
     credentials = session.credentials.for_call()
     token: Secret = credentials.get()
     deadline = time.monotonic() + settings.timeout.value
     attempt = 0
     while True:
+        if not slots.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise no_slot(session, path)
         started = time.monotonic()
         metadata = (("authorization", "Bearer " + token.reveal()),)
         try:
             response = invoke(request, timeout=max(deadline - started, 0.001), metadata=metadata)
+        except grpc.RpcError as failed:
+            error = failed
+        else:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s at %s ok in %.1f ms", path.rsplit("/", 1)[-1],
                           settings.endpoint.value, (time.monotonic() - started) * 1e3)
             return response
-        except grpc.RpcError as error:
-            code = error.code() if isinstance(error, grpc.Call) else None
-            log.debug("%s at %s failed: %s", path.rsplit("/", 1)[-1], settings.endpoint.value, code)
-            if code == grpc.StatusCode.UNAUTHENTICATED:
-                fresh = credentials.on_rejected(token)
-                if fresh is not None:
-                    token = fresh
-                    continue
-            pause = retry_pause(code, read=read, attempt=attempt, deadline=deadline)
-            if pause is not None:
-                attempt += 1
-                time.sleep(pause)
+        finally:
+            slots.release()  # a pause between attempts holds no slot
+        code = error.code() if isinstance(error, grpc.Call) else None
+        log.debug("%s at %s failed: %s", path.rsplit("/", 1)[-1], settings.endpoint.value, code)
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            fresh = credentials.on_rejected(token)
+            if fresh is not None:
+                token = fresh
                 continue
-            raise failure(
-                session, error, path, sent=(token, *session.credentials.sent_secrets())
-            ) from None
+        pause = retry_pause(error, read=read, attempt=attempt, deadline=deadline)
+        if pause is not None:
+            attempt += 1
+            _clock.get().sleep(pause)
+            continue
+        raise failure(
+            session, error, path, sent=(token, *session.credentials.sent_secrets()), read=read
+        ) from None
 
 
-def retry_pause(code: Any, *, read: bool, attempt: int, deadline: float) -> float | None:
-    """Seconds to wait before retrying a read answered UNAVAILABLE; None: do not retry."""
-    if code == grpc.StatusCode.UNAVAILABLE and read and attempt + 1 < READ_ATTEMPTS:
-        return _retry.pause_before(deadline, attempt, time.monotonic())
+def retry_pause(error: Any, *, read: bool, attempt: int, deadline: float) -> float | None:
+    """Seconds to wait before retrying a read that failed with ``error``; None: do not retry.
+
+    UNAVAILABLE: up to READ_ATTEMPTS attempts. RESOURCE_EXHAUSTED from an
+    overloaded server (a RetryInfo delay, or grpcio's concurrency limit): as long
+    as the deadline allows, after at least the delay it asked for. Any other
+    RESOURCE_EXHAUSTED of a read: as UNAVAILABLE. Writes: never.
+    """
+    code = error.code() if hasattr(error, "code") else None
+    if not read:
+        return None
+    if code == grpc.StatusCode.UNAVAILABLE:
+        if attempt + 1 < READ_ATTEMPTS:
+            return _retry.pause_before(deadline, attempt, time.monotonic())
+        return None
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        asked = retry_delay(error)
+        message = error.details() if hasattr(error, "details") else None
+        if is_overload(code.name, message, asked) or attempt + 1 < READ_ATTEMPTS:
+            return _retry.pause_before(deadline, attempt, time.monotonic(), asked=asked)
     return None
 
 
+def no_slot(session: Session, path: str) -> ApiUnavailableError:
+    """The error of a call that waited its whole deadline for a slot on its channel."""
+    settings = session.settings
+    return ApiUnavailableError(
+        f"{path.rsplit('/', 1)[-1]} at {settings.endpoint.value} waited its whole deadline "
+        f"({settings.timeout.value:g} s) for one of this process's call slots to that "
+        f"endpoint ({_env.MAX_IN_FLIGHT}, default {MAX_IN_FLIGHT}): make fewer calls at once, "
+        "give the call a longer timeout, or raise the bound",
+        code="DEADLINE_EXCEEDED",
+    )
+
+
 def failure(
-    session: Session, error: grpc.RpcError, path: str, *, sent: Sequence[Secret | None] = ()
+    session: Session,
+    error: grpc.RpcError,
+    path: str,
+    *,
+    sent: Sequence[Secret | None] = (),
+    read: bool = True,
 ) -> Exception:
     """The KaskadaError for a failed call (sync or aio), with how to renew a fixed token.
 
@@ -214,7 +301,7 @@ def failure(
     who = f" of client {settings.client_id.value}" if settings.client_id.value else ""
     mapped = from_rpc_error(
         error, endpoint=settings.endpoint.value, method=path.rsplit("/", 1)[-1], who=who,
-        sent=sent,
+        sent=sent, read=read,
     )
     if isinstance(mapped, ApiAuthenticationError) and not tokens.refreshable:
         renewal = getattr(tokens, "renewal_hint", None)

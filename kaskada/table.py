@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["Table", "create_table", "delete_table", "get_table", "list_tables"]
 
 _SERVICE = "/kaskada.api.v1alpha.TableService/"
-MAX_PAGES = 100_000
+MAX_PAGES = 1000
+"""Pages one list_tables follows at most: 100,000 tables at the server's default page
+size, 1,000,000 at page_size=1000, and seconds of calls on loopback; a server still
+sending page tokens after that never ends (ApiError, not a silent stop)."""
 
 Response = TypeVar("Response", bound=Message)
 
@@ -69,22 +72,29 @@ def list_tables(
     Raises:
         KaskadaError: a subclass naming the failure, e.g. ``NoCredentialsError``,
             ``AuthenticationError``, ``UnavailableError`` or ``ApiError`` (also when the
-            server repeats a page token).
+            server repeats a page token, or still sends one after ``MAX_PAGES`` pages).
     """
-    pages = _Pages(search, page_size)
+    resolved = current(session)
+    pages = _Pages(search, page_size, resolved.endpoint)
     request: ListTablesRequest | None = pages.first()
     while request is not None:
-        response = _call("ListTables", request, ListTablesResponse, session, read=True)
+        response = _call("ListTables", request, ListTablesResponse, resolved, read=True)
         request = pages.after(response)
     return pages.tables
 
 
 class _Pages:
-    """The page-token walk of ListTables, shared by the sync and aio clients."""
+    """The page-token walk of ListTables, shared by the sync and aio clients.
 
-    def __init__(self, search: str | None, page_size: int) -> None:
+    A server that never ends (a page token seen before, or still one after
+    MAX_PAGES pages) is an ApiError naming the endpoint: stopping silently would
+    hand back a partial list as if it were whole.
+    """
+
+    def __init__(self, search: str | None, page_size: int, endpoint: str) -> None:
         self.search = search or ""
         self.page_size = page_size
+        self.endpoint = endpoint
         self.tables: dict[str, Table] = {}
         self._seen: set[str] = set()
 
@@ -98,12 +108,19 @@ class _Pages:
         token = response.next_page_token
         if not token:
             return None
-        if len(self._seen) + 1 >= MAX_PAGES:
-            return None
         if token in self._seen:
             raise ApiError(
-                "ListTables returned a page token it had already returned: the server is "
-                "looping; report it to the server's operator",
+                f"ListTables at {self.endpoint} returned a page token it had already returned "
+                f"(after {len(self._seen) + 1} pages): the server is looping; report it to the "
+                "server's operator",
+                code="INTERNAL",
+            )
+        if len(self._seen) + 1 >= MAX_PAGES:
+            raise ApiError(
+                f"ListTables at {self.endpoint} still had a next page after {MAX_PAGES} pages "
+                f"({len(self.tables)} tables): a server that never ends is broken or hostile, so "
+                "kaskada stopped rather than return a partial list; if the account really has "
+                "more tables, ask for bigger pages (page_size=1000) or narrow it with search=",
                 code="INTERNAL",
             )
         self._seen.add(token)

@@ -1,5 +1,6 @@
-"""Helpers shared by the tests: one CLI runner, one /proc fd counter, an account on a
-local server, the server's token count, the CLI's one-line error.
+"""Helpers shared by the tests: one CLI runner, one /proc fd counter, one scripted
+TableService host, an account on a local server, the server's token count, the
+CLI's one-line error.
 
 Kept here (not copied into each module) so that every test starts the CLI the
 same way: ``python -m kaskada`` of this checkout, with the test's environment
@@ -8,12 +9,13 @@ same way: ``python -m kaskada`` of this checkout, with the test's environment
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,26 @@ from kaskada import profiles
 
 ROOT = Path(__file__).resolve().parent.parent
 KASKADA = (sys.executable, "-m", "kaskada")
+
+
+@contextlib.contextmanager
+def table_service(servicer: Any, workers: int = 4) -> Iterator[str]:
+    """A real gRPC server on a free loopback port answering TableService with
+    ``servicer`` (a scripted or hostile one); yields its ``host:port``."""
+    from concurrent import futures
+
+    import grpc
+
+    from kaskada.api.v1alpha import table_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(workers))
+    table_pb2_grpc.add_TableServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(None)
 
 
 def cli_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -186,3 +208,26 @@ def files_containing(folder: Path, needle: str) -> list[Path]:
         for path in folder.rglob("*")
         if path.is_file() and needle.encode() in path.read_bytes()
     ]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ["KASKADA_CACHE_DIR"])
+
+
+def entries() -> list[Path]:
+    folder = cache_dir()
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def add_profile(server: Any, name: str, force: bool = False, **extra: Any) -> tuple[str, str]:
+    """A new client of ``server`` saved as profile ``name`` (its secret in the keyring)."""
+    client_id, secret = server.add_client(f"acct_{uuid.uuid4().hex[:8]}")
+    fields = {
+        "client_id": client_id,
+        "endpoint": server.endpoint,
+        "exchange_endpoint": server.token_url,
+        "is_secure": False,
+        **extra,
+    }
+    profiles.add(name, fields, secret=secret, force=force)
+    return client_id, secret

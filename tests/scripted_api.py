@@ -7,7 +7,6 @@ INVALID_ARGUMENT with google.rpc details), for the sync and the aio client alike
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent import futures
 from typing import Any
 
 import grpc
@@ -15,6 +14,7 @@ import pytest
 
 import kaskada as kda
 from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
+from tests.helpers import table_service
 
 CANARY = "canary-jwt-Zq9x"
 
@@ -58,12 +58,8 @@ class Scripted(table_pb2_grpc.TableServiceServicer):  # type: ignore[misc]
 @pytest.fixture
 def scripted() -> Iterator[tuple[Scripted, str]]:
     servicer = Scripted()
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    table_pb2_grpc.add_TableServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield servicer, f"127.0.0.1:{port}"
-    server.stop(None)
+    with table_service(servicer) as endpoint:
+        yield servicer, endpoint
 
 
 def jwt_session(endpoint: str, **extra: Any) -> kda.Session:

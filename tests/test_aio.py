@@ -415,7 +415,7 @@ def test_channels_are_shared_per_loop_and_closed_with_it(local_server: Any) -> N
         loop = asyncio.get_running_loop()
         state = _aio_transport._loops[loop]
         assert len(state.channels) == 1  # one channel for both methods
-        seen.append((loop, state, next(iter(state.channels.values()))))
+        seen.append((loop, state, next(iter(state.channels.values()))[0]))
 
     asyncio.run(main())
     asyncio.run(main())

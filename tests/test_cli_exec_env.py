@@ -159,3 +159,86 @@ def test_expired_handed_token_says_when_and_how(local_server: Any) -> None:
     bad = run([sys.executable, "-m", "kaskada", "table", "list"],
               env={**env, "KASKADA_TOKEN_EXPIRES_AT": "tomorrow"})
     assert bad.returncode == 1 and "KASKADA_TOKEN_EXPIRES_AT" in bad.stderr
+
+
+# -- issue 18, finding 6: every quote a shell treats as one -----------------------------
+
+POWERSHELL_SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
+HOSTILE_VALUES = [
+    f"a{quote}; Write-Host PWNED; {quote}b" for quote in POWERSHELL_SINGLE_QUOTES
+] + ["\u2019\u2019'\u2018", "line\nbreak $(x) `y` \\z \"q\" #c", "\u201b"]
+
+
+def powershell_single_quoted(text: str) -> tuple[str, str]:
+    """PowerShell's tokenizer on a '...' literal at the start of ``text``: (value, rest).
+
+    As in PowerShell's Tokenizer.ScanStringLiteral: any of the five single-quote
+    characters ends the string unless the next character is one too, in which case
+    the pair stands for the first of them.
+    """
+    assert text[0] in POWERSHELL_SINGLE_QUOTES
+    value, index = [], 1
+    while index < len(text):
+        char = text[index]
+        if char in POWERSHELL_SINGLE_QUOTES:
+            if index + 1 < len(text) and text[index + 1] in POWERSHELL_SINGLE_QUOTES:
+                value.append(char)
+                index += 2
+                continue
+            return "".join(value), text[index + 1:]
+        value.append(char)
+        index += 1
+    raise AssertionError(f"unterminated string: {text!r}")
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_powershell_quoting_doubles_every_single_quote_powershell_knows(value: str) -> None:
+    from kaskada.cli.tokens import render
+
+    line = render({"KASKADA_CA_BUNDLE": value}, (), "powershell").rstrip("\n")
+    prefix = "$Env:KASKADA_CA_BUNDLE = "
+    assert line.startswith(prefix)
+    parsed, rest = powershell_single_quoted(line[len(prefix):])
+    assert rest == ""  # nothing after the string: no command can follow it
+    assert parsed == value
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash", "dash"])
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_sh_quoting_round_trips_unicode_quotes_through_real_shells(shell: str, value: str) -> None:
+    from kaskada.cli.tokens import render
+
+    if shutil.which(shell) is None:
+        pytest.skip(f"no {shell}")
+    script = render({"KASKADA_CA_BUNDLE": value}, (), "sh") + 'printf %s "$KASKADA_CA_BUNDLE"'
+    out = subprocess.run(
+        [shell, "-c", script], capture_output=True, text=True, check=True, encoding="utf-8"
+    ).stdout
+    assert out == value and "PWNED" not in out.replace(value, "")
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_fish_quoting_round_trips(value: str) -> None:
+    """fish is not installed here: its single-quote rule (only \\\\ and \\' are special)
+    read back by hand; with fish on PATH the real shell reads it too."""
+    from kaskada.cli.tokens import render
+
+    line = render({"KASKADA_CA_BUNDLE": value}, (), "fish").rstrip("\n")
+    quoted = line.removeprefix("set -gx KASKADA_CA_BUNDLE ").removesuffix(";")
+    assert quoted[0] == "'" and quoted[-1] == "'"
+    body, read, index = quoted[1:-1], [], 0
+    while index < len(body):
+        if body[index] == "\\" and body[index + 1] in "\\'":
+            read.append(body[index + 1])
+            index += 2
+            continue
+        assert body[index] != "'", "an unescaped quote would end the string"
+        read.append(body[index])
+        index += 1
+    assert "".join(read) == value
+    if shutil.which("fish"):
+        out = subprocess.run(
+            ["fish", "-c", line + ' printf %s "$KASKADA_CA_BUNDLE"'],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        assert out == value

@@ -117,7 +117,7 @@ def test_listing_profiles_in_an_open_folder_warns_once(
     assert "dev" in result.stdout
     warnings = [line for line in result.stderr.splitlines() if f"chmod 700 {folder}" in line]
     assert len(warnings) == 1, result.stderr
-    assert "will not use a stored secret" in warnings[0]
+    assert "will not send a credential where this file says" in warnings[0]
 
 
 def test_check_trusted_in_process(isolated_environment: Path) -> None:
@@ -128,6 +128,81 @@ def test_check_trusted_in_process(isolated_environment: Path) -> None:
         _config.check_trusted()
     with pytest.raises(ConfigError):
         _stored_secrets.profile_secret("dev", "a")  # the secret-reading path calls it
+
+
+# --- issue 18, finding 3: one rule for every credential a profile leads to ------
+
+
+@pytest.mark.parametrize("opened", ["folder", "file"])
+def test_a_secret_passed_with_profile_goes_nowhere_an_open_file_says(
+    opened: str, isolated_environment: Path, capture: tuple[str, list[bytes]]
+) -> None:
+    """kda.session(profile="dev", client_secret=...) once warned, then sent the secret
+    to the exchange endpoint of a world-writable file (twice)."""
+    import kaskada as kda
+    from kaskada import table
+
+    url, received = capture
+    _profiles.add_profile(
+        "dev", {"client_id": "cid", "endpoint": "127.0.0.1:9", "exchange_endpoint": url,
+                "is_secure": False}, None,
+    )  # fmt: skip
+    target = isolated_environment if opened == "folder" else isolated_environment / "config.toml"
+    target.chmod(0o777 if opened == "folder" else 0o666)
+    made = kda.session(profile="dev", client_secret=CANARY)
+    for attempt in (lambda: table.list_tables(session=made), made.access_token, made.delegate):
+        with pytest.raises(UntrustedConfigError) as caught:
+            attempt()
+        text = str(caught.value)
+        assert str(target) in text and f"chmod {'700' if opened == 'folder' else '600'}" in text
+        assert "\n" not in text and CANARY not in text
+    assert_secret_never_sent(received)
+
+
+@pytest.mark.real_keyring
+def test_a_cached_token_goes_nowhere_an_open_folder_says(
+    local_server: object, real_keyring: str, isolated_environment: Path
+) -> None:
+    """``kaskada whoami`` with a token already cached once warned and exited 0 under a
+    world-writable config folder: the file's destinations were still used."""
+    from tests.helpers import add_profile, entries
+
+    add_profile(local_server, "dev")
+    assert kaskada("whoami", "--profile", "dev").returncode == 0  # caches a token
+    assert entries(), "the first whoami should have cached its token"
+    isolated_environment.chmod(0o777)
+    line = one_line_error(
+        kaskada("whoami", "--profile", "dev"), str(isolated_environment), "chmod 700"
+    )
+    assert "refusing to send a credential" in line
+    isolated_environment.chmod(0o700)
+    assert kaskada("whoami", "--profile", "dev").returncode == 0  # the fix is the fix
+
+
+@pytest.mark.real_keyring
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
+def test_a_cached_token_goes_nowhere_a_file_owned_by_another_user_says(
+    local_server: object, real_keyring: str, isolated_environment: Path
+) -> None:
+    from tests.helpers import add_profile
+
+    add_profile(local_server, "dev")
+    assert kaskada("whoami", "--profile", "dev").returncode == 0
+    path = isolated_environment / "config.toml"
+    os.chown(path, NOBODY, NOBODY)
+    line = one_line_error(kaskada("whoami", "--profile", "dev"), str(path), "chown root")
+    assert f"uid {NOBODY}" in line
+
+
+def test_showing_profiles_in_an_open_folder_still_works(isolated_environment: Path) -> None:
+    _profiles.add_profile("dev", {"client_id": "cid", "endpoint": "127.0.0.1:9",
+                                  "exchange_endpoint": "http://127.0.0.1:9/t",
+                                  "is_secure": False}, None)  # fmt: skip
+    isolated_environment.chmod(0o777)
+    for args in (("profile", "list"), ("profile", "show", "dev")):
+        result = kaskada(*args)
+        assert result.returncode == 0, result.stderr
+        assert "dev" in result.stdout and f"chmod 700 {isolated_environment}" in result.stderr
 
 
 # --- hole 4: the lock file is never followed ----------------------------------

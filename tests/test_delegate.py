@@ -171,8 +171,8 @@ def test_min_lifetime_refreshes_a_short_lived_cached_token(
     who = Account(local_server, "minlife")
     parent = who.session()
     table.list_tables(session=parent)
-    source = parent.token_source()
-    assert isinstance(source, _token.TokenSource)
+    source = parent.credentials
+    assert isinstance(source, _token.ClientSecretCredentials)
     cached = source._token
     assert cached is not None
     # Age the cached token: it now has 5 s left, still valid and not yet due for refresh.

@@ -163,7 +163,7 @@ def test_auth_prompt_form_reads_the_secret_with_getpass(
     run(ip, "%load_ext fenlmagic", capsys)
     result, out = run(ip, f"%fenl_auth {alice.client_id} {alice.options}", capsys)
     assert result.success, out
-    assert prompts == [f"Client secret for {alice.client_id}: "]
+    assert prompts == ["Client secret: "]  # the id typed may be a misplaced secret: not shown
     assert f"Authenticated as client id {alice.client_id} at {alice.endpoint}" in out
     assert "(1 table visible)" in out
     assert "history" not in out  # no warning: nothing secret was typed on the line
@@ -213,7 +213,7 @@ def test_auth_with_an_empty_prompt_answer_names_the_fix(
     monkeypatch.setattr("getpass.getpass", lambda prompt="": "")
     result, out = run(ip, f"%fenl_auth {alice.client_id} {alice.options}", capsys)
     assert result.error_in_exec is not None
-    expected = f"no client secret was entered for client id {alice.client_id}"
+    expected = "no client secret was entered; run %fenl_auth CLIENT_ID again"
     assert f"IncompleteCredentialsError: {expected}" in out
     assert "Traceback" not in out
 
@@ -516,9 +516,15 @@ def test_plaintext_off_loopback_is_refused_and_allow_insecure_is_passed_on(
         # a secret that begins with "-" looks like an option
         (f"%fenl_auth some-id -{CANARY}", "unrecognized arguments: ********"),
         (f"%fenl_auth some-id {CANARY} unexpected", "unrecognized arguments: ********"),
-        (f"%fenl_auth some-id {CANARY} --timeout soon", "invalid float value: 'soon'"),
+        (f"%fenl_auth some-id {CANARY} --timeout soon", "invalid float value: '********'"),
+        # issue 18, finding 9: the secret typed as an option's value
+        (f"%fenl_auth some-id --timeout {CANARY}", "invalid float value: '********'"),
+        (f"%fenl_auth --profile dev --timeout {CANARY}", "--timeout: invalid float value"),
+        (f"%fenl_auth some-id --timeout={CANARY}", "invalid float value: '********'"),
     ],
-    ids=["secret-with-dash", "extra-word", "bad-timeout"],  # ids never show the canary
+    # ids never show the canary
+    ids=["secret-with-dash", "extra-word", "bad-timeout", "secret-as-timeout", "profile-timeout",
+         "secret-as-timeout-with-equals"],
 )
 def test_usage_errors_never_repeat_a_secret_typed_on_the_line(
     ip: Any, line: str, expected: str, capsys: pytest.CaptureFixture[str]
@@ -528,6 +534,36 @@ def test_usage_errors_never_repeat_a_secret_typed_on_the_line(
     assert not result.success
     assert "UsageError" in out and expected in out and "Traceback" not in out
     assert_no_secret(out)
+
+
+@pytest.mark.parametrize("typed_at_prompt", ["", "a-wrong-secret"])
+def test_a_secret_typed_as_the_client_id_is_never_shown(
+    ip: Any,
+    local_server: Any,
+    typed_at_prompt: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 18, finding 9: ``%fenl_auth SECRET`` (the secret where the client id goes)
+    showed it in the prompt and in the error; neither repeats it now, and the real
+    server, which refuses it, sees to it that the error is a real one."""
+    prompts: list[str] = []
+
+    def getpass(prompt: str = "") -> str:
+        prompts.append(prompt)  # getpass writes its prompt to the terminal
+        return typed_at_prompt
+
+    monkeypatch.setattr("getpass.getpass", getpass)
+    run(ip, "%load_ext fenlmagic", capsys)
+    options = (
+        f"--endpoint {local_server.endpoint} --exchange-endpoint {local_server.token_url} "
+        "--plaintext"
+    )
+    result, out = run(ip, f"%fenl_auth {CANARY} {options}", capsys)
+    assert not result.success and "Traceback" not in out
+    assert prompts and all(CANARY not in prompt for prompt in prompts)
+    assert_no_secret(out)
+    assert_no_secret(str(result.error_in_exec))
 
 
 @pytest.mark.parametrize("failure", ["stdin-not-implemented", "eof"])
@@ -550,5 +586,6 @@ def test_auth_prompt_in_a_frontend_without_input_names_the_other_ways(
     assert isinstance(result.error_in_exec, IncompleteCredentialsError)
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in out
-    assert "cannot prompt for the client secret of client id some-id" in lines[0]
+    assert "cannot prompt for the client secret" in lines[0]
+    assert "some-id" not in lines[0]  # the "client id" may be the secret in the wrong place
     assert "%fenl_auth --profile NAME" in lines[0] and "KASKADA_CLIENT_SECRET" in lines[0]

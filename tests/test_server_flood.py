@@ -1,4 +1,5 @@
-"""Issue 10, findings 1 and 2: floods of the token port must not take the server down.
+"""Issue 10, findings 1 and 2, and issue 18, finding 1: connection floods on either port
+must not take the server down.
 
 Each test runs its own ``kaskada serve`` on loopback and reads the server
 process's peak memory and thread count from /proc. No assertion is on
@@ -37,9 +38,6 @@ def _status(pid: int, field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise AssertionError(f"no {field} in /proc/{pid}/status")
-
-
-ATTACK_ROUNDS = 9  # x 2 s: the flood lasts about as long as before (18 s)
 
 
 def _address(token_url: str) -> tuple[str, int]:
@@ -93,8 +91,7 @@ def test_1500_trickling_connections_under_ulimit_1024_do_not_stop_service(
     host, port = _address(server.token_url)
     pid = server.process.pid
     stop = threading.Event()
-    piled_up = threading.Event()  # every connection is open and has sent its first byte
-    attack_over = threading.Event()  # the attacker has sent ATTACK_ROUNDS bytes on each
+    opened = threading.Event()
     attack_sockets: list[socket.socket] = []
 
     def attack() -> None:
@@ -113,7 +110,7 @@ def test_1500_trickling_connections_under_ulimit_1024_do_not_stop_service(
 
         for _ in range(1500):
             open_one()
-        rounds = 0
+        opened.set()
         while not stop.is_set():
             for sock in list(sent):
                 try:
@@ -125,11 +122,7 @@ def test_1500_trickling_connections_under_ulimit_1024_do_not_stop_service(
                     sock.close()
                     del sent[sock]
                     open_one()
-            rounds += 1
-            piled_up.set()
-            if rounds > ATTACK_ROUNDS:
-                attack_over.set()
-            stop.wait(2.0)  # the attack's own pace: one byte per connection every 2 s
+            stop.wait(2.0)
         for sock in sent:
             sock.close()
         selector.close()
@@ -140,8 +133,9 @@ def test_1500_trickling_connections_under_ulimit_1024_do_not_stop_service(
     failures: list[str] = []
     stub = table_stub(server.endpoint)
     try:
-        assert piled_up.wait(60), "the attacker never opened its connections"
-        while not attack_over.is_set():
+        assert opened.wait(60), "the attack did not open its connections"
+        end = time.monotonic() + 18.0
+        while time.monotonic() < end:
             try:
                 token = fetch_token_within(server, client_id, secret, timeout=2.0)
                 stub.ListTables(table_pb2.ListTablesRequest(), metadata=bearer(token),
@@ -149,7 +143,7 @@ def test_1500_trickling_connections_under_ulimit_1024_do_not_stop_service(
             except Exception as error:
                 failures.append(f"{type(error).__name__}: {str(error)[:120]}")
             threads_seen.append(_status(pid, "Threads"))
-            attack_over.wait(0.5)  # probe at a steady pace until the attack is over
+            stop.wait(0.5)  # the probes' cadence (stop is set only afterwards)
     finally:
         stop.set()
         attacker.join(30)
@@ -186,3 +180,116 @@ def fetch_token_within(server: Any, client_id: str, secret: str, *, timeout: flo
             time.sleep(0.05)
 
 
+# -- issue 18, finding 1: idle connections on either port stop neither -------------------
+
+
+SOFT_LIMITED_LAUNCHER = (
+    "-c",
+    "import resource, sys; _, hard = resource.getrlimit(resource.RLIMIT_NOFILE); "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard)); "
+    "import kaskada.cli; sys.exit(kaskada.cli.main(sys.argv[1:]))",
+)
+PROBE_DEADLINE = 2.0
+PROBE_EVERY = 0.5
+
+
+def _open_files(pid: int) -> int:
+    import os
+
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _probe(server: Any, client_id: str, secret: str, seconds: float) -> tuple[int, list[str]]:
+    """A token request and a health check on a new channel every PROBE_EVERY seconds,
+    each within PROBE_DEADLINE, for ``seconds``: (probes made, failures)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    failures: list[str] = []
+    probes = 0
+    pause = threading.Event()  # never set: the probes' own cadence
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        probes += 1
+        try:
+            fetch_token_within(server, client_id, secret, timeout=PROBE_DEADLINE)
+        except Exception as error:
+            failures.append(f"token: {type(error).__name__}: {str(error)[:120]}")
+        channel = grpc.insecure_channel(server.endpoint)
+        try:
+            health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=PROBE_DEADLINE)
+        except grpc.RpcError as error:
+            failures.append(f"health: {error.code()}")
+        finally:
+            channel.close()
+        pause.wait(PROBE_EVERY)
+    return probes, failures
+
+
+def _room_for(files: int) -> None:
+    """Let this test process open ``files`` descriptors (skips if its hard limit forbids)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < files:
+        pytest.skip(f"this test process may open only {hard} files; it needs {files}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, files), hard))
+
+
+def test_idle_http2_floods_on_either_port_under_a_soft_limit_of_1024_stop_neither(
+    start_server: Any,
+) -> None:
+    """1,200 idle HTTP/2 connections on the gRPC port for 20 s, then 1,500 idle ones on
+    the token port for 20 s (each reopened when the server closes it), the server
+    started with a soft descriptor limit of 1024 under its usual hard limit: every
+    probe's token request and health check answers within its 2 s deadline."""
+    from tests.flood import Flood
+
+    _room_for(4000)
+    server = start_server(launcher=SOFT_LIMITED_LAUNCHER, verbose=True)
+    client_id, secret = server.add_client("probe")
+    pid = server.process.pid
+    grpc_host, grpc_port = server.endpoint.rsplit(":", 1)
+    results = []
+    with Flood((grpc_host, int(grpc_port)), 1200, http2=True) as flood:
+        assert flood.full.wait(60), "the flood did not open its connections"
+        results.append(_probe(server, client_id, secret, 20.0))
+        held = _open_files(pid)
+    with Flood(_address(server.token_url), 1500, http2=False) as flood:
+        assert flood.full.wait(60), "the flood did not open its connections"
+        results.append(_probe(server, client_id, secret, 20.0))
+    for probes, failures in results:
+        assert probes >= 10
+        assert failures == []
+    assert held > 1200  # the soft limit of 1024 was raised, and the flood was held
+    assert server.process.poll() is None
+    server.stop()
+    assert "raised the file-descriptor soft limit from 1024" in server.log()
+
+
+def test_a_grpc_flood_beyond_a_hard_limit_of_1024_leaves_the_token_endpoint_answering(
+    start_server: Any,
+) -> None:
+    """With no room to raise the limit, gRPC's connection cap keeps descriptors in
+    reserve: the token endpoint still accepts and answers within its deadline."""
+    from tests.flood import Flood
+
+    _room_for(2000)
+    server = start_server(launcher=LIMITED_LAUNCHER)
+    client_id, secret = server.add_client("probe")
+    grpc_host, grpc_port = server.endpoint.rsplit(":", 1)
+    failures: list[str] = []
+    pause = threading.Event()
+    with Flood((grpc_host, int(grpc_port)), 1200, http2=True) as flood:
+        assert flood.full.wait(60), "the flood did not open its connections"
+        for _ in range(20):
+            try:
+                fetch_token_within(server, client_id, secret, timeout=PROBE_DEADLINE)
+            except Exception as error:
+                failures.append(f"{type(error).__name__}: {str(error)[:120]}")
+            pause.wait(PROBE_EVERY)
+        held = _open_files(server.process.pid)
+    assert failures == []
+    assert held <= 1024
+    assert server.process.poll() is None

@@ -221,7 +221,7 @@ def test_token_source_caches_and_is_shared_per_key() -> None:
 
     def source(
         secret: str = CANARY, audience: str | None = None, timeout: float = 5
-    ) -> _token.TokenSource:
+    ) -> _token.ClientSecretCredentials:
         return _token.token_source(
             URL, "cid", Secret(secret), audience, timeout=timeout, ca_bundle=None,
             request=request,
@@ -257,8 +257,9 @@ def test_refresh_is_due_at_half_life_and_single_flight(clock: ManualClock) -> No
     refresh that never happens, more would be threads refreshing together.
     """
     request = FakeRequest(clock, ttl=100)  # due after 50 s, expired after 100 s
-    tokens = _token.TokenSource(URL, "cid", Secret(CANARY), None, timeout=5, ca_bundle=None,
-                                request=request)  # fmt: skip
+    tokens = _token.ClientSecretCredentials(
+        URL, "cid", Secret(CANARY), None, timeout=5, ca_bundle=None, request=request
+    )
     seen: set[str] = set()
 
     def round_of_calls() -> None:
@@ -295,8 +296,9 @@ def test_refresh_is_due_at_half_life_and_single_flight(clock: ManualClock) -> No
 
 def test_invalidate_refreshes_once_for_many_callers() -> None:
     request = FakeRequest()
-    tokens = _token.TokenSource(URL, "cid", Secret(CANARY), None, timeout=5, ca_bundle=None,
-                                request=request)  # fmt: skip
+    tokens = _token.ClientSecretCredentials(
+        URL, "cid", Secret(CANARY), None, timeout=5, ca_bundle=None, request=request
+    )
     rejected = tokens.get()
     fresh = [tokens.invalidate(rejected) for _ in range(5)]
     assert {token.reveal() for token in fresh} == {"tok-2"}
@@ -306,8 +308,9 @@ def test_invalidate_refreshes_once_for_many_callers() -> None:
 def test_a_call_gets_one_new_token_when_refused_then_none() -> None:
     """The refresh-once rule belongs to the credentials: per call, never a loop."""
     request = FakeRequest()
-    tokens = _token.TokenSource(URL, "cid", Secret(CANARY), None, timeout=5, ca_bundle=None,
-                                request=request)  # fmt: skip
+    tokens = _token.ClientSecretCredentials(
+        URL, "cid", Secret(CANARY), None, timeout=5, ca_bundle=None, request=request
+    )
     call = tokens.for_call()
     first = call.get()
     second = call.on_rejected(first)
@@ -317,7 +320,7 @@ def test_a_call_gets_one_new_token_when_refused_then_none() -> None:
     third = next_call.on_rejected(next_call.get())
     assert third is not None and third.reveal() == "tok-3"
     assert len(request.forms) == 3
-    fixed = _token.StaticToken(Secret("jwt")).for_call()
+    fixed = _token.TokenCredentials(Secret("jwt")).for_call()
     assert fixed.on_rejected(fixed.get()) is None  # a pre-issued token cannot be refreshed
 
 

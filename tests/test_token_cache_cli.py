@@ -9,14 +9,13 @@ import os
 import stat
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kaskada._secret import Secret
-from tests.helpers import issued
+from tests.helpers import add_profile, cache_dir, entries, issued
 from tests.helpers import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,30 +37,6 @@ class Keyring(KeyringBackend):
     def delete_password(self, service, username):
         raise RuntimeError("the keyring was written")
 '''
-
-
-def cache_dir() -> Path:
-    return Path(os.environ["KASKADA_CACHE_DIR"])
-
-
-def entries() -> list[Path]:
-    folder = cache_dir()
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []
-
-
-def add_profile(server: Any, name: str, force: bool = False, **extra: Any) -> tuple[str, str]:
-    from kaskada import _profiles
-
-    client_id, secret = server.add_client(f"acct_{uuid.uuid4().hex[:8]}")
-    fields = {
-        "client_id": client_id,
-        "endpoint": server.endpoint,
-        "exchange_endpoint": server.token_url,
-        "is_secure": False,
-        **extra,
-    }
-    _profiles.add_profile(name, fields, Secret(secret), force=force)
-    return client_id, secret
 
 
 @pytest.fixture

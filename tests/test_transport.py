@@ -175,8 +175,8 @@ def test_a_forked_child_calls_on_its_own_channel_even_if_a_lock_was_held(
         exchange_endpoint=token_endpoint.url,
     )  # fmt: skip
     table.get_table("x", session=made)
-    source = made.token_source()
-    assert isinstance(source, _token.TokenSource)
+    source = made.credentials
+    assert isinstance(source, _token.ClientSecretCredentials)
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:

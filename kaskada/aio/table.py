@@ -65,10 +65,11 @@ async def list_tables(
     Raises:
         KaskadaError: as ``kaskada.table.list_tables``.
     """
-    pages = _Pages(search, page_size)
+    resolved = await current(session)
+    pages = _Pages(search, page_size, resolved.endpoint)
     request: ListTablesRequest | None = pages.first()
     while request is not None:
-        response = await _call("ListTables", request, ListTablesResponse, session, read=True)
+        response = await _call("ListTables", request, ListTablesResponse, resolved, read=True)
         request = pages.after(response)
     return pages.tables
 

@@ -2,8 +2,9 @@
 
 Text a server or a file supplied may hold terminal escapes (``ESC ] 0;...``
 retitles the window, ``ESC [ 2J`` clears it) or bidirectional overrides that
-make text read other than it is: :func:`printable` escapes them for text
-output. JSON output stays exact JSON (``json`` escapes control characters, and
+make text read other than it is: :func:`printable` (``kaskada._printable``, the
+same function that escapes server text in exception messages) escapes them for
+text output. JSON output stays exact JSON (``json`` escapes control characters, and
 a consumer of JSON parses rather than displays).
 """
 
@@ -11,32 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from typing import TYPE_CHECKING, Any
+
+from kaskada._printable import printable, printable_lines
+
+__all__ = ["emit_json", "example", "note", "printable", "printable_lines", "typed_json"]
 
 if TYPE_CHECKING:
     from kaskada._explain import Explanation
     from kaskada._settings import Settings
-
-# C0 and C1 controls and DEL, plus the bidirectional marks, embeddings, overrides
-# and isolates (U+061C, U+200E-F, U+202A-E, U+2066-9).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def printable(value: Any) -> str:
-    """``str(value)`` with controls and bidi overrides escaped (``\\x1b``, ``\\u202e``)."""
-    return _UNSAFE.sub(_escape, str(value))
-
-
-def printable_lines(text: str) -> str:
-    """Like :func:`printable`, but newlines stay (multi-line text of our own making)."""
-    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def emit_json(value: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -107,7 +108,19 @@ def _exec(args: argparse.Namespace) -> int:
 
 
 def _fish_quote(value: str) -> str:
+    """A fish single-quoted string: only ``\\`` and ``\'`` are special inside one."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# Every character PowerShell's tokenizer takes as a single quote: ASCII ' and the
+# curly quotes U+2018-U+201B. Any of them ends a '...' string unless doubled.
+_POWERSHELL_SINGLE_QUOTES = re.compile("['\u2018\u2019\u201a\u201b]")
+
+
+def _powershell_quote(value: str) -> str:
+    """A PowerShell single-quoted (verbatim) string: each single quote of any kind doubled,
+    as PowerShell's own EscapeSingleQuotedStringContent does."""
+    return "'" + _POWERSHELL_SINGLE_QUOTES.sub(lambda match: match.group() * 2, value) + "'"
 
 
 def render(variables: dict[str, str], removed: tuple[str, ...], form: str) -> str:
@@ -125,8 +138,7 @@ def render(variables: dict[str, str], removed: tuple[str, ...], form: str) -> st
     else:  # powershell
         lines += [f"Remove-Item Env:{name} -ErrorAction SilentlyContinue" for name in unset]
         lines += [
-            f"$Env:{name} = '{value.replace(chr(39), chr(39) * 2)}'"
-            for name, value in variables.items()
+            f"$Env:{name} = {_powershell_quote(value)}" for name, value in variables.items()
         ]
     return "\n".join(lines) + "\n"
 

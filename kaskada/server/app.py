@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-from concurrent import futures
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -16,7 +15,9 @@ from kaskada._secret import Secret
 from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
 from kaskada.server._errors import ServerError
 from kaskada.server.auth import AuthInterceptor
+from kaskada.server.limits import FD_RESERVE, raise_descriptor_limit
 from kaskada.server.options import ServerOptions
+from kaskada.server.overload import BACKSTOP, CallQueue, OverloadInterceptor
 from kaskada.server.store import Store
 from kaskada.server.tables import TableServicer
 
@@ -24,14 +25,17 @@ log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth/token"
 MAX_WORKERS = 16
-MAX_CONCURRENT_RPCS = 256
-"""Calls beyond this (running or queued for a worker) are RESOURCE_EXHAUSTED at once."""
+MIN_GRPC_CONNECTIONS = 64
+IDLE_SECONDS = 10
+"""A gRPC connection with no call in flight for this long is closed (a GOAWAY; a client's
+channel reconnects at its next call)."""
 GRPC_OPTIONS: list[tuple[str, int]] = [
     ("grpc.so_reuseport", 0),
     ("grpc.max_receive_message_length", 1 << 20),
     ("grpc.max_send_message_length", 4 << 20),
     ("grpc.max_metadata_size", 16 << 10),
-    ("grpc.max_connection_idle_ms", 5 * 60 * 1000),
+    ("grpc.absolute_max_metadata_size", 16 << 10),
+    ("grpc.max_connection_idle_ms", IDLE_SECONDS * 1000),
     ("grpc.server_handshake_timeout_ms", 10 * 1000),
     ("grpc.keepalive_time_ms", 2 * 60 * 60 * 1000),
     ("grpc.keepalive_timeout_ms", 20 * 1000),
@@ -48,6 +52,21 @@ SERVER_EXTRA = (
 
 def _join(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def grpc_connection_cap(descriptors: int | None, token_connections: int) -> int | None:
+    """gRPC's per-listener connection cap: the descriptors the token endpoint and the
+    reserve leave (None: no descriptor limit, no cap).
+
+    A guard for the token endpoint's descriptors, never a throttle: at the cap grpc
+    closes every new connection while idle ones hold their slots (measured: a
+    reconnecting flood of 300 against a cap of 100 answered 0 of 13 health checks), so
+    it sits as high as the descriptors allow, and idle connections close after
+    ``IDLE_SECONDS``.
+    """
+    if descriptors is None:
+        return None
+    return max(MIN_GRPC_CONNECTIONS, descriptors - FD_RESERVE - token_connections)
 
 
 class RunningServer:
@@ -89,10 +108,15 @@ class RunningServer:
             from grpc_health.v1 import health, health_pb2, health_pb2_grpc
             from grpc_reflection.v1alpha import reflection
 
-            from kaskada.server.token_http import TokenEndpoint
+            from kaskada.server.token_http import TokenEndpoint, connection_cap
         except ImportError as error:
             raise ServerError(SERVER_EXTRA.format(missing=error.name)) from None
 
+        descriptors = raise_descriptor_limit(log)
+        token_connections = connection_cap(options.max_connections)
+        grpc_cap = grpc_connection_cap(descriptors, token_connections)
+        log.debug("connection caps: gRPC %s, token endpoint %d (descriptor limit %s)",
+                  grpc_cap, token_connections, descriptors)
         host, tls_cert, tls_key = options.host, options.tls_cert, options.tls_key
         auth = options.auth
         cert_pem = key_pem = None
@@ -111,14 +135,17 @@ class RunningServer:
                 ) from None
 
         self._auth = AuthInterceptor(self.store) if auth else None
-        interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
-            [self._auth] if self._auth is not None else []
-        )
+        self._calls = CallQueue(MAX_WORKERS, "kaskada-grpc")
+        interceptors: list[grpc.ServerInterceptor[Any, Any]] = [OverloadInterceptor(self._calls)]
+        if self._auth is not None:
+            interceptors.append(self._auth)
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="kaskada-grpc"),
+            self._calls,
             interceptors=interceptors,
-            options=GRPC_OPTIONS,
-            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+            options=GRPC_OPTIONS + (
+                [] if grpc_cap is None else [("grpc.max_allowed_incoming_connections", grpc_cap)]
+            ),
+            maximum_concurrent_rpcs=BACKSTOP,
         )
         table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
             TableServicer(self.store, default_account=None if auth else "default"), server
@@ -149,7 +176,7 @@ class RunningServer:
         try:
             self._http = TokenEndpoint(
                 (host.strip("[]"), options.token_port), self.store, token_ttl=options.token_ttl,
-                ssl_context=ssl_context, max_connections=options.max_connections,
+                ssl_context=ssl_context, max_connections=token_connections,
             )
         except OSError as error:
             server.stop(None)
@@ -181,6 +208,7 @@ class RunningServer:
         self._health.enter_graceful_shutdown()
         self._http.stop()
         self._grpc.stop(grace).wait()
+        self._calls.shutdown(wait=False)
         if self._auth is not None:
             self._auth.refusals.flush()
         self.store.close()

@@ -1,7 +1,7 @@
 """Rate limits and log summaries: what keeps one noisy caller from costing everyone.
 
-``FailureLimiter`` is a token bucket per key (a client id, a peer address): each
-failed sign-in takes a token, and an empty bucket answers "retry after N s".
+``FailureLimiter`` is a token bucket per key (a peer address, or one key for the whole
+server): each failed sign-in takes a token, and an empty bucket answers "retry after N s".
 ``LogSummary`` turns a flood of similar events into one line per interval.
 """
 
@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import time
 from collections import Counter
+
+FD_RESERVE = 256
+"""Descriptors neither port's connections may take: SQLite, logs, grpc's own, and
+room for the token endpoint to accept and close at its cap."""
+OPEN_MAX = 10240
+"""macOS's ceiling on a process's descriptors, whatever its hard limit says."""
 
 
 class FailureLimiter:
@@ -41,10 +48,26 @@ class FailureLimiter:
     def record(self, key: str) -> None:
         """One failure of ``key``."""
         with self._lock:
+            self._take(key, time.monotonic())
+
+    def take(self, key: str) -> int:
+        """One failure of ``key`` if its bucket holds one (0), else whole seconds to wait.
+
+        Checking and taking under one lock: concurrent failures cannot all pass a
+        bucket that holds one token.
+        """
+        with self._lock:
             now = time.monotonic()
-            self._buckets[key] = (max(0.0, self._level(key, now) - 1.0), now)
-            if len(self._buckets) > self.MAX_KEYS:
-                self._prune(now)
+            level = self._level(key, now)
+            if level < 1.0:
+                return max(1, math.ceil((1.0 - level) / self.per_second))
+            self._take(key, now)
+            return 0
+
+    def _take(self, key: str, now: float) -> None:
+        self._buckets[key] = (max(0.0, self._level(key, now) - 1.0), now)
+        if len(self._buckets) > self.MAX_KEYS:
+            self._prune(now)
 
     def _prune(self, now: float) -> None:
         """Forget full buckets; if that is not enough (a spray of ids), the oldest half."""
@@ -94,3 +117,36 @@ class LogSummary:
         with self._lock:
             if self._counts:
                 self._emit(time.monotonic())
+
+
+def raise_descriptor_limit(log: logging.Logger) -> int | None:
+    """Raise the soft file-descriptor limit as far as the hard one allows; the limit now.
+
+    A soft limit of 1024 is a common default under a hard one of tens of thousands:
+    left as it is, 1,200 idle connections on one port starve both ports. None: no
+    limit (Windows has none, and no ``resource``).
+    """
+    if sys.platform == "win32":
+        return None
+    import resource  # POSIX only (returned above on Windows)
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    highest = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    wanted = [highest]
+    if soft < OPEN_MAX < highest:  # macOS refuses more than OPEN_MAX however high the hard limit
+        wanted.append(OPEN_MAX)
+    for target in wanted:
+        if target <= soft:
+            break
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError):
+            continue
+        log.debug("raised the file-descriptor soft limit from %d to %d (hard limit %s)",
+                  soft, target, "unlimited" if hard == resource.RLIM_INFINITY else hard)
+        return target
+    log.debug("file-descriptor limit %d (the hard limit is %s)", soft,
+              "unlimited" if hard == resource.RLIM_INFINITY else hard)
+    return soft
