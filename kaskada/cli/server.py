@@ -17,6 +17,7 @@ from typing import Any
 
 from kaskada import _profiles
 from kaskada.cli._output import emit_json, note
+from kaskada.cli.parsers import UsageError
 from kaskada.cli.parsers.server import DEFAULT_PORT, DEFAULT_TOKEN_PORT
 from kaskada.server import ServerOptions, start_server
 from kaskada.server.store import Store
@@ -32,6 +33,8 @@ def _options(args: argparse.Namespace) -> ServerOptions:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("TLS needs both --tls-cert and --tls-key: give both or neither")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logger = logging.getLogger("kaskada.server")
