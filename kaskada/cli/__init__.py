@@ -271,9 +271,11 @@ def _wants_debug(argv: Sequence[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # a pipe closed under buffered output fails here, not at exit
     except BrokenPipeError:
         return _closed_pipe()
+    return code
 
 
 def _main(argv: Sequence[str] | None) -> int:
