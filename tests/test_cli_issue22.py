@@ -6,6 +6,7 @@ isolated config folder of tests/conftest.py; no test needs a keyring unless mark
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -276,3 +277,45 @@ def test_a_closed_pipe_ends_quietly_as_git_and_gh(args: tuple[str, ...]) -> None
 def test_exit_codes_are_documented() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert re.search(r"\| 141 \|", readme)
+
+
+# --- item 7: server add-client --save-profile -------------------------------------------
+
+
+def _signs_in(client_id: str, secret: str, server: Any) -> bool:
+    result = run("whoami", env={"KASKADA_CLIENT_ID": client_id, "KASKADA_CLIENT_SECRET": secret,
+                                "KASKADA_API_ENDPOINT": server.endpoint,
+                                "KASKADA_AUTH_ENDPOINT": server.token_url})
+    return result.returncode == 0
+
+
+@pytest.mark.real_keyring
+def test_save_profile_warns_when_nothing_listens(real_keyring: str, tmp_path: Path) -> None:
+    result = run("server", "add-client", "--account", "dev", "--db", str(tmp_path / "db.sqlite3"),
+                 "--scrypt-n", "16", "--save-profile", "dev")
+    assert result.returncode == 0, result.stderr
+    assert "saved profile 'dev'" in result.stderr
+    warning = [line for line in result.stderr.splitlines() if "nothing listens" in line]
+    assert len(warning) == 1 and "localhost:50051" in warning[0], result.stderr
+    assert "kaskada serve" in warning[0]
+
+
+@pytest.mark.real_keyring
+def test_save_profile_with_force_revokes_the_client_it_replaces(
+    real_keyring: str, local_server: Any
+) -> None:
+    def add() -> tuple[str, str, str]:
+        result = run("server", "add-client", "--account", "dev", "--db", str(local_server.db),
+                     "--scrypt-n", "16", "--save-profile", "dev", "--force", "--json")
+        assert result.returncode == 0, result.stderr
+        made = json.loads(result.stdout)
+        return made["client_id"], made["client_secret"], result.stderr
+
+    first_id, first_secret, first_notes = add()
+    assert "revoked" not in first_notes and "nothing listens" not in first_notes
+    assert _signs_in(first_id, first_secret, local_server)
+    second_id, second_secret, notes = add()
+    assert f"revoked the profile's old client {first_id}" in notes
+    assert not _signs_in(first_id, first_secret, local_server)
+    assert _signs_in(second_id, second_secret, local_server)
+    assert run("whoami", "--profile", "dev").returncode == 0
