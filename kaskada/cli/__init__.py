@@ -112,7 +112,8 @@ examples:
   kaskada whoami
   kaskada --profile prod table list
 
-exit codes: 0 ok, 1 error, 2 usage error, 4 credentials missing or refused, 130 interrupted
+exit codes: 0 ok, 1 error, 2 usage error, 4 credentials missing or refused, 130 interrupted,
+141 the reader of the output went away (`| head`)
 """
 
 
