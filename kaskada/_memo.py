@@ -13,7 +13,7 @@ import os
 import threading
 from typing import Any
 
-from kaskada import _config, _fork
+from kaskada import _config, _fork, _token_cache
 from kaskada._options import ConnectionOptions
 from kaskada._reset import on_reset
 from kaskada._resolve import ENV_VARS, resolve_layers
@@ -101,7 +101,8 @@ def memoized(
 
 
 def resolve_options(options: ConnectionOptions) -> Settings:
-    """``resolve`` for options already built."""
+    """``resolve`` for options already built: a profile's secret is read now (unless
+    the token cache is warm), so a missing one fails here, at init() or the ``with``."""
     env_values = _snapshot_env()
     found = memoized(options, env_values)
     if found is not None:
@@ -113,11 +114,22 @@ def resolve_options(options: ConnectionOptions) -> Settings:
     )
     identity = _config_identity() if uses_file else None
     settings = resolve_layers(options, _decoded(env_values))
+    _token_cache.require_secret_unless_cached(settings)  # a warm cache reads no keyring
     with _memo_lock:
         if len(_memo) >= _MEMO_LIMIT:
             _memo.clear()
         _memo[(options, env_values)] = (settings, identity)
     return settings
+
+
+def check_options(options: ConnectionOptions) -> Settings:
+    """Everything ``resolve_options`` checks but the keyring read (not memoized: the
+    secret is unchecked). On an event loop a session is checked with this at once, so
+    a mistyped profile fails at the ``with`` line, and the keyring waits for first use."""
+    found = memoized(options)
+    if found is not None:
+        return found
+    return resolve_layers(options, _decoded(_snapshot_env()))
 
 
 def resolve_default() -> Settings:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 
 from kaskada import _fork, _token_cache
 from kaskada._errors import IncompleteCredentialsError
-from kaskada._memo import memoized, resolve_default, resolve_options
+from kaskada._memo import check_options, memoized, resolve_default, resolve_options
 from kaskada._options import ConnectionOptions
 from kaskada._reset import on_reset
 from kaskada._secret import Secret
@@ -356,11 +356,19 @@ def _in_event_loop() -> bool:
 
 
 class _Deferred(Session):
-    """A Session made on an event loop, resolved when first used (off the loop if awaited)."""
+    """A Session made on an event loop (a notebook cell runs on one), checked at once
+    and resolved when first used (off the loop if awaited).
+
+    The check is all of resolution but the keyring read: a mistyped profile, a bad
+    value or missing credentials raise where the session is made, as in a script;
+    only the read of a stored secret, which may wait on the Secret Service, is left
+    to first use, so the loop never waits on the keyring.
+    """
 
     __slots__ = ("_options",)
 
     def __init__(self, options: ConnectionOptions) -> None:
+        check_options(options)
         self._tokens = None
         self._options = options
 
