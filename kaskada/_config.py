@@ -26,6 +26,7 @@ from typing import Any, BinaryIO, NamedTuple, TypeVar
 
 from kaskada import _env, _paths, _schema
 from kaskada._errors import ConfigError, ProfileNotFoundError, UntrustedConfigError
+from kaskada._hostport import endpoint_message
 from kaskada._names import validate_profile_name, validate_profile_names
 
 PROFILE_KEYS = _schema.PROFILE_KEYS  # the one table of settings says which
@@ -158,6 +159,10 @@ def _check_value(key: str, value: Any, where: str) -> Any:
             raise ConfigError(
                 f"{where}: {key} contains a control character (newline, tab…); check the value"
             )
+        if key == "endpoint":
+            problem = endpoint_message(value, None)
+            if problem is not None:
+                raise ConfigError(f"{where}: {problem}")
         return value
     if key in ("is_secure", "token_cache"):
         if not isinstance(value, bool):

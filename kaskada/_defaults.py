@@ -41,6 +41,7 @@ def complete(
         return fields.get(name) or Sourced(default, BUILTIN)
 
     endpoint: Sourced[str] = get("endpoint", DEFAULT_ENDPOINT)
+    check_endpoint(endpoint)  # a malformed endpoint is named before what it lacks
     token: Sourced[Secret | None] = get("token", None)
     exchange: Sourced[str | None] = get("exchange_endpoint", None)
     if exchange.value is None and token.value is None:
@@ -53,7 +54,6 @@ def complete(
         exchange = Sourced(DEFAULT_EXCHANGE_ENDPOINT, BUILTIN)
     elif exchange.value is not None:
         exchange = Sourced(exchange_url(exchange.value), exchange.source)
-    check_endpoint(endpoint)
     host = endpoint_host(endpoint.value)
     is_secure: Sourced[bool] = get("is_secure", None)
     if is_secure.value is None and get("ca_bundle", None).value is not None:

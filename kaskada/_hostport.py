@@ -1,5 +1,8 @@
-"""One check for a gRPC ``host:port``, shared by resolution and the CLI's flag type.
+"""The one check of a gRPC ``host:port``, for every entry point.
 
+A flag (``--endpoint``, ``profile set NAME endpoint VALUE``), a profile in the
+file, ``KASKADA_API_ENDPOINT`` and ``endpoint=`` all go through
+:func:`endpoint_message`, so one mistake reads the same wherever it is made.
 Without a port, gRPC silently dials 443 and the failure comes much later as
 ``ipv4:127.0.0.1:443 … Connection refused``; the check says so at the entry.
 """
@@ -35,3 +38,52 @@ def example_for(value: str) -> str:
         host = host[: host.index("]") + 1]
     port = "50051" if host in ("localhost", "127.0.0.1", "[::1]") else "443"
     return f"{host}:{port}"
+
+
+def _without_scheme(url: str) -> str:
+    """``http://localhost:50051/x`` as the ``host:port`` it was meant to be."""
+    # Lazy: only a mistaken endpoint gets here; the CLI's grammar imports this module.
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return "api.example.com:443"
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None:
+        return example_for(host)
+    return f"{host}:{port}"
+
+
+def endpoint_problem(value: object) -> str | None:
+    """What is wrong with ``value`` as a gRPC endpoint and how to write it, or None."""
+    if not isinstance(value, str) or not value.strip():
+        return "is not a gRPC host:port: give e.g. localhost:50051"
+    if "://" in value:
+        return (
+            "is a URL, not a gRPC host:port: give it without a scheme, "
+            f"e.g. {_without_scheme(value)}"
+        )
+    if any(ch.isspace() for ch in value):
+        return "holds a space: give host:port alone, e.g. api.example.com:443"
+    problem = host_port_problem(value)
+    if problem is None:
+        return None
+    host, _, port = value.rpartition(":")
+    example = f"[{host}]:{port}" if "without brackets" in problem else example_for(value)
+    return (
+        f"{problem}: a gRPC endpoint is host:port, e.g. {example} "
+        "(the local server listens on 50051)"
+    )
+
+
+def endpoint_message(value: object, source: str | None) -> str | None:
+    """The one message for a bad endpoint (None when it is good), naming where it came from."""
+    problem = endpoint_problem(value)
+    if problem is None:
+        return None
+    where = f" (from {source})" if source else ""
+    return f"the endpoint {value!r}{where} {problem}"

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kaskada import _config, _env, _handed, _token_cache
+from kaskada import _config, _env, _handed
 from kaskada._defaults import complete
 from kaskada._errors import (
     ConfigError,
@@ -88,9 +88,9 @@ def _from_profile(
                 name, client_id.value, keyring_service(), tuple(profile.fields().items())
             )
             fields["client_secret"] = Sourced(secret, f"keyring (profile '{name}')")
-    settings = complete(f"{PROFILE_LAYER}{name}' ({how})", fields, safe, env)
-    _token_cache.require_secret_unless_cached(settings)  # a warm cache reads no keyring
-    return settings
+    # The secret is read (on a cold cache) by _memo.resolve_options, not here: on an
+    # event loop the rest of resolution runs at once and only that read waits.
+    return complete(f"{PROFILE_LAYER}{name}' ({how})", fields, safe, env)
 
 
 # --- the layers -------------------------------------------------------------------

@@ -315,12 +315,25 @@ class _Resolved:
             return found
         env = {name: os.environ.get(name) for name in ENV_VARS}
         identity = _config_identity() if _uses_file(options, env) else None
-        made = Session(resolve_layers(options, env))
+        settings = resolve_layers(options, env)
+        # A profile's secret is read now unless the token cache is warm, so a missing
+        # one fails here, at init() or the ``with``.
+        _token_cache.require_secret_unless_cached(settings)
+        made = Session(settings)
         with self._lock:
             if len(self._entries) >= self.LIMIT:
                 self._entries.clear()
             self._entries[(options, env_values)] = (made, identity)
         return made
+
+    def check(self, options: ConnectionOptions) -> Settings:
+        """Everything ``resolve`` checks but the keyring read (not kept: the secret is
+        unchecked). A session made on an event loop is checked with this at once, so a
+        mistyped profile fails at the ``with`` line, and the keyring waits for first use."""
+        found = self.lookup(options, snapshot_env(options))
+        if found is not None:
+            return found.settings
+        return resolve_layers(options, {name: os.environ.get(name) for name in ENV_VARS})
 
     def clear(self) -> None:
         self._entries.clear()
@@ -492,11 +505,19 @@ def _in_event_loop() -> bool:
 
 
 class _Deferred(Session):
-    """A Session made on an event loop, resolved when first used (off the loop if awaited)."""
+    """A Session made on an event loop (a notebook cell runs on one), checked at once
+    and resolved when first used (off the loop if awaited).
+
+    The check is all of resolution but the keyring read: a mistyped profile, a bad
+    value or missing credentials raise where the session is made, as in a script;
+    only the read of a stored secret, which may wait on the Secret Service, is left
+    to first use, so the loop never waits on the keyring.
+    """
 
     __slots__ = ("_options",)
 
     def __init__(self, options: ConnectionOptions, seams: Seams = NO_SEAMS) -> None:
+        RESOLVED.check(options)
         self._settings = None
         self._tokens = None
         self._seams = seams

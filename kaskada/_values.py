@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kaskada import _env
 from kaskada._errors import ConfigError
-from kaskada._hostport import example_for, host_port_problem
+from kaskada._hostport import endpoint_message
 from kaskada._loopback import is_loopback
 from kaskada._secret import Secret
 from kaskada._settings import Sourced
@@ -53,23 +53,9 @@ def exchange_url(value: str) -> str:
 
 def check_endpoint(endpoint: Sourced[str]) -> None:
     """A gRPC target is ``host:port``; a URL there fails later with a resolver error."""
-    value = endpoint.value
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(
-            f"the endpoint from {endpoint.source} is {value!r}, not a gRPC host:port: "
-            "give e.g. localhost:50051"
-        )
-    if "://" in value or any(ch.isspace() for ch in value):
-        raise ConfigError(
-            f"the endpoint {value!r} (from {endpoint.source}) is not a gRPC host:port: "
-            "give the host and port alone, e.g. api.example.com:443, without a scheme or spaces"
-        )
-    problem = host_port_problem(value)
-    if problem is not None:
-        raise ConfigError(
-            f"the endpoint {value!r} (from {endpoint.source}) {problem}: a gRPC endpoint is "
-            f"host:port, e.g. {example_for(value)} (the local server listens on 50051)"
-        )
+    message = endpoint_message(endpoint.value, endpoint.source)
+    if message is not None:
+        raise ConfigError(message)
 
 
 def check_token(token: str, source: str) -> Secret:

@@ -442,21 +442,29 @@ def test_import_kaskada_does_not_import_aio() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_session_made_on_the_loop_resolves_at_first_use(
+def test_a_session_made_on_the_loop_reads_the_keyring_at_first_use(
     local_server: Any, real_keyring: str
 ) -> None:
-    """Inside a running loop, unseen settings resolve when used: errors come at `async with`,
+    """Inside a running loop (a notebook cell runs on one) a session is checked at once
+    (issue 22: a mistyped profile fails at the `with` line, as in a script); only the
+    keyring read waits for first use: a missing secret is reported at `async with`,
     and a plain `with` or a sync call still works."""
     who = Account(local_server, "deferred")
     who.save_profile("deferred")
+    from kaskada._profiles import add_profile
+
+    add_profile("nosecret", {"client_id": "id-without-secret", "endpoint": local_server.endpoint,
+                             "exchange_endpoint": local_server.token_url}, None)
     _reset.reset_all()
 
     async def main() -> None:
         with pytest.raises(kda.ProfileNotFoundError):
-            kda.init(profile="nope")  # init() still resolves at once
-        missing = kda.session(profile="nope")  # no error yet: nothing read on the loop
+            kda.init(profile="nope")  # init() resolves at once
         with pytest.raises(kda.ProfileNotFoundError, match="nope"):
-            async with missing:
+            kda.session(profile="nope")  # so does session(): no keyring read needed
+        unread = kda.session(profile="nosecret")  # the keyring is not read on the loop
+        with pytest.raises(kda.IncompleteCredentialsError, match="no secret in the keyring"):
+            async with unread:
                 raise AssertionError("not reached")
         assert kda._session._active.get() is None
         made = kda.session(profile="deferred")

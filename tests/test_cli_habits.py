@@ -200,7 +200,7 @@ def test_an_endpoint_without_a_port_is_refused_at_every_entry(tmp_path: Path) ->
                     env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
     assert "has no port" in from_file.stderr or "keyring" in from_file.stderr
     set_flag = run("profile", "set", "f", "endpoint", "localhost")
-    assert set_flag.returncode == 1 and "has no port" in set_flag.stderr
+    assert set_flag.returncode == 2 and "has no port" in set_flag.stderr  # as the flag (issue 22)
 
     import kaskada as kda
     from kaskada import ConfigError

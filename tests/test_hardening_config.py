@@ -48,11 +48,18 @@ valid_names = st.text(ALPHABET, min_size=1, max_size=MAX_LENGTH).filter(oracle_a
 # Text a profile value may hold: printable, no control characters, not empty.
 value_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40)
 
+# An endpoint is checked for its form (host:port) wherever it enters (issue 22).
+endpoints = st.builds(
+    "{}:{}".format,
+    st.text("abcdefghijklmnopqrstuvwxyz0123456789.-", min_size=1, max_size=30),
+    st.integers(min_value=1, max_value=65535),
+)
+
 profile_fields = st.fixed_dictionaries(
     {},
     optional={
         "client_id": value_text,
-        "endpoint": value_text,
+        "endpoint": endpoints,
         "is_secure": st.booleans(),
         "exchange_endpoint": value_text,
         "audience": value_text,

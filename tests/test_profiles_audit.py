@@ -154,10 +154,12 @@ def test_configure_on_a_terminal_never_echoes_the_secret(real_keyring: str) -> N
     code, shown = run_in_pty(
         ["configure", "--profile", "dev"],
         [
-            ("Client ID []: ", "id-typed"),
-            ("API endpoint (host:port) []: ", "localhost:50051"),
-            ("Token endpoint (URL) []: ", "http://localhost:50052/oauth/token"),
-            ("Audience []: ", ""),
+            ("Client ID: ", "id-typed"),  # each prompt shows what Enter gives (issue 22)
+            ("API endpoint (host:port) [localhost:50051, the local server]: ",
+             "localhost:50051"),
+            ("Token endpoint (URL) [http://localhost:50052/oauth/token, the local server's]: ",
+             "http://localhost:50052/oauth/token"),
+            ("Audience [none]: ", ""),
             ("Client secret (hidden; Enter for none): ", CANARY),
         ],
     )

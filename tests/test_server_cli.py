@@ -170,7 +170,7 @@ def test_a_taken_port_is_one_error_line(tmp_path: Path) -> None:
 def test_tls_needs_both_files_and_bad_files_are_named(tmp_path: Path) -> None:
     result = kaskada("serve", "--port", "0", "--token-port", "0", "--tls-cert", "x.pem",
                      "--db", str(tmp_path / "db.sqlite3"))
-    assert result.returncode == 1 and "--tls-key" in result.stderr
+    assert result.returncode == 2 and "--tls-key" in result.stderr  # a usage error (issue 22)
     missing = tmp_path / "missing.pem"
     result = kaskada("serve", "--port", "0", "--token-port", "0", "--tls-cert", str(missing),
                      "--tls-key", str(missing), "--db", str(tmp_path / "db.sqlite3"))

@@ -12,7 +12,11 @@ before the verb is not overwritten by the verb's parser.
 
 Exit codes (README, "Exit codes"): 0 success, 1 an expected error (one line on
 stderr, no traceback), 2 a usage error (argparse), 4 credentials missing or
-refused, 130 interrupted (Ctrl-C).
+refused, 130 interrupted (Ctrl-C), 141 the reader of the output went away
+(``kaskada table list | head -1``: quietly, as git and gh).
+
+A verb declares the global options it honours (``parsers.takes``); its help lists
+only those, and the others are refused with exit 2 wherever they are given.
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ from kaskada._errors import (
     ProfileNotFoundError,
 )
 from kaskada.cli._output import printable
+from kaskada.cli.parsers import GLOBAL_NAMES, Parser, UsageError, seconds
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_CREDENTIALS = 4
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for git or gh cut off by `head`
 
 # Modules that contribute commands, in the order they appear in --help.
 _COMMAND_MODULES = (
@@ -68,19 +74,6 @@ VERB_MODULES = {
     "demo": "kaskada.cli.parsers.demo",
     "completion": "kaskada.cli.parsers.completion",
 }
-
-
-def seconds(value: str) -> float:
-    """An argparse type for ``--timeout``: a bad value is a usage error naming the fix."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not 0 < number <= 86400:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a number of seconds from above 0 to 86400: give e.g. 30"
-        )
-    return number
 
 
 _GLOBAL_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -118,7 +111,8 @@ examples:
   kaskada whoami
   kaskada --profile prod table list
 
-exit codes: 0 ok, 1 error, 2 usage error, 4 credentials missing or refused, 130 interrupted
+exit codes: 0 ok, 1 error, 2 usage error, 4 credentials missing or refused, 130 interrupted,
+141 the reader of the output went away (`| head`)
 """
 
 
@@ -155,7 +149,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         wanted = _verb_module(argv)
         if wanted is not None:
             modules = (wanted,)
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="kaskada",
         description="Kaskada API client: profiles, credentials, tables and a local server.",
         epilog=_EPILOG,
@@ -193,7 +187,12 @@ def _tolerant_console() -> None:
 
 
 def _spread_global_options(parser: argparse.ArgumentParser) -> None:
-    """Accept the global options after the verb too, on every parser below the top."""
+    """Accept the global options after the verb too, on every parser below the top.
+
+    A verb's ``--help`` lists only the global options it declared with ``takes``;
+    the others are still parsed (hidden) so that :func:`_refuse_unused` can say
+    why they mean nothing there, instead of argparse's bare "unrecognized".
+    """
     for action in parser._actions:
         if not isinstance(action, argparse._SubParsersAction):
             continue
@@ -204,14 +203,32 @@ def _spread_global_options(parser: argparse.ArgumentParser) -> None:
             seen.add(id(child))
             if child.formatter_class is argparse.HelpFormatter:
                 child.formatter_class = argparse.RawDescriptionHelpFormatter
+            uses = child.get_default("global_options") or frozenset()
             for flag, options in _GLOBAL_OPTIONS:
                 dest = flag.lstrip("-")
                 existing = child._option_string_actions.get(flag)
                 if existing is None:
-                    child.add_argument(flag, default=argparse.SUPPRESS, **options)
+                    shown = dict(options)
+                    if dest != "debug" and dest not in uses:
+                        shown["help"] = argparse.SUPPRESS
+                    child.add_argument(flag, default=argparse.SUPPRESS, **shown)
                 elif existing.dest == dest:
                     existing.default = argparse.SUPPRESS
+            if child.get_default("handler") is not None:
+                child.set_defaults(verb_parser=child)
             _spread_global_options(child)
+
+
+def _refuse_unused(args: argparse.Namespace) -> None:
+    """A global option the verb cannot honour is a usage error, never ignored."""
+    uses: frozenset[str] = getattr(args, "global_options", frozenset())
+    refusals: dict[str, str] = getattr(args, "global_refusals", {})
+    for name in GLOBAL_NAMES:
+        if name in uses or getattr(args, name, None) in (None, False):
+            continue
+        prog = args.verb_parser.prog
+        reason = refusals.get(name) or f"`{prog}` does not use it; leave it out"
+        raise UsageError(f"--{name} means nothing here: {reason}")
 
 
 def _quiet_grpc(debug: bool) -> None:
@@ -253,6 +270,15 @@ def _wants_debug(argv: Sequence[str]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a pipe closed under buffered output fails here, not at exit
+    except BrokenPipeError:
+        return _closed_pipe()
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _tolerant_console()
     arguments = list(sys.argv[1:] if argv is None else argv)
     _quiet_grpc(_wants_debug(arguments))
@@ -261,7 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.debug:
         _debug_logging()
     try:
+        _refuse_unused(args)
         result = args.handler(args)
+    except UsageError as error:
+        args.verb_parser.error(printable(str(error)))
     except KaskadaError as error:
         message = printable(for_the_shell(str(error)))
         print(f"kaskada: error: {message}{_did_you_mean(error)}", file=sys.stderr)
@@ -269,9 +298,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nkaskada: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return EXIT_ERROR
     return int(result or 0)
+
+
+def _closed_pipe() -> int:
+    """The reader went away (``kaskada table list | head -1``): stop quietly, as git
+    and gh do when SIGPIPE ends them, and exit 141 (128 + SIGPIPE), the status a
+    shell reports for them. Output still buffered goes to the null device, so
+    Python's flush at exit prints no "Exception ignored" either."""
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    return EXIT_BROKEN_PIPE
 
 
 def exit_code(error: BaseException) -> int:

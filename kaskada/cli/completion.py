@@ -33,9 +33,9 @@ Tree = dict[str, tuple[list[str], list[str], dict[str, str]]]
 def _tree(parser: argparse.ArgumentParser, path: str = "", tree: Tree | None = None) -> Tree:
     """path -> (child verbs, flags, help of each child)."""
     tree = {} if tree is None else tree
-    flags = sorted(
+    flags = sorted(  # a verb's hidden options are the global ones it refuses
         option for action in parser._actions for option in action.option_strings
-        if option.startswith("--")
+        if option.startswith("--") and action.help is not argparse.SUPPRESS
     )
     children: list[str] = []
     helps: dict[str, str] = {}
@@ -44,8 +44,9 @@ def _tree(parser: argparse.ArgumentParser, path: str = "", tree: Tree | None = N
             for choice in action._choices_actions:
                 helps[choice.dest] = choice.help or ""
             for name, child in action.choices.items():
-                children.append(name)
-                _tree(child, f"{path} {name}".strip(), tree)
+                if name in helps:  # aliases (ls, rm) work but are not offered
+                    children.append(name)
+                    _tree(child, f"{path} {name}".strip(), tree)
     tree[path] = (children, flags, helps)
     return tree
 

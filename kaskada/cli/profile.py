@@ -17,15 +17,16 @@ from typing import Any
 from kaskada import _binding, _config, _keyring, _profiles, profiles
 from kaskada._errors import ConfigError, KaskadaError, KeyringError, SecretBindingError
 from kaskada._explain import Explanation
+from kaskada._hostport import endpoint_message
 from kaskada._names import validate_profile_name
-from kaskada._schema import BY_NAME
+from kaskada._schema import BY_NAME, DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT
 from kaskada._secret import Secret
 from kaskada._session import resolve_default
 from kaskada._values import parse_bool, parse_timeout
 from kaskada.cli import for_the_shell
 from kaskada.cli._output import emit_json, note, printable, typed_json
-from kaskada.cli.parsers.profile import host_port
-from kaskada.cli.profile_list import _profile_row
+from kaskada.cli.parsers import UsageError
+from kaskada.cli.profile_list import _list, _profile_row
 
 
 def _read_secret_stdin(name: str) -> Secret:
@@ -114,17 +115,43 @@ def _has_secret(name: str) -> bool:
 
 
 def _ca_bundle(value: str | None) -> str | None:
+    """The absolute path of a PEM file holding at least one certificate, checked now:
+    a wrong file saved in a profile would fail only at the first call."""
     if value is None:
         return None
     path = Path(value).expanduser().absolute()
     if not path.is_file():
         raise ConfigError(f"--ca-bundle {value}: no such file; give the path of a PEM file")
+    # Lazy: ssl (~10 ms) only for the verbs that save a ca_bundle.
+    import ssl
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError):
+        raise ConfigError(
+            f"--ca-bundle {value}: {path} holds no PEM certificate (no readable "
+            "-----BEGIN CERTIFICATE----- block); give the certificate the server presents "
+            "or the CA that signed it, e.g. the --tls-cert file of `kaskada serve`"
+        ) from None
     return str(path)
+
+
+def _profile_name(args: argparse.Namespace) -> str:
+    """NAME, or ``--profile NAME`` (the aws habit); both must agree when both are given."""
+    name, flag = args.name, getattr(args, "profile", None)
+    if name and flag and name != flag:
+        raise UsageError(
+            f"two profiles named: {name!r} and --profile {flag!r}; give one of them"
+        )
+    chosen: str | None = name or flag
+    if not chosen:
+        raise UsageError("name the profile: give NAME, or --profile NAME")
+    return chosen
 
 
 def _show(args: argparse.Namespace) -> int:
     config = profiles.load()
-    profile = profiles.get(args.name)
+    profile = profiles.get(_profile_name(args))
     secret_note: str | None = None
     usable: bool | None = None
     try:
@@ -236,31 +263,37 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _key(raw: str) -> str:
-    """A setting name as typed (``exchange-endpoint`` too); a usage-level error otherwise."""
+    """A setting name as typed (``exchange-endpoint`` too); a usage error otherwise."""
     key = raw.strip().replace("-", "_")
     if key not in profiles.KEYS:
         close = difflib.get_close_matches(key, profiles.KEYS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
+        raise UsageError(
             f"{raw!r} is not a profile setting; the settings are {', '.join(profiles.KEYS)}{hint}"
         )
     return key
 
 
 def _value(key: str, raw: str) -> Any:
-    """The typed value of ``profile set KEY VALUE``, checked as its flag would be."""
-    kind = BY_NAME[key].kind  # the one table of settings
-    if kind == "bool":
-        return parse_bool(raw, f"{key} {raw!r}")
-    if kind == "seconds":
-        return parse_timeout(raw, key)
+    """The typed value of ``profile set KEY VALUE``, checked as its flag would be: a
+    value of the wrong form is a usage error (exit 2) here as with the flag; a file
+    that is not a certificate is an error (exit 1) with --ca-bundle too. The kind of
+    each key comes from the one table of settings."""
     if key == "ca_bundle":
         return _ca_bundle(raw)
+    kind = BY_NAME[key].kind
+    try:
+        if kind == "bool":
+            return parse_bool(raw, f"{key} {raw!r}")
+        if kind == "seconds":
+            return parse_timeout(raw, f"{key} {raw!r}")
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
     if key == "endpoint":
-        try:
-            return host_port(raw)
-        except argparse.ArgumentTypeError as error:
-            raise ConfigError(f"endpoint {error}") from None
+        message = endpoint_message(raw.strip(), None)
+        if message is not None:
+            raise UsageError(message)
+        return raw.strip()
     return raw
 
 
@@ -274,7 +307,7 @@ def _unset(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace, key: str, value: Any) -> int:
-    changed = profiles.set_value(args.name, key, value)
+    changed = profiles.set_value(_profile_name(args), key, value)
     if args.json:
         emit_json({"profile": changed.name, "key": key, "value": changed.new,
                    "previous": changed.old, "secret_removed": changed.secret_removed})
@@ -292,20 +325,25 @@ def _change(args: argparse.Namespace, key: str, value: Any) -> int:
 
 def _get(args: argparse.Namespace) -> int:
     key = _key(args.key)
-    value = getattr(profiles.get(args.name), key)
+    name = _profile_name(args)
+    value = getattr(profiles.get(name), key)
     if args.json:
-        emit_json({"profile": args.name, "key": key, "value": value})
+        emit_json({"profile": name, "key": key, "value": value})
         return 0
     if value is None:
         raise ConfigError(
-            f"profile {args.name!r} has no {key} set (it takes the default); set it with "
-            f"`kaskada profile set {args.name} {key} VALUE`"
+            f"profile {name!r} has no {key} set (it takes the default); set it with "
+            f"`kaskada profile set {name} {key} VALUE`"
         )
     print(_shown(value))
     return 0
 
 
 def _configure(args: argparse.Namespace) -> int:
+    if args.listing is not None:
+        return _configure_list(args)
+    if args.json:
+        raise UsageError("--json goes with `kaskada configure list`; configure itself asks")
     name = validate_profile_name(args.profile or "default")
     _check_keyring_first(name)
     # The raw document, not load(): a client_secret left in the file must be readable
@@ -313,7 +351,7 @@ def _configure(args: argparse.Namespace) -> int:
     document = _config.read_document(_config.config_path())
     old = _profiles.profile_tables(document).get(name)
     old = old if isinstance(old, dict) else {}
-    print(f"Configuring profile {name!r} (Enter keeps the value in brackets).", file=sys.stderr)
+    print(f"Configuring profile {name!r} (Enter takes the value in brackets).", file=sys.stderr)
     fields: dict[str, Any] = {}
     for key, label in (
         ("client_id", "Client ID"),
@@ -322,8 +360,13 @@ def _configure(args: argparse.Namespace) -> int:
         ("audience", "Audience"),
     ):
         current = old.get(key)
-        answer = _ask(f"{label} [{current if current is not None else ''}]: ")
+        shown = _prompt_default(key, current, fields)
+        answer = _ask(f"{label}{f' [{shown}]' if shown else ''}: ")
         fields[key] = answer or current
+        if key == "endpoint" and answer:
+            problem = endpoint_message(answer, "your answer")
+            if problem is not None:
+                raise ConfigError(f"{problem}; nothing was saved")
     for key in ("is_secure", "ca_bundle", "timeout"):
         fields[key] = old.get(key)
     if args.plaintext or args.tls:
@@ -356,6 +399,37 @@ def _configure(args: argparse.Namespace) -> int:
     for line in notes:
         note(line)
     return 0
+
+
+def _prompt_default(key: str, current: Any, answers: dict[str, Any]) -> str:
+    """What Enter gives at ``configure``'s question for ``key``: the value kept, else
+    the default a profile without it takes (never a bare ``[]``)."""
+    if current is not None:
+        return str(current)
+    if key == "endpoint":
+        return f"{DEFAULT_ENDPOINT}, the local server"
+    if key == "exchange_endpoint":
+        if answers.get("endpoint") in (None, DEFAULT_ENDPOINT):
+            return f"{DEFAULT_EXCHANGE_ENDPOINT}, the local server's"
+        return "none: needed with that API endpoint"
+    if key == "audience":
+        return "none"
+    return ""
+
+
+def _configure_list(args: argparse.Namespace) -> int:
+    """``configure list`` (aws): the settings in force and their sources, or with
+    --profile that profile's; ``configure list-profiles``: the names."""
+    if args.plaintext or args.tls or args.ca_bundle:
+        raise UsageError(f"`configure {args.listing}` changes nothing: leave out "
+                         "--plaintext, --tls and --ca-bundle")
+    if args.listing == "list-profiles":
+        args.names = True
+        return _list(args)
+    if args.profile:
+        args.name = None
+        return _show(args)
+    return _current(args)
 
 
 def _legacy_secret(name: str) -> Secret | None:

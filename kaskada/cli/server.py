@@ -9,16 +9,22 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 import threading
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from kaskada import profiles
+from kaskada import _config, profiles
+from kaskada._errors import KaskadaError
+from kaskada._values import endpoint_host
 from kaskada.cli._output import emit_json, note
+from kaskada.cli.parsers import UsageError
 from kaskada.cli.parsers.server import DEFAULT_PORT, DEFAULT_TOKEN_PORT
 from kaskada.server import ServerOptions, start_server
+from kaskada.server._errors import ServerError
 from kaskada.server.store import Store
 
 
@@ -32,6 +38,8 @@ def _options(args: argparse.Namespace) -> ServerOptions:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("TLS needs both --tls-cert and --tls-key: give both or neither")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logger = logging.getLogger("kaskada.server")
@@ -74,14 +82,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _add_client(args: argparse.Namespace) -> int:
     store = Store(args.db, scrypt_n=args.scrypt_n)
+    replaced: str | None = None
+    revoked = False
     try:
         client_id, secret = store.add_client(args.account)
         if args.save_profile:
+            replaced = _client_of(args.save_profile) if args.force else None
             try:
                 _save_profile(args, store.meta(), client_id, secret)
             except BaseException:
                 store.delete_client(client_id)
                 raise
+            if replaced == client_id:
+                replaced = None
+            revoked = replaced is not None and _revoke_replaced(store, replaced)
     finally:
         store.close()
     if args.json:
@@ -96,7 +110,61 @@ def _add_client(args: argparse.Namespace) -> int:
             note("kaskada: the secret is shown only now; store it (e.g. kaskada profile add)")
     if args.save_profile:
         note(f"kaskada: saved profile {args.save_profile!r} (secret in the keyring)")
+        if replaced is not None:
+            note(
+                f"kaskada: revoked the profile's old client {replaced}: its secret and tokens "
+                "no longer work"
+                if revoked
+                else f"kaskada: the profile's old client {replaced} is not in {store.path}, so "
+                "it was not revoked and still works where it was issued"
+            )
+        _warn_unless_listening(args.save_profile)
     return 0
+
+
+def _client_of(name: str) -> str | None:
+    """The client id profile ``name`` holds now, if it exists (``--force`` replaces it)."""
+    try:
+        return _config.get_profile(name).client_id
+    except KaskadaError:
+        return None
+
+
+def _revoke_replaced(store: Store, client_id: str) -> bool:
+    """Revoke the client a ``--force`` re-run replaced, when this database issued it:
+    otherwise each re-run would leave one more working secret behind."""
+    try:
+        store.revoke_client(client_id)
+    except ServerError:
+        return False  # issued by another server's database
+    return True
+
+
+def _warn_unless_listening(name: str) -> None:
+    """The profile is saved either way; say so when nothing answers at its ports yet
+    (a server not started, or started on other ports), rather than let the first
+    call fail with "unreachable"."""
+    profile = _config.get_profile(name)
+    endpoint = profile.endpoint or f"localhost:{DEFAULT_PORT}"
+    exchange = urlsplit(profile.exchange_endpoint or "")
+    places = [(endpoint, endpoint_host(endpoint), int(endpoint.rsplit(":", 1)[1]))]
+    if exchange.hostname and exchange.port:
+        places.append((exchange.netloc, exchange.hostname, exchange.port))
+    silent = [shown for shown, host, port in places if not _listening(host, port)]
+    if silent:
+        note(
+            f"kaskada: warning: nothing listens on {' or '.join(silent)} now; start the "
+            "server (`kaskada serve`, with the same --db and ports) before using profile "
+            f"{name!r}, or point it elsewhere with `kaskada profile set {name} endpoint HOST:PORT`"
+        )
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2.0):
+            return True
+    except OSError:
+        return False
 
 
 def _save_profile(

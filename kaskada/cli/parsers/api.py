@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kaskada.cli.parsers import verb
+from kaskada.cli.parsers import takes, verb
 
 
-def _common(parser: argparse.ArgumentParser, example: str) -> None:
-    """--allow-insecure and the example; --profile, --json, --timeout are global options."""
+def _common(parser: argparse.ArgumentParser, example: str, *, json: bool = True) -> None:
+    """--allow-insecure and the example; the global --profile, --timeout (and --json)."""
+    takes(parser, "profile", "timeout", *(("json",) if json else ()))
     parser.add_argument(
         "--allow-insecure",
         action="store_true",
@@ -34,7 +35,7 @@ def register(subparsers: Any) -> None:
         help="print a fresh access token for scripts, and nothing else",
         description="Print a fresh access token on stdout (as `gh auth token`).",
     )
-    _common(token, 'curl -H "Authorization: Bearer $(kaskada token)" …')
+    _common(token, 'curl -H "Authorization: Bearer $(kaskada token)" …', json=False)
     token.set_defaults(handler=verb("kaskada.cli.api", "_token"))
 
     table = subparsers.add_parser(
@@ -46,7 +47,8 @@ def register(subparsers: Any) -> None:
     commands.required = True
 
     listing = commands.add_parser(
-        "list", help="list the account's tables", description="List the account's tables."
+        "list", aliases=["ls"], help="list the account's tables",
+        description="List the account's tables.",
     )
     listing.add_argument("--search", metavar="TEXT", help="only tables whose name matches TEXT")
     _common(listing, "kaskada table list --search purchase --json")
@@ -70,7 +72,8 @@ def register(subparsers: Any) -> None:
                     "--entity-key-column user")
     create.set_defaults(handler=verb("kaskada.cli.api", "_table_create"))
 
-    delete = commands.add_parser("delete", help="delete a table", description="Delete a table.")
+    delete = commands.add_parser("delete", aliases=["rm"], help="delete a table",
+                                 description="Delete a table.")
     delete.add_argument("name", metavar="NAME", help="the table's name")
     delete.add_argument("--force", action="store_true", help="delete even if it holds data")
     _common(delete, "kaskada table delete purchases --force")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kaskada.cli.parsers import verb
+from kaskada.cli.parsers import takes, verb
 
 
 def register(subparsers: Any) -> None:
@@ -20,4 +20,5 @@ def register(subparsers: Any) -> None:
         "  zsh:  echo 'eval \"$(kaskada completion zsh)\"' >> ~/.zshrc\n"
         "  fish: kaskada completion fish > ~/.config/fish/completions/kaskada.fish"
     )
+    takes(parser)
     parser.set_defaults(handler=verb("kaskada.cli.completion", "_completion"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kaskada.cli.parsers import verb
+from kaskada.cli.parsers import takes, verb
 
 
 def register(subparsers: Any) -> None:
@@ -16,4 +16,5 @@ def register(subparsers: Any) -> None:
         "Leaves nothing behind.",
     )
     parser.epilog = "example:\n  kaskada demo"
+    takes(parser)
     parser.set_defaults(handler=verb("kaskada.cli.demo", "_run"))

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kaskada.cli.parsers import verb
+from kaskada.cli.parsers import takes, verb
 
 DEFAULT_PORT = 50051
 DEFAULT_TOKEN_PORT = 50052
@@ -86,6 +86,7 @@ def register(subparsers: Any) -> None:
         "examples:\n  kaskada serve\n  kaskada serve --port 0 --token-port 0\n"
         "  kaskada serve --tls-cert cert.pem --tls-key key.pem   # clients: --ca-bundle cert.pem"
     )
+    takes(serve)
     serve.set_defaults(handler=verb("kaskada.cli.server", "_serve"))
 
     server = subparsers.add_parser(
@@ -123,6 +124,7 @@ def register(subparsers: Any) -> None:
         "examples:\n  kaskada server add-client --account dev --save-profile dev --default\n"
         "  kaskada server add-client --account ci --json"
     )
+    takes(add, "json")
     add.set_defaults(handler=verb("kaskada.cli.server", "_add_client"))
 
     revoke = commands.add_parser(
@@ -134,6 +136,7 @@ def register(subparsers: Any) -> None:
     revoke.add_argument("client_id", metavar="ID", help="the client id")
     _db_argument(revoke)
     revoke.epilog = "example:\n  kaskada server revoke-client CLIENT_ID"
+    takes(revoke, "json")
     revoke.set_defaults(handler=verb("kaskada.cli.server", "_revoke_client"))
 
 

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from kaskada.cli._output import example
-from kaskada.cli.parsers import verb
+from kaskada.cli.parsers import takes, verb
 
 FORMATS = ("sh", "fish", "powershell", "json")
 
@@ -20,6 +20,7 @@ def register(subparsers: Any) -> None:
     which.add_argument("--profile", metavar="NAME", help="only this profile's tokens")
     which.add_argument("--all", action="store_true", help="every cached token")
     example(logout, "kaskada logout --profile prod", "kaskada logout --all")
+    takes(logout, "profile")
     logout.set_defaults(handler=verb("kaskada.cli.tokens", "_logout"))
 
     run = subparsers.add_parser(
@@ -32,6 +33,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS…]",
                      help="the command to run, after --")
     example(run, "kaskada exec --profile prod -- python job.py")
+    takes(run, "profile", "timeout")
     run.set_defaults(handler=verb("kaskada.cli.tokens", "_exec"))
 
     env = subparsers.add_parser(
@@ -44,4 +46,5 @@ def register(subparsers: Any) -> None:
     env.add_argument("--format", choices=FORMATS, default="sh", help="the shell (default sh)")
     example(env, 'eval "$(kaskada env --profile prod)"',
             "kaskada env --profile prod --format fish | source")
+    takes(env, "profile", "timeout")
     env.set_defaults(handler=verb("kaskada.cli.tokens", "_print_env"))
