@@ -43,7 +43,8 @@ def lookup_time(folder: Path) -> float:
     """Seconds per ``get_profile`` once the file is loaded (stat check included)."""
     os.environ["KASKADA_CONFIG_DIR"] = str(folder)
     sys.path.insert(0, str(ROOT))
-    from kaskada import _config, _reset
+    from kaskada import _reset
+    from kaskada.config import file as _config
 
     _reset.reset_all()
     _config.get_profile("profile-1")

@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 def _memory_keyring(store: dict[tuple[str, str], str]) -> None:
     import keyring
 
-    from kaskada import _keyring
+    from kaskada.credentials import keyring as _keyring
 
     keyring.set_keyring(_keyring.memory_backend(store))
 
@@ -99,8 +99,9 @@ def _first_resolution(
 def _write_profiles(folder: Path, count: int) -> None:
     import tomli_w
 
-    from kaskada import _keyring, _paths
     from kaskada._secret import Secret
+    from kaskada.config import paths as _paths
+    from kaskada.credentials import keyring as _keyring
 
     folder.mkdir(parents=True, exist_ok=True)
     document: dict[str, Any] = {"default_profile": "p0", "profiles": {}}
@@ -114,7 +115,7 @@ def _write_profiles(folder: Path, count: int) -> None:
     path = _paths.config_file()
     path.write_bytes(tomli_w.dumps(document).encode())
     os.chmod(path, 0o600)
-    from kaskada._binding import binding_of
+    from kaskada.credentials.binding import binding_of
 
     for index in (0, count // 2, count - 1):
         fields = document["profiles"][f"p{index}"]

@@ -51,7 +51,7 @@ _LAZY = {
     "Session": ("kaskada._session", "Session"),
     "DelegatedSession": ("kaskada._session", "DelegatedSession"),
     "explain": ("kaskada._session", "explain"),
-    "Explanation": ("kaskada._explain", "Explanation"),
+    "Explanation": ("kaskada.settings.explain", "Explanation"),
     "table": ("kaskada.table", None),
     "profiles": ("kaskada.profiles", None),
     "credentials": ("kaskada.credentials", None),

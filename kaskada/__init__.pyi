@@ -79,7 +79,6 @@ from kaskada._errors import (
 from kaskada._errors import (
     UntrustedConfigError as UntrustedConfigError,
 )
-from kaskada._explain import Explanation as Explanation
 from kaskada._secret import Secret as Secret
 from kaskada._session import DelegatedSession as DelegatedSession
 from kaskada._session import Session as Session
@@ -87,6 +86,7 @@ from kaskada._session import explain as explain
 from kaskada._session import init as init
 from kaskada._session import session as session
 from kaskada.server._errors import ServerError as ServerError
+from kaskada.settings.explain import Explanation as Explanation
 
 __version__: str
 __all__: list[str]

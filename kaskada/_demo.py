@@ -16,10 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import kaskada as kda
-from kaskada import _env, _keyring, _paths, _profiles, _reset, table
+from kaskada import _reset, table
 from kaskada._errors import KeyringTimeoutError, NoKeyringError
 from kaskada._secret import Secret
+from kaskada.config import lifecycle as _profiles
+from kaskada.config import paths as _paths
+from kaskada.credentials import keyring as _keyring
 from kaskada.server import start_server
+from kaskada.settings import env as _env
 
 Say = Callable[[str], None]
 

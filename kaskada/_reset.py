@@ -26,13 +26,13 @@ import importlib
 import sys
 
 OWNERS = (
-    "kaskada._config",
-    "kaskada._stored_secrets",
+    "kaskada.config.file",
+    "kaskada.credentials.stored",
     "kaskada._session",
-    "kaskada._resolve",
-    "kaskada._token",
-    "kaskada._token_cache",
-    "kaskada._transport",
+    "kaskada.settings.resolve",
+    "kaskada.credentials.tokens",
+    "kaskada.credentials.token_cache",
+    "kaskada.transport.sync",
 )
 
 

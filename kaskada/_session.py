@@ -24,16 +24,19 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec
 
-from kaskada import _config, _env, _fork, _token_cache
+from kaskada import _fork
 from kaskada._errors import ConfigError
-from kaskada._options import NO_SEAMS, ChannelKey, ConnectionOptions, Seams
-from kaskada._resolve import ENV_VARS, resolve_layers
 from kaskada._secret import Secret
-from kaskada._settings import Settings
+from kaskada.config import file as _config
+from kaskada.credentials import token_cache as _token_cache
+from kaskada.settings import env as _env
+from kaskada.settings.options import NO_SEAMS, ChannelKey, ConnectionOptions, Seams
+from kaskada.settings.resolve import ENV_VARS, resolve_layers
+from kaskada.settings.values import Settings
 
 if TYPE_CHECKING:
-    from kaskada._explain import Explanation
-    from kaskada._token import Credentials, Request
+    from kaskada.credentials.tokens import Credentials, Request
+    from kaskada.settings.explain import Explanation
 
 P = ParamSpec("P")
 
@@ -78,7 +81,9 @@ class Session:
     def channel(self) -> Any:
         """This session's gRPC channel (``grpc.Channel``), shared with every session
         that has the same channel key; open until the process exits."""
-        from kaskada import _transport  # loads grpc: only when a channel is needed
+        from kaskada.transport import (
+            sync as _transport,  # loads grpc: only when a channel is needed
+        )
 
         return _transport.POOL.channel(self.channel_key())
 
@@ -109,7 +114,7 @@ class Session:
             An Explanation (``str()`` for people, ``to_json()`` for programs).
         """
         # Imported here: a process that never explains does not load it.
-        from kaskada._explain import Explanation
+        from kaskada.settings.explain import Explanation
 
         return Explanation.from_settings(self.settings)
 
@@ -130,7 +135,7 @@ class Session:
             if self.settings.from_config_file():
                 _config.check_trusted()
             # Here, not at the top: resolving and explaining never need the token machinery.
-            from kaskada import _token
+            from kaskada.credentials import tokens as _token
 
             request = self._seams.token_request or _token.post_form
             credentials = _token.credentials_for(
@@ -195,7 +200,7 @@ class Session:
                 ``min_lifetime``, or the credentials were refused.
         """
         # Here, not at the top: _delegate imports _token.
-        from kaskada import _delegate
+        from kaskada.credentials import delegate as _delegate
 
         settings, expires_at = _delegate.handed_over(
             self.settings, self.credentials, min_lifetime
@@ -227,7 +232,9 @@ class DelegatedSession(Session):
     __slots__ = ()
 
     def __init__(self, settings: Settings, expires_at: float | None) -> None:
-        from kaskada import _delegate  # imports _token: only when delegating
+        from kaskada.credentials import (
+            delegate as _delegate,  # imports _token: only when delegating
+        )
 
         super().__init__(settings)
         self._tokens = _delegate.token_for(settings, expires_at)
@@ -240,13 +247,13 @@ class DelegatedSession(Session):
 
     def delegate(self, min_lifetime: float | None = None) -> DelegatedSession:
         """Itself, when its token still has ``min_lifetime`` seconds left (it cannot refresh)."""
-        from kaskada import _delegate  # imports _token, as in __init__
+        from kaskada.credentials import delegate as _delegate  # imports _token, as in __init__
 
         _delegate.check_lifetime(self._tokens, min_lifetime)
         return self
 
     def __repr__(self) -> str:
-        from kaskada._token import utc_text
+        from kaskada.credentials.tokens import utc_text
 
         expiry = "unknown" if self.expires_at is None else utc_text(self.expires_at)
         return (
@@ -255,7 +262,7 @@ class DelegatedSession(Session):
         )
 
     def __reduce__(self) -> Any:
-        from kaskada._delegate import DELEGATED_FIELDS  # imports _token
+        from kaskada.credentials.delegate import DELEGATED_FIELDS  # imports _token
 
         settings = self.settings
         token = settings.token.value
@@ -267,7 +274,7 @@ class DelegatedSession(Session):
 
 def _restore_delegated(token: str, expires_at: float | None, *values: Any) -> DelegatedSession:
     """Unpickling: the parts DelegatedSession.__reduce__ wrote."""
-    from kaskada import _delegate  # imports _token, as in DelegatedSession
+    from kaskada.credentials import delegate as _delegate  # imports _token, as in DelegatedSession
 
     fields = dict(zip(_delegate.DELEGATED_FIELDS, values, strict=True))
     return DelegatedSession(_delegate.settings_for(Secret(token), **fields), expires_at)
@@ -537,7 +544,7 @@ class _Deferred(Session):
         """Resolve in a thread (the keyring may be slow); the loop keeps running."""
         if self._settings is None:
             # _offloop imports asyncio: only here, where a loop already runs.
-            from kaskada import _offloop
+            from kaskada.transport import offloop as _offloop
 
             options = self._options
             resolving = _offloop.shared(

@@ -21,13 +21,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kaskada import _config
-from kaskada._config import PROFILE_KEYS, ConfigFile, Profile
 from kaskada._errors import ConfigError
 from kaskada._secret import Secret
+from kaskada.config import file as _config
+from kaskada.config.file import PROFILE_KEYS, ConfigFile, Profile
 
 if TYPE_CHECKING:
-    from kaskada._profiles import FieldChange, Removed
+    from kaskada.config.lifecycle import FieldChange, Removed
 
 # Reading (names, get, load) is the hot path of `kaskada profile list` and shell
 # completion: the writers (_profiles: keyring, tomli_w, the lock) load on first change.
@@ -100,7 +100,7 @@ def add(
     set). ``force`` replaces an existing profile; ``default`` makes it the
     default. What was dropped, and why, is appended to ``notes``.
     """
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     given = secret if isinstance(secret, Secret) or secret is None else Secret(secret)
     merged = {**(fields or {}), **keys}
@@ -111,21 +111,21 @@ def add(
 
 def remove(name: str, *, keep_orphan: bool = False) -> Removed:
     """Delete a profile and its secret; the default is cleared if it was this one."""
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     return _profiles.remove_profile(name, keep_orphan=keep_orphan)
 
 
 def rename(old: str, new: str, *, force: bool = False, keep_orphan: bool = False) -> Profile:
     """Rename a profile; its secret and the default follow."""
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     return _profiles.rename_profile(old, new, force=force, keep_orphan=keep_orphan)
 
 
 def use(name: str | None) -> None:
     """Make ``name`` the default profile (None: no default)."""
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     _profiles.set_default(name)
 
@@ -139,21 +139,21 @@ def get_value(name: str, key: str) -> Any:
 
 def set_value(name: str, key: str, value: Any) -> FieldChange:
     """Change one field of an existing profile (a bound field drops the stored secret)."""
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     return _profiles.set_field(name, key, value)
 
 
 def unset_value(name: str, key: str) -> FieldChange:
     """Remove one field of an existing profile."""
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     return _profiles.set_field(name, key, None)
 
 
 def has_secret(name: str) -> bool:
     """Whether the keyring holds a secret for the profile (never its value)."""
-    from kaskada import _keyring  # loads keyring: only when asked
+    from kaskada.credentials import keyring as _keyring  # loads keyring: only when asked
 
     return _keyring.get_secret(name) is not None
 
@@ -162,14 +162,14 @@ def import_file(
     path: str | Path, *, force: bool = False, notes: list[str] | None = None
 ) -> list[str]:
     """Add the profiles of another profiles file (never secrets); the names imported."""
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     return _profiles.import_profiles(Path(path), force=force, notes=notes)
 
 
 def export(names: Iterable[str] = ()) -> str:
     """The named profiles (all when none are named) as TOML text; never a secret."""
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     return _profiles.export_profiles(names)
 
@@ -177,7 +177,7 @@ def export(names: Iterable[str] = ()) -> str:
 def __getattr__(name: str) -> Any:
     """FieldChange and Removed (what set_value and remove return) load with the writers."""
     if name in ("FieldChange", "Removed"):
-        from kaskada import _profiles
+        from kaskada.config import lifecycle as _profiles
 
         return getattr(_profiles, name)
     raise AttributeError(f"module 'kaskada.profiles' has no attribute {name!r}")

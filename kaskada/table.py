@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 from google.protobuf.message import Message
 
-from kaskada import _transport
 from kaskada._errors import ApiError
 from kaskada._session import current
 from kaskada.api.v1alpha.table_pb2 import (
@@ -25,6 +24,7 @@ from kaskada.api.v1alpha.table_pb2 import (
     ListTablesResponse,
     Table,
 )
+from kaskada.transport import sync as _transport
 
 if TYPE_CHECKING:
     from kaskada._session import Session

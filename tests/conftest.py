@@ -82,7 +82,7 @@ def memory_keyring() -> Iterator[dict[tuple[str, str], str]]:
     """An in-memory keyring for unit tests in this process (never the only proof)."""
     import keyring
 
-    from kaskada import _keyring
+    from kaskada.credentials import keyring as _keyring
 
     store: dict[tuple[str, str], str] = {}
     previous = keyring.get_keyring()

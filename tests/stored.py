@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kaskada._keyring import decode_entry
+from kaskada.credentials.keyring import decode_entry
 
 
 def stored(raw: str | None) -> str | None:
@@ -17,8 +17,8 @@ def secrets(store: dict[tuple[str, str], str]) -> dict[tuple[str, str], str | No
 
 def entry(secret: str, **fields: object) -> str:
     """A raw v2 keyring password for ``secret`` bound to a profile with ``fields``."""
-    from kaskada._binding import binding_of
-    from kaskada._keyring import encode_entry
     from kaskada._secret import Secret
+    from kaskada.credentials.binding import binding_of
+    from kaskada.credentials.keyring import encode_entry
 
     return encode_entry(Secret(secret), binding_of(fields))

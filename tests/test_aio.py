@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 import kaskada as kda
-from kaskada import _aio_transport, _keyring, _reset, _token_cache, table
+from kaskada import _reset, table
 from kaskada._errors import (
     AlreadyExistsError,
     ApiAuthenticationError,
@@ -31,6 +31,9 @@ from kaskada._errors import (
     UnavailableError,
 )
 from kaskada.aio import table as atable
+from kaskada.credentials import keyring as _keyring
+from kaskada.credentials import token_cache as _token_cache
+from kaskada.transport import aio as _aio_transport
 from tests.helpers import Account
 from tests.scripted_api import Scripted, bad_request_status, jwt_session
 from tests.token_fakes import FakeTokenEndpoint
@@ -84,7 +87,7 @@ class Heartbeat:
 
 def record_exchange_threads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Each token exchange appends whether it ran on the main thread (the loop's)."""
-    from kaskada import _token
+    from kaskada.credentials import tokens as _token
 
     on_main: list[bool] = []
     original = _token.post_form
@@ -433,7 +436,7 @@ def test_import_kaskada_does_not_import_aio() -> None:
     code = (
         "import sys, kaskada, kaskada.table; "
         "print(sorted(m for m in sys.modules if m.startswith('kaskada.aio') "
-        "or m == 'kaskada._aio_transport'))"
+        "or m == 'kaskada.transport.aio'))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -451,7 +454,7 @@ def test_a_session_made_on_the_loop_reads_the_keyring_at_first_use(
     and a plain `with` or a sync call still works."""
     who = Account(local_server, "deferred")
     who.save_profile("deferred")
-    from kaskada._profiles import add_profile
+    from kaskada.config.lifecycle import add_profile
 
     add_profile("nosecret", {"client_id": "id-without-secret", "endpoint": local_server.endpoint,
                              "exchange_endpoint": local_server.token_url}, None)

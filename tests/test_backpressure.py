@@ -23,8 +23,8 @@ import pytest
 
 from kaskada import _clock, table
 from kaskada._errors import ApiError, ApiUnavailableError
-from kaskada._grpc_errors import GRPC_CONCURRENCY_LIMIT
 from kaskada.aio import table as atable
+from kaskada.transport.errors import GRPC_CONCURRENCY_LIMIT
 from tests.helpers import Account, table_service
 from tests.scripted_api import Scripted, jwt_session
 from tests.token_fakes import ManualClock

@@ -115,7 +115,8 @@ def test_table_lifecycle_from_the_shell(client_env: tuple[str, str, dict[str, st
 
 
 def test_profile_flag_selects_the_account(local_server: Any, real_keyring: str) -> None:
-    from kaskada import _profiles, table
+    from kaskada import table
+    from kaskada.config import lifecycle as _profiles
 
     ids = {}
     for name in ("alpha", "beta"):
@@ -191,7 +192,7 @@ def test_bad_variables_are_one_line_naming_the_variable(
 def test_shadowed_credentials_warn_in_one_line_and_token_output_stays_clean(
     local_server: Any, real_keyring: str
 ) -> None:
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     client_id, secret = local_server.add_client(f"shadow_{uuid.uuid4().hex[:8]}")
     fields = {

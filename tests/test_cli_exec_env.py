@@ -27,7 +27,8 @@ DUMP_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
 def accounts(local_server: Any, real_keyring: str) -> dict[str, Any]:
     """Profiles a and b on two accounts, each with one table; b's credentials in the env."""
     import kaskada as kda
-    from kaskada import _profiles, table
+    from kaskada import table
+    from kaskada.config import lifecycle as _profiles
 
     made: dict[str, Any] = {}
     for name in ("a", "b"):

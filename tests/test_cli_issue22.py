@@ -92,7 +92,7 @@ def test_a_url_as_endpoint_gets_one_message_at_every_entry() -> None:
         kda.session(client_id="id", client_secret="s", endpoint=URL)
     assert_one_message(str(raised.value))
     assert "(from argument)" in str(raised.value)
-    from kaskada._profiles import add_profile
+    from kaskada.config.lifecycle import add_profile
 
     with pytest.raises(kda.ConfigError) as written:
         add_profile("py", {"client_id": "id", "endpoint": URL}, None)

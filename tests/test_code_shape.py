@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kaskada import _config, _profiles
 from kaskada._errors import InsecureConnectionError, ProfileNotFoundError
+from kaskada.config import file as _config
+from kaskada.config import lifecycle as _profiles
 from kaskada.server import ServerError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,7 +155,8 @@ def test_the_grammar_and_the_hot_verbs_load_no_verb_code() -> None:
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "    main(sys.argv[1:])\n"
         "verbs = ('kaskada.cli.profile', 'kaskada.cli.api', 'kaskada.cli.server',\n"
-        "         'kaskada.cli.tokens', 'kaskada.cli.profile_check', 'kaskada._keyring')\n"
+        "         'kaskada.cli.tokens', 'kaskada.cli.profile_check',\n"
+        "         'kaskada.credentials.keyring')\n"
         "loaded = [m for m in sys.modules\n"
         "          if m.split('.')[0] in ('grpc', 'keyring', 'google') or m in verbs]\n"
         "print(sorted(loaded))\n"
@@ -173,10 +175,10 @@ def test_every_profile_writer_undoes_its_keyring_change_when_the_file_write_fail
 ) -> None:
     """One undo path (``_profiles._write``) for add, remove, rename and set: after a
     failed write the keyring holds what it held before, under the same names."""
-    from kaskada import _atomic
     from kaskada._errors import ConfigError
-    from kaskada._paths import keyring_service
     from kaskada._secret import Secret
+    from kaskada.config import atomic as _atomic
+    from kaskada.config.paths import keyring_service
     from tests.stored import stored
 
     _profiles.add_profile("dev", {"client_id": "a"}, Secret("dev-secret"))

@@ -11,13 +11,14 @@ import time
 import tomllib
 from pathlib import Path
 
-from kaskada import _config, _profiles
+from kaskada.config import file as _config
+from kaskada.config import lifecycle as _profiles
 
 REPO = Path(__file__).resolve().parents[1]
 
 ADDER = """
 import sys
-from kaskada import _profiles
+from kaskada.config import lifecycle as _profiles
 worker = sys.argv[1]
 for index in range(25):
     _profiles.add_profile(f"w{worker}-{index}", {"client_id": f"id-{worker}-{index}"}, None)
@@ -26,7 +27,7 @@ for index in range(25):
 # Rewrites a large file in a loop; says "ready" once the first write is done.
 REWRITER = """
 import sys
-from kaskada import _config
+from kaskada.config import file as _config
 round = 0
 def change(document):
     profiles = document.setdefault("profiles", {})

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from kaskada import _atomic, _config, _profiles, _stored_secrets
 from kaskada._errors import ConfigError, ProfileExistsError, ProfileNotFoundError
 from kaskada._secret import Secret
+from kaskada.config import atomic as _atomic
+from kaskada.config import file as _config
+from kaskada.config import lifecycle as _profiles
+from kaskada.credentials import stored as _stored_secrets
 from tests.stored import entry, secrets, stored
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,7 +21,7 @@ Store = dict[tuple[str, str], str]
 
 
 def service() -> str:
-    from kaskada._paths import keyring_service
+    from kaskada.config.paths import keyring_service
 
     return keyring_service()
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from kaskada import _config
 from kaskada._errors import ConfigError
+from kaskada.config import file as _config
 
 
 def _write(text: str) -> None:

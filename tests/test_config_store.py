@@ -14,9 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kaskada import _config, _profiles, _reset
+from kaskada import _reset
 from kaskada._errors import ConfigError, InvalidProfileNameError, ProfileNotFoundError
-from kaskada._names import validate_profile_name
+from kaskada.config import file as _config
+from kaskada.config import lifecycle as _profiles
+from kaskada.config.names import validate_profile_name
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "profiles"

@@ -21,8 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from kaskada import _config, _profiles, _reset, _stored_secrets
+from kaskada import _reset
 from kaskada._errors import ConfigError, UntrustedConfigError
+from kaskada.config import file as _config
+from kaskada.config import lifecycle as _profiles
+from kaskada.credentials import stored as _stored_secrets
 from tests.capture import CaptureHTTP
 from tests.helpers import run_cli as kaskada
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from kaskada import Secret
-from kaskada._access_token import Token
 from kaskada.credentials import (
     ClientSecretCredentials,
     Credentials,
@@ -14,6 +13,7 @@ from kaskada.credentials import (
     StoredSecret,
     TokenCredentials,
 )
+from kaskada.credentials.access_token import Token
 from tests.token_fakes import FakeRequest, ManualClock
 
 URL = "http://127.0.0.1:9/oauth/token"

@@ -19,9 +19,12 @@ from typing import Any
 import pytest
 
 import kaskada as kda
-from kaskada import _access_token, _clock, _delegate, _reset, _token, table
+from kaskada import _clock, _reset, table
 from kaskada._errors import AuthenticationError, DelegationExpiredError
 from kaskada.aio import table as atable
+from kaskada.credentials import access_token as _access_token
+from kaskada.credentials import delegate as _delegate
+from kaskada.credentials import tokens as _token
 from tests.helpers import Account
 from tests.token_fakes import ManualClock
 

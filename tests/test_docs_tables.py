@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from kaskada import _env
-from kaskada._schema import SETTINGS, Setting
+from kaskada.settings import env as _env
+from kaskada.settings.schema import SETTINGS, Setting
 from tests.helpers import ROOT
 
 

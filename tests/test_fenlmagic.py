@@ -241,7 +241,7 @@ def test_auth_with_a_profile_uses_the_real_keyring(
     ip: Any, real_keyring: str, alice: Account, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from kaskada import Secret
-    from kaskada._profiles import add_profile
+    from kaskada.config.lifecycle import add_profile
 
     add_profile("dev", alice.profile_fields(), Secret(alice.secret))
     run(ip, "%load_ext fenlmagic", capsys)
@@ -257,7 +257,7 @@ def test_load_uses_the_default_profile(
     ip: Any, real_keyring: str, alice: Account, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from kaskada import Secret
-    from kaskada._profiles import add_profile
+    from kaskada.config.lifecycle import add_profile
 
     add_profile("dev", alice.profile_fields(), Secret(alice.secret), make_default=True)
     result, out = run(ip, "%load_ext fenlmagic", capsys)
@@ -317,7 +317,7 @@ def test_session_cell_runs_as_the_profile_and_restores(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from kaskada import Secret
-    from kaskada._profiles import add_profile
+    from kaskada.config.lifecycle import add_profile
 
     add_profile("bob", bob.profile_fields(), Secret(bob.secret))
     alice.set_env(monkeypatch)
@@ -457,7 +457,7 @@ def test_load_uses_kaskada_profile_before_the_default_profile(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from kaskada import Secret
-    from kaskada._profiles import add_profile
+    from kaskada.config.lifecycle import add_profile
 
     add_profile("alice", alice.profile_fields(), Secret(alice.secret), make_default=True)
     add_profile("bob", bob.profile_fields(), Secret(bob.secret))

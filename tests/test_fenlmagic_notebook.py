@@ -52,7 +52,7 @@ def test_notebook_runs_end_to_end_against_the_local_server(
     from nbclient import NotebookClient
 
     from kaskada import Secret
-    from kaskada._profiles import add_profile
+    from kaskada.config.lifecycle import add_profile
 
     main_id, main_secret = local_server.add_client(f"nb-main-{uuid.uuid4().hex[:8]}")
     staging_id, staging_secret = local_server.add_client(f"nb-staging-{uuid.uuid4().hex[:8]}")

@@ -23,16 +23,20 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kaskada import _config, _env, _profiles, _reset, _token
+from kaskada import _reset
 from kaskada._errors import (
     AuthenticationError,
     ConfigError,
     InvalidProfileNameError,
     UnavailableError,
 )
-from kaskada._names import MAX_LENGTH, validate_profile_name
+from kaskada.config import file as _config
+from kaskada.config import lifecycle as _profiles
+from kaskada.config.names import MAX_LENGTH, validate_profile_name
+from kaskada.credentials import tokens as _token
+from kaskada.settings import env as _env
 
-# The documented rule (kaskada/_names.py): the alphabet [A-Za-z0-9._-], at most
+# The documented rule (kaskada/config/names.py): the alphabet [A-Za-z0-9._-], at most
 # MAX_LENGTH characters, not starting with '-' (an option look-alike) or '.'
 # (path tricks such as '..'). Written independently of the implementation's regex.
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
@@ -350,7 +354,7 @@ def test_invalid_names_in_a_file_are_refused_with_the_path(tmp_path: Path, name:
             _profiles.add_profile(name, {"client_id": "a"}, None)
 
 
-# --- the token-response parser (kaskada/_token.py) --------------------------------
+# --- the token-response parser (kaskada/credentials/tokens.py) --------------------------------
 
 URL = "http://127.0.0.1:1/oauth/token"
 

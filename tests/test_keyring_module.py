@@ -1,4 +1,4 @@
-"""kaskada._keyring: timeouts, no-keyring backends, clear messages, no leaks."""
+"""kaskada.credentials.keyring: timeouts, no-keyring backends, clear messages, no leaks."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
 
-from kaskada import _keyring
 from kaskada._errors import ConfigError, KeyringError, KeyringTimeoutError, NoKeyringError
 from kaskada._secret import Secret
+from kaskada.credentials import keyring as _keyring
 from tests import keyring_blocking
 from tests.helpers import ROOT, cli_env
 from tests.stored import stored
@@ -114,7 +114,7 @@ def test_backends_made_for_tests_or_the_demo_are_never_detected(tmp_path: Path) 
     "no keyring" test waited out KASKADA_KEYRING_TIMEOUT on the blocking one."""
     code = (
         "import keyring, tests.keyring_blocking, tests.keyring_raising\n"
-        "from kaskada import _keyring\n"
+        "from kaskada.credentials import keyring as _keyring\n"
         "_keyring.memory_backend()\n"
         "print(_keyring.backend_name(keyring.get_keyring()))\n"
     )

@@ -92,7 +92,7 @@ def test_the_walkthrough_runs_under_papermill_with_exit_0(
     import nbformat
 
     from kaskada import Secret
-    from kaskada._profiles import add_profile
+    from kaskada.config.lifecycle import add_profile
 
     main_id, main_secret = local_server.add_client(f"pm-main-{uuid.uuid4().hex[:8]}")
     other_id, other_secret = local_server.add_client(f"pm-other-{uuid.uuid4().hex[:8]}")

@@ -79,7 +79,11 @@ def test_the_standin_really_lacks_what_windows_lacks() -> None:
             print("no fcntl")
         print("fork" if hasattr(os, "fork") else "no fork")
         print("register" if hasattr(os, "register_at_fork") else "no register_at_fork")
-        from kaskada import _atomic, _session, _resolve, _token, _transport
+        from kaskada import _session
+        from kaskada.config import atomic as _atomic
+        from kaskada.settings import resolve as _resolve
+        from kaskada.credentials import tokens as _token
+        from kaskada.transport import sync as _transport
         import filelock
         print(filelock.FileLock.__name__)
         """
@@ -154,7 +158,7 @@ def test_init_and_session_without_fcntl_and_fork(
 
 ADDER = STANDIN + textwrap.dedent(
     """
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
     worker = sys.argv[1]
     for index in range(10):
         _profiles.add_profile(f"w{worker}-{index}", {"client_id": f"id-{worker}-{index}"}, None)
@@ -213,7 +217,7 @@ def test_a_config_folder_with_spaces_in_its_path(tmp_path: Path) -> None:
 
 
 def test_the_config_file_is_written_with_lf_line_endings(isolated_environment: Path) -> None:
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     _profiles.add_profile("dev", {"client_id": "a", "audience": "aud"}, None)
     data = (isolated_environment / "config.toml").read_bytes()
@@ -237,7 +241,7 @@ def test_full_flush_uses_f_fullfsync_on_macos(
 ) -> None:
     import fcntl
 
-    from kaskada import _atomic
+    from kaskada.config import atomic as _atomic
 
     requests: list[int] = []
     monkeypatch.setattr(sys, "platform", "darwin")
@@ -253,7 +257,7 @@ HOLDER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from kaskada import _atomic
+    from kaskada.config import atomic as _atomic
     with _atomic.locked(Path(sys.argv[1])):
         print("held", flush=True)
         sys.stdin.read()  # until the test closes stdin (or kills this process)
@@ -265,7 +269,7 @@ WAITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from kaskada import _atomic
+    from kaskada.config import atomic as _atomic
     from kaskada._errors import ConfigError
     try:
         with _atomic.locked(Path(sys.argv[1]), timeout=float(sys.argv[2])):

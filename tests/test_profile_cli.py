@@ -86,8 +86,10 @@ def test_canary_not_in_logs_or_reprs(
 ) -> None:
     import logging
 
-    from kaskada import _config, _profiles, _stored_secrets
     from kaskada._secret import Secret
+    from kaskada.config import file as _config
+    from kaskada.config import lifecycle as _profiles
+    from kaskada.credentials import stored as _stored_secrets
 
     with caplog.at_level(logging.DEBUG, logger="kaskada"):
         profile = _profiles.add_profile("dev", {"client_id": "a"}, Secret(CANARY))
@@ -108,7 +110,7 @@ def test_list_never_imports_keyring(isolated_environment: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0 and "dev" in result.stdout
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-    assert "kaskada._config" in imported  # the probe works
+    assert "kaskada.config.file" in imported  # the probe works
     assert not {name for name in imported if name.split(".")[0] == "keyring"}
 
 
@@ -227,8 +229,8 @@ def test_configure_reads_answers_and_moves_a_plain_secret(
     """In-process (the keyring is the memory one); the answers come from a pipe."""
     import io
 
-    from kaskada import _config
     from kaskada.cli import main
+    from kaskada.config import file as _config
 
     isolated_environment.mkdir(mode=0o700)
     path = isolated_environment / "config.toml"
@@ -240,7 +242,7 @@ def test_configure_reads_answers_and_moves_a_plain_secret(
     monkeypatch.setattr("sys.stdin", io.StringIO("\nlocalhost:50051\n\n\n\n"))
     assert main(["configure", "--profile", "old"]) == 0
     assert CANARY not in path.read_text()
-    from kaskada._paths import keyring_service
+    from kaskada.config.paths import keyring_service
 
     assert stored(memory_keyring.get((keyring_service(), "old"))) == CANARY
     profile = _config.get_profile("old")

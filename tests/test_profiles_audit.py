@@ -19,9 +19,11 @@ from pathlib import Path
 import keyring
 import pytest
 
-from kaskada import _config, _profiles, _stored_secrets
 from kaskada._errors import ConfigError
 from kaskada._secret import Secret
+from kaskada.config import file as _config
+from kaskada.config import lifecycle as _profiles
+from kaskada.credentials import stored as _stored_secrets
 from tests.helpers import assert_one_line_error, files_containing
 from tests.helpers import run_cli as kaskada
 from tests.stored import entry, secrets, stored
@@ -32,7 +34,7 @@ Store = dict[tuple[str, str], str]
 
 
 def service() -> str:
-    from kaskada._paths import keyring_service
+    from kaskada.config.paths import keyring_service
 
     return keyring_service()
 

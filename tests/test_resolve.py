@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import kaskada as kda
-from kaskada import _defaults, _session
+from kaskada import _session
 from kaskada._errors import (
     ConfigError,
     IncompleteCredentialsError,
@@ -20,16 +20,17 @@ from kaskada._errors import (
     NoCredentialsError,
     ProfileNotFoundError,
 )
-from kaskada._explain import Explanation
 from kaskada._secret import Secret
-from kaskada._settings import BUILTIN
+from kaskada.settings import defaults as _defaults
+from kaskada.settings.explain import Explanation
+from kaskada.settings.values import BUILTIN
 
 CANARY = "canary-s3cret-Zq9x"
 HOSTED = ("api.kaskada.com", "auth0.com", "prod.kaskada.com")
 
 
 def add(name: str, secret: str | None = CANARY, default: bool = False, **fields: Any) -> None:
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     fields.setdefault("client_id", f"id-{name}")
     _profiles.add_profile(

@@ -177,9 +177,9 @@ def test_a_full_database_is_resource_exhausted_and_503_with_retry_after(
     assert int(headers["Retry-After"]) > 0
     assert "storage is full" in answer["error_description"]
     # The client library shows it as one line and does not retry in a loop.
-    from kaskada import _token
     from kaskada._errors import TokenEndpointUnavailableError
     from kaskada._secret import Secret
+    from kaskada.credentials import tokens as _token
 
     with pytest.raises(TokenEndpointUnavailableError) as raised:  # an outage, not a refusal
         _token.exchange(server.token_url, client_id, Secret(secret), timeout=10)
@@ -211,9 +211,9 @@ def test_failed_sign_ins_are_logged_at_info_without_the_secret(start_server: Any
 
 
 def test_the_client_reports_429_as_one_line_and_does_not_retry() -> None:
-    from kaskada import _token
     from kaskada._errors import TokenEndpointUnavailableError
     from kaskada._secret import Secret
+    from kaskada.credentials import tokens as _token
 
     body = (b'{"error": "temporarily_unavailable", "error_description": '
             b'"too many failed sign-ins from this address: try again in 30 s"}')

@@ -315,7 +315,7 @@ table.list_tables()
 def test_a_session_for_settings_already_seen_reuses_channel_and_token(
     account: Any, real_keyring: str
 ) -> None:
-    from kaskada import _transport
+    from kaskada.transport import sync as _transport
 
     user, other = account("reuse"), account("other")
     user.save_profile("reuse")

@@ -36,7 +36,9 @@ def test_the_servers_error_is_outside_the_clients_tree() -> None:
 
 
 def test_exported_classes_show_as_kaskada_and_nothing_private_reaches_users() -> None:
-    from kaskada import _binding, _config, _keyring
+    from kaskada.config import file as _config
+    from kaskada.credentials import binding as _binding
+    from kaskada.credentials import keyring as _keyring
 
     for name in kda.__all__:
         value = getattr(kda, name)
@@ -63,13 +65,13 @@ def _imports(module: str) -> set[str]:
     ("module", "never"),
     [
         # presentation is handed its Settings: it reads no session or resolution state
-        ("kaskada._explain", {"kaskada._session", "kaskada._resolve"}),
+        ("kaskada.settings.explain", {"kaskada._session", "kaskada.settings.resolve"}),
         # resolution builds no presentation object and knows no session
-        ("kaskada._resolve", {"kaskada._explain", "kaskada._session"}),
+        ("kaskada.settings.resolve", {"kaskada.settings.explain", "kaskada._session"}),
         # settings and values sit below resolution
-        ("kaskada._settings", {"kaskada._resolve", "kaskada._session"}),
-        ("kaskada._values", {"kaskada._resolve", "kaskada._session"}),
-        ("kaskada._defaults", {"kaskada._resolve", "kaskada._session"}),
+        ("kaskada.settings.values", {"kaskada.settings.resolve", "kaskada._session"}),
+        ("kaskada.settings.parse", {"kaskada.settings.resolve", "kaskada._session"}),
+        ("kaskada.settings.defaults", {"kaskada.settings.resolve", "kaskada._session"}),
     ],
 )
 def test_the_data_flows_one_way(module: str, never: set[str]) -> None:
@@ -146,7 +148,7 @@ def test_session_takes_every_option_and_the_seams() -> None:
     """session()'s parameters are the connection options plus the public seams."""
     import inspect
 
-    from kaskada._options import OPTION_NAMES, Seams
+    from kaskada.settings.options import OPTION_NAMES, Seams
 
     names = list(inspect.signature(kda.session).parameters)
     assert sorted(names) == sorted([*OPTION_NAMES, *Seams._fields])

@@ -16,13 +16,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kaskada import _token
 from kaskada._errors import (
     AuthenticationError,
     TokenEndpointUnavailableError,
     UnavailableError,
 )
 from kaskada._secret import Secret
+from kaskada.credentials import tokens as _token
 from tests.token_fakes import FakeRequest, FakeTokenEndpoint, ManualClock, token_body
 
 CANARY = "canary-s3cret-Zq9x"

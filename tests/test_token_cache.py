@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from kaskada import _clock, _token_cache
-from kaskada._access_token import Token
+from kaskada import _clock
 from kaskada._secret import Secret
+from kaskada.credentials import token_cache as _token_cache
+from kaskada.credentials.access_token import Token
 from tests.token_fakes import ManualClock
 
 SECRET = "canary-secret-9f2c1e"
@@ -27,7 +28,8 @@ def _token(value: str = "tok-1", lifetime: float = 3600.0) -> Token:
 @pytest.fixture
 def counting(memory_keyring: dict[tuple[str, str], str], monkeypatch: pytest.MonkeyPatch) -> Any:
     """A profile 'x' whose secret reads are counted."""
-    from kaskada import _keyring, _profiles
+    from kaskada.config import lifecycle as _profiles
+    from kaskada.credentials import keyring as _keyring
 
     _profiles.add_profile(
         "x",
@@ -69,8 +71,8 @@ def test_missing_secret_still_fails_at_resolution_on_a_cold_cache(
     memory_keyring: dict[tuple[str, str], str],
 ) -> None:
     import kaskada as kda
-    from kaskada import _profiles
     from kaskada._errors import IncompleteCredentialsError
+    from kaskada.config import lifecycle as _profiles
 
     _profiles.add_profile("nosecret", {"client_id": "cid"}, None)
     with pytest.raises(IncompleteCredentialsError, match="kaskada configure --profile nosecret"):
@@ -122,8 +124,8 @@ def test_an_entry_becomes_due_and_expires_on_the_clock() -> None:
 
 
 def test_a_handed_token_expires_on_the_clock() -> None:
-    from kaskada import _handed
     from kaskada._errors import AuthenticationError
+    from kaskada.credentials import handed as _handed
 
     clock = ManualClock()
     with _clock.use(clock):
@@ -169,8 +171,8 @@ def test_other_users_file_mode_is_refused(caplog: pytest.LogCaptureFixture) -> N
 
 
 def test_expires_at_parsing() -> None:
-    from kaskada import _handed
     from kaskada._errors import ConfigError
+    from kaskada.credentials import handed as _handed
 
     assert _handed.parse_time("1970-01-01T00:01:00Z") == 60
     assert _handed.parse_time("1970-01-01T01:01:00+01:00") == 60

@@ -217,7 +217,7 @@ def test_logout_needs_a_profile_or_all() -> None:
 def test_removing_or_replacing_a_profile_drops_its_entries(
     local_server: Any, real_keyring: str
 ) -> None:
-    from kaskada import _profiles
+    from kaskada.config import lifecycle as _profiles
 
     add_profile(local_server, "gone")
     add_profile(local_server, "kept")
@@ -236,7 +236,8 @@ def test_removing_or_replacing_a_profile_drops_its_entries(
 def test_new_secret_for_the_same_fields_drops_the_entry(
     local_server: Any, prof: tuple[str, str]
 ) -> None:
-    from kaskada import _config, _profiles
+    from kaskada.config import file as _config
+    from kaskada.config import lifecycle as _profiles
 
     _, secret = prof
     assert run("table", "list", "--profile", "p").returncode == 0
@@ -290,7 +291,8 @@ def test_symlinked_entry_is_a_miss(
 def test_a_wrong_secret_for_the_same_client_never_borrows_a_token(
     local_server: Any, prof: tuple[str, str]
 ) -> None:
-    from kaskada import _config, _profiles
+    from kaskada.config import file as _config
+    from kaskada.config import lifecycle as _profiles
 
     assert run("table", "list", "--profile", "p").returncode == 0
     assert len(entries()) == 1  # a warm token for the same client id exists

@@ -17,7 +17,7 @@ import grpc
 import pytest
 
 import kaskada as kda
-from kaskada import _token, _transport, table
+from kaskada import table
 from kaskada._errors import (
     AlreadyExistsError,
     ApiAuthenticationError,
@@ -26,6 +26,8 @@ from kaskada._errors import (
     NotFoundError,
     UnavailableError,
 )
+from kaskada.credentials import tokens as _token
+from kaskada.transport import sync as _transport
 from tests.scripted_api import CANARY, Scripted, bad_request_status, jwt_session
 from tests.token_fakes import FakeTokenEndpoint
 
@@ -232,7 +234,7 @@ def test_standard_details_are_rendered_by_type() -> None:
     from google.protobuf import any_pb2
     from google.rpc import error_details_pb2
 
-    from kaskada._grpc_errors import render_detail
+    from kaskada.transport.errors import render_detail
 
     def packed(message: Any) -> Any:
         detail = any_pb2.Any()

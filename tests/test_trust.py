@@ -341,9 +341,9 @@ def test_the_token_exchange_never_follows_a_redirect(status: int) -> None:
     ],
 )
 def test_client_and_server_share_one_loopback_rule(host: str, loopback: bool) -> None:
-    from kaskada import _defaults
-    from kaskada._loopback import is_loopback
     from kaskada.server import options
+    from kaskada.settings import defaults as _defaults
+    from kaskada.settings.hostport import is_loopback
 
     assert _defaults.is_loopback is is_loopback and options.is_loopback is is_loopback
     assert is_loopback(host) is loopback

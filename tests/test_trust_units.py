@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from kaskada._binding import binding_of, changed_fields
-from kaskada._keyring import decode_entry, encode_entry
 from kaskada._secret import MASK, Secret, scrub
 from kaskada.cli._output import printable
+from kaskada.credentials.binding import binding_of, changed_fields
+from kaskada.credentials.keyring import decode_entry, encode_entry
 
 
 def test_scrub_finds_every_spelling_a_request_carries() -> None:

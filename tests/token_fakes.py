@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from kaskada import _clock, _token
+from kaskada import _clock
+from kaskada.credentials import tokens as _token
 
 WALL_START = 1_800_000_000.0  # 2027-01-15: far from the real time, so a leak shows
 

@@ -86,6 +86,6 @@ async def close() -> None:
     that has none.
     """
     # Lazy: _aio_transport loads grpc.aio, which a session resolved here may never need.
-    from kaskada import _aio_transport
+    from kaskada.transport import aio as _aio_transport
 
     await _aio_transport.close()

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
-from kaskada import _aio_transport
 from kaskada.aio._session import current
 from kaskada.api.v1alpha.table_pb2 import (
     CreateTableRequest,
@@ -25,6 +24,7 @@ from kaskada.api.v1alpha.table_pb2 import (
     Table,
 )
 from kaskada.table import _SERVICE, Response, _new_table, _Pages
+from kaskada.transport import aio as _aio_transport
 
 if TYPE_CHECKING:
     from kaskada._session import Session

@@ -361,7 +361,7 @@ def _did_you_mean(error: KaskadaError) -> str:
     # and logging) and difflib would otherwise load on every start, --version included.
     import difflib
 
-    from kaskada import _config
+    from kaskada.config import file as _config
 
     try:
         names = list(_config.load().profiles)

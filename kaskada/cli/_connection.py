@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from kaskada._options import ConnectionOptions
 from kaskada._session import Session, session_for
 from kaskada.cli._output import note
+from kaskada.settings.options import ConnectionOptions
 
 
 def connection_options(args: argparse.Namespace) -> ConnectionOptions:

@@ -20,8 +20,8 @@ from kaskada._printable import printable, printable_lines
 __all__ = ["emit_json", "example", "note", "printable", "printable_lines", "typed_json"]
 
 if TYPE_CHECKING:
-    from kaskada._explain import Explanation
-    from kaskada._settings import Settings
+    from kaskada.settings.explain import Explanation
+    from kaskada.settings.values import Settings
 
 
 def emit_json(value: Any) -> None:

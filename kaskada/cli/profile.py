@@ -14,19 +14,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kaskada import _binding, _config, _keyring, _profiles, profiles
+from kaskada import profiles
 from kaskada._errors import ConfigError, KaskadaError, KeyringError, SecretBindingError
-from kaskada._explain import Explanation
-from kaskada._hostport import endpoint_message
-from kaskada._names import validate_profile_name
-from kaskada._schema import BY_NAME, DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT
 from kaskada._secret import Secret
 from kaskada._session import resolve_default
-from kaskada._values import parse_bool, parse_timeout
 from kaskada.cli import for_the_shell
 from kaskada.cli._output import emit_json, note, printable, typed_json
 from kaskada.cli.parsers import UsageError
 from kaskada.cli.profile_list import _list, _profile_row
+from kaskada.config import file as _config
+from kaskada.config import lifecycle as _profiles
+from kaskada.config.names import validate_profile_name
+from kaskada.credentials import binding as _binding
+from kaskada.credentials import keyring as _keyring
+from kaskada.settings.explain import Explanation
+from kaskada.settings.hostport import endpoint_message
+from kaskada.settings.parse import parse_bool, parse_timeout
+from kaskada.settings.schema import BY_NAME, DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT
 
 
 def _read_secret_stdin(name: str) -> Secret:

@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from kaskada import _config, profiles
+from kaskada import profiles
 from kaskada._errors import KaskadaError
-from kaskada._values import endpoint_host
 from kaskada.cli._output import emit_json, note
 from kaskada.cli.parsers import UsageError
 from kaskada.cli.parsers.server import DEFAULT_PORT, DEFAULT_TOKEN_PORT
+from kaskada.config import file as _config
 from kaskada.server import ServerOptions, start_server
 from kaskada.server._errors import ServerError
 from kaskada.server.store import Store
+from kaskada.settings.parse import endpoint_host
 
 
 def _options(args: argparse.Namespace) -> ServerOptions:

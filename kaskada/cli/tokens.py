@@ -17,11 +17,15 @@ import shlex
 import subprocess
 import sys
 
-from kaskada import _clock, _config, _env, _handed, _token_cache
+from kaskada import _clock
 from kaskada._errors import ConfigError, CredentialsError
 from kaskada.cli import grpc_quieting
 from kaskada.cli._connection import session_from_flags
 from kaskada.cli._output import note
+from kaskada.config import file as _config
+from kaskada.credentials import handed as _handed
+from kaskada.credentials import token_cache as _token_cache
+from kaskada.settings import env as _env
 
 
 def _logout(args: argparse.Namespace) -> int:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kaskada._errors import InsecureConnectionError
-from kaskada._loopback import is_loopback
 from kaskada.server._errors import ServerError
+from kaskada.settings.hostport import is_loopback
 
 DEFAULT_MAX_TABLES_PER_ACCOUNT = 10000
 

@@ -32,10 +32,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaskada import _env, _paths
 from kaskada._secret import Secret
+from kaskada.config import paths as _paths
 from kaskada.server._errors import ServerError
 from kaskada.server.options import DEFAULT_MAX_TABLES_PER_ACCOUNT
+from kaskada.settings import env as _env
 
 SCHEMA_VERSION = 2
 HMAC_SCHEME = "hmac-sha256"

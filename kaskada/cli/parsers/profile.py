@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kaskada._hostport import endpoint_message
-from kaskada._schema import SETTINGS
 from kaskada.cli._output import example
 from kaskada.cli.parsers import seconds, takes, verb
+from kaskada.settings.hostport import endpoint_message
+from kaskada.settings.schema import SETTINGS
 
 _example = example
 
@@ -29,7 +29,7 @@ def host_port(value: str) -> str:
 def saved_seconds(value: str) -> float:
     """An argparse type for ``profile add --timeout``: checked as ``profile set`` checks it."""
     from kaskada._errors import ConfigError  # lazy: only `profile add --timeout` parses one
-    from kaskada._values import parse_timeout
+    from kaskada.settings.parse import parse_timeout
 
     try:
         return parse_timeout(value, f"--timeout {value!r}")

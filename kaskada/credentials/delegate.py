@@ -13,8 +13,13 @@ from __future__ import annotations
 from kaskada import _clock
 from kaskada._errors import DelegationExpiredError
 from kaskada._secret import Secret
-from kaskada._settings import Settings, Sourced
-from kaskada._token import ClientSecretCredentials, Credentials, DelegatedCredentials, utc_text
+from kaskada.credentials.tokens import (
+    ClientSecretCredentials,
+    Credentials,
+    DelegatedCredentials,
+    utc_text,
+)
+from kaskada.settings.values import Settings, Sourced
 
 DELEGATED = "delegate()"
 

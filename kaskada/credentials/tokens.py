@@ -26,8 +26,7 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kaskada import _clock, _fork, _handed, _retry
-from kaskada._access_token import Token, refresh_margin
+from kaskada import _clock, _fork
 from kaskada._errors import (
     AuthenticationError,
     ConfigError,
@@ -37,13 +36,16 @@ from kaskada._errors import (
     TokenEndpointUnavailableError,
 )
 from kaskada._secret import Secret, scrub
-from kaskada._secret_stores import SecretStore, store_for
+from kaskada.credentials import handed as _handed
+from kaskada.credentials.access_token import Token, refresh_margin
+from kaskada.credentials.stores import SecretStore, store_for
+from kaskada.transport import retry as _retry
 
 if TYPE_CHECKING:
     import ssl
 
-    from kaskada._settings import Settings, StoredSecret
-    from kaskada._token_cache import Entry
+    from kaskada.credentials.token_cache import Entry
+    from kaskada.settings.values import Settings, StoredSecret
 
 log = logging.getLogger(__name__)
 
@@ -476,13 +478,13 @@ class Credentials:
         token = self._token
         if token is not None and _clock.get().monotonic() < token.refresh_at:
             return token.access_token
-        from kaskada import _offloop  # imports asyncio: only for async callers
+        from kaskada.transport import offloop as _offloop  # imports asyncio: only for async callers
 
         return await _offloop.shared(self._flights, "get", self.get)
 
     async def ainvalidate(self, rejected: Secret) -> Secret:
         """invalidate() for a coroutine, off the event loop."""
-        from kaskada import _offloop  # imports asyncio: only for async callers
+        from kaskada.transport import offloop as _offloop  # imports asyncio: only for async callers
 
         return await _offloop.shared(
             self._flights, id(rejected), lambda: self.invalidate(rejected)

@@ -5,9 +5,17 @@ file, ``KASKADA_API_ENDPOINT`` and ``endpoint=`` all go through
 :func:`endpoint_message`, so one mistake reads the same wherever it is made.
 Without a port, gRPC silently dials 443 and the failure comes much later as
 ``ipv4:127.0.0.1:443 … Connection refused``; the check says so at the entry.
+
+Also what counts as loopback, one rule for the client (plaintext allowed) and the
+server: ``localhost`` (exactly; not ``localhost.`` and not ``*.localhost``, which
+a resolver may send to DNS), any address in 127.0.0.0/8, and ``::1``. Nothing
+else: an IPv4-mapped address or a zone id is not loopback here, so a secret
+never travels in plaintext on the strength of a name that might not be local.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 
 def host_port_problem(value: str) -> str | None:
@@ -87,3 +95,22 @@ def endpoint_message(value: object, source: str | None) -> str | None:
         return None
     where = f" (from {source})" if source else ""
     return f"the endpoint {value!r}{where} {problem}"
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 and ``::1`` (brackets allowed around an IPv6 address)."""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return address in _V4_LOOPBACK
+    return address == _V6_LOOPBACK
+
+
+_V4_LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+_V6_LOOPBACK = ipaddress.ip_address("::1")

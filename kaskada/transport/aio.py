@@ -23,8 +23,8 @@ import grpc
 import grpc.aio
 
 from kaskada import _fork
-from kaskada._options import ChannelKey
-from kaskada._transport import (
+from kaskada.settings.options import ChannelKey
+from kaskada.transport.sync import (
     _credentials,
     failure,
     max_in_flight,

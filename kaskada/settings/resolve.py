@@ -21,20 +21,28 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kaskada import _config, _env, _handed
-from kaskada._defaults import complete
 from kaskada._errors import (
     ConfigError,
     IncompleteCredentialsError,
     NoCredentialsError,
     ProfileNotFoundError,
 )
-from kaskada._options import CONNECTION_OPTIONS, ConnectionOptions
-from kaskada._paths import keyring_service
-from kaskada._schema import BY_NAME, ENV_CONNECTION
 from kaskada._secret import Secret
-from kaskada._settings import ARGUMENT, PROFILE_LAYER, Settings, Sourced, StoredSecret
-from kaskada._values import argument_bool, check_token, parse_bool, parse_timeout, profile_fields
+from kaskada.config import file as _config
+from kaskada.config.paths import keyring_service
+from kaskada.credentials import handed as _handed
+from kaskada.settings import env as _env
+from kaskada.settings.defaults import complete
+from kaskada.settings.options import CONNECTION_OPTIONS, ConnectionOptions
+from kaskada.settings.parse import (
+    argument_bool,
+    check_token,
+    parse_bool,
+    parse_timeout,
+    profile_fields,
+)
+from kaskada.settings.schema import BY_NAME, ENV_CONNECTION
+from kaskada.settings.values import ARGUMENT, PROFILE_LAYER, Settings, Sourced, StoredSecret
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +155,7 @@ def _from_arguments(
 
 
 _warned_shadow = False
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # kaskada/
 
 
 def _outside_stacklevel() -> int:

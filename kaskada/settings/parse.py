@@ -10,15 +10,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from kaskada import _env
 from kaskada._errors import ConfigError
-from kaskada._hostport import endpoint_message
-from kaskada._loopback import is_loopback
 from kaskada._secret import Secret
-from kaskada._settings import Sourced
+from kaskada.settings import env as _env
+from kaskada.settings.hostport import endpoint_message, is_loopback
+from kaskada.settings.values import Sourced
 
 if TYPE_CHECKING:
-    from kaskada._config import Profile
+    from kaskada.config.file import Profile
 
 MAX_TIMEOUT = 86400.0  # a day; past ~1e9 s the socket layer overflows (a traceback, not an error)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kaskada import _env
+from kaskada.settings import env as _env
 
 CONFIG_FILE_NAME = "config.toml"
 

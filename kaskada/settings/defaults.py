@@ -12,19 +12,19 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from kaskada import _env
 from kaskada._errors import ConfigError, IncompleteCredentialsError, InsecureConnectionError
-from kaskada._loopback import is_loopback
-from kaskada._schema import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT, DEFAULT_TIMEOUT
 from kaskada._secret import Secret
-from kaskada._settings import BUILTIN, Settings, Sourced
-from kaskada._values import (
+from kaskada.settings import env as _env
+from kaskada.settings.hostport import is_loopback
+from kaskada.settings.parse import (
     check_endpoint,
     endpoint_host,
     exchange_url,
     parse_bool,
     parse_timeout,
 )
+from kaskada.settings.schema import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT, DEFAULT_TIMEOUT
+from kaskada.settings.values import BUILTIN, Settings, Sourced
 
 
 def complete(

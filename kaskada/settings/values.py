@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from kaskada._schema import FIELD_NAMES
 from kaskada._secret import MASK, Secret
+from kaskada.settings.schema import FIELD_NAMES
 
 T = TypeVar("T")
 

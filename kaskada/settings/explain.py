@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaskada._secret import MASK, Secret
-from kaskada._settings import Settings, StoredSecret
+from kaskada.settings.values import Settings, StoredSecret
 
 
 def _mask(value: Any) -> str | None:

@@ -27,11 +27,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 
-from kaskada import __version__, _clock, _env, _fork, _retry
+from kaskada import __version__, _clock, _fork
 from kaskada._errors import ApiAuthenticationError, ApiUnavailableError, ConfigError
-from kaskada._grpc_errors import from_rpc_error, is_overload, retry_delay
-from kaskada._options import ChannelKey
-from kaskada._token import bad_ca_bundle
+from kaskada.credentials.tokens import bad_ca_bundle
+from kaskada.settings import env as _env
+from kaskada.settings.options import ChannelKey
+from kaskada.transport import retry as _retry
+from kaskada.transport.errors import from_rpc_error, is_overload, retry_delay
 
 if TYPE_CHECKING:
     from kaskada._secret import Secret

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple
 
-from kaskada import _env
+from kaskada.settings import env as _env
 
 Kind = Literal["name", "text", "secret", "token", "bool", "seconds"]
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from kaskada import _schema
 from kaskada._errors import SecretBindingError
-from kaskada._loopback import is_loopback
-from kaskada._schema import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT
-from kaskada._values import endpoint_host, exchange_url
+from kaskada.settings import schema as _schema
+from kaskada.settings.hostport import is_loopback
+from kaskada.settings.parse import endpoint_host, exchange_url
+from kaskada.settings.schema import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT
 
 if TYPE_CHECKING:
-    from kaskada._keyring import Entry
+    from kaskada.credentials.keyring import Entry
 
 BOUND_FIELDS = _schema.BOUND_FIELDS  # the one table of settings says which
 

@@ -37,11 +37,17 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from kaskada import _clock, _config, _defaults, _env, _paths, _settings, _values
-from kaskada._access_token import Token, refresh_margin
+from kaskada import _clock
 from kaskada._secret import Secret
-from kaskada._secret_stores import KeyringStore
-from kaskada._settings import Settings, StoredSecret
+from kaskada.config import file as _config
+from kaskada.config import paths as _paths
+from kaskada.credentials.access_token import Token, refresh_margin
+from kaskada.credentials.stores import KeyringStore
+from kaskada.settings import defaults as _defaults
+from kaskada.settings import env as _env
+from kaskada.settings import parse as _values
+from kaskada.settings import values as _settings
+from kaskada.settings.values import Settings, StoredSecret
 
 log = logging.getLogger(__name__)
 

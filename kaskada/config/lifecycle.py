@@ -26,8 +26,6 @@ from typing import Any
 
 import tomli_w
 
-from kaskada import _binding, _config, _keyring, _schema, _stored_secrets, _token_cache
-from kaskada._config import Profile
 from kaskada._errors import (
     ConfigError,
     KeyringError,
@@ -35,9 +33,16 @@ from kaskada._errors import (
     ProfileExistsError,
     ProfileNotFoundError,
 )
-from kaskada._keyring import Entry
-from kaskada._names import validate_profile_name
 from kaskada._secret import Secret
+from kaskada.config import file as _config
+from kaskada.config.file import Profile
+from kaskada.config.names import validate_profile_name
+from kaskada.credentials import binding as _binding
+from kaskada.credentials import keyring as _keyring
+from kaskada.credentials import stored as _stored_secrets
+from kaskada.credentials import token_cache as _token_cache
+from kaskada.credentials.keyring import Entry
+from kaskada.settings import schema as _schema
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,12 @@ from time import monotonic
 from types import MappingProxyType
 from typing import Any, BinaryIO, NamedTuple, TypeVar
 
-from kaskada import _env, _paths, _schema
 from kaskada._errors import ConfigError, ProfileNotFoundError, UntrustedConfigError
-from kaskada._hostport import endpoint_message
-from kaskada._names import validate_profile_name, validate_profile_names
+from kaskada.config import paths as _paths
+from kaskada.config.names import validate_profile_name, validate_profile_names
+from kaskada.settings import env as _env
+from kaskada.settings import schema as _schema
+from kaskada.settings.hostport import endpoint_message
 
 PROFILE_KEYS = _schema.PROFILE_KEYS  # the one table of settings says which
 _TEXT_KEYS = _schema.TEXT_KEYS
@@ -597,7 +599,7 @@ def update(change: Callable[[dict[str, Any]], T]) -> T:
     # for reading, i.e. every resolution and `profile list`.
     import tomli_w
 
-    from kaskada import _atomic
+    from kaskada.config import atomic as _atomic
 
     path = Path(_current_path())
     with _atomic.locked(path):

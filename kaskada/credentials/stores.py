@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from kaskada._errors import IncompleteCredentialsError
 from kaskada._secret import Secret
-from kaskada._settings import StoredSecret
+from kaskada.settings.values import StoredSecret
 
 
 class SecretStore(Protocol):
@@ -71,7 +71,7 @@ class KeyringStore:
     def get(self) -> Secret:
         """The stored secret; IncompleteCredentialsError when the keyring holds none."""
         # Imported here: a warm call never reads the secret, so it never loads keyring.
-        from kaskada import _stored_secrets
+        from kaskada.credentials import stored as _stored_secrets
 
         where = self._where
         fields: Mapping[str, Any] = dict(where.bound_to)
@@ -84,7 +84,7 @@ class KeyringStore:
         return secret
 
     def known(self) -> Secret | None:
-        from kaskada import _stored_secrets  # the keyring side, as in get()
+        from kaskada.credentials import stored as _stored_secrets  # the keyring side, as get()
 
         entry = _stored_secrets.cached_entry(self._where.profile, self._where.client_id)
         return None if entry is None else entry.secret

@@ -23,9 +23,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-from kaskada import _env, _paths
 from kaskada._errors import ConfigError, KeyringError, KeyringTimeoutError, NoKeyringError
 from kaskada._secret import Secret, scrub
+from kaskada.config import paths as _paths
+from kaskada.settings import env as _env
 
 DEFAULT_TIMEOUT = 5.0
 _NO_KEYRING_MODULES = frozenset({"keyring.backends.fail", "keyring.backends.null"})

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from kaskada import _clock, _env
+from kaskada import _clock
 from kaskada._errors import AuthenticationError, ConfigError
 from kaskada._secret import Secret
+from kaskada.settings import env as _env
 
 REMOVED = (
     _env.CLIENT_ID,

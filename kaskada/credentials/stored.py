@@ -15,9 +15,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from kaskada import _binding, _config, _keyring
-from kaskada._keyring import Entry
 from kaskada._secret import Secret
+from kaskada.config import file as _config
+from kaskada.credentials import binding as _binding
+from kaskada.credentials import keyring as _keyring
+from kaskada.credentials.keyring import Entry
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,58 @@
+"""Credentials: what signs API calls, one class per kind behind one small interface.
+
+The shape of google-auth's ``Credentials``: a token, ``valid``, ``refresh(request)``
+and ``apply(headers)``. ``request`` is the HTTP transport a token exchange uses:
+any callable ``(url, form, *, timeout, ca_bundle) -> (status, body)`` that raises
+``TransientError`` for a failure worth retrying and never follows a redirect;
+the default, ``post_form``, is the standard library's urllib.
+
+    from kaskada.credentials import ClientSecretCredentials
+    creds = ClientSecretCredentials(
+        "https://auth.example.com/oauth/token", "my-id", kaskada.Secret(secret), None,
+        timeout=30, ca_bundle=None, request=my_transport,
+    )
+    kda.init(..., token_request=my_transport)   # the same seam on a session
+
+Kinds: ``ClientSecretCredentials`` (a client id and a secret read from a store:
+``GivenSecret`` or ``KeyringStore``), ``TokenCredentials`` (a pre-issued token),
+``DelegatedCredentials`` (a token handed over by ``Session.delegate()``). A new
+kind is one more subclass of ``Credentials`` that implements ``_new_token``.
+
+The package also holds the internals of this step (the keyring, stored secrets and
+their binding, the token exchange, the disk token cache, delegation). Its public
+names load on first use, so resolution can read a stored secret without loading
+the token machinery; type checkers read them from ``__init__.pyi``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_PUBLIC = {
+    "ClientSecretCredentials": "kaskada.credentials.tokens",
+    "Credentials": "kaskada.credentials.tokens",
+    "DelegatedCredentials": "kaskada.credentials.tokens",
+    "Request": "kaskada.credentials.tokens",
+    "TokenCredentials": "kaskada.credentials.tokens",
+    "TransientError": "kaskada.credentials.tokens",
+    "post_form": "kaskada.credentials.tokens",
+    "GivenSecret": "kaskada.credentials.stores",
+    "KeyringStore": "kaskada.credentials.stores",
+    "SecretStore": "kaskada.credentials.stores",
+    "StoredSecret": "kaskada.settings.values",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> object:
+    """The public names, loaded on first use (shown as ``kaskada.credentials.X``)."""
+    try:
+        module_name = _PUBLIC[name]
+    except KeyError:
+        raise AttributeError(f"module 'kaskada.credentials' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), name)
+    if isinstance(value, type):
+        value.__module__ = __name__
+    globals()[name] = value
+    return value
