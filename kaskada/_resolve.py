@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kaskada import _config, _env, _handed, _token_cache
+from kaskada import _config, _env, _handed, _signin, _token_cache
 from kaskada._defaults import complete
 from kaskada._errors import (
     ConfigError,
@@ -79,6 +79,9 @@ def _from_profile(
                 f"profile '{name}' has no client_id: add one with "
                 f"`kaskada profile set {name} client_id ID`"
             )
+        kind = _signin.grant_secret(name, profile.fields(), profile.extra)
+        if kind is not None and "client_secret" not in fields:  # device or federated
+            fields["client_secret"] = Sourced(kind, kind.describe())
         if "client_secret" not in fields:
             if "client_id" in overrides:
                 raise IncompleteCredentialsError(

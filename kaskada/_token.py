@@ -442,6 +442,12 @@ class TokenSource:
         return token
 
     def _exchange(self) -> Token:
+        from kaskada._signin import GrantSecret  # device and federated profiles
+
+        if isinstance(self._secret, GrantSecret):
+            return self._secret.exchange(
+                self.url, self.client_id, self._audience, timeout=self._timeout,
+                ca_bundle=self._ca_bundle, request=self._request)
         return exchange(
             self.url,
             self.client_id,
