@@ -52,10 +52,12 @@ def register(commands: Any, db_argument: Callable[[argparse.ArgumentParser], Non
     listing = commands.add_parser("list-issuers", help="list trusted issuers",
                                   description="List the trusted issuers, one row each.")
     db_argument(listing)
+    listing.epilog = "examples:\n  kaskada server list-issuers\n  kaskada server list-issuers --json"
     listing.set_defaults(handler=verb(_MODULE, "_list_issuers"))
 
     remove = commands.add_parser("remove-issuer", help="stop trusting an issuer entry",
                                  description="Remove trusted issuer entry ID (see list-issuers).")
-    remove.add_argument("trust_id", type=int, metavar="ID")
+    remove.add_argument("trust_id", type=int, metavar="ID", help="the id list-issuers shows")
     db_argument(remove)
+    remove.epilog = "example:\n  kaskada server remove-issuer 3"
     remove.set_defaults(handler=verb(_MODULE, "_remove_issuer"))
