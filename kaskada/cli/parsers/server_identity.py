@@ -52,7 +52,8 @@ def register(commands: Any, db_argument: Callable[[argparse.ArgumentParser], Non
     listing = commands.add_parser("list-issuers", help="list trusted issuers",
                                   description="List the trusted issuers, one row each.")
     db_argument(listing)
-    listing.epilog = "examples:\n  kaskada server list-issuers\n  kaskada server list-issuers --json"
+    listing.epilog = (
+        "examples:\n  kaskada server list-issuers\n  kaskada server list-issuers --json")
     listing.set_defaults(handler=verb(_MODULE, "_list_issuers"))
 
     remove = commands.add_parser("remove-issuer", help="stop trusting an issuer entry",
