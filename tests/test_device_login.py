@@ -82,7 +82,7 @@ def test_device_login_through_a_real_browser_then_table_list_without_a_secret(
         browser.find_element(By.ID, "password").send_keys(PASSWORD)
         browser.find_element(By.ID, "approve").click()
         assert "Approved" in browser.find_element(By.ID, "result").text
-        status, out, err = login.finish()
+        status, _out, err = login.finish()
     finally:
         login.kill()
     assert status == 0, err
@@ -136,7 +136,7 @@ def test_page_headers_and_escaping(server: Any) -> None:
 
 
 def test_page_refuses_a_post_without_its_csrf_token(server: Any) -> None:
-    status, body = post(base_url(server) + "/device/x", {})  # unknown path: 404
+    status, _body = post(base_url(server) + "/device/x", {})  # unknown path: 404
     assert status == 404
     answer = post(base_url(server) + "/oauth/device_authorization", {"client_id": "kaskada-cli"})
     import json
