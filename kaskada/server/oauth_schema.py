@@ -7,7 +7,7 @@ CLI_CLIENT_ID = "kaskada-cli"
 """The public client every ``kaskada serve`` has: ``kaskada login`` uses it."""
 
 SCHEMA_3 = """
-ALTER TABLE tokens ADD COLUMN account TEXT;
+ALTER TABLE tokens ADD COLUMN grant_account TEXT;
 ALTER TABLE tokens ADD COLUMN family TEXT;
 CREATE INDEX tokens_by_family ON tokens(family);
 CREATE TABLE users (

@@ -241,7 +241,7 @@ class OAuthStore:
     ) -> Grant:
         access = Secret(new_identifier(32))
         connection.execute(
-            "INSERT INTO tokens(token_hash, client_id, created, expires, account, family)"
+            "INSERT INTO tokens(token_hash, client_id, created, expires, grant_account, family)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (hash_token(access.reveal()), client_id, now, now + access_ttl, account, family),
         )

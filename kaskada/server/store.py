@@ -514,7 +514,7 @@ class Store:
         except KeyError:
             pass
         row = connection.execute(
-            "SELECT t.client_id, COALESCE(t.account, c.account), t.expires,"
+            "SELECT t.client_id, COALESCE(t.grant_account, c.account), t.expires,"
             " c.revoked IS NOT NULL"
             " FROM tokens t JOIN clients c ON c.client_id = t.client_id WHERE t.token_hash = ?",
             (key,),
