@@ -191,3 +191,78 @@ def logout(settings: Settings, *, request: Any = None) -> bool:
     finally:
         login.forget()
     return True
+
+
+class DeviceLoginHandle:
+    """A device login polling in a background thread (``kda.login``): the caller, a
+    notebook kernel in particular, stays free while the person approves."""
+
+    def __init__(self, pending: Pending, say: Callable[[str], None]) -> None:
+        self.pending = pending
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(say,), daemon=True,
+                                        name="kaskada-device-login")
+        self._thread.start()
+
+    def _run(self, say: Callable[[str], None]) -> None:
+        try:
+            wait(self.pending, say=say, stop=self._stop)
+            say(f"signed in: profile '{self.pending.profile}'")
+        except KeyboardInterrupt:
+            self._error = LoginCancelled("the device login was cancelled")
+        except BaseException as error:  # handed to whoever asks for the result
+            self._error = error
+            say(str(error))
+        finally:
+            self._done.set()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the login ends (True) or ``timeout`` passes (False); raises its error."""
+        if not self._done.wait(timeout):
+            return False
+        if self._error is not None:
+            raise self._error
+        return True
+
+    def cancel(self) -> None:
+        """Stop polling (as Ctrl-C does at a terminal)."""
+        self._stop.set()
+        self._done.wait(5)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        pending = self.pending
+        target = pending.verification_uri_complete or pending.verification_uri
+        return (f"<p>To sign in profile <b>{html.escape(pending.profile)}</b>, open "
+                f"<a href=\"{html.escape(target)}\" target=\"_blank\" rel=\"noopener noreferrer\">"
+                f"{html.escape(pending.verification_uri)}</a> and enter the code "
+                f"<code>{html.escape(pending.user_code)}</code>.</p>")
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "waiting for approval"
+        return (f"<device login of profile {self.pending.profile!r}: {state}>\n"
+                f"{self.pending.block()}")
+
+
+class LoginCancelled(KaskadaError):
+    """``cancel()`` stopped a device login before it was approved."""
+
+
+def login(profile: str | None = None, *, say: Callable[[str], None] | None = None,
+          ) -> DeviceLoginHandle:
+    """Start a device login for ``profile`` and poll in the background.
+
+    In a notebook the handle shows the address as a link; ``handle.wait()`` blocks until
+    the person approves (or raises LoginDenied / LoginExpired); calls made afterwards with
+    the profile use the new sign-in.
+    """
+    from kaskada._session import session
+
+    pending = start(session(profile=profile).settings)
+    return DeviceLoginHandle(pending, say or (lambda line: log.info("%s", line)))

@@ -211,3 +211,34 @@ def test_ctrl_c_stops_login_cleanly(server: Any, real_keyring: str) -> None:
         login.kill()
     assert status == 130
     assert "Traceback" not in err
+
+
+def test_notebook_login_shows_a_link_and_polls_without_freezing_the_kernel(
+    server: Any, real_keyring: str, ipython_shell: Any
+) -> None:
+    device_profile(server)
+    ipython_shell.run_line_magic("load_ext", "fenlmagic")
+    handle = ipython_shell.run_line_magic("fenl_login", "--profile me")
+    link = handle._repr_html_()
+    complete = handle.pending.verification_uri_complete
+    assert f'<a href="{complete}"' in link and handle.pending.user_code in link
+    assert not handle.done()
+    assert ipython_shell.run_cell("41 + 1").result == 42  # the kernel answers meanwhile
+    assert decide_over_http(complete, approve=True)[0] == 200
+    assert handle.wait(60)
+    import kaskada as kda
+    from kaskada import table
+
+    assert dict(table.list_tables(session=kda.session(profile="me"))) == {}
+
+
+def test_kda_login_cancel_stops_polling(server: Any, real_keyring: str) -> None:
+    import kaskada as kda
+    from kaskada._login import LoginCancelled
+
+    device_profile(server)
+    handle = kda.login(profile="me")
+    handle.cancel()
+    assert handle.done()
+    with pytest.raises(LoginCancelled):
+        handle.wait(0)
