@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -262,3 +263,58 @@ def test_issuer_list_and_remove(server: Any) -> None:
                    str(server.db)).returncode == 0
     assert json.loads(kaskada("server", "list-issuers", "--db", str(server.db),
                               "--json").stdout) == []
+
+
+def test_issuer_discovery_reads_the_metadata_and_checks_its_issuer(
+    server: Any, issuer: Issuer, tmp_path: Path
+) -> None:
+    from tests.oauth_helpers import base_url
+
+    token_file = tmp_path / "oidc-token"
+    token_file.write_text(issuer.sign())
+    base = base_url(server)
+    write_profile("ci", {"auth": "federated", "client_id": "kaskada-cli",
+                         "endpoint": server.endpoint, "issuer": base,
+                         "subject_token_file": str(token_file)})
+    out = kaskada("table", "list")
+    assert out.returncode == 0, out.stderr
+    # The same server under another name: its metadata names another issuer.
+    other = base.replace("127.0.0.1", "localhost")
+    write_profile("ci", {"auth": "federated", "client_id": "kaskada-cli",
+                         "endpoint": server.endpoint, "issuer": other,
+                         "subject_token_file": str(token_file), "token_cache": False})
+    refused = kaskada("table", "list")
+    assert refused.returncode == 4, refused.stderr
+    assert "names another issuer" in refused.stderr
+
+
+def test_canary_subject_token_never_leaks(
+    server: Any, issuer: Issuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A subject token (good or refused) is in no CLI output, debug log, exception,
+    cache file or delegated pickle."""
+    import pickle
+
+    good = issuer.sign()
+    bad = issuer.sign(aud="someone-else")
+    write_profile("ci", {"auth": "federated", "client_id": "kaskada-cli",
+                         "endpoint": server.endpoint, "exchange_endpoint": server.token_url,
+                         "subject_token_env": "CI_OIDC_TOKEN"})
+    env = dict(os.environ, CI_OIDC_TOKEN=bad)
+    refused = kaskada("--debug", "table", "list", env=env)
+    assert refused.returncode == 4
+    assert bad not in refused.stdout + refused.stderr
+    env["CI_OIDC_TOKEN"] = good
+    for args in (("--debug", "table", "list"), ("--debug", "whoami"), ("env",)):
+        out = kaskada(*args, env=env)
+        assert out.returncode == 0, out.stderr
+        assert good not in out.stdout + out.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert good.encode() not in path.read_bytes(), path
+    monkeypatch.setenv("CI_OIDC_TOKEN", good)
+    import kaskada as kda
+
+    session = kda.session(profile="ci")
+    assert good.encode() not in pickle.dumps(session.delegate())
+    assert good not in str(kda.explain(session))
