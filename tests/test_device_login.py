@@ -63,6 +63,18 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         driver.quit()
 
 
+def _sign_in_at_the_page(browser: Any, url: str, button: str) -> str:
+    """Open ``url``, sign in as alice of dev, press ``button``; the result's text."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(url)
+    browser.find_element(By.ID, "account").send_keys("dev")
+    browser.find_element(By.ID, "username").send_keys("alice")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, button).click()
+    return str(browser.find_element(By.ID, "result").text)
+
+
 def test_device_login_through_a_real_browser_then_table_list_without_a_secret(
     server: Any, browser: Any, real_keyring: str, tmp_path: Path
 ) -> None:
@@ -77,11 +89,7 @@ def test_device_login_through_a_real_browser_then_table_list_without_a_secret(
         # The complete address filled the code in; the person signs in and approves.
         code = login.block[1].split()[-1]
         assert browser.find_element(By.ID, "user_code").get_attribute("value") == code
-        browser.find_element(By.ID, "account").send_keys("dev")
-        browser.find_element(By.ID, "username").send_keys("alice")
-        browser.find_element(By.ID, "password").send_keys(PASSWORD)
-        browser.find_element(By.ID, "approve").click()
-        assert "Approved" in browser.find_element(By.ID, "result").text
+        assert "Approved" in _sign_in_at_the_page(browser, login.complete_url, "approve")
         status, _out, err = login.finish()
     finally:
         login.kill()
@@ -103,17 +111,10 @@ def test_device_login_through_a_real_browser_then_table_list_without_a_secret(
 
 
 def test_denied_in_the_browser_is_one_line(server: Any, browser: Any, real_keyring: str) -> None:
-    from selenium.webdriver.common.by import By
-
     device_profile(server)
     login = LoginProcess()
     try:
-        browser.get(login.complete_url)
-        browser.find_element(By.ID, "account").send_keys("dev")
-        browser.find_element(By.ID, "username").send_keys("alice")
-        browser.find_element(By.ID, "password").send_keys(PASSWORD)
-        browser.find_element(By.ID, "deny").click()
-        assert "Denied" in browser.find_element(By.ID, "result").text
+        assert "Denied" in _sign_in_at_the_page(browser, login.complete_url, "deny")
         status, _, err = login.finish()
     finally:
         login.kill()

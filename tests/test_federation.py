@@ -6,6 +6,7 @@ subject-token file, and takes its token from a loopback stand-in for GitHub Acti
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -58,6 +59,20 @@ class Issuer:
              **changes: Any) -> str:
         signer = key if key is not None else (self.rsa if alg == "RS256" else self.ec)
         return jwt.encode(self.claims(**changes), signer, algorithm=alg, headers={"kid": kid})
+
+
+@contextlib.contextmanager
+def loopback_http(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A stand-in HTTP server on a free loopback port; yields its base URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
 
 
 @pytest.fixture
@@ -141,7 +156,9 @@ def test_forged_or_mismatched_tokens_are_refused(
     assert all(token not in r.getMessage() for r in caplog.records)
 
 
-def test_jwks_is_fetched_again_for_an_unknown_kid(tmp_path: Path, issuer: Issuer) -> None:
+def test_jwks_is_fetched_again_for_an_unknown_kid(
+    tmp_path: Path, issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A loopback JWKS URL; a key added later (rotation) is found by re-fetching."""
     served = {"body": json.dumps(issuer.jwks).encode(), "hits": 0}
 
@@ -156,33 +173,23 @@ def test_jwks_is_fetched_again_for_an_unknown_kid(tmp_path: Path, issuer: Issuer
         def log_message(self, *args: Any) -> None:
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with start_server(db=tmp_path / "s.sqlite3") as running:
-            url = f"http://127.0.0.1:{httpd.server_address[1]}/jwks"
-            out = kaskada("server", "trust-issuer", "--db", str(running.db), "--issuer",
-                          ISSUER, "--jwks", url, "--audience", AUDIENCE, "--subject", SUBJECT,
-                          "--account", "ci")
-            assert out.returncode == 0, out.stderr
-            assert exchange(running, issuer.sign())[0] == 200
-            assert exchange(running, issuer.sign())[0] == 200
-            assert served["hits"] == 1  # cached
-            rotated = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(issuer.other.public_key()))
-            rotated.update(kid="rsa-2", alg="RS256")
-            served["body"] = json.dumps({"keys": [*issuer.jwks["keys"], rotated]}).encode()
-            from kaskada.server import exchange as server_exchange
+    with loopback_http(Jwks) as base, start_server(db=tmp_path / "s.sqlite3") as running:
+        url = f"{base}/jwks"
+        out = kaskada("server", "trust-issuer", "--db", str(running.db), "--issuer",
+                      ISSUER, "--jwks", url, "--audience", AUDIENCE, "--subject", SUBJECT,
+                      "--account", "ci")
+        assert out.returncode == 0, out.stderr
+        assert exchange(running, issuer.sign())[0] == 200
+        assert exchange(running, issuer.sign())[0] == 200
+        assert served["hits"] == 1  # cached
+        rotated = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(issuer.other.public_key()))
+        rotated.update(kid="rsa-2", alg="RS256")
+        served["body"] = json.dumps({"keys": [*issuer.jwks["keys"], rotated]}).encode()
+        from kaskada.server import exchange as server_exchange
 
-            server_exchange.REFETCH_SECONDS = 0.0
-            try:
-                assert exchange(running, issuer.sign(kid="rsa-2", key=issuer.other))[0] == 200
-            finally:
-                server_exchange.REFETCH_SECONDS = 5.0
-            assert served["hits"] == 2
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+        monkeypatch.setattr(server_exchange, "REFETCH_SECONDS", 0.0)
+        assert exchange(running, issuer.sign(kid="rsa-2", key=issuer.other))[0] == 200
+        assert served["hits"] == 2
 
 
 def test_federated_profile_rereads_a_rotated_subject_token_file(
@@ -227,22 +234,16 @@ def test_federated_profile_with_github_actions_request(
         def log_message(self, *args: Any) -> None:
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Actions)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with loopback_http(Actions) as base:
         write_profile("gha", {"auth": "federated", "client_id": "kaskada-cli",
                               "endpoint": server.endpoint, "audience": AUDIENCE,
                               "exchange_endpoint": server.token_url})
         monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_URL",
-                           f"http://127.0.0.1:{httpd.server_address[1]}/token?api-version=2.0")
+                           f"{base}/token?api-version=2.0")
         monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token")
         out = kaskada("table", "list")
         assert out.returncode == 0, out.stderr
         assert seen == [("Bearer request-token", AUDIENCE)]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_missing_subject_token_is_one_line(server: Any, tmp_path: Path) -> None:

@@ -159,13 +159,21 @@ class OAuthRoutes:
             "interval": record.interval,
         })
 
-    def _device_grant(self, fields: dict[str, str]) -> Answer:
+    def _client_and(self, fields: dict[str, str], name: str) -> tuple[str, str] | Answer:
+        """(public client id, the named field) of a grant request, or its error answer."""
         client = self._public_client(fields)
         if isinstance(client, Answer):
             return client
-        code = fields.get("device_code", "")
-        if not code:
-            return _error("invalid_request", "device_code is required")
+        value = fields.get(name, "")
+        if not value:
+            return _error("invalid_request", f"{name} is required")
+        return client, value
+
+    def _device_grant(self, fields: dict[str, str]) -> Answer:
+        request = self._client_and(fields, "device_code")
+        if isinstance(request, Answer):
+            return request
+        client, code = request
         outcome = self.oauth.poll_device(code, client, self.access_ttl)
         if isinstance(outcome, str):
             return _error(outcome, _DEVICE_ERRORS[outcome])
@@ -176,12 +184,10 @@ class OAuthRoutes:
     # -- refresh -------------------------------------------------------------------
 
     def _refresh_grant(self, fields: dict[str, str]) -> Answer:
-        client = self._public_client(fields)
-        if isinstance(client, Answer):
-            return client
-        token = fields.get("refresh_token", "")
-        if not token:
-            return _error("invalid_request", "refresh_token is required")
+        request = self._client_and(fields, "refresh_token")
+        if isinstance(request, Answer):
+            return request
+        client, token = request
         try:
             outcome = self.oauth.refresh(token, client, self.access_ttl)
         except RefreshReuse as reuse:
