@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kaskada import _config, _env, _handed, _signin, _token_cache
+from kaskada import _config, _env, _handed, _token_cache
 from kaskada._defaults import complete
 from kaskada._errors import (
     ConfigError,
@@ -79,7 +79,13 @@ def _from_profile(
                 f"profile '{name}' has no client_id: add one with "
                 f"`kaskada profile set {name} client_id ID`"
             )
-        kind = _signin.grant_secret(name, profile.fields(), profile.extra)
+        kind = None
+        if "auth" in profile.extra:
+            # Here: _signin (json, its classes) costs ~5 ms of a first resolution
+            # (`python -X importtime`), which a client-secret profile never needs.
+            from kaskada import _signin
+
+            kind = _signin.grant_secret(name, profile.fields(), profile.extra)
         if kind is not None and "client_secret" not in fields:  # device or federated
             fields["client_secret"] = Sourced(kind, kind.describe())
             issuer = profile.extra.get("issuer")
