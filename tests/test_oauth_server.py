@@ -160,3 +160,12 @@ def test_poller_says_each_state_once_in_one_line() -> None:
     with pytest.raises(_login.LoginExpired):
         _login.wait(_pending(_Settings()), say=said.append,
                     request=_scripted((400, {"error": "expired_token"})))
+
+
+def test_waiting_device_codes_are_bounded(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kaskada.server import oauth_store
+
+    monkeypatch.setattr(oauth_store, "MAX_PENDING_DEVICE_CODES", 2)
+    url = base_url(server) + "/oauth/device_authorization"
+    statuses = [post(url, {"client_id": "kaskada-cli"})[0] for _ in range(3)]
+    assert statuses == [200, 200, 503]

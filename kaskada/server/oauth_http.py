@@ -24,7 +24,13 @@ from http import HTTPStatus
 from typing import Any
 
 import kaskada.server.pages as pages
-from kaskada.server.oauth_store import CLI_CLIENT_ID, Grant, OAuthStore, RefreshReuse
+from kaskada.server.oauth_store import (
+    CLI_CLIENT_ID,
+    Grant,
+    OAuthStore,
+    RefreshReuse,
+    TooManyPending,
+)
 from kaskada.server.store import StorageFull, Store
 
 log = logging.getLogger(__name__)
@@ -146,7 +152,14 @@ class OAuthRoutes:
         client = self._public_client(fields)
         if isinstance(client, Answer):
             return client
-        device_code, user_code, record = self.oauth.start_device(client)
+        try:
+            device_code, user_code, record = self.oauth.start_device(client)
+        except TooManyPending:
+            log.warning("device authorization refused: the most codes allowed are waiting")
+            return Answer(HTTPStatus.SERVICE_UNAVAILABLE,
+                          {"error": "temporarily_unavailable",
+                           "error_description": "too many sign-ins are waiting: try again "
+                                                "in a minute"}, headers={"Retry-After": "60"})
         shown = f"{user_code[:4]}-{user_code[4:]}"
         page = self.base_url + DEVICE_PAGE
         log.info("device login started by client %s", client)

@@ -37,6 +37,9 @@ DEVICE_CODE_TTL = 600
 DEVICE_INTERVAL = 5
 SLOW_DOWN_STEP = 5
 REFRESH_TTL = 30 * 86400
+MAX_PENDING_DEVICE_CODES = 10000
+"""Unexpired device codes waiting for a person at once: anyone may ask for one, so the
+table (and the disk) stays bounded; beyond it the endpoint answers 503."""
 PASSWORD_SCRYPT_N = 2**14
 PASSWORD_CHECKS_AT_ONCE = 2
 """scrypt checks running at once (16 MiB each): a sign-in flood queues, memory stays flat."""
@@ -81,6 +84,10 @@ class Grant:
     refresh_token: Secret | None
     account: str
     expires_in: int
+
+
+class TooManyPending(Exception):
+    """MAX_PENDING_DEVICE_CODES are waiting already."""
 
 
 class RefreshReuse(Exception):
@@ -160,6 +167,11 @@ class OAuthStore:
         device_code = Secret(new_identifier(32))
         with self.store._write() as connection:
             connection.execute("DELETE FROM device_codes WHERE expires < ?", (now - 3600,))
+            pending = connection.execute(
+                "SELECT count(*) FROM device_codes WHERE status = 'pending' AND expires > ?",
+                (now,)).fetchone()[0]
+            if pending >= MAX_PENDING_DEVICE_CODES:
+                raise TooManyPending
             while True:
                 user_code = "".join(
                     secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
