@@ -63,6 +63,7 @@ _LAZY = {
     "Session": ("kaskada._session", "Session"),
     "DelegatedSession": ("kaskada._session", "DelegatedSession"),
     "explain": ("kaskada._session", "explain"),
+    "login": ("kaskada._login", "login"),
     "Explanation": ("kaskada._explain", "Explanation"),
     "table": ("kaskada.table", None),
     # The local server's error lives with the server (kaskada.server.ServerError);
@@ -102,6 +103,7 @@ __all__ = [
     "UntrustedConfigError",
     "explain",
     "init",
+    "login",
     "session",
     "table",
 ]

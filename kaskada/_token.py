@@ -442,6 +442,13 @@ class TokenSource:
         return token
 
     def _exchange(self) -> Token:
+        # A device or federated profile's stand-in (kaskada._signin.GrantSecret, which
+        # imports this module) gets its own token; a client secret is exchanged here.
+        own_grant = getattr(self._secret, "exchange", None)
+        if own_grant is not None:
+            return own_grant(  # type: ignore[no-any-return]
+                self.url, self.client_id, self._audience, timeout=self._timeout,
+                ca_bundle=self._ca_bundle, request=self._request)
         return exchange(
             self.url,
             self.client_id,
