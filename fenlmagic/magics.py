@@ -108,6 +108,13 @@ def _whoami_parser() -> _Parser:
 
 
 @functools.cache
+def _login_parser() -> _Parser:
+    parser = _Parser("%fenl_login")
+    parser.add_argument("--profile", help="a profile with auth = \"device\"")
+    return parser
+
+
+@functools.cache
 def _session_parser() -> _Parser:
     parser = _Parser("%%fenl_session")
     parser.add_argument("profile", help="the profile to run this cell as")
@@ -155,7 +162,7 @@ def _count(visible: int) -> str:
 class FenlMagics:
     """Kaskada sign-in and session switching for one IPython shell."""
 
-    LINE = ("fenl_auth", "fenl_whoami")
+    LINE = ("fenl_auth", "fenl_whoami", "fenl_login")
     CELL = ("fenl_session",)
 
     def __init__(self, shell: Any) -> None:
@@ -247,6 +254,18 @@ class FenlMagics:
         self.shell.display_pub.publish(_mime_bundle(SettingsView(kaskada.explain())))
         if not args.no_check:
             print(f"Credentials accepted ({_count(_login.verify(None))} visible).")
+
+    def fenl_login(self, line: str) -> Any:
+        """Sign a person in through the browser (a profile with auth = "device").
+
+        %fenl_login [--profile NAME]
+
+        Returns the login's handle, which shows the address as a link and the code; it
+        polls in the background, so the kernel stays free (``.wait()`` blocks until the
+        approval); the next call with the profile uses the new sign-in.
+        """
+        args = _login_parser().parse_line(line)
+        return kaskada.login(profile=args.profile, say=print)  # shown as a link
 
     def fenl_session(self, line: str, cell: str) -> None:
         """Run this cell as another profile; the previous session is back afterwards.

@@ -85,6 +85,7 @@ from kaskada._session import Session as Session
 from kaskada._session import explain as explain
 from kaskada._session import init as init
 from kaskada._session import session as session
+from kaskada.credentials.login import login as login
 from kaskada.server._errors import ServerError as ServerError
 from kaskada.settings.explain import Explanation as Explanation
 

@@ -82,6 +82,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _add_client(args: argparse.Namespace) -> int:
+    if args.public:
+        from kaskada.cli.server_identity import add_public_client
+
+        return add_public_client(args)
     store = Store(args.db, scrypt_n=args.scrypt_n)
     replaced: str | None = None
     revoked = False

@@ -42,6 +42,15 @@ def _logout(args: argparse.Namespace) -> int:
     profile = _config.get_profile(name)
     table = _config.profile_table(profile)
     dropped = _token_cache.forget_profile(name, table)
+    if profile.extra.get("auth") == "device":  # revoke and delete the refresh token
+        from kaskada.credentials import login as _login
+
+        args.profile = name
+        revoked = _login.logout(session_from_flags(args).settings)
+        note(f"dropped {dropped} cached token(s) of profile '{name}'"
+             + ("; its refresh token is revoked and deleted" if revoked else
+                "; it was not signed in"))
+        return 0
     note(f"dropped {dropped} cached token(s) of profile '{name}' (the profile and secret stay)")
     return 0
 

@@ -518,10 +518,19 @@ class ClientSecretCredentials(Credentials):
 
     def _new_token(self, request: Request, stale: Secret | None) -> Token:
         def exchange_now() -> Token:
+            secret = self._store.get()
+            # A device or federated profile's stand-in (credentials.signin.GrantSecret)
+            # gets its own token; a client secret is exchanged here.
+            own_grant = getattr(secret, "exchange", None)
+            if own_grant is not None:
+                return own_grant(  # type: ignore[no-any-return]
+                    self.url, self.client_id, self._audience, timeout=self._timeout,
+                    ca_bundle=self._ca_bundle, request=request,
+                )  # fmt: skip
             return exchange(
                 self.url,
                 self.client_id,
-                self._store.get(),
+                secret,
                 audience=self._audience,
                 timeout=self._timeout,
                 ca_bundle=self._ca_bundle,

@@ -35,10 +35,11 @@ from pathlib import Path
 from kaskada._secret import Secret
 from kaskada.config import paths as _paths
 from kaskada.server._errors import ServerError
+from kaskada.server.oauth_schema import PUBLIC_SCHEME, SCHEMA_3
 from kaskada.server.options import DEFAULT_MAX_TABLES_PER_ACCOUNT
 from kaskada.settings import env as _env
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HMAC_SCHEME = "hmac-sha256"
 SCRYPT_SCHEME = "scrypt"
 LEGACY_SCRYPT_AT_ONCE = 2
@@ -330,7 +331,7 @@ class Store:
                         f"than this kaskada understands ({SCHEMA_VERSION}): upgrade kaskada "
                         "or use another --db"
                     )
-                steps = {0: _SCHEMA, 1: _SCHEMA_2}
+                steps = {0: _SCHEMA, 1: _SCHEMA_2, 2: SCHEMA_3}
                 for step in range(version, SCHEMA_VERSION):
                     for statement in steps[step].split(";"):
                         if statement.strip():
@@ -460,6 +461,9 @@ class Store:
         if row is None:
             hmac.compare_digest(digest, bytes(32))
             return SignIn(None, "unknown client id")
+        if row[9] == PUBLIC_SCHEME:  # no secret: it can only start a device login
+            hmac.compare_digest(digest, bytes(32))
+            return SignIn(None, "public client (it has no secret)")
         if row[9] == HMAC_SCHEME:
             matches = hmac.compare_digest(digest, row[4])
         else:
@@ -511,7 +515,8 @@ class Store:
         except KeyError:
             pass
         row = connection.execute(
-            "SELECT t.client_id, c.account, t.expires, c.revoked IS NOT NULL"
+            "SELECT t.client_id, COALESCE(t.grant_account, c.account), t.expires,"
+            " c.revoked IS NOT NULL"
             " FROM tokens t JOIN clients c ON c.client_id = t.client_id WHERE t.token_hash = ?",
             (key,),
         ).fetchone()

@@ -46,6 +46,7 @@ from typing import Any
 import h11
 
 from kaskada.server.limits import FD_RESERVE, FailureLimiter, LogSummary
+from kaskada.server.oauth_http import OAuthRoutes, claims
 from kaskada.server.store import StorageFull, Store
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ class _Response:
     headers: dict[str, str] = field(default_factory=dict)
     close: bool = False
     head: bool = False
+    html: str | None = None
+    """A page (the device verification page) instead of the JSON ``body``."""
 
 
 class TokenEndpoint:
@@ -152,6 +155,12 @@ class TokenEndpoint:
         )
         sockname = self._server.sockets[0].getsockname()
         self.server_address = (sockname[0], sockname[1])
+        host = address[0]
+        self.base_url = "{}://{}:{}".format(
+            "https" if ssl_context else "http", f"[{host}]" if ":" in host else host, sockname[1])
+        self.routes = OAuthRoutes(
+            store, access_ttl=token_ttl, base_url=self.base_url,
+            retry_after=self.by_peer.retry_after, failed=self.by_peer.record)
 
     @staticmethod
     def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -310,9 +319,12 @@ class TokenEndpoint:
     async def _send(
         self, http: h11.Connection, writer: asyncio.StreamWriter, response: _Response
     ) -> None:
-        data = json.dumps(response.body).encode()
+        if response.html is not None:
+            data, kind = response.html.encode(), "text/html;charset=UTF-8"
+        else:
+            data, kind = json.dumps(response.body).encode(), "application/json;charset=UTF-8"
         headers = [
-            ("Content-Type", "application/json;charset=UTF-8"),
+            ("Content-Type", kind),
             ("Content-Length", str(len(data))),
             ("Cache-Control", "no-store"),
             ("Pragma", "no-cache"),
@@ -344,6 +356,9 @@ class TokenEndpoint:
                 HTTPStatus.NOT_IMPLEMENTED,
                 {"error": "invalid_request",
                  "error_description": f"method {method[:20]!r} is not supported: use POST"})
+        routed = await self._route(request, body, peer)
+        if routed is not None:
+            return routed
         if method != "POST":
             return _Response(
                 HTTPStatus.METHOD_NOT_ALLOWED,
@@ -378,6 +393,33 @@ class TokenEndpoint:
                              {"error": error.error, "error_description": error.description},
                              extra)
         return _Response(HTTPStatus.OK, answer)
+
+    async def _route(self, request: h11.Request, body: bytes, peer: str) -> _Response | None:
+        """Device login, refresh, exchange, revocation, metadata and the verification page
+        (``kaskada.server.oauth_http``), on a worker; None for a client-credentials request."""
+        target = request.target.decode("latin-1")
+        method = request.method.decode("latin-1")
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1")
+                   for name, value in request.headers}
+        try:
+            fields = _read_fields(headers, body) if method == "POST" else {}
+        except OAuthError:
+            fields = {}
+        path = urllib.parse.urlsplit(target).path
+        if not claims(method, path, fields.get("grant_type")):
+            return None
+        if self._waiting >= MAX_WAITING:
+            return _Response(HTTPStatus.SERVICE_UNAVAILABLE,
+                             {"error": "temporarily_unavailable",
+                              "error_description": "the server is busy: try again in a second"},
+                             {"Retry-After": "1"})
+        self._waiting += 1
+        try:
+            answer = await self._loop.run_in_executor(
+                self._executor, self.routes.handle, method, target, headers, fields, peer)
+        finally:
+            self._waiting -= 1
+        return _Response(answer.status, answer.body or {}, answer.headers, html=answer.html)
 
     def _refuse_failure(self, peer: str) -> None:
         """A failed sign-in beyond the limits: 429, counted in the summary, no line of its own.

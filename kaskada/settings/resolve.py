@@ -83,6 +83,21 @@ def _from_profile(
                 f"profile '{name}' has no client_id: add one with "
                 f"`kaskada profile set {name} client_id ID`"
             )
+        kind = None
+        if "auth" in profile.extra:
+            # Here: _signin (json, its classes) costs ~5 ms of a first resolution
+            # (`python -X importtime`), which a client-secret profile never needs.
+            from kaskada.credentials import signin as _signin
+
+            kind = _signin.grant_secret(name, profile.fields(), profile.extra)
+        if kind is not None and "client_secret" not in fields:  # device or federated
+            fields["client_secret"] = Sourced(kind, kind.describe())
+            issuer = profile.extra.get("issuer")
+            if isinstance(issuer, str) and issuer and "exchange_endpoint" not in fields:
+                # Names the issuer (cache key, explain); the kind reads the real token
+                # endpoint from the issuer's RFC 8414 metadata when it signs in.
+                fields["exchange_endpoint"] = Sourced(
+                    issuer, f"issuer of profile '{name}' (endpoints from its metadata)")
         if "client_secret" not in fields:
             if "client_id" in overrides:
                 raise IncompleteCredentialsError(

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kaskada.cli.parsers import takes, verb
+from kaskada.cli.parsers import server_identity, takes, verb
 
 DEFAULT_PORT = 50051
 DEFAULT_TOKEN_PORT = 50052
@@ -103,7 +103,12 @@ def register(subparsers: Any) -> None:
         description="Create a client of ACCOUNT and print its id and secret: the secret is "
         "shown only now. --save-profile stores it as a profile, the secret in the keyring.",
     )
-    add.add_argument("--account", required=True, help="account the client belongs to")
+    who = add.add_mutually_exclusive_group(required=True)
+    who.add_argument("--account", help="account the client belongs to")
+    who.add_argument(
+        "--public", action="store_true",
+        help="a public client (no secret) for device login, like the built-in kaskada-cli",
+    )
     _db_argument(add)
     add.add_argument(
         "--save-profile", metavar="NAME", help="also save a profile NAME pointing at this server"
@@ -138,6 +143,7 @@ def register(subparsers: Any) -> None:
     revoke.epilog = "example:\n  kaskada server revoke-client CLIENT_ID"
     takes(revoke, "json")
     revoke.set_defaults(handler=verb("kaskada.cli.server", "_revoke_client"))
+    server_identity.register(commands, _db_argument)
 
 
 def _db_argument(parser: argparse.ArgumentParser) -> None:

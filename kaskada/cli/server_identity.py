@@ -1,0 +1,103 @@
+"""``kaskada server add-user|trust-issuer|list-issuers|remove-issuer``: the people
+and CI identities of the local server's database."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from kaskada.cli._output import emit_json, note
+from kaskada.server._errors import ServerError
+from kaskada.server.oauth_store import OAuthStore
+from kaskada.server.store import Store
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin or not sys.stdin.isatty():
+        if not args.password_stdin:
+            raise ServerError("no terminal to prompt for the password: pipe it in with "
+                              "--password-stdin")
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"Password for {args.name}: ")
+    if getpass.getpass("Again: ") != first:
+        raise ServerError("the two passwords differ: run the command again")
+    return first
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    store = Store(args.db)
+    try:
+        OAuthStore(store).add_user(args.account, args.name, password, force=args.force)
+    finally:
+        store.close()
+    if args.json:
+        emit_json({"account": args.account, "user": args.name})
+    else:
+        note(f"kaskada: user {args.name!r} of account {args.account!r} can now approve "
+             "device logins (kaskada login)")
+    return 0
+
+
+def _trust_issuer(args: argparse.Namespace) -> int:
+    store = Store(args.db)
+    try:
+        trust_id = OAuthStore(store).trust_issuer(
+            args.issuer, args.jwks, args.audience, args.subject, args.account)
+    finally:
+        store.close()
+    if args.json:
+        emit_json({"id": trust_id})
+    else:
+        print(trust_id)
+        note(f"kaskada: tokens of {args.issuer} for audience {args.audience!r} with subject "
+             f"{args.subject!r} now sign in to account {args.account!r}")
+    return 0
+
+
+def _list_issuers(args: argparse.Namespace) -> int:
+    store = Store(args.db, create=False)
+    try:
+        rows = OAuthStore(store).trusted_issuers()
+    finally:
+        store.close()
+    if args.json:
+        emit_json([{"id": r.id, "issuer": r.issuer, "jwks": r.jwks, "audience": r.audience,
+                    "subject": r.subject, "account": r.account} for r in rows])
+        return 0
+    for r in rows:
+        print(f"{r.id}\t{r.issuer}\taud={r.audience}\tsub={r.subject}\taccount={r.account}\t"
+              f"jwks={r.jwks}")
+    if not rows:
+        note("kaskada: no trusted issuers")
+    return 0
+
+
+def _remove_issuer(args: argparse.Namespace) -> int:
+    store = Store(args.db, create=False)
+    try:
+        OAuthStore(store).remove_issuer(args.trust_id)
+    finally:
+        store.close()
+    note(f"kaskada: removed trusted issuer {args.trust_id}")
+    return 0
+
+
+def add_public_client(args: argparse.Namespace) -> int:
+    """``server add-client --public``: a client without a secret, for device login."""
+    if args.save_profile:
+        raise ServerError("--public does not take --save-profile: write a profile with "
+                          'auth = "device" and this client_id')
+    store = Store(args.db)
+    try:
+        client_id = OAuthStore(store).add_public_client()
+    finally:
+        store.close()
+    if args.json:
+        emit_json({"client_id": client_id, "public": True})
+    else:
+        print(f"client_id:     {client_id}")
+        note("kaskada: a public client (no secret): use it as client_id of a profile "
+             'with auth = "device"')
+    return 0

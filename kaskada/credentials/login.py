@@ -1,0 +1,268 @@
+"""Device login (RFC 8628) for a profile with ``auth = "device"``: ``kaskada login``,
+``kda.login()`` and ``%fenl_login`` share these steps.
+
+``start`` asks the server for a device code; ``wait`` polls at the server's interval
+(longer after ``slow_down``) until the person approves or denies at the verification
+page, or the code expires; the refresh token then goes to the profile's keyring entry
+(bound like a secret) and the access token to the token cache. ``logout`` revokes the
+refresh token at the server (RFC 7009) and deletes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kaskada import _clock
+from kaskada._errors import AuthenticationError, ConfigError, KaskadaError
+from kaskada._secret import Secret, scrub
+from kaskada.credentials.signin import DEVICE_GRANT, DeviceLogin, _post, _token
+from kaskada.settings.values import Settings
+
+log = logging.getLogger(__name__)
+
+SLOW_DOWN_STEP = 5
+
+
+class LoginDenied(AuthenticationError):
+    """The person denied the request at the verification page."""
+
+
+class LoginExpired(AuthenticationError):
+    """The code expired before anyone approved it."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A started device login: what to show the person, and what to poll with."""
+
+    profile: str
+    verification_uri: str
+    user_code: str
+    verification_uri_complete: str | None
+    interval: float
+    expires_in: float
+    device_code: Secret
+    token_url: str
+    client_id: str
+    settings: Settings
+    login: DeviceLogin
+
+    def block(self) -> str:
+        """The lines a terminal shows: the address, the code and the complete address."""
+        lines = [f"To sign in profile '{self.profile}', open  {self.verification_uri}",
+                 f"and enter the code  {self.user_code}"]
+        if self.verification_uri_complete:
+            lines.append(f"(or open {self.verification_uri_complete})")
+        return "\n".join(lines)
+
+
+def _device(settings: Settings) -> DeviceLogin:
+    secret = settings.client_secret.value
+    if not isinstance(secret, DeviceLogin):
+        name = settings.profile.value or "NAME"
+        raise ConfigError(
+            f"profile '{name}' does not sign in with a device login: set "
+            f"`kaskada profile set {name} auth device` (and client_id to a public client, "
+            "e.g. kaskada-cli)")
+    return secret
+
+
+def start(settings: Settings, *, request: Any = None) -> Pending:
+    """Ask the server for a device code."""
+    from kaskada.credentials.tokens import post_form
+
+    request = request or post_form
+    login = _device(settings)
+    url = settings.exchange_endpoint.value or ""
+    timeout = settings.timeout.value
+    ca_bundle = settings.ca_bundle.value
+    endpoints = login.endpoints(url, timeout=timeout, ca_bundle=ca_bundle)
+    where = endpoints.get("device_authorization_endpoint")
+    if not where:
+        raise ConfigError(f"the server of profile '{settings.profile.value}' names no device "
+                          "authorization endpoint in its metadata")
+    client_id = settings.client_id.value or ""
+    status, document = _post(request, where, {"client_id": client_id}, timeout, ca_bundle)
+    if status != 200 or not isinstance(document.get("device_code"), str):
+        error = str(document.get("error", f"HTTP {status}"))[:80]
+        description = str(document.get("error_description", ""))[:300]
+        raise AuthenticationError(
+            f"the device authorization endpoint {where} refused client {client_id!r} "
+            f"({error}{': ' + description if description else ''}): client_id must be a "
+            "public client of the server (kaskada serve has kaskada-cli)")
+    complete = document.get("verification_uri_complete")
+    return Pending(
+        profile=settings.profile.value or "",
+        verification_uri=_printable(document.get("verification_uri")),
+        user_code=_printable(document.get("user_code")),
+        verification_uri_complete=_printable(complete) if isinstance(complete, str) else None,
+        interval=float(document.get("interval", 5) or 5),
+        expires_in=float(document.get("expires_in", 600) or 600),
+        device_code=Secret(str(document["device_code"])),
+        token_url=endpoints["token_endpoint"],
+        client_id=client_id,
+        settings=settings,
+        login=login,
+    )
+
+
+def _printable(value: object) -> str:
+    """A server's text for the terminal: no escapes or control characters."""
+    text = str(value or "")[:500]
+    return "".join(ch for ch in text if ch.isprintable())
+
+
+def wait(
+    pending: Pending, *, say: Callable[[str], None] = print, request: Any = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Poll until approved (the tokens are stored) or LoginDenied/LoginExpired."""
+    from kaskada.credentials import token_cache as _token_cache
+    from kaskada.credentials.tokens import post_form
+
+    request = request or post_form
+    clock = _clock.get()
+    interval = pending.interval
+    deadline = clock.monotonic() + pending.expires_in
+    settings = pending.settings
+    said_pending = False
+    stop = stop or threading.Event()
+    while True:
+        if stop.wait(interval):
+            raise KeyboardInterrupt
+        form = {"grant_type": DEVICE_GRANT, "client_id": pending.client_id,
+                "device_code": pending.device_code.reveal()}
+        status, document = _post(request, pending.token_url, form, settings.timeout.value,
+                                 settings.ca_bundle.value)
+        error = document.get("error")
+        if status == 200:
+            token = _token(status, document, pending.token_url, pending.device_code.reveal())
+            refresh = document.get("refresh_token")
+            if isinstance(refresh, str) and refresh:
+                pending.login.store(refresh)
+            entry = _token_cache.for_settings(settings)
+            if entry is not None:
+                entry.write(token)
+            return
+        if error == "authorization_pending":
+            if not said_pending:
+                say("waiting for approval in the browser… (Ctrl-C stops)")
+                said_pending = True
+        elif error == "slow_down":
+            interval += SLOW_DOWN_STEP
+            say(f"the server asked to poll more slowly: every {interval:g} s")
+        elif error == "access_denied":
+            raise LoginDenied("the sign-in was denied at the verification page: nothing was "
+                              "stored")
+        elif error == "expired_token" or clock.monotonic() > deadline:
+            raise LoginExpired("the code expired before it was approved: run `kaskada login` "
+                               "again")
+        else:
+            text = scrub(str(document.get("error_description", "")), pending.device_code)
+            raise AuthenticationError(
+                f"the token endpoint {pending.token_url} refused the device login "
+                f"(HTTP {status} {str(error)[:80]}: {text[:300]})")
+
+
+def logout(settings: Settings, *, request: Any = None) -> bool:
+    """Revoke the stored refresh token at the server and delete it; False if none."""
+    from kaskada.credentials.tokens import post_form
+
+    request = request or post_form
+    login = _device(settings)
+    refresh = login.stored()
+    if refresh is None:
+        return False
+    endpoints = login.endpoints(settings.exchange_endpoint.value or "",
+                                timeout=settings.timeout.value,
+                                ca_bundle=settings.ca_bundle.value)
+    where = endpoints.get("revocation_endpoint")
+    try:
+        if where:
+            _post(request, where, {"token": refresh.reveal(), "token_type_hint": "refresh_token",
+                                   "client_id": settings.client_id.value or ""},
+                  settings.timeout.value, settings.ca_bundle.value)
+    except KaskadaError as error:
+        log.warning("could not revoke the refresh token at %s: %s", where, error)
+    finally:
+        login.forget()
+    return True
+
+
+class DeviceLoginHandle:
+    """A device login polling in a background thread (``kda.login``): the caller, a
+    notebook kernel in particular, stays free while the person approves."""
+
+    def __init__(self, pending: Pending, say: Callable[[str], None]) -> None:
+        self.pending = pending
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(say,), daemon=True,
+                                        name="kaskada-device-login")
+        self._thread.start()
+
+    def _run(self, say: Callable[[str], None]) -> None:
+        try:
+            wait(self.pending, say=say, stop=self._stop)
+            say(f"signed in: profile '{self.pending.profile}'")
+        except KeyboardInterrupt:
+            self._error = LoginCancelled("the device login was cancelled")
+        except BaseException as error:  # handed to whoever asks for the result
+            self._error = error
+            say(str(error))
+        finally:
+            self._done.set()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the login ends (True) or ``timeout`` passes (False); raises its error."""
+        if not self._done.wait(timeout):
+            return False
+        if self._error is not None:
+            raise self._error
+        return True
+
+    def cancel(self) -> None:
+        """Stop polling (as Ctrl-C does at a terminal)."""
+        self._stop.set()
+        self._done.wait(5)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        pending = self.pending
+        target = pending.verification_uri_complete or pending.verification_uri
+        return (f"<p>To sign in profile <b>{html.escape(pending.profile)}</b>, open "
+                f"<a href=\"{html.escape(target)}\" target=\"_blank\" rel=\"noopener noreferrer\">"
+                f"{html.escape(pending.verification_uri)}</a> and enter the code "
+                f"<code>{html.escape(pending.user_code)}</code>.</p>")
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "waiting for approval"
+        return (f"<device login of profile {self.pending.profile!r}: {state}>\n"
+                f"{self.pending.block()}")
+
+
+class LoginCancelled(KaskadaError):
+    """``cancel()`` stopped a device login before it was approved."""
+
+
+def login(profile: str | None = None, *, say: Callable[[str], None] | None = None,
+          ) -> DeviceLoginHandle:
+    """Start a device login for ``profile`` and poll in the background.
+
+    In a notebook the handle shows the address as a link; ``handle.wait()`` blocks until
+    the person approves (or raises LoginDenied / LoginExpired); calls made afterwards with
+    the profile use the new sign-in.
+    """
+    from kaskada._session import session
+
+    pending = start(session(profile=profile).settings)
+    return DeviceLoginHandle(pending, say or (lambda line: log.info("%s", line)))

@@ -1,0 +1,338 @@
+"""Signing in without a stored client secret: ``auth = "device"`` and ``auth = "federated"``.
+
+Each kind is a ``GrantSecret``: it stands where a profile's client secret would, so the
+session, the token cache on disk, ``exec``/``env`` and ``delegate()`` work unchanged, but
+it is never sent as a secret. ``TokenSource`` asks it for a token (``exchange``):
+
+- ``DeviceLogin`` spends the profile's refresh token (from ``kaskada login``, RFC 8628)
+  with the ``refresh_token`` grant. The refresh token lives in the profile's keyring
+  entry, bound like a secret. The server rotates it at each use, so one process at a
+  time refreshes (a file lock per profile) and re-reads the stored token once it holds
+  the lock: several processes sharing a profile never spend the same token twice.
+- ``Federated`` reads a subject token (a file re-read at every exchange, a variable, or
+  GitHub Actions' OIDC request) and exchanges it (RFC 8693). No secret exists.
+
+Discovery: a profile may give ``issuer``; its RFC 8414 metadata names the endpoints,
+and its ``issuer`` must be the one asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kaskada import _clock
+from kaskada._errors import AuthenticationError, ConfigError, IncompleteCredentialsError
+from kaskada._secret import Secret, scrub
+from kaskada.config import paths as _paths
+from kaskada.credentials.access_token import Token
+
+log = logging.getLogger(__name__)
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+KINDS = ("client_secret", "device", "federated")
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+SIGNIN_KEYS = (
+    "auth", "issuer", "subject_token_file", "subject_token_env", "subject_token_source",
+)
+"""Profile keys of these kinds (kept in the profile file beside the usual ones)."""
+LOCK_TIMEOUT = 120.0
+
+
+def profile_kind(extra: Mapping[str, Any]) -> str:
+    kind = extra.get("auth", "client_secret")
+    if kind not in KINDS:
+        raise ConfigError(f"auth = {str(kind)[:40]!r} is not a kind of sign-in: use one of "
+                          f"{', '.join(KINDS)}")
+    return str(kind)
+
+
+class GrantSecret(Secret):
+    """A kind's stand-in for a client secret: never revealed, never sent."""
+
+    __slots__ = ("_extra", "_fields", "_name")
+    kind = "?"
+    _name: str
+    _fields: Mapping[str, Any]
+    _extra: Mapping[str, Any]
+
+    def __init__(self, name: str, fields: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_value", "")
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_fields", dict(fields))
+        object.__setattr__(self, "_extra", dict(extra))
+
+    def reveal(self) -> str:
+        raise IncompleteCredentialsError(
+            f"profile '{self._name}' signs in with auth = {self.kind!r}: it has no client secret")
+
+    def known(self) -> str | None:
+        return None
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(
+            f"{self.kind}\0{_paths.keyring_service()}\0{self._name}".encode()).hexdigest()
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GrantSecret) and other.fingerprint() == self.fingerprint()
+
+    def __hash__(self) -> int:
+        return hash(("GrantSecret", self.fingerprint()))
+
+    def __len__(self) -> int:
+        return 0
+
+    def describe(self) -> str:
+        return f"{self.kind} sign-in (profile '{self._name}')"
+
+    def endpoints(self, url: str, *, timeout: float, ca_bundle: str | None) -> dict[str, str]:
+        """token/device/revocation endpoints: the profile's, else the issuer's metadata."""
+        issuer = self._extra.get("issuer")
+        if issuer and not self._fields.get("exchange_endpoint"):
+            return discover(str(issuer), timeout=timeout, ca_bundle=ca_bundle)
+        base = url.split("/oauth/", 1)[0] if "/oauth/" in url else url.rstrip("/")
+        return {"token_endpoint": url,
+                "device_authorization_endpoint": base + "/oauth/device_authorization",
+                "revocation_endpoint": base + "/oauth/revoke"}
+
+    def exchange(self, url: str, client_id: str, audience: str | None, *, timeout: float,
+                 ca_bundle: str | None, request: Any) -> Token:
+        raise NotImplementedError
+
+
+def _post(request: Any, url: str, form: dict[str, str], timeout: float,
+          ca_bundle: str | None) -> tuple[int, dict[str, Any]]:
+
+    status, body = request(url, form, timeout=timeout, ca_bundle=ca_bundle)
+    try:
+        document = json.loads(body.decode("utf-8")) if body else {}
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = {}
+    return int(status), document if isinstance(document, dict) else {}
+
+
+def _token(status: int, document: dict[str, Any], url: str, *sent: str) -> Token:
+
+    from kaskada.credentials.tokens import parse_token_response
+
+    body = json.dumps({k: v for k, v in document.items() if k != "refresh_token"}).encode()
+    try:
+        return parse_token_response(status, body, now=_clock.get().monotonic(), url=url)
+    except AuthenticationError as error:
+        raise AuthenticationError(scrub(str(error), *sent)) from None
+
+
+def discover(issuer: str, *, timeout: float, ca_bundle: str | None) -> dict[str, str]:
+    """RFC 8414 metadata of ``issuer``; its ``issuer`` must equal the one asked for."""
+
+    import urllib.request
+
+    from kaskada.credentials.tokens import _no_redirect, _ssl_context
+
+    url = issuer.rstrip("/") + METADATA_PATH
+    handlers: list[Any] = [_no_redirect()]
+    if url.startswith("https:"):
+        handlers.append(urllib.request.HTTPSHandler(context=_ssl_context(ca_bundle)))
+    try:
+        with urllib.request.build_opener(*handlers).open(url, timeout=timeout) as answer:
+            document = json.loads(answer.read(65536))
+    except (OSError, ValueError) as error:
+        raise AuthenticationError(
+            f"cannot read the authorization server metadata at {url} ({type(error).__name__}):"
+            " check the profile's issuer") from None
+    if not isinstance(document, dict) or document.get("issuer") != issuer.rstrip("/"):
+        raise AuthenticationError(
+            f"the metadata at {url} names another issuer than {issuer!r}: refusing to use it "
+            "(check the profile's issuer)")
+    found = {key: document[key] for key in (
+        "token_endpoint", "device_authorization_endpoint", "revocation_endpoint")
+        if isinstance(document.get(key), str)}
+    if "token_endpoint" not in found:
+        raise AuthenticationError(f"the metadata at {url} has no token_endpoint")
+    return found
+
+
+# -- device login --------------------------------------------------------------------
+
+
+def _lock(name: str) -> Any:
+    """The cross-process lock of one profile's refresh token."""
+    import hashlib
+
+    import filelock  # ~50 ms: only when a device profile refreshes
+
+    from kaskada.credentials.token_cache import cache_dir
+
+    folder = Path(cache_dir())
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    key = hashlib.sha256(f"{_paths.keyring_service()}\0{name}".encode()).hexdigest()[:24]
+    return filelock.FileLock(str(folder / f"refresh-{key}.lock"), timeout=LOCK_TIMEOUT)
+
+
+class DeviceLogin(GrantSecret):
+    """A person signed in with ``kaskada login``; the refresh token is in the keyring."""
+
+    __slots__ = ()
+    kind = "device"
+
+    def binding(self) -> dict[str, Any]:
+        from kaskada.credentials.binding import binding_of
+
+        return binding_of(self._fields)
+
+    def stored(self) -> Secret | None:
+        from kaskada.credentials import binding as _binding
+        from kaskada.credentials import keyring as _keyring
+
+        entry = _keyring.get_entry(self._name)
+        if entry is None:
+            return None
+        _binding.check(self._name, entry, self.binding())
+        return entry.secret
+
+    def store(self, refresh_token: str) -> None:
+        from kaskada.credentials import keyring as _keyring
+
+        _keyring.set_secret(self._name, Secret(refresh_token), self.binding())
+
+    def forget(self) -> bool:
+        from kaskada.credentials import keyring as _keyring
+
+        return _keyring.delete_secret(self._name)
+
+    def exchange(self, url: str, client_id: str, audience: str | None, *, timeout: float,
+                 ca_bundle: str | None, request: Any) -> Token:
+        with _lock(self._name):
+            refresh = self.stored()
+            if refresh is None:
+                raise IncompleteCredentialsError(
+                    f"profile '{self._name}' is not signed in: run `kaskada login --profile "
+                    f"{self._name}`")
+            token_url = self.endpoints(url, timeout=timeout, ca_bundle=ca_bundle)[
+                "token_endpoint"]
+            log.debug("refreshing the device login of profile %s", self._name)
+            status, document = _post(request, token_url, {
+                "grant_type": "refresh_token", "client_id": client_id,
+                "refresh_token": refresh.reveal()}, timeout, ca_bundle)
+            if status == 400 and document.get("error") == "invalid_grant":
+                self.forget()
+                raise AuthenticationError(
+                    f"the sign-in of profile '{self._name}' has ended (the server refused its "
+                    f"refresh token): run `kaskada login --profile {self._name}`")
+            token = _token(status, document, token_url, refresh.reveal())
+            rotated = document.get("refresh_token")
+            if isinstance(rotated, str) and rotated:
+                self.store(rotated)  # replaces the old one in one keyring write
+            return token
+
+
+class Federated(GrantSecret):
+    """A CI or cluster identity: an OIDC token exchanged at every sign-in (RFC 8693)."""
+
+    __slots__ = ()
+    kind = "federated"
+
+    def source(self) -> str:
+        extra = self._extra
+        if extra.get("subject_token_file"):
+            return f"file {extra['subject_token_file']}"
+        if extra.get("subject_token_env"):
+            return f"variable {extra['subject_token_env']}"
+        return "GitHub Actions' OIDC request"
+
+    def describe(self) -> str:
+        return f"federated sign-in (profile '{self._name}', subject token from {self.source()})"
+
+    def subject_token(self, audience: str | None, *, timeout: float) -> str:
+        extra = self._extra
+        if extra.get("subject_token_file"):
+            path = Path(str(extra["subject_token_file"])).expanduser()
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise IncompleteCredentialsError(
+                    f"cannot read the subject token of profile '{self._name}' from {path} "
+                    f"({error.strerror}): check subject_token_file") from None
+            if not value:
+                raise IncompleteCredentialsError(
+                    f"the subject token file {path} of profile '{self._name}' is empty")
+            return value
+        if extra.get("subject_token_env"):
+            variable = str(extra["subject_token_env"])
+            value = os.environ.get(variable, "").strip()
+            if not value:
+                raise IncompleteCredentialsError(
+                    f"the variable {variable} (the subject token of profile '{self._name}') "
+                    "is unset or empty")
+            return value
+        return github_actions_token(audience, timeout=timeout)
+
+    def exchange(self, url: str, client_id: str, audience: str | None, *, timeout: float,
+                 ca_bundle: str | None, request: Any) -> Token:
+        subject = self.subject_token(audience, timeout=timeout)
+        token_url = self.endpoints(url, timeout=timeout, ca_bundle=ca_bundle)["token_endpoint"]
+        form = {"grant_type": EXCHANGE_GRANT, "subject_token": subject,
+                "subject_token_type": JWT_TYPE, "client_id": client_id}
+        status, document = _post(request, token_url, form, timeout, ca_bundle)
+        if status == 400 and document.get("error") == "invalid_grant":
+            raise AuthenticationError(
+                f"the token endpoint {token_url} refused the subject token of profile "
+                f"'{self._name}' (read from {self.source()}): it may have expired, or the "
+                "server does not trust its issuer, audience or subject")
+        return _token(status, document, token_url, subject)
+
+
+ACTIONS_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
+ACTIONS_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+
+
+def github_actions_token(audience: str | None, *, timeout: float) -> str:
+    """GitHub Actions' OIDC token for ``audience`` (the job needs ``id-token: write``)."""
+
+    import urllib.request
+
+    url = os.environ.get(ACTIONS_URL)
+    bearer = os.environ.get(ACTIONS_TOKEN)
+    if not url or not bearer:
+        raise IncompleteCredentialsError(
+            f"no subject token: {ACTIONS_URL} and {ACTIONS_TOKEN} are unset (outside GitHub "
+            "Actions, or the job lacks `permissions: id-token: write`); or set "
+            "subject_token_file / subject_token_env in the profile")
+    if audience:
+        url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"audience": audience})
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {bearer}",
+                                                   "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            document = json.loads(answer.read(65536))
+    except (OSError, ValueError) as error:
+        raise AuthenticationError(
+            f"GitHub Actions' OIDC request ({ACTIONS_URL}) failed: {type(error).__name__}"
+        ) from None
+    value = document.get("value") if isinstance(document, dict) else None
+    if not isinstance(value, str) or not value:
+        raise AuthenticationError(f"GitHub Actions' OIDC request ({ACTIONS_URL}) gave no token")
+    return value
+
+
+def grant_secret(name: str, fields: Mapping[str, Any], extra: Mapping[str, Any]) -> (
+        GrantSecret | None):
+    """The stand-in secret of a device or federated profile; None for client secrets."""
+    kind = profile_kind(extra)
+    if kind == "device":
+        return DeviceLogin(name, fields, extra)
+    if kind == "federated":
+        return Federated(name, fields, extra)
+    return None

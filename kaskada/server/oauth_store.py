@@ -1,0 +1,363 @@
+"""What people and CI sign in with, kept beside the clients in the server's SQLite file.
+
+- **users** of an account, with a password hashed by scrypt (salted, 16 MiB, tens of
+  milliseconds: a password is a guessable secret, unlike a client secret);
+- **public clients** (no secret), such as ``kaskada-cli``, which start a device login;
+- **device codes** (RFC 8628): only the SHA-256 of the device code is kept; the user
+  code is short, from an alphabet without 0/O/1/I, single-use and expiring;
+- **refresh tokens**, kept as SHA-256, in families: each use rotates the token, and a
+  rotated token presented again revokes its whole family and the family's access tokens;
+- **trusted issuers** for token exchange (RFC 8693).
+
+Every write runs in one ``BEGIN IMMEDIATE`` transaction of the Store, so two processes
+racing to use one refresh token or one device code cannot both win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+
+from kaskada._secret import Secret
+from kaskada.server._errors import ServerError
+from kaskada.server.oauth_schema import CLI_CLIENT_ID, PUBLIC_SCHEME
+from kaskada.server.store import Store, hash_token, new_identifier
+
+__all__ = ["CLI_CLIENT_ID", "OAuthStore"]
+
+USER_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+"""No 0/O or 1/I: a code read aloud or off another screen is typed right the first time."""
+USER_CODE_LENGTH = 8
+DEVICE_CODE_TTL = 600
+DEVICE_INTERVAL = 5
+SLOW_DOWN_STEP = 5
+REFRESH_TTL = 30 * 86400
+MAX_PENDING_DEVICE_CODES = 10000
+"""Unexpired device codes waiting for a person at once: anyone may ask for one, so the
+table (and the disk) stays bounded; beyond it the endpoint answers 503."""
+PASSWORD_SCRYPT_N = 2**14
+PASSWORD_CHECKS_AT_ONCE = 2
+"""scrypt checks running at once (16 MiB each): a sign-in flood queues, memory stays flat."""
+_password_slots = threading.BoundedSemaphore(PASSWORD_CHECKS_AT_ONCE)
+_DUMMY_SALT = secrets.token_bytes(16)
+
+
+def format_user_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+def normalize_user_code(text: str) -> str:
+    """What a person typed, as stored: upper case, without dashes and spaces."""
+    return "".join(ch for ch in text.upper() if ch not in "- \t")[:32]
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    user_code: str
+    client_id: str
+    expires: float
+    interval: int
+    status: str
+    account: str | None
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    id: int
+    issuer: str
+    jwks: str
+    audience: str
+    subject: str
+    account: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a successful grant hands out."""
+
+    access_token: Secret
+    refresh_token: Secret | None
+    account: str
+    expires_in: int
+
+
+class TooManyPending(Exception):
+    """MAX_PENDING_DEVICE_CODES are waiting already."""
+
+
+class RefreshReuse(Exception):
+    """A rotated refresh token was presented again: its family is now revoked."""
+
+
+class OAuthStore:
+    """Users, public clients, device codes, refresh tokens and trusted issuers of one Store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- clients and users ----------------------------------------------------------
+
+    def add_public_client(self) -> str:
+        client_id = new_identifier(16)
+        with self.store._write() as connection:
+            connection.execute(
+                "INSERT INTO clients(client_id, account, secret_hash, salt, scrypt_n, scrypt_r,"
+                " scrypt_p, created, hash_scheme) VALUES (?, '', x'', x'', 0, 0, 0, ?, ?)",
+                (client_id, time.time(), PUBLIC_SCHEME),
+            )
+        return client_id
+
+    def is_public_client(self, client_id: str) -> bool:
+        row = self.store._connect().execute(
+            "SELECT 1 FROM clients WHERE client_id = ? AND hash_scheme = ? AND revoked IS NULL",
+            (client_id, PUBLIC_SCHEME),
+        ).fetchone()
+        return row is not None
+
+    def add_user(self, account: str, name: str, password: str, *, force: bool = False) -> None:
+        for what, value in (("account", account), ("user name", name)):
+            if not value or value != value.strip() or len(value) > 256 or not value.isprintable():
+                raise ServerError(
+                    f"{what} {value[:40]!r} is empty, too long or has spaces at its ends: "
+                    "give 1 to 256 printable characters"
+                )
+        if len(password) < 8:
+            raise ServerError("the password is shorter than 8 characters: choose a longer one")
+        salt = secrets.token_bytes(16)
+        digest = _scrypt(password, salt, PASSWORD_SCRYPT_N)
+        verb = "INSERT OR REPLACE" if force else "INSERT"
+        try:
+            with self.store._write() as connection:
+                connection.execute(
+                    f"{verb} INTO users(account, name, pw_hash, salt, scrypt_n, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (account, name, digest, salt, PASSWORD_SCRYPT_N, time.time()),
+                )
+        except sqlite3.IntegrityError:
+            raise ServerError(
+                f"account {account!r} already has a user {name!r}: pass --force to set a "
+                "new password"
+            ) from None
+
+    def check_password(self, account: str, name: str, password: str) -> bool:
+        """True if ``password`` is the user's; an unknown user costs the same scrypt."""
+        row = self.store._connect().execute(
+            "SELECT pw_hash, salt, scrypt_n FROM users WHERE account = ? AND name = ?",
+            (account, name),
+        ).fetchone()
+        salt, n = (row[1], row[2]) if row else (_DUMMY_SALT, PASSWORD_SCRYPT_N)
+        with _password_slots:
+            digest = _scrypt(password[:1024], salt, n)
+        return row is not None and hmac.compare_digest(digest, row[0])
+
+    def users(self) -> list[tuple[str, str]]:
+        return list(self.store._connect().execute(
+            "SELECT account, name FROM users ORDER BY account, name").fetchall())
+
+    # -- device codes ------------------------------------------------------------------
+
+    def start_device(self, client_id: str) -> tuple[Secret, str, DeviceCode]:
+        """A new (device code, user code, record) for a public client."""
+        now = time.time()
+        device_code = Secret(new_identifier(32))
+        with self.store._write() as connection:
+            connection.execute("DELETE FROM device_codes WHERE expires < ?", (now - 3600,))
+            pending = connection.execute(
+                "SELECT count(*) FROM device_codes WHERE status = 'pending' AND expires > ?",
+                (now,)).fetchone()[0]
+            if pending >= MAX_PENDING_DEVICE_CODES:
+                raise TooManyPending
+            while True:
+                user_code = "".join(
+                    secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+                taken = connection.execute(
+                    "SELECT 1 FROM device_codes WHERE user_code = ?", (user_code,)).fetchone()
+                if not taken:
+                    break
+            connection.execute(
+                "INSERT INTO device_codes(code_hash, user_code, client_id, created, expires,"
+                " interval, status) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+                (hash_token(device_code.reveal()), user_code, client_id, now,
+                 now + DEVICE_CODE_TTL, DEVICE_INTERVAL),
+            )
+        record = DeviceCode(user_code, client_id, now + DEVICE_CODE_TTL, DEVICE_INTERVAL,
+                            "pending", None)
+        return device_code, user_code, record
+
+    def pending_device(self, user_code: str) -> DeviceCode | None:
+        """The pending, unexpired device code a person typed, else None."""
+        row = self.store._connect().execute(
+            "SELECT user_code, client_id, expires, interval, status, account FROM device_codes"
+            " WHERE user_code = ? AND status = 'pending' AND expires > ?",
+            (normalize_user_code(user_code), time.time()),
+        ).fetchone()
+        return DeviceCode(*row) if row else None
+
+    def decide_device(self, user_code: str, approve: bool, account: str, user: str) -> bool:
+        """Approve or deny a pending code (once: a decided code is never pending again)."""
+        with self.store._write() as connection:
+            cursor = connection.execute(
+                "UPDATE device_codes SET status = ?, account = ?, user_name = ?"
+                " WHERE user_code = ? AND status = 'pending' AND expires > ?",
+                ("approved" if approve else "denied", account, user,
+                 normalize_user_code(user_code), time.time()),
+            )
+        return cursor.rowcount == 1
+
+    def poll_device(self, device_code: str, client_id: str, access_ttl: int) -> Grant | str:
+        """A grant for an approved code, or the RFC 8628 error code to answer."""
+        now = time.time()
+        with self.store._write() as connection:
+            row = connection.execute(
+                "SELECT client_id, expires, interval, last_poll, status, account, user_name"
+                " FROM device_codes WHERE code_hash = ?", (hash_token(device_code),),
+            ).fetchone()
+            if row is None or row[0] != client_id:
+                return "invalid_grant"
+            owner, expires, interval, last_poll, status, account, user = row
+            if status == "used":
+                return "invalid_grant"
+            if expires <= now:
+                return "expired_token"
+            if status == "denied":
+                connection.execute(
+                    "UPDATE device_codes SET status = 'used' WHERE code_hash = ?",
+                    (hash_token(device_code),))
+                return "access_denied"
+            if status == "pending":
+                if last_poll is not None and now - last_poll < interval:
+                    connection.execute(
+                        "UPDATE device_codes SET interval = ?, last_poll = ? WHERE code_hash = ?",
+                        (interval + SLOW_DOWN_STEP, now, hash_token(device_code)))
+                    return "slow_down"
+                connection.execute(
+                    "UPDATE device_codes SET last_poll = ? WHERE code_hash = ?",
+                    (now, hash_token(device_code)))
+                return "authorization_pending"
+            connection.execute(
+                "UPDATE device_codes SET status = 'used' WHERE code_hash = ?",
+                (hash_token(device_code),))
+            return self._issue(connection, owner, account, f"user:{user}", new_identifier(16),
+                               access_ttl, now)
+
+    # -- tokens ------------------------------------------------------------------------
+
+    def _issue(
+        self, connection: sqlite3.Connection, client_id: str, account: str, subject: str,
+        family: str, access_ttl: int, now: float, *, refresh: bool = True,
+    ) -> Grant:
+        access = Secret(new_identifier(32))
+        connection.execute(
+            "INSERT INTO tokens(token_hash, client_id, created, expires, grant_account, family)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (hash_token(access.reveal()), client_id, now, now + access_ttl, account, family),
+        )
+        refresh_token = None
+        if refresh:
+            refresh_token = Secret(new_identifier(32))
+            connection.execute(
+                "INSERT INTO refresh_tokens(token_hash, family, client_id, account, subject,"
+                " created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (hash_token(refresh_token.reveal()), family, client_id, account, subject, now,
+                 now + REFRESH_TTL),
+            )
+        return Grant(access, refresh_token, account, access_ttl)
+
+    def issue_exchanged(self, client_id: str, account: str, subject: str, ttl: int) -> Grant:
+        """An access token (no refresh token) for a verified subject token."""
+        with self.store._write() as connection:
+            return self._issue(connection, client_id, account, subject, new_identifier(16),
+                               ttl, time.time(), refresh=False)
+
+    def refresh(self, refresh_token: str, client_id: str, access_ttl: int) -> Grant | str:
+        """Rotate: a new refresh and access token, or an error code. A rotated token
+        presented again revokes its family (raises RefreshReuse after committing that)."""
+        now = time.time()
+        key = hash_token(refresh_token)
+        reused = None
+        with self.store._write() as connection:
+            row = connection.execute(
+                "SELECT family, client_id, account, subject, expires, used, revoked"
+                " FROM refresh_tokens WHERE token_hash = ?", (key,),
+            ).fetchone()
+            if row is None or row[1] != client_id or row[6] is not None or row[4] <= now:
+                return "invalid_grant"
+            family, owner, account, subject, _, used, _ = row
+            if used is not None:
+                self._revoke_family(connection, family, now)
+                reused = family
+            else:
+                connection.execute(
+                    "UPDATE refresh_tokens SET used = ? WHERE token_hash = ?", (now, key))
+                grant = self._issue(connection, owner, account, subject, family, access_ttl, now)
+        if reused is not None:
+            raise RefreshReuse(reused)
+        return grant
+
+    @staticmethod
+    def _revoke_family(connection: sqlite3.Connection, family: str, now: float) -> None:
+        connection.execute(
+            "UPDATE refresh_tokens SET revoked = ? WHERE family = ? AND revoked IS NULL",
+            (now, family))
+        connection.execute("DELETE FROM tokens WHERE family = ?", (family,))
+
+    def revoke(self, token: str) -> str | None:
+        """RFC 7009: a refresh token revokes its family; an access token stops working.
+        Returns what was revoked (for the log), None for an unknown token."""
+        key = hash_token(token)
+        with self.store._write() as connection:
+            row = connection.execute(
+                "SELECT family FROM refresh_tokens WHERE token_hash = ?", (key,)).fetchone()
+            if row is not None:
+                self._revoke_family(connection, row[0], time.time())
+                return "refresh token family"
+            cursor = connection.execute("DELETE FROM tokens WHERE token_hash = ?", (key,))
+            return "access token" if cursor.rowcount else None
+
+    def family_revoked(self, family: str) -> bool:
+        row = self.store._connect().execute(
+            "SELECT count(*) FROM refresh_tokens WHERE family = ? AND revoked IS NOT NULL",
+            (family,)).fetchone()
+        return bool(row[0])
+
+    # -- trusted issuers -------------------------------------------------------------
+
+    def trust_issuer(
+        self, issuer: str, jwks: str, audience: str, subject: str, account: str
+    ) -> int:
+        for what, value in (("--issuer", issuer), ("--jwks", jwks), ("--audience", audience),
+                            ("--subject", subject), ("--account", account)):
+            if not value.strip() or len(value) > 2048:
+                raise ServerError(f"{what} is empty or too long: give 1 to 2048 characters")
+        with self.store._write() as connection:
+            cursor = connection.execute(
+                "INSERT INTO trusted_issuers(issuer, jwks, audience, subject, account, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (issuer, jwks, audience, subject, account, time.time()))
+        return int(cursor.lastrowid or 0)
+
+    def trusted_issuers(self, issuer: str | None = None) -> list[TrustedIssuer]:
+        query = "SELECT id, issuer, jwks, audience, subject, account FROM trusted_issuers"
+        rows = (self.store._connect().execute(query + " WHERE issuer = ? ORDER BY id", (issuer,))
+                if issuer is not None else
+                self.store._connect().execute(query + " ORDER BY id"))
+        return [TrustedIssuer(*row) for row in rows.fetchall()]
+
+    def remove_issuer(self, trust_id: int) -> None:
+        with self.store._write() as connection:
+            cursor = connection.execute("DELETE FROM trusted_issuers WHERE id = ?", (trust_id,))
+        if cursor.rowcount == 0:
+            raise ServerError(
+                f"no trusted issuer with id {trust_id} in {self.store.path}: "
+                "see 'kaskada server list-issuers'"
+            )
+
+
+def _scrypt(password: str, salt: bytes, n: int) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=salt, n=n, r=8, p=1,
+                          maxmem=256 * n * 8 + 2**20, dklen=32)

@@ -1,0 +1,171 @@
+"""The server's people-and-CI commands and grants at the HTTP level, and the device-login
+poller's lines (with a scripted token endpoint: no clock, no network)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kaskada._secret import Secret
+from kaskada.credentials import login as _login
+from kaskada.server import start_server
+from kaskada.server.oauth_store import USER_CODE_ALPHABET, OAuthStore
+from tests.oauth_helpers import PASSWORD, base_url, decide_over_http, kaskada, post
+
+DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Any]:
+    with start_server(db=tmp_path / "server.sqlite3") as running:
+        yield running
+
+
+def test_add_user_from_stdin_then_sign_in_at_the_page(server: Any) -> None:
+    import subprocess
+    import sys
+
+    added = subprocess.run(
+        [sys.executable, "-m", "kaskada", "server", "add-user", "--account", "dev", "bob",
+         "--password-stdin", "--db", str(server.db)],
+        input=PASSWORD + "\n", capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    assert PASSWORD not in added.stdout + added.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "kaskada", "server", "add-user", "--account", "dev", "bob",
+         "--password-stdin", "--db", str(server.db)],
+        input=PASSWORD + "\n", capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "--force" in again.stderr
+    row = server.store._connect().execute("SELECT pw_hash FROM users").fetchone()
+    assert PASSWORD.encode() not in row[0]
+    answer = json.loads(post(base_url(server) + "/oauth/device_authorization",
+                             {"client_id": "kaskada-cli"})[1])
+    assert decide_over_http(answer["verification_uri_complete"], approve=True,
+                            user="bob")[0] == 200
+
+
+def test_user_codes_are_short_and_unambiguous(server: Any) -> None:
+    for _ in range(20):
+        answer = json.loads(post(base_url(server) + "/oauth/device_authorization",
+                                 {"client_id": "kaskada-cli"})[1])
+        code = answer["user_code"].replace("-", "")
+        assert len(code) == 8 and set(code) <= set(USER_CODE_ALPHABET)
+        assert not set(code) & set("0O1I")
+
+
+def test_a_public_client_cannot_use_client_credentials(server: Any) -> None:
+    status, body = post(server.token_url, {"grant_type": "client_credentials",
+                                           "client_id": "kaskada-cli", "client_secret": "x"})
+    assert status == 401 and json.loads(body)["error"] == "invalid_client"
+
+
+def test_add_public_client_and_device_authorization(server: Any) -> None:
+    out = kaskada("server", "add-client", "--public", "--json", "--db", str(server.db))
+    assert out.returncode == 0, out.stderr
+    client_id = json.loads(out.stdout)["client_id"]
+    status, _ = post(base_url(server) + "/oauth/device_authorization", {"client_id": client_id})
+    assert status == 200
+    # A confidential client (with a secret) cannot start a device login.
+    confidential, _ = server.add_client("dev")
+    status, body = post(base_url(server) + "/oauth/device_authorization",
+                        {"client_id": confidential})
+    assert status == 401 and json.loads(body)["error"] == "invalid_client"
+
+
+def test_device_code_is_single_use_and_denial_is_reported(server: Any) -> None:
+    OAuthStore(server.store).add_user("dev", "alice", PASSWORD)
+    url = base_url(server) + "/oauth/device_authorization"
+    approved = json.loads(post(url, {"client_id": "kaskada-cli"})[1])
+    decide_over_http(approved["verification_uri_complete"], approve=True)
+    form = {"grant_type": DEVICE, "client_id": "kaskada-cli",
+            "device_code": approved["device_code"]}
+    assert post(server.token_url, form)[0] == 200
+    status, body = post(server.token_url, form)
+    assert status == 400 and json.loads(body)["error"] == "invalid_grant"
+    # An approved code cannot be decided again at the page.
+    status, page = decide_over_http(approved["verification_uri_complete"], approve=False)
+    assert status == 400 and "unknown, already used or expired" in page
+    denied = json.loads(post(url, {"client_id": "kaskada-cli"})[1])
+    decide_over_http(denied["verification_uri_complete"], approve=False)
+    status, body = post(server.token_url, {**form, "device_code": denied["device_code"]})
+    assert json.loads(body)["error"] == "access_denied"
+
+
+def test_polling_too_fast_is_slow_down(server: Any) -> None:
+    answer = json.loads(post(base_url(server) + "/oauth/device_authorization",
+                             {"client_id": "kaskada-cli"})[1])
+    form = {"grant_type": DEVICE, "client_id": "kaskada-cli",
+            "device_code": answer["device_code"]}
+    assert json.loads(post(server.token_url, form)[1])["error"] == "authorization_pending"
+    assert json.loads(post(server.token_url, form)[1])["error"] == "slow_down"
+
+
+def test_failed_page_sign_ins_are_rate_limited_per_peer(server: Any) -> None:
+    OAuthStore(server.store).add_user("dev", "alice", PASSWORD)
+    answer = json.loads(post(base_url(server) + "/oauth/device_authorization",
+                             {"client_id": "kaskada-cli"})[1])
+    statuses = []
+    for _ in range(3):
+        statuses.append(decide_over_http(answer["verification_uri_complete"], approve=True,
+                                          password="wrong password")[0])
+    assert statuses == [401, 401, 401]
+    server._http.by_peer._buckets["127.0.0.1"] = (0.0, 1e18)  # the peer's budget is spent
+    status, page = decide_over_http(answer["verification_uri_complete"], approve=True)
+    assert status == 429 and "Too many failed attempts" in page
+    assert OAuthStore(server.store).pending_device(answer["user_code"]) is not None
+
+
+def _pending(settings: Any = None) -> _login.Pending:
+    return _login.Pending(
+        profile="me", verification_uri="http://h/device", user_code="ABCD-EFGH",
+        verification_uri_complete=None, interval=0.0, expires_in=600.0,
+        device_code=Secret("device-code-canary"), token_url="http://h/oauth/token",
+        client_id="kaskada-cli", settings=settings, login=None)  # type: ignore[arg-type]
+
+
+def _scripted(*answers: tuple[int, dict[str, Any]]) -> Any:
+    queue = list(answers)
+
+    def request(url: str, form: dict[str, str], *, timeout: float,
+                ca_bundle: str | None) -> tuple[int, bytes]:
+        status, body = queue.pop(0)
+        return status, json.dumps(body).encode()
+
+    return request
+
+
+class _Settings:
+    class _V:
+        def __init__(self, value: Any) -> None:
+            self.value = value
+
+    timeout = _V(5.0)
+    ca_bundle = _V(None)
+
+
+def test_poller_says_each_state_once_in_one_line() -> None:
+    said: list[str] = []
+    request = _scripted(
+        (400, {"error": "authorization_pending"}), (400, {"error": "authorization_pending"}),
+        (400, {"error": "slow_down"}), (400, {"error": "access_denied"}))
+    with pytest.raises(_login.LoginDenied) as denied:
+        _login.wait(_pending(_Settings()), say=said.append, request=request)
+    assert said == ["waiting for approval in the browser… (Ctrl-C stops)",
+                    "the server asked to poll more slowly: every 5 s"]
+    assert "device-code-canary" not in str(denied.value)
+    with pytest.raises(_login.LoginExpired):
+        _login.wait(_pending(_Settings()), say=said.append,
+                    request=_scripted((400, {"error": "expired_token"})))
+
+
+def test_waiting_device_codes_are_bounded(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kaskada.server import oauth_store
+
+    monkeypatch.setattr(oauth_store, "MAX_PENDING_DEVICE_CODES", 2)
+    url = base_url(server) + "/oauth/device_authorization"
+    statuses = [post(url, {"client_id": "kaskada-cli"})[0] for _ in range(3)]
+    assert statuses == [200, 200, 503]
