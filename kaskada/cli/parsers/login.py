@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kaskada.cli._output import example
-from kaskada.cli.parsers import verb
+from kaskada.cli.parsers import takes, verb
 
 
 def register(subparsers: Any) -> None:
@@ -17,4 +17,5 @@ def register(subparsers: Any) -> None:
     )
     login.add_argument("--profile", metavar="NAME", help="the profile to sign in")
     example(login, "kaskada login --profile me")
+    takes(login, "profile")
     login.set_defaults(handler=verb("kaskada.cli.login", "_login"))

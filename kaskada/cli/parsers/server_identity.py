@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from kaskada.cli.parsers import verb
+from kaskada.cli.parsers import takes, verb
 
 _MODULE = "kaskada.cli.server_identity"
 
@@ -27,6 +27,7 @@ def register(commands: Any, db_argument: Callable[[argparse.ArgumentParser], Non
     db_argument(user)
     user.epilog = ("examples:\n  kaskada server add-user --account dev alice\n"
                    '  printf %s "$PW" | kaskada server add-user --account dev ci --password-stdin')
+    takes(user, "json")
     user.set_defaults(handler=verb(_MODULE, "_add_user"))
 
     trust = commands.add_parser(
@@ -47,6 +48,7 @@ def register(commands: Any, db_argument: Callable[[argparse.ArgumentParser], Non
         "https://token.actions.githubusercontent.com \\\n    --jwks "
         "https://token.actions.githubusercontent.com/.well-known/jwks --audience kaskada \\\n"
         "    --subject 'repo:org/repo:*' --account ci")
+    takes(trust, "json")
     trust.set_defaults(handler=verb(_MODULE, "_trust_issuer"))
 
     listing = commands.add_parser("list-issuers", help="list trusted issuers",
@@ -54,6 +56,7 @@ def register(commands: Any, db_argument: Callable[[argparse.ArgumentParser], Non
     db_argument(listing)
     listing.epilog = (
         "examples:\n  kaskada server list-issuers\n  kaskada server list-issuers --json")
+    takes(listing, "json")
     listing.set_defaults(handler=verb(_MODULE, "_list_issuers"))
 
     remove = commands.add_parser("remove-issuer", help="stop trusting an issuer entry",
@@ -61,4 +64,5 @@ def register(commands: Any, db_argument: Callable[[argparse.ArgumentParser], Non
     remove.add_argument("trust_id", type=int, metavar="ID", help="the id list-issuers shows")
     db_argument(remove)
     remove.epilog = "example:\n  kaskada server remove-issuer 3"
+    takes(remove, "json")
     remove.set_defaults(handler=verb(_MODULE, "_remove_issuer"))
