@@ -138,16 +138,15 @@ def test_check_trusted_in_process(isolated_environment: Path) -> None:
 
 @pytest.mark.parametrize("opened", ["folder", "file"])
 def test_a_secret_passed_with_profile_goes_nowhere_an_open_file_says(
-    opened: str, isolated_environment: Path, capture: tuple[str, list[bytes]]
+    opened: str, isolated_environment: Path, capture: CaptureHTTP
 ) -> None:
     """kda.session(profile="dev", client_secret=...) once warned, then sent the secret
     to the exchange endpoint of a world-writable file (twice)."""
     import kaskada as kda
     from kaskada import table
 
-    url, received = capture
     _profiles.add_profile(
-        "dev", {"client_id": "cid", "endpoint": "127.0.0.1:9", "exchange_endpoint": url,
+        "dev", {"client_id": "cid", "endpoint": "127.0.0.1:9", "exchange_endpoint": capture.url,
                 "is_secure": False}, None,
     )  # fmt: skip
     target = isolated_environment if opened == "folder" else isolated_environment / "config.toml"
@@ -159,7 +158,7 @@ def test_a_secret_passed_with_profile_goes_nowhere_an_open_file_says(
         text = str(caught.value)
         assert str(target) in text and f"chmod {'700' if opened == 'folder' else '600'}" in text
         assert "\n" not in text and CANARY not in text
-    assert_secret_never_sent(received)
+    assert_secret_never_sent(capture)
 
 
 @pytest.mark.real_keyring
