@@ -85,13 +85,38 @@ def _from_profile(
                     f"client_id {client_id.value} was passed without its client_secret: pass "
                     f"client_secret= too (the secret of profile '{name}' belongs to its own id)"
                 )
-            # Read on first use (a warm token cache needs no keyring), its binding
-            # checked then against the fields these settings were built from.
-            secret = KeyringSecret(name, client_id.value, profile.fields())
-            fields["client_secret"] = Sourced(secret, f"keyring (profile '{name}')")
+            _profile_secret(name, client_id.value, profile.fields(), fields)
     settings = complete(f"profile '{name}' ({how})", fields, safe, env)
     _token_cache.require_secret_unless_cached(settings)  # a warm cache reads no keyring
     return settings
+
+
+def _profile_secret(
+    name: str, client_id: str, own: Mapping[str, Any], fields: dict[str, Sourced[Any]]
+) -> None:
+    """The profile's secret (or token) from its store, into ``fields``.
+
+    A keyring, env or file secret is read on first use (a warm token cache needs no
+    keyring), its binding checked then against the fields these settings were built
+    from. A ``secret_command`` runs now: its output decides whether the profile signs
+    in with a secret or with the token it printed (used until that token expires).
+    """
+    if _config.store_of(own) == "keyring":
+        secret = KeyringSecret(name, client_id, own)
+        fields["client_secret"] = Sourced(secret, f"keyring (profile '{name}')")
+        return
+    from kaskada import _secret_stores  # subprocess and the store classes: only when used
+
+    store = _secret_stores.store_for(name, own)
+    label = f"{store.describe().removeprefix('the ')} (profile '{name}')"
+    if isinstance(store, _secret_stores.CommandStore):
+        output = store.run()
+        if isinstance(output, _secret_stores.CommandToken):
+            fields["token"] = Sourced(_secret_stores.RefreshingCommandToken(output), label)
+        else:
+            fields["client_secret"] = Sourced(output, label)
+        return
+    fields["client_secret"] = Sourced(KeyringSecret(name, client_id, own), label)
 
 
 # --- the layers -------------------------------------------------------------------

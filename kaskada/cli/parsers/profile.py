@@ -8,6 +8,7 @@ loads when that verb runs.
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
 from kaskada._hostport import example_for, host_port_problem
@@ -38,6 +39,17 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
                         "`kaskada serve --tls-cert`); implies --tls")
 
 
+def _store_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the profile's secret lives (default: the keyring)."""
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--secret-env", metavar="VAR",
+                       help="read the secret from this environment variable (no keyring)")
+    store.add_argument("--secret-command", metavar="'PROGRAM ARGS'", type=shlex.split,
+                       help="run this program (no shell) and use what it prints (no keyring)")
+    store.add_argument("--insecure-storage", action="store_true",
+                       help="keep the secret in a plain-text 0600 file (no keyring)")
+
+
 def register(subparsers: Any) -> None:
     configure = subparsers.add_parser(
         "configure",
@@ -46,6 +58,7 @@ def register(subparsers: Any) -> None:
         "'default'); the secret goes to the keyring, which is checked before any question.",
     )
     _connection_flags(configure)
+    _store_flags(configure)
     _example(configure, "kaskada configure --profile dev",
              "kaskada configure --profile local --tls --ca-bundle cert.pem")
     configure.set_defaults(handler=verb("kaskada.cli.profile", "_configure"))
@@ -71,6 +84,7 @@ def register(subparsers: Any) -> None:
     add.add_argument("--timeout", type=float, metavar="SECONDS", dest="saved_timeout",
                      help="seconds per call, saved in the profile")
     add.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin")
+    _store_flags(add)
     add.add_argument("--default", action="store_true", help="make it the default profile")
     add.add_argument("--force", action="store_true", help="replace an existing profile")
     _example(add, 'printf %s "$SECRET" | kaskada profile add prod --client-id ID '
@@ -168,6 +182,9 @@ def register(subparsers: Any) -> None:
                                     description="Add the profiles of a TOML file (no secrets).")
     importing.add_argument("file", metavar="FILE", help="a TOML file of [profiles.NAME] tables")
     importing.add_argument("--force", action="store_true", help="replace existing profiles")
+    importing.add_argument("--accept-secret-sources", action="store_true",
+                           help="accept secret_env and secret_command settings in the file "
+                           "(they choose a variable to read or a program to run)")
     _example(importing, "kaskada profile import profiles/local.toml")
     importing.set_defaults(handler=verb("kaskada.cli.profile", "_import"))
 
