@@ -114,12 +114,21 @@ def ways_out(name: str | None = None) -> str:
             f"`kaskada profile add {profile} --client-id ID --secret-command "
             f"'pass show kaskada/{profile}'` (any program that prints the secret)"
         )
+    circle = ""
+    if name is not None and os.environ.get(_env.CLIENT_SECRET):
+        circle = (
+            f"{_env.CLIENT_SECRET} is set, but a profile never takes its secret from another "
+            f"layer: `kaskada profile set {profile} secret_env {_env.CLIENT_SECRET}` makes it "
+            f"this profile's, or leave the profile out and set {_env.CLIENT_ID} too; other "
+        )
+        if not exists:
+            circle = ""
     in_use = _backend_name_quietly()
     other = (
         "" if "keyrings.alt" in in_use else ", or choose another with PYTHON_KEYRING_BACKEND"
     )
     return (
-        f"ways that need no keyring: a variable per profile: {env_way}; a command: "
+        f"{circle}ways that need no keyring: a variable per profile: {env_way}; a command: "
         f"{command_way}; a plain-text file (0600, opt-in): `kaskada configure --profile "
         f"{profile} --insecure-storage`; or no profile at all: `export KASKADA_CLIENT_ID=ID "
         "KASKADA_CLIENT_SECRET=…` (with KASKADA_API_ENDPOINT and KASKADA_AUTH_ENDPOINT for "
@@ -157,14 +166,15 @@ def _kinds(backend: Any) -> list[str]:
 
 
 def plain_text_file(backend: Any) -> str | None:
-    """Where a plain-text backend keeps secrets (``file_path``); None for any other."""
-    if not any(name in _PLAIN_TEXT_BACKENDS for name in _kinds(backend)):
+    """Where a plain-text backend keeps what kaskada would store (``file_path``); None for
+    any other. A chainer stores through its first backend, so that one decides."""
+    chained = getattr(backend, "backends", None)
+    if chained:
+        return plain_text_file(chained[0])
+    if _kinds(backend)[0] not in _PLAIN_TEXT_BACKENDS:
         return None
-    for candidate in [backend, *(getattr(backend, "backends", None) or ())]:
-        path = getattr(candidate, "file_path", None)
-        if isinstance(path, str):
-            return path
-    return "a file of the backend"
+    path = getattr(backend, "file_path", None)
+    return path if isinstance(path, str) else "a file of the backend"
 
 
 def prompts(backend: Any) -> bool:
@@ -364,10 +374,11 @@ def _fail(action: str, name: str, error: BaseException, secret: Secret | None) -
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     reason = scrub(reason, secret)
     kind = type(error) if isinstance(error, NoKeyringError) else KeyringError
+    backend = _backend_name_quietly()
+    named = "" if backend in reason else f"backend {backend}; "
     return kind(
         f"cannot {action} the secret of profile {name!r} in the keyring "
-        f"(backend {_backend_name_quietly()}; service {_paths.keyring_service()!r}): "
-        f"{reason}; {ways_out(name)}"
+        f"({named}service {_paths.keyring_service()!r}): {reason}; {ways_out(name)}"
     )
 
 
