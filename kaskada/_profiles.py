@@ -479,6 +479,9 @@ BOUND_FIELDS = frozenset(
 )
 
 
+_STORE_KEYS = ("secret_store", "secret_env", "secret_command")
+
+
 @dataclass(frozen=True)
 class FieldChange:
     """What ``set_field`` did, for the CLI to report."""
@@ -509,6 +512,12 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
             raise _not_found(name, document)
         _token_cache.forget_profile(name, table)  # changed settings: sign in again
         outcome["old"], outcome["new"] = table.get(key), checked.get(key)
+        if key in _STORE_KEYS and key in checked:
+            # A profile's secret has one store: choosing one drops the others' settings.
+            for other in _STORE_KEYS:
+                table.pop(other, None)
+            if key != "secret_store":
+                table["secret_store"] = "env" if key == "secret_env" else "command"
         if key in checked:
             table[key] = _config.toml_fields(checked)[key]
         else:

@@ -52,7 +52,8 @@ ENV_VARS = (
 HOW_TO_GIVE_CREDENTIALS = (
     "give credentials in one of three ways: "
     "a profile (`kaskada profile add NAME --client-id ID` then `kaskada profile use NAME`, "
-    "or kda.init(profile=NAME)), "
+    "or kda.init(profile=NAME); with no keyring, add --secret-env VAR or --secret-command "
+    "'PROGRAM ARGS' to that first command), "
     "environment variables (KASKADA_CLIENT_ID and KASKADA_CLIENT_SECRET, or KASKADA_TOKEN), "
     "or arguments (kda.init(client_id=..., client_secret=...))"
 )
