@@ -18,6 +18,7 @@ this module's answer, keyed by the options and the environment, in ``_memo.py``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -149,7 +150,7 @@ def _from_arguments(
     profile = args.get("profile")
     if profile is not None:
         if "client_secret" not in fields and "token" not in fields:
-            _warn_if_shadowing(f"profile={profile!r}", env)
+            _warn_if_shadowing(f"profile={profile!r}", env, profile)
         return _from_profile(profile, "argument profile=", fields, safe, env)
     if "client_secret" in fields and "client_id" not in fields:
         raise IncompleteCredentialsError(
@@ -191,14 +192,20 @@ def _outside_stacklevel() -> int:
     return level
 
 
-def _warn_if_shadowing(chosen: str, env: Mapping[str, str | None]) -> None:
+def _warn_if_shadowing(
+    chosen: str, env: Mapping[str, str | None], profile: str | None = None
+) -> None:
     """An explicitly chosen profile beats credential variables: say so, once per process.
 
     A notebook that set KASKADA_CLIENT_ID earlier would otherwise run as another
     account without a sign.
     """
     global _warned_shadow
-    shadowed = [var for var in _env.CREDENTIAL_VARIABLES if env.get(var)]
+    own = None
+    if profile is not None:
+        with contextlib.suppress(Exception):  # a broken profile is reported by resolution
+            own = _config.get_profile(profile).secret_env  # the profile's own variable
+    shadowed = [var for var in _env.CREDENTIAL_VARIABLES if env.get(var) and var != own]
     if shadowed and not _warned_shadow:
         _warned_shadow = True
         warnings.warn(
@@ -216,7 +223,7 @@ def _from_env_profile(
     name = env.get(_env.PROFILE)
     if not name:
         return None
-    _warn_if_shadowing(f"KASKADA_PROFILE={name}", env)
+    _warn_if_shadowing(f"KASKADA_PROFILE={name}", env, name)
     return _from_profile(name, _env.PROFILE, {}, safe, env)
 
 
