@@ -149,7 +149,14 @@ def add_profile(
             for key, value in (old or {}).items()
             if key not in _config.PROFILE_KEYS and key not in {"client_secret", "allow_insecure"}
         }
-        tables[name] = {**_config.toml_fields(checked), **extra}
+        table = _config.toml_fields(checked)
+        chose_store = any(key in checked for key in _STORE_KEYS)
+        had_marker = isinstance(old, dict) and old.get("secret_store") == "keyring"
+        if (secret is not None or (had_marker and not chose_store)) and _config.store_of(
+            checked
+        ) == "keyring":
+            table["secret_store"] = "keyring"  # a secret went to the keyring: see _may_hold
+        tables[name] = {**table, **extra}
         if make_default:
             document["default_profile"] = name
 
@@ -248,10 +255,10 @@ def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
                 outcome["deleted"] = previous is not None and _keyring.delete_secret(name)
                 if outcome["deleted"]:
                     undo.append((name, previous, None))
-        except NoKeyringError:
-            pass  # no usable keyring: nothing can be stored in it under that name
         except KeyringError as error:
-            if not keep_orphan:
+            if isinstance(error, NoKeyringError) and not _may_hold(tables[name]):
+                pass  # no keyring, and kaskada never stored a secret there for it
+            elif not keep_orphan:
                 raise _keyring_blocks(name, "removed", error) from None
             outcome["note"] = (
                 f"any secret of profile {name!r} stays in the keyring as an orphan that "
@@ -302,7 +309,9 @@ def rename_profile(
         if isinstance(store, _secret_stores.FileStore):
             _move_file_secret(old, new, undo)
         elif isinstance(store, _secret_stores.KeyringStore):
-            _move_keyring_secret(old, new, new in tables, undo, keep_orphan)
+            _move_keyring_secret(
+                old, new, new in tables, undo, keep_orphan, _may_hold(tables[old])
+            )
         if new in tables:
             _secret_stores.FileStore(new).delete()  # the replaced profile's plain-text secret
         tables[new] = tables.pop(old)
@@ -337,10 +346,18 @@ def _move_file_secret(old: str, new: str, undo: Undo) -> None:
     undo.append((old, entry, source))
 
 
+def _may_hold(table: Any) -> bool:
+    """Whether the keyring may hold a secret of this profile: kaskada marks a profile
+    ``secret_store = "keyring"`` when it stores one there; a profile without the mark
+    (added with no secret) has nothing there unless an older kaskada stored it."""
+    return isinstance(table, dict) and table.get("secret_store") == "keyring"
+
+
 def _move_keyring_secret(
-    old: str, new: str, replacing: bool, undo: Undo, keep_orphan: bool
+    old: str, new: str, replacing: bool, undo: Undo, keep_orphan: bool, may_hold: bool
 ) -> None:
-    """Rename's keyring secret follows the profile; no usable keyring: nothing to move."""
+    """Rename's keyring secret follows the profile. With no usable keyring, a profile
+    kaskada never stored a secret for has nothing to move; one it did is refused."""
     try:
         entry = _keyring.get_entry(old)
         if entry is not None:
@@ -352,9 +369,9 @@ def _move_keyring_secret(
             undo.append((old, entry, None))
         elif replacing:
             _keyring.delete_secret(new)  # the replaced profile's secret
-    except NoKeyringError:
-        return  # no usable keyring: nothing can be stored in it under either name
     except KeyringError as error:
+        if isinstance(error, NoKeyringError) and not may_hold:
+            return  # no keyring, and nothing of this profile was stored in one
         if undo:  # the copy under the new name is undone at once
             _restore(*undo.pop(0))
         if not keep_orphan:

@@ -51,7 +51,9 @@ def profile_entry(name: str, client_id: str) -> Entry | None:
         if cached[0] is config:
             return cached[1]
         forget(name)
-    store = _secret_stores.store_for(name)
+    profile = config.profiles.get(name)
+    # A profile gone from the file: its keyring entry, as before stores existed.
+    store = _secret_stores.store_for(name, {} if profile is None else profile.fields())
     entry = store.read()
     if entry is not None and store.kind != "env":  # a variable is read again each time
         _secrets[(name, client_id)] = (config, entry)
