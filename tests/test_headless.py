@@ -235,3 +235,23 @@ def test_a_plain_text_keyring_picked_by_itself_is_refused_and_the_opt_in_uses_ou
     assert named, opted.stderr
     everything = box.everything()
     assert everything.count(secret) == 1 and f"{named.group(1)}\n" in everything
+
+
+def test_a_keyring_that_asks_for_a_password_where_nobody_can_answer_says_why(
+    box: Headless,
+) -> None:
+    """keyrings.cryptfile with --secret-stdin and no terminal: one line naming the
+    backend and the reason (it was a bare EOFError), never a hang, no hint to use
+    the backend already in use."""
+    env = {"PYTHON_KEYRING_BACKEND": "keyrings.cryptfile.cryptfile.CryptFileKeyring"}
+    done = subprocess.run(
+        [*KASKADA, "profile", "add", "p", "--client-id", "x", "--secret-stdin"],
+        input="canary-cryptfile-5e2a", capture_output=True, text=True, timeout=120,
+        env={**box.env, **env}, cwd=ROOT, check=False, start_new_session=True,  # no tty
+    )
+    assert done.returncode != 0
+    assert "CryptFileKeyring asks for its own password on a terminal" in done.stderr
+    assert "no terminal" in done.stderr or "is a terminal" in done.stderr
+    assert "EOFError" not in done.stderr and "Traceback" not in done.stderr
+    assert "keyrings.cryptfile" not in done.stderr.split("ways that need no keyring")[1]
+    assert "--secret-env" in done.stderr

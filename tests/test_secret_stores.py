@@ -374,3 +374,22 @@ def test_the_secret_reaches_no_log_exception_cache_or_config(
     )
     assert secret not in found
     assert (kind == "file") == own.exists()
+
+
+def test_hints_never_suggest_the_keyring_already_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyring
+    from keyrings.alt.file import EncryptedKeyring  # type: ignore[import-untyped]
+
+    from kaskada import _keyring
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(EncryptedKeyring())
+    try:
+        hint = _keyring.ways_out("dev")
+    finally:
+        keyring.set_keyring(previous)
+    assert "keyrings.alt" not in hint and "PYTHON_KEYRING_BACKEND" not in hint
+    assert "--insecure-storage" in hint and "--secret-env" in hint and "--secret-command" in hint
