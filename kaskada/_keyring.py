@@ -244,9 +244,14 @@ def _bounded(action: str, call: Callable[[], T]) -> T:
 
 def _detected(action: str) -> Any:
     """The backend in force, detected within the timeout (detection may talk to D-Bus);
-    None when detection itself fails (the call then reports why)."""
+    None when detection itself fails (the call then reports why). Once keyring has
+    chosen its backend, asking again is a lookup: no thread for it then."""
+    module = sys.modules.get("keyring.core")
+    detect: Callable[[], Any] = _backend
     try:
-        return _threaded(f"{action} (detecting the keyring backend)", _backend)
+        if getattr(module, "_keyring_backend", None) is not None:
+            return detect()
+        return _threaded(f"{action} (detecting the keyring backend)", detect)
     except KeyringTimeoutError:
         raise
     except Exception:
