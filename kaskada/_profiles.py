@@ -346,6 +346,14 @@ def _move_file_secret(old: str, new: str, undo: Undo) -> None:
     undo.append((old, entry, source))
 
 
+def _unmarked(table: dict[str, Any]) -> dict[str, Any]:
+    """A table without the keyring mark: it tells of this machine's keyring, so it is
+    neither exported nor taken from an imported file (the default store is the keyring)."""
+    if table.get("secret_store") == "keyring":
+        del table["secret_store"]
+    return table
+
+
 def _may_hold(table: Any) -> bool:
     """Whether the keyring may hold a secret of this profile: kaskada marks a profile
     ``secret_store = "keyring"`` when it stores one there; a profile without the mark
@@ -459,7 +467,11 @@ def import_profiles(
                 changed = _bound_change(tables[name], profile.fields())
                 if changed:
                     stale[name] = f"the imported profile changes {', '.join(changed)}"
-            tables[name] = _config.profile_table(profile)
+            kept = name not in stale and _may_hold(tables.get(name))
+            tables[name] = _unmarked(_config.profile_table(profile))
+            if kept and _config.store_of(tables[name]) == "keyring":
+                # the replaced profile's keyring secret stays: so does its mark
+                tables[name]["secret_store"] = "keyring"
         if incoming.default_profile in incoming.profiles and not document.get("default_profile"):
             document["default_profile"] = incoming.default_profile
         return list(incoming.profiles)
@@ -484,7 +496,7 @@ def export_profiles(names: Iterable[str] = ()) -> str:
     if config.default_profile in chosen:
         document["default_profile"] = config.default_profile
     document["profiles"] = {
-        name: _config.profile_table(_config.get_profile(name)) for name in chosen
+        name: _unmarked(_config.profile_table(_config.get_profile(name))) for name in chosen
     }
     return tomli_w.dumps(document)
 

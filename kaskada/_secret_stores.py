@@ -45,19 +45,10 @@ _STDERR_SHOWN = 2000  # characters of a failed command's standard error in a mes
 
 def command_timeout() -> float:
     """``KASKADA_SECRET_COMMAND_TIMEOUT`` seconds, default COMMAND_TIMEOUT."""
+    from kaskada._values import parse_timeout  # the one parser of seconds
+
     raw = os.environ.get(_env.SECRET_COMMAND_TIMEOUT)
-    if not raw:
-        return COMMAND_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 10**6:
-        raise ConfigError(
-            f"{_env.SECRET_COMMAND_TIMEOUT}={raw!r} is not a positive number of seconds; "
-            f"fix or unset it (default {COMMAND_TIMEOUT:g})"
-        )
-    return value
+    return parse_timeout(raw, _env.SECRET_COMMAND_TIMEOUT) if raw else COMMAND_TIMEOUT
 
 
 def shown_command(argv: Sequence[str]) -> str:

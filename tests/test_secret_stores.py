@@ -393,3 +393,23 @@ def test_hints_never_suggest_the_keyring_already_in_use(
         keyring.set_keyring(previous)
     assert "keyrings.alt" not in hint and "PYTHON_KEYRING_BACKEND" not in hint
     assert "--insecure-storage" in hint and "--secret-env" in hint and "--secret-command" in hint
+
+
+def test_the_keyring_mark_is_written_with_a_secret_and_never_exported(
+    memory_keyring: dict[tuple[str, str], str], tmp_path: Path
+) -> None:
+    """secret_store = "keyring" records that kaskada stored a secret there (so a removal
+    without a keyring knows to refuse); it tells of this machine, so export drops it."""
+    _profiles.add_profile("kept", {"client_id": "x"}, Secret(CANARY))
+    _profiles.add_profile("bare", {"client_id": "y"}, None)
+    assert _config.get_profile("kept").secret_store == "keyring"
+    assert _config.get_profile("bare").secret_store is None
+    _profiles.add_profile("kept", {"client_id": "x", "timeout": 9}, None, force=True)
+    assert _config.get_profile("kept").secret_store == "keyring"  # its secret stayed
+    exported = _profiles.export_profiles()
+    assert "secret_store" not in exported
+    incoming = tmp_path / "in.toml"
+    incoming.write_text(exported)
+    _profiles.import_profiles(incoming, force=True)
+    assert _config.get_profile("kept").secret_store == "keyring"  # still its secret
+    assert _config.get_profile("bare").secret_store is None
