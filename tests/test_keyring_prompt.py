@@ -25,6 +25,7 @@ if sys.platform == "win32":  # pragma: no cover
     pytest.skip("a POSIX pseudo-terminal", allow_module_level=True)
 
 pexpect = pytest.importorskip("pexpect")
+pytestmark = pytest.mark.slow  # a person's 10 s pause, twice
 pytest.importorskip("keyrings.cryptfile")
 
 PASSWORD = "hunter2-keyring"
