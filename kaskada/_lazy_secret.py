@@ -1,4 +1,4 @@
-"""A profile's secret that is read from the keyring on first use, not at resolution.
+"""A profile's secret that is read from its store on first use, not at resolution.
 
 A warm call (a valid token in the disk cache) never needs the secret, so it
 must not pay for importing keyring and asking the Secret Service (about 170 ms).
@@ -15,6 +15,27 @@ from typing import Any, NoReturn
 from kaskada import _paths
 from kaskada._errors import IncompleteCredentialsError
 from kaskada._secret import Secret
+
+
+def no_secret_message(name: str, client_id: str, store: Any) -> str:
+    """A profile whose store holds no secret: where it looked and each way to put one there.
+
+    Never "supply KASKADA_CLIENT_SECRET": a profile's secret is never taken from another
+    layer, so that advice went in a circle (issue 20); ``secret_env`` makes it the
+    profile's own.
+    """
+    from kaskada import _keyring  # the keyring side, as in load()
+
+    where = store.describe()
+    if store.kind == "file":
+        return (
+            f"profile '{name}' (client id {client_id}) has no secret in {where}: store it with "
+            f"`kaskada configure --profile {name} --insecure-storage`"
+        )
+    return (
+        f"profile '{name}' (client id {client_id}) has no secret in {where}: store it with "
+        f"`kaskada configure --profile {name}`; {_keyring.ways_out(name)}"
+    )
 
 
 class KeyringSecret(Secret):
@@ -41,14 +62,14 @@ class KeyringSecret(Secret):
     def load(self) -> Secret:
         """The stored secret; IncompleteCredentialsError when the keyring holds none."""
         # Here: a warm call never reads the secret, so it never loads the keyring side.
-        from kaskada import _stored_secrets
+        from kaskada import _secret_stores, _stored_secrets
 
         secret = _stored_secrets.profile_secret(self._name, self._client_id, self._fields)
         if secret is None:
-            raise IncompleteCredentialsError(
-                f"profile '{self._name}' (client id {self._client_id}) has no secret in the "
-                f"keyring: store it with `kaskada configure --profile {self._name}`"
-            )
+            store = _secret_stores.store_for(self._name, self._fields)
+            if isinstance(store, _secret_stores.EnvStore):
+                raise IncompleteCredentialsError(store.missing())
+            raise IncompleteCredentialsError(no_secret_message(self._name, self._client_id, store))
         return secret
 
     def reveal(self) -> str:
@@ -64,7 +85,16 @@ class KeyringSecret(Secret):
 
     def fingerprint(self) -> str:
         """Where the secret is read from (not its value): a cache key that reads nothing."""
-        where = f"keyring\0{_paths.keyring_service()}\0{self._name}\0{self._client_id}"
+        fields = self._fields or {}
+        store = fields.get("secret_store") or (
+            "env" if fields.get("secret_env") else "command" if fields.get("secret_command")
+            else "keyring"
+        )
+        if store == "keyring":  # as before stores existed: cached tokens stay valid
+            where = f"keyring\0{_paths.keyring_service()}\0{self._name}\0{self._client_id}"
+        else:
+            source = fields.get("secret_env") or "\0".join(fields.get("secret_command") or ())
+            where = f"{store}\0{source}\0{self._name}\0{self._client_id}"
         return hashlib.sha256(where.encode()).hexdigest()
 
     def __eq__(self, other: object) -> bool:

@@ -18,6 +18,7 @@ this module's answer, keyed by the options and the environment, in ``_memo.py``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -52,7 +53,8 @@ ENV_VARS = (
 HOW_TO_GIVE_CREDENTIALS = (
     "give credentials in one of three ways: "
     "a profile (`kaskada profile add NAME --client-id ID` then `kaskada profile use NAME`, "
-    "or kda.init(profile=NAME)), "
+    "or kda.init(profile=NAME); with no keyring, add --secret-env VAR or --secret-command "
+    "'PROGRAM ARGS' to that first command), "
     "environment variables (KASKADA_CLIENT_ID and KASKADA_CLIENT_SECRET, or KASKADA_TOKEN), "
     "or arguments (kda.init(client_id=..., client_secret=...))"
 )
@@ -100,13 +102,38 @@ def _from_profile(
                     f"client_id {client_id.value} was passed without its client_secret: pass "
                     f"client_secret= too (the secret of profile '{name}' belongs to its own id)"
                 )
-            # Read on first use (a warm token cache needs no keyring), its binding
-            # checked then against the fields these settings were built from.
-            secret = KeyringSecret(name, client_id.value, profile.fields())
-            fields["client_secret"] = Sourced(secret, f"keyring (profile '{name}')")
+            _profile_secret(name, client_id.value, profile.fields(), fields)
     # The secret is read (on a cold cache) by _memo.resolve_options, not here: on an
     # event loop the rest of resolution runs at once and only that read waits.
     return complete(f"{PROFILE_LAYER}{name}' ({how})", fields, safe, env)
+
+
+def _profile_secret(
+    name: str, client_id: str, own: Mapping[str, Any], fields: dict[str, Sourced[Any]]
+) -> None:
+    """The profile's secret (or token) from its store, into ``fields``.
+
+    A keyring, env or file secret is read on first use (a warm token cache needs no
+    keyring), its binding checked then against the fields these settings were built
+    from. A ``secret_command`` runs now: its output decides whether the profile signs
+    in with a secret or with the token it printed (used until that token expires).
+    """
+    if _config.store_of(own) == "keyring":
+        secret = KeyringSecret(name, client_id, own)
+        fields["client_secret"] = Sourced(secret, f"keyring (profile '{name}')")
+        return
+    from kaskada import _secret_stores  # subprocess and the store classes: only when used
+
+    store = _secret_stores.store_for(name, own)
+    label = f"{store.describe().removeprefix('the ')} (profile '{name}')"
+    if isinstance(store, _secret_stores.CommandStore):
+        output = store.run()
+        if isinstance(output, _secret_stores.CommandToken):
+            fields["token"] = Sourced(_secret_stores.RefreshingCommandToken(output), label)
+        else:
+            fields["client_secret"] = Sourced(output, label)
+        return
+    fields["client_secret"] = Sourced(KeyringSecret(name, client_id, own), label)
 
 
 # --- the layers -------------------------------------------------------------------
@@ -138,7 +165,7 @@ def _from_arguments(
     profile = args.get("profile")
     if profile is not None:
         if "client_secret" not in fields and "token" not in fields:
-            _warn_if_shadowing(f"profile={profile!r}", env)
+            _warn_if_shadowing(f"profile={profile!r}", env, profile)
         return _from_profile(profile, "argument profile=", fields, safe, env)
     if "client_secret" in fields and "client_id" not in fields:
         raise IncompleteCredentialsError(
@@ -180,14 +207,20 @@ def _outside_stacklevel() -> int:
     return level
 
 
-def _warn_if_shadowing(chosen: str, env: Mapping[str, str | None]) -> None:
+def _warn_if_shadowing(
+    chosen: str, env: Mapping[str, str | None], profile: str | None = None
+) -> None:
     """An explicitly chosen profile beats credential variables: say so, once per process.
 
     A notebook that set KASKADA_CLIENT_ID earlier would otherwise run as another
     account without a sign.
     """
     global _warned_shadow
-    shadowed = [var for var in _env.CREDENTIAL_VARIABLES if env.get(var)]
+    own = None
+    if profile is not None:
+        with contextlib.suppress(Exception):  # a broken profile is reported by resolution
+            own = _config.get_profile(profile).secret_env  # the profile's own variable
+    shadowed = [var for var in _env.CREDENTIAL_VARIABLES if env.get(var) and var != own]
     if shadowed and not _warned_shadow:
         _warned_shadow = True
         warnings.warn(
@@ -205,7 +238,7 @@ def _from_env_profile(
     name = env.get(_env.PROFILE)
     if not name:
         return None
-    _warn_if_shadowing(f"KASKADA_PROFILE={name}", env)
+    _warn_if_shadowing(f"KASKADA_PROFILE={name}", env, name)
     return _from_profile(name, _env.PROFILE, {}, safe, env)
 
 

@@ -433,7 +433,7 @@ def profile_key(name: str, table: Mapping[str, Any] | None) -> str | None:
         settings.endpoint.value,
         settings.is_secure.value,
         settings.ca_bundle.value,
-        KeyringSecret(name, client_id).fingerprint(),
+        KeyringSecret(name, client_id, profile.fields()).fingerprint(),
     )
 
 
