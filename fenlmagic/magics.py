@@ -184,7 +184,8 @@ class FenlMagics:
     def fenl_auth(self, line: str) -> None:
         """Sign in to Kaskada, check it with a real call, and say who you are now.
 
-        %fenl_auth --profile NAME     a saved profile (its secret from the keyring)
+        %fenl_auth --profile NAME     a saved profile (its secret from its store: the
+                                      keyring, a variable, a command or an opted-in file)
         %fenl_auth CLIENT_ID          prompts for the secret without echo
         %fenl_auth CLIENT_ID SECRET   works, but the secret lands in history
         %fenl_auth                    what kda.init() picks (environment, default profile)

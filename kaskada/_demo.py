@@ -64,8 +64,9 @@ def _why_unusable(error: Exception) -> str:
 
 
 @contextlib.contextmanager
-def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
-    """The real keyring when it answers; otherwise an in-memory one, and say which."""
+def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[str]:
+    """The real keyring when it answers; otherwise an in-memory one, and say which
+    (it yields where the secrets go, in words for the later messages)."""
     _keyring.timeout()  # a malformed KASKADA_KEYRING_TIMEOUT is the user's to fix: ConfigError
     problem: str | None = None
     stored.append(PROBE)  # removed at the end even if only half of the probe worked
@@ -77,17 +78,18 @@ def _keyring_for_demo(say: Say, stored: list[str]) -> Iterator[None]:
     if problem is None:
         say(f"Secrets go to the real keyring ({_keyring.describe_backend()}) under the "
             f"throwaway service {os.environ[_env.KEYRING_SERVICE]!r}, removed at the end.")
-        yield
+        yield "the keyring"
         return
     import keyring  # costly to import: only when the demo needs its in-memory keyring
 
     stored.remove(PROBE)  # nothing can have been stored: leave the broken keyring alone
     say(f"No usable keyring here ({problem}), so the demo keeps its secrets in memory "
-        "for this run. Real profiles need a keyring: see 'Troubleshooting' in the README.")
+        "for this run. Real profiles without a keyring: see 'No desktop keyring?' in the "
+        "README (a variable, a command, or an opted-in file per profile).")
     previous = keyring.get_keyring()
     keyring.set_keyring(_keyring.memory_backend())
     try:
-        yield
+        yield "this process's memory (no keyring here)"
     finally:
         keyring.set_keyring(previous)
 
@@ -108,24 +110,27 @@ def run(say: Say = print) -> None:
             _env.KEYRING_SERVICE: f"kaskada-demo-{uuid.uuid4().hex[:12]}",
         }
         stored: list[str] = []
+        place = "the keyring"
         with _environment(values):
             _reset.reset_all()
             try:
-                with _keyring_for_demo(say, stored):
+                with _keyring_for_demo(say, stored) as place:
                     try:
-                        _walk_through(root, say, stored)
+                        _walk_through(root, say, stored, place)
                     finally:  # in the keyring that holds them, also after a failure
                         _cleanup_secrets(stored)
             finally:
                 _reset.reset_all()
-    say("\nDone: the server is stopped; the throwaway folder (config file, database) and "
-        "the keyring entries are removed.")
+    gone = ("the keyring entries are removed" if place == "the keyring"
+            else "the secrets held in memory are gone with it")
+    say(f"\nDone: the server is stopped; the throwaway folder (config file, database) is "
+        f"removed and {gone}.")
     say("To do this for real: `kaskada serve` in one terminal, then `kaskada server add-client "
         "--account NAME --save-profile NAME` in another (README: 'Quick start with a real "
         "server').")
 
 
-def _walk_through(root: Path, say: Say, stored: list[str]) -> None:
+def _walk_through(root: Path, say: Say, stored: list[str], place: str) -> None:
     with start_server(db=root / "data" / "server.sqlite3") as server:
         say(f"\n1. Started a local Kaskada API server: gRPC on {server.endpoint}, "
             f"token endpoint {server.token_url}")
@@ -146,7 +151,7 @@ def _walk_through(root: Path, say: Say, stored: list[str]) -> None:
             )
             stored.append(profile)
             say(f"   profile {profile!r:7} -> account {account!r}, client id {client_id}")
-        say("   The secrets went to the keyring; the config file (throwaway, like everything "
+        say(f"   The secrets went to {place}; the config file (throwaway, like everything "
             "here) holds no secret:")
         for line in _paths.config_file().read_text(encoding="utf-8").splitlines():
             say(f"     {line}".rstrip())

@@ -24,6 +24,7 @@ so is also the second parent of the API's own refusals and outages.
     │       └── InsecureConnectionError  plaintext to a non-loopback host without allow_insecure
     ├── KeyringError                 the OS keyring cannot store or give a secret
     │   ├── NoKeyringError           there is no usable keyring backend at all
+    │   │   └── PlainTextKeyringError  the backend keeps plain text (refused without opt-in)
     │   └── KeyringTimeoutError      it did not answer within KASKADA_KEYRING_TIMEOUT
     ├── AuthenticationError          the token endpoint or the API refused the credentials
     │   ├── ApiAuthenticationError   ...the API did (also an ApiError: code, details)
@@ -97,6 +98,10 @@ class KeyringError(KaskadaError):
 
 class NoKeyringError(KeyringError):
     """No usable backend at all (``fail``/``null``): nothing can have been stored."""
+
+
+class PlainTextKeyringError(NoKeyringError):
+    """The keyring backend keeps secrets as plain text: it counts as no keyring."""
 
 
 class KeyringTimeoutError(KeyringError):

@@ -159,12 +159,21 @@ def has_secret(name: str) -> bool:
 
 
 def import_file(
-    path: str | Path, *, force: bool = False, notes: list[str] | None = None
+    path: str | Path,
+    *,
+    force: bool = False,
+    notes: list[str] | None = None,
+    accept_secret_sources: bool = False,
 ) -> list[str]:
-    """Add the profiles of another profiles file (never secrets); the names imported."""
+    """Add the profiles of another profiles file (never secrets); the names imported.
+
+    A ``secret_command`` or ``secret_env`` in it is refused unless
+    ``accept_secret_sources`` says the caller has read them."""
     from kaskada.config import lifecycle as _profiles
 
-    return _profiles.import_profiles(Path(path), force=force, notes=notes)
+    return _profiles.import_profiles(
+        Path(path), force=force, notes=notes, accept_secret_sources=accept_secret_sources
+    )
 
 
 def export(names: Iterable[str] = ()) -> str:

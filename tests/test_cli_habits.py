@@ -448,7 +448,8 @@ def test_profile_check_signs_in_with_each_profile(real_keyring: str, local_serve
     rows = {line.split()[0]: line.split()[1] for line in lines[1:]}
     assert rows == {"bad": "failed", "good": "ok"}
     only_good = json.loads(run("profile", "check", "good", "--json").stdout)
-    assert only_good == [{"profile": "good", "ok": True, "detail": "signed in", "exit_code": 0}]
+    assert only_good == [{"profile": "good", "ok": True, "secret_store": "keyring",
+                          "detail": "signed in (secret: keyring)", "exit_code": 0}]  # fmt: skip
 
 
 def test_output_has_headers_typed_json_and_json_on_changes(local_server: Any) -> None:

@@ -65,6 +65,11 @@ def test_demo_without_a_keyring_says_so_and_still_runs(tmp_path: Path) -> None:
         "keyring.backends.fail.Keyring)" in result.stdout
     assert "in memory" in result.stdout
     assert "list_tables() now: ['purchases']" in result.stdout
+    # True things about where the secrets went (issue 20: it said "the keyring" here).
+    assert "The secrets went to this process's memory" in result.stdout
+    assert "keyring entries are removed" not in result.stdout
+    assert "went to the keyring" not in result.stdout
+    assert "No desktop keyring?" in result.stdout
     assert _leftovers(scratch) == []
     assert "Traceback" not in result.stderr
 

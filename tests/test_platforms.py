@@ -112,7 +112,11 @@ def test_profile_lifecycle_without_fcntl_and_fork(
     listed = json.loads(ok(windowsish("profile", "list", "--json")))
     assert [(row["name"], row["default"]) for row in listed] == [("prod", True)]
     document = tomllib.loads((isolated_environment / "config.toml").read_text())
-    assert document == {"default_profile": "prod", "profiles": {"prod": {"client_id": "b"}}}
+    # secret_store = "keyring": kaskada marks where it stored the secret (issue 20)
+    assert document == {
+        "default_profile": "prod",
+        "profiles": {"prod": {"client_id": "b", "secret_store": "keyring"}},
+    }
 
 
 SESSIONS = STANDIN + textwrap.dedent(

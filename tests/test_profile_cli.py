@@ -42,7 +42,7 @@ def test_lifecycle_against_the_real_secret_service(
     listed = json.loads(kaskada("profile", "list", "--json").stdout)
     assert listed == [
         {"name": "staging", "default": True, "client_id": "id-dev",
-         "endpoint": "localhost:50051", "is_secure": False}
+         "endpoint": "localhost:50051", "is_secure": False, "secret_store": "keyring"}
     ]  # fmt: skip
 
     removed = kaskada("profile", "remove", "staging")

@@ -168,7 +168,7 @@ def test_configure_on_a_terminal_never_echoes_the_secret(real_keyring: str) -> N
     assert code == 0, shown
     assert "id-typed" in shown  # ordinary answers are echoed: the probe sees echo
     assert CANARY not in shown
-    assert "saved profile 'dev' as the default" in shown
+    assert "saved profile 'dev' with its secret in the keyring as the default" in shown
     assert stored(keyring.get_password(real_keyring, "dev")) == CANARY
     assert _config.get_profile("dev").client_id == "id-typed"
     _profiles.remove_profile("dev")
@@ -256,10 +256,27 @@ def test_an_unloadable_keyring_backend_is_named(isolated_environment: Path) -> N
     assert not (isolated_environment / "config.toml").exists()
 
 
+def test_remove_and_rename_without_a_keyring_need_none_for_a_profile_never_stored_there(
+    isolated_environment: Path,
+) -> None:
+    """Issue 20, finding 5: a profile added with no secret is removed and renamed on a
+    box with no keyring (it used to need --keep-orphan, an option nobody knew)."""
+    no_keyring = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    assert kaskada("profile", "add", "a", "--client-id", "a", env=no_keyring).returncode == 0
+    renamed = kaskada("profile", "rename", "a", "b", env=no_keyring)
+    assert renamed.returncode == 0, renamed.stderr
+    removed = kaskada("profile", "remove", "b", env=no_keyring)
+    assert removed.returncode == 0, removed.stderr
+    assert kaskada("profile", "list", "--json").stdout.strip() == "[]"
+
+
 def test_remove_without_a_keyring_changes_nothing_unless_keep_orphan(
     isolated_environment: Path,
 ) -> None:
+    """A profile kaskada stored a keyring secret for (marked secret_store = "keyring")
+    is not removed while the keyring is away: its secret would stay behind unseen."""
     assert kaskada("profile", "add", "dev", "--client-id", "a").returncode == 0
+    assert kaskada("profile", "set", "dev", "secret_store", "keyring").returncode == 0
     no_keyring = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     result = kaskada("profile", "remove", "dev", env=no_keyring)
     assert result.returncode == 1

@@ -270,7 +270,7 @@ def test_add_client_text_says_where_the_secret_went(real_keyring: str, tmp_path:
     db = tmp_path / "notes.sqlite3"
     shown = kaskada("server", "add-client", "--account", "a", "--db", str(db), "--scrypt-n", "16")
     assert shown.returncode == 0, shown.stderr
-    assert "shown only now; store it" in shown.stderr
+    assert "shown only now; give it to kaskada in one of these ways" in shown.stderr
     saved = kaskada("server", "add-client", "--account", "b", "--db", str(db), "--scrypt-n", "16",
                     "--save-profile", "b")
     assert saved.returncode == 0, saved.stderr

@@ -335,6 +335,11 @@ _SHELL_WORDS = (
         "`kaskada profile use NAME`, or --profile NAME)",
     ),
     (", or arguments (kda.init(client_id=..., client_secret=...))", ""),
+    ("give credentials in one of three ways: ", "give credentials in one of two ways: "),
+    (
+        "`kaskada profile use NAME`, or kda.init(profile=NAME);",
+        "`kaskada profile use NAME`, or --profile NAME;",
+    ),
     ("pass allow_insecure=True / set KASKADA_ALLOW_INSECURE=1 / --allow-insecure",
      "pass --allow-insecure or set KASKADA_ALLOW_INSECURE=1"),
     ("allow_insecure=True / KASKADA_ALLOW_INSECURE=1",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import getpass
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from kaskada.config import lifecycle as _profiles
 from kaskada.config.names import validate_profile_name
 from kaskada.credentials import binding as _binding
 from kaskada.credentials import keyring as _keyring
+from kaskada.credentials import profile_stores as _secret_stores
 from kaskada.settings.explain import Explanation
 from kaskada.settings.hostport import endpoint_message
 from kaskada.settings.parse import parse_bool, parse_timeout
@@ -76,10 +78,16 @@ def _add(args: argparse.Namespace) -> int:
         "is_secure": _is_secure(args),
         "ca_bundle": _ca_bundle(args.ca_bundle),
         "timeout": args.saved_timeout,
+        **_secret_stores.store_fields(
+            args.secret_env, args.secret_command, args.insecure_storage
+        ),
     }
+    unstored = _config.store_of(fields) in ("env", "command")
     secret: Secret | None
     if args.secret_stdin:
         secret = _read_secret_stdin(args.name)
+    elif unstored:
+        secret = None  # the secret lives at its source: nothing to ask
     elif sys.stdin.isatty():
         secret = _prompt_secret(f"Client secret for {args.name} (hidden; Enter for none): ")
     else:
@@ -88,13 +96,17 @@ def _add(args: argparse.Namespace) -> int:
     profile = profiles.add(
         args.name, fields, secret=secret, default=args.default, force=args.force, notes=notes
     )
-    kept = secret is None and _has_secret(profile.name)
+    store = _secret_stores.store_for(profile.name, profile.fields())
+    kept = secret is None and store.bound and _has_secret(profile.name)
     if args.json:
         emit_json({"saved": profile.name, "secret_stored": secret is not None or kept,
-                   "default": bool(args.default), **profile.fields()})
+                   "secret_store": store.kind, "default": bool(args.default),
+                   **_config.toml_fields(profile.fields())})
         return 0
     if secret is not None:
-        stored = " with its secret in the keyring"
+        stored = f" with its secret in {store.describe()}"
+    elif not store.bound:
+        stored = f"; its secret is read from {store.describe()} when needed"
     else:
         stored = " (its stored secret is kept)" if kept else " (no secret stored)"
     default = " as the default" if args.default else ""
@@ -111,10 +123,10 @@ def _is_secure(args: argparse.Namespace) -> bool | None:
 
 
 def _has_secret(name: str) -> bool:
-    """Whether the keyring holds a secret for ``name`` (False when it cannot say)."""
+    """Whether the profile's store holds a secret for ``name`` (False when it cannot say)."""
     try:
-        return profiles.has_secret(name)
-    except KeyringError:
+        return _secret_stores.store_for(name).read() is not None
+    except KaskadaError:
         return False
 
 
@@ -158,8 +170,9 @@ def _show(args: argparse.Namespace) -> int:
     profile = profiles.get(_profile_name(args))
     secret_note: str | None = None
     usable: bool | None = None
+    store = _secret_stores.store_for(profile.name, profile.fields())
     try:
-        entry = _keyring.get_entry(profile.name)
+        entry = store.read() if store.bound else None
         stored: bool | None = entry is not None
         if entry is not None:
             _binding.check(profile.name, entry, profile.fields())
@@ -169,7 +182,8 @@ def _show(args: argparse.Namespace) -> int:
     except KaskadaError as error:
         stored, secret_note = None, str(error)
     row = _profile_row(profile, config.default_profile)
-    row["secret_stored"] = stored
+    row["secret_store"] = store.kind
+    row["secret_stored"] = stored if store.bound else None
     row["secret_usable"] = usable
     if profile.extra:
         row["extra"] = dict(profile.extra)
@@ -180,23 +194,29 @@ def _show(args: argparse.Namespace) -> int:
                     f"[{config.path}]"))
     for key, value in profile.fields().items():
         print(f"  {key} = {printable(_shown(value))}")
+    where = store.describe()
     for key, value in profile.extra.items():
         print(f"  {printable(key)} = {printable(_shown(value))}  "
               "(not a kaskada setting; kept as is)")
-    if stored is None:
+    if not store.bound:
+        print(f"  secret: read from {printable(where)} when needed (store {store.kind}; "
+              "not checked here)")
+    elif stored is None:
         print(f"  secret: unknown ({printable(secret_note)})")
     elif not stored:
-        print("  secret: none stored")
+        print(f"  secret: none stored in {printable(where)}")
     elif usable:
-        print("  secret: stored in the keyring, bound to these settings")
+        print(f"  secret: stored in {printable(where)}, bound to these settings")
     else:
-        print(f"  secret: stored in the keyring but NOT usable: {printable(secret_note)}")
+        print(f"  secret: stored in {printable(where)} but NOT usable: {printable(secret_note)}")
     return 0
 
 
 def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return shlex.join(str(part) for part in value)
     return str(value)
 
 
@@ -248,7 +268,10 @@ def _current(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     notes: list[str] = []
-    names = profiles.import_file(args.file, force=args.force, notes=notes)
+    names = _profiles.import_profiles(
+        Path(args.file), force=args.force, notes=notes,
+        accept_secret_sources=args.accept_secret_sources,
+    )
     if args.json:
         emit_json({"imported": names, "notes": notes})
         return 0
@@ -293,6 +316,8 @@ def _value(key: str, raw: str) -> Any:
             return parse_timeout(raw, f"{key} {raw!r}")
     except ConfigError as error:
         raise UsageError(str(error)) from None
+    if key == "secret_command":
+        return shlex.split(raw)
     if key == "endpoint":
         message = endpoint_message(raw.strip(), None)
         if message is not None:
@@ -349,12 +374,20 @@ def _configure(args: argparse.Namespace) -> int:
     if args.json:
         raise UsageError("--json goes with `kaskada configure list`; configure itself asks")
     name = validate_profile_name(args.profile or "default")
-    _check_keyring_first(name)
+    chosen = _secret_stores.store_fields(
+        args.secret_env, args.secret_command, args.insecure_storage
+    )
     # The raw document, not load(): a client_secret left in the file must be readable
     # here so that it can be moved into the keyring.
     document = _config.read_document(_config.config_path())
     old = _profiles.profile_tables(document).get(name)
     old = old if isinstance(old, dict) else {}
+    kept_store = {key: old[key] for key in ("secret_store", "secret_env", "secret_command")
+                  if key in old}
+    store_fields = chosen or kept_store
+    kind = _config.store_of(store_fields)
+    if kind == "keyring":
+        _check_keyring_first(name)
     print(f"Configuring profile {name!r} (Enter takes the value in brackets).", file=sys.stderr)
     fields: dict[str, Any] = {}
     for key, label in (
@@ -373,6 +406,7 @@ def _configure(args: argparse.Namespace) -> int:
                 raise ConfigError(f"{problem}; nothing was saved")
     for key in ("is_secure", "ca_bundle", "timeout"):
         fields[key] = old.get(key)
+    fields.update(store_fields)
     if args.plaintext or args.tls:
         fields["is_secure"] = _is_secure(args)
     if args.ca_bundle:
@@ -383,7 +417,14 @@ def _configure(args: argparse.Namespace) -> int:
             f"`kaskada configure --profile {name}` again and type it at the first question"
         )
     plain = old.get("client_secret")
-    legacy = _legacy_secret(name) if old and not plain else None
+    if kind in ("env", "command"):
+        first = not document.get("default_profile")
+        _profiles.add_profile(name, fields, None, make_default=first, force=True)
+        where = _secret_stores.store_for(name, fields).describe()
+        note(f"saved profile {name!r}; its secret is read from {where} when needed"
+             + (" (the default)" if first else ""))
+        return 0
+    legacy = _legacy_secret(name) if old and not plain and kind == "keyring" else None
     hint = (
         "found in the file; Enter moves it to the keyring"
         if plain
@@ -398,8 +439,10 @@ def _configure(args: argparse.Namespace) -> int:
         secret = legacy  # the person at the terminal has just confirmed where it goes
     first = not document.get("default_profile")
     notes: list[str] = []
-    profiles.add(name, fields, secret=secret, default=first, force=True, notes=notes)
-    note(f"saved profile {name!r}" + (" as the default" if first else ""))
+    _profiles.add_profile(name, fields, secret, make_default=first, force=True, notes=notes)
+    where = _secret_stores.store_for(name, fields).describe()
+    stored = f" with its secret in {where}" if secret is not None else ""
+    note(f"saved profile {name!r}{stored}" + (" as the default" if first else ""))
     for line in notes:
         note(line)
     return 0
@@ -452,10 +495,8 @@ def _check_keyring_first(name: str) -> None:
     try:
         _keyring.get_entry(name)
     except KeyringError as error:
-        raise KeyringError(
-            f"no secret can be stored, so nothing was asked: {error}; or add the profile "
-            "without a secret (`kaskada profile add NAME --client-id ID`) and supply the "
-            "secret as KASKADA_CLIENT_SECRET"
+        raise type(error)(
+            f"no secret can be stored in the keyring, so nothing was asked: {error}"
         ) from None
 
 

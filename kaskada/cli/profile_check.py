@@ -11,6 +11,7 @@ from kaskada._errors import ConfigError, KaskadaError
 from kaskada._session import session
 from kaskada.cli import EXIT_CREDENTIALS, EXIT_ERROR, exit_code, for_the_shell
 from kaskada.cli._output import emit_json
+from kaskada.config import file as _config
 
 CHECK_TIMEOUT = 10.0
 
@@ -31,8 +32,9 @@ def _check(args: argparse.Namespace) -> int:
     with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
         results = list(pool.map(lambda name: _check_one(name, timeout), names))
     rows: list[dict[str, Any]] = [
-        {"profile": name, "ok": error is None,
-         "detail": "signed in" if error is None else for_the_shell(str(error)),
+        {"profile": name, "ok": error is None, "secret_store": _store(config, name),
+         "detail": f"signed in (secret: {_store(config, name)})" if error is None
+         else for_the_shell(str(error)),
          "exit_code": 0 if error is None else exit_code(error)}
         for name, error in zip(names, results, strict=True)
     ]
@@ -48,6 +50,14 @@ def _check(args: argparse.Namespace) -> int:
     if not codes:
         return 0
     return EXIT_CREDENTIALS if codes == {EXIT_CREDENTIALS} else EXIT_ERROR
+
+
+def _store(config: _config.ConfigFile, name: str) -> str:
+    """The profile's secret store (``keyring`` when it cannot be read)."""
+    try:
+        return _config.store_of(config.profiles[name].fields())
+    except (KeyError, KaskadaError):
+        return "keyring"
 
 
 def _check_one(name: str, timeout: float) -> Exception | None:

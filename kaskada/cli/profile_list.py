@@ -5,15 +5,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from kaskada import profiles
 from kaskada.cli._output import emit_json, note, printable
+from kaskada.config import file as _config
 from kaskada.profiles import Profile
 
 
 def _profile_row(profile: Profile, default: str | None) -> dict[str, Any]:
-    return {"name": profile.name, "default": profile.name == default, **profile.fields()}
+    fields = _config.toml_fields(profile.fields())
+    row = {"name": profile.name, "default": profile.name == default, **fields}
+    row["secret_store"] = _config.store_of(fields)
+    return row
+
+
+def secret_column(row: Mapping[str, Any]) -> str:
+    """Where the secret lives, in a few words (no store is read)."""
+    store = row["secret_store"]
+    if store == "env":
+        return f"env ${row.get('secret_env')}"
+    if store == "file":
+        return "file (plain text)"
+    return str(store)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -33,19 +48,20 @@ def _list(args: argparse.Namespace) -> int:
             f"no profiles in {config.path}; add one with `kaskada profile add NAME --client-id ID`"
         )
         return 0
-    table = [("", "NAME", "CLIENT ID", "ENDPOINT")] + [
+    table = [("", "NAME", "CLIENT ID", "SECRET", "ENDPOINT")] + [
         (
             "*" if row["default"] else "",
             row["name"],
             row.get("client_id", "-"),
+            secret_column(row),
             row.get("endpoint", "(default)"),
         )
         for row in rows
     ]
-    widths = [max(len(str(line[column])) for line in table) for column in range(3)]
+    widths = [max(len(str(line[column])) for line in table) for column in range(4)]
     lines = []
     for line in table:
         cells = [str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)]
-        lines.append(printable(" ".join([*cells, str(line[3])]).rstrip()))
+        lines.append(printable(" ".join([*cells, str(line[4])]).rstrip()))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

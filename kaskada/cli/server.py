@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import signal
 import socket
 import sys
@@ -17,12 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from kaskada import profiles
-from kaskada._errors import KaskadaError
+from kaskada._errors import KaskadaError, NoKeyringError
 from kaskada.cli._output import emit_json, note
 from kaskada.cli.parsers import UsageError
 from kaskada.cli.parsers.server import DEFAULT_PORT, DEFAULT_TOKEN_PORT
 from kaskada.config import file as _config
+from kaskada.config import lifecycle as _profiles
 from kaskada.server import ServerOptions, start_server
 from kaskada.server._errors import ServerError
 from kaskada.server.store import Store
@@ -89,12 +90,19 @@ def _add_client(args: argparse.Namespace) -> int:
     store = Store(args.db, scrypt_n=args.scrypt_n)
     replaced: str | None = None
     revoked = False
+    no_keyring: NoKeyringError | None = None
     try:
         client_id, secret = store.add_client(args.account)
+        fields = _profile_fields(args, store.meta(), client_id)
         if args.save_profile:
             replaced = _client_of(args.save_profile) if args.force else None
             try:
-                _save_profile(args, store.meta(), client_id, secret)
+                _save_profile(args, fields, secret)
+            except NoKeyringError as error:
+                # No keyring here: keep the client and a profile without a secret, show
+                # the secret once and each way to give it (issue 20).
+                no_keyring = error
+                _save_profile(args, fields, None)
             except BaseException:
                 store.delete_client(client_id)
                 raise
@@ -111,9 +119,15 @@ def _add_client(args: argparse.Namespace) -> int:
         print(f"client_id:     {client_id}")
         print(f"client_secret: {secret.reveal()}")
         print(f"account:       {args.account}")
-        if not args.save_profile:
-            note("kaskada: the secret is shown only now; store it (e.g. kaskada profile add)")
-    if args.save_profile:
+        if not args.save_profile or no_keyring is not None:
+            note("kaskada: the secret is shown only now; give it to kaskada in one of these "
+                 "ways (each needs no keyring):")
+            for line in next_steps(args.save_profile, fields):
+                note(f"  {line}")
+    if no_keyring is not None:
+        note(f"kaskada: saved profile {args.save_profile!r} WITHOUT its secret: there is no "
+             "usable keyring here; use one of the ways above")
+    elif args.save_profile:
         note(f"kaskada: saved profile {args.save_profile!r} (secret in the keyring)")
         if replaced is not None:
             note(
@@ -172,9 +186,44 @@ def _listening(host: str, port: int) -> bool:
         return False
 
 
-def _save_profile(
-    args: argparse.Namespace, meta: dict[str, str], client_id: str, secret: Any
-) -> None:
+def next_steps(name: str | None, fields: dict[str, Any]) -> list[str]:
+    """The exact commands that put a new client's secret to use without a keyring: with a
+    saved profile ``name``, each finishes it; without one, each makes one (or none)."""
+    profile = name or "dev"
+    variable = f"{profile.upper().replace('-', '_').replace('.', '_')}_KASKADA_SECRET"
+    flags = [f"--client-id {fields['client_id']}"]
+    if fields.get("endpoint") != f"localhost:{DEFAULT_PORT}":
+        flags.append(f"--endpoint {shlex.quote(fields['endpoint'])}")
+        flags.append(f"--exchange-endpoint {shlex.quote(fields['exchange_endpoint'])}")
+    if fields.get("is_secure"):
+        flags.append("--tls")
+    if fields.get("ca_bundle"):
+        flags.append(f"--ca-bundle {shlex.quote(fields['ca_bundle'])}")
+    base = f"kaskada profile add {profile} {' '.join(flags)}"
+    if name:
+        env_way = f"kaskada profile set {profile} secret_env {variable}"
+        command_way = f"kaskada profile set {profile} secret_command 'pass show kaskada/{profile}'"
+        file_way = f"{base} --insecure-storage --secret-stdin --force"
+    else:
+        env_way = f"{base} --secret-env {variable}"
+        command_way = f"{base} --secret-command 'pass show kaskada/{profile}'"
+        file_way = f"{base} --insecure-storage --secret-stdin"
+    plain = [f"KASKADA_CLIENT_ID={fields['client_id']}", "KASKADA_CLIENT_SECRET='…'"]
+    if fields.get("endpoint") != f"localhost:{DEFAULT_PORT}":
+        plain.append(f"KASKADA_API_ENDPOINT={shlex.quote(fields['endpoint'])}")
+        plain.append(f"KASKADA_AUTH_ENDPOINT={shlex.quote(fields['exchange_endpoint'])}")
+    return [
+        f"a variable:  {env_way}  then  export {variable}='…'",
+        f"a command:   {command_way}  (after `pass insert kaskada/{profile}`; any program "
+        "that prints the secret)",
+        f"a plain-text file (0600, opt-in):  printf %s '…' | {file_way}",
+        f"no profile:  export {' '.join(plain)}",
+    ]
+
+
+def _profile_fields(
+    args: argparse.Namespace, meta: dict[str, str], client_id: str
+) -> dict[str, Any]:
     is_secure = args.tls or meta.get("is_secure", "false") == "true"
     ca_bundle = args.ca_bundle or (meta.get("tls_cert") or None if is_secure else None)
     fields = {
@@ -186,11 +235,15 @@ def _save_profile(
         ),
         "ca_bundle": str(Path(ca_bundle).expanduser().absolute()) if ca_bundle else None,
     }
-    if is_secure and ca_bundle is None:
+    if is_secure and ca_bundle is None and args.save_profile:
         note("kaskada: the server uses TLS: pass --ca-bundle CERT unless its certificate "
              "is trusted by the system")
-    profiles.add(
-        args.save_profile, fields, secret=secret, default=args.default, force=args.force
+    return fields
+
+
+def _save_profile(args: argparse.Namespace, fields: dict[str, Any], secret: Any) -> None:
+    _profiles.add_profile(
+        args.save_profile, fields, secret, make_default=args.default, force=args.force
     )
 
 

@@ -33,6 +33,7 @@ from kaskada.settings.hostport import endpoint_message
 
 PROFILE_KEYS = _schema.PROFILE_KEYS  # the one table of settings says which
 _TEXT_KEYS = _schema.TEXT_KEYS
+SECRET_STORES = ("keyring", "env", "command", "file")
 MAX_VALUE_LENGTH = 4096
 # A profiles file kaskada writes is a few KiB; past this it is not one (and a
 # huge file would cost seconds and hundreds of MiB to parse on every process).
@@ -59,6 +60,9 @@ class Profile(NamedTuple):
     ca_bundle: str | None = None
     timeout: float | None = None
     token_cache: bool | None = None
+    secret_store: str | None = None
+    secret_env: str | None = None
+    secret_command: tuple[str, ...] | None = None
     extra: Mapping[str, Any] = _NO_EXTRA  # unknown keys, kept on rewrite
 
     def fields(self) -> dict[str, Any]:
@@ -95,7 +99,39 @@ def validate_fields(
             )
         if value is not None:
             checked[key] = _check_value(key, value, where)
+    _check_store(checked, where)
     return checked
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def store_of(fields: Mapping[str, Any]) -> str:
+    """Where a profile's secret lives: ``secret_store``, else what its keys imply."""
+    store = fields.get("secret_store")
+    if store:
+        return str(store)
+    if fields.get("secret_env"):
+        return "env"
+    if fields.get("secret_command"):
+        return "command"
+    return "keyring"
+
+
+def _check_store(checked: Mapping[str, Any], where: str) -> None:
+    """The store settings agree: one source, and the one ``secret_store`` names."""
+    if checked.get("secret_env") and checked.get("secret_command"):
+        raise ConfigError(
+            f"{where}: secret_env and secret_command are both set; a profile's secret has one "
+            "store: remove one of them"
+        )
+    store = checked.get("secret_store")
+    for key, kind in (("secret_env", "env"), ("secret_command", "command")):
+        if checked.get(key) and store not in (None, kind):
+            raise ConfigError(
+                f"{where}: {key} is set but secret_store is {store!r}; set secret_store = "
+                f"{kind!r} or remove {key}"
+            )
 
 
 # Keys that name a secret, compared case-insensitively with "-" read as "_":
@@ -166,6 +202,33 @@ def _check_value(key: str, value: Any, where: str) -> Any:
             if problem is not None:
                 raise ConfigError(f"{where}: {problem}")
         return value
+    if key == "secret_store":
+        if value not in SECRET_STORES:
+            raise ConfigError(
+                f"{where}: secret_store must be one of {', '.join(SECRET_STORES)}, not {value!r}"
+            )
+        return value
+    if key == "secret_env":
+        if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+            raise ConfigError(
+                f"{where}: secret_env must name an environment variable (letters, digits, _), "
+                f"not {value!r}"
+            )
+        return value
+    if key == "secret_command":
+        if (
+            isinstance(value, str)
+            or not isinstance(value, list | tuple)
+            or not value
+            or not all(isinstance(part, str) and part for part in value)
+        ):
+            raise ConfigError(
+                f"{where}: secret_command must be a list of program and arguments, e.g. "
+                '["op", "read", "op://Private/kaskada/secret"] (no shell runs it)'
+            )
+        if any("\0" in part or len(part) > MAX_VALUE_LENGTH for part in value):
+            raise ConfigError(f"{where}: secret_command has an unusable argument; check it")
+        return tuple(value)
     if key in ("is_secure", "token_cache"):
         if not isinstance(value, bool):
             raise _wrong_type(key, value, "true or false", where)
@@ -325,7 +388,14 @@ def _refuse_nested_secrets(value: Any, where: str, profile: str) -> None:
 
 def profile_table(profile: Profile) -> dict[str, Any]:
     """The TOML table of a profile: its settings, then the unknown keys it carried."""
-    return {**profile.fields(), **profile.extra}
+    return {**toml_fields(profile.fields()), **profile.extra}
+
+
+def toml_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Checked fields as TOML values (``secret_command`` is a tuple in memory, a list there)."""
+    return {
+        key: list(value) if isinstance(value, tuple) else value for key, value in fields.items()
+    }
 
 
 # --- the cached reader -------------------------------------------------------

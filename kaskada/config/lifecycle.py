@@ -39,6 +39,7 @@ from kaskada.config.file import Profile
 from kaskada.config.names import validate_profile_name
 from kaskada.credentials import binding as _binding
 from kaskada.credentials import keyring as _keyring
+from kaskada.credentials import profile_stores as _secret_stores
 from kaskada.credentials import stored as _stored_secrets
 from kaskada.credentials import token_cache as _token_cache
 from kaskada.credentials.keyring import Entry
@@ -74,6 +75,11 @@ def _bound_change(table: Any, fields: Mapping[str, Any]) -> list[str]:
 
 def _drop_stale_secret(name: str, why: str) -> str | None:
     """Delete a secret that no longer belongs to profile ``name``; a note for the user."""
+    if _secret_stores.FileStore(name).delete():
+        return (
+            f"deleted the plain-text secret of profile {name!r}: {why}; store the secret for "
+            f"the new settings with `kaskada configure --profile {name} --insecure-storage`"
+        )
     try:
         deleted = _keyring.delete_secret(name)
     except NoKeyringError:
@@ -125,12 +131,19 @@ def add_profile(
         stale.clear()
         _token_cache.forget_profile(name, old)  # replaced fields or a new secret: sign in again
         if secret is not None:
+            store = _secret_stores.store_for(name, checked)
+            if not store.bound:
+                raise ConfigError(
+                    f"profile {name!r} takes its secret from {store.describe()}, so a secret "
+                    "given here would never be used: set it there instead (or drop "
+                    "secret_env/secret_command to keep it in the keyring)"
+                )
             try:
-                previous = _keyring.get_entry(name)
+                previous = store.read()
             except NoKeyringError:
-                previous = None  # set_secret below reports it as a failed store
-            _keyring.set_secret(name, secret, binding)
-            undo.append((name, previous))
+                previous = None  # the write below reports it as a failed store
+            store.write(secret, binding)
+            undo.append((name, previous, store))
         elif old is None:
             stale.append("it was left by a removed profile of that name")
         else:
@@ -142,7 +155,14 @@ def add_profile(
             for key, value in (old or {}).items()
             if key not in _config.PROFILE_KEYS and key not in {"client_secret", "allow_insecure"}
         }
-        tables[name] = {**checked, **extra}
+        table = _config.toml_fields(checked)
+        chose_store = any(key in checked for key in _STORE_KEYS)
+        had_marker = isinstance(old, dict) and old.get("secret_store") == "keyring"
+        if (secret is not None or (had_marker and not chose_store)) and _config.store_of(
+            checked
+        ) == "keyring":
+            table["secret_store"] = "keyring"  # a secret went to the keyring: see _may_hold
+        tables[name] = {**table, **extra}
         if make_default:
             document["default_profile"] = name
 
@@ -154,19 +174,27 @@ def add_profile(
     return _config.get_profile(name)
 
 
-def _restore(name: str, previous: Entry | None) -> None:
-    """Undo a keyring write after the file write failed (best effort, logged)."""
+def _restore(
+    name: str, previous: Entry | None, store: _secret_stores.SecretStore | None = None
+) -> None:
+    """Undo a store write after the file write failed (best effort, logged)."""
     try:
-        if previous is None:
+        if isinstance(store, _secret_stores.FileStore):
+            if previous is None:
+                store.delete()
+            else:
+                store.put_back(previous)
+        elif previous is None:
             _keyring.delete_secret(name)
         else:
             _keyring.set_entry(name, previous)
-    except KeyringError as error:
-        log.warning("could not undo the keyring change for profile %r: %s", name, error)
+    except (KeyringError, ConfigError) as error:
+        log.warning("could not undo the secret change for profile %r: %s", name, error)
 
 
-Undo = list[tuple[str, "Entry | None"]]
-"""Keyring entries a change replaced, in order: (profile name, what it held before)."""
+Undo = list[tuple[str, "Entry | None", "_secret_stores.SecretStore | None"]]
+"""Stored entries a change replaced, in order: (profile name, what it held before, store;
+None: the keyring)."""
 
 
 def _write(change: Callable[[dict[str, Any]], Any], undo: Undo, *names: str) -> Any:
@@ -176,8 +204,8 @@ def _write(change: Callable[[dict[str, Any]], Any], undo: Undo, *names: str) -> 
     try:
         return _config.update(change)
     except BaseException:
-        for name, previous in undo:
-            _restore(name, previous)
+        for name, previous, store in undo:
+            _restore(name, previous, store)
         raise
     finally:
         for name in names:
@@ -221,13 +249,22 @@ def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
         if name not in tables:
             raise _not_found(name, document)
         _token_cache.forget_profile(name, tables[name])
+        store = _stored_store(name, tables[name])
         try:
-            previous = _keyring.get_entry(name)
-            outcome["deleted"] = previous is not None and _keyring.delete_secret(name)
-            if outcome["deleted"]:
-                undo.append((name, previous))
+            if isinstance(store, _secret_stores.FileStore):
+                previous = store.read()
+                outcome["deleted"] = store.delete()
+                if outcome["deleted"]:
+                    undo.append((name, previous, store))
+            elif isinstance(store, _secret_stores.KeyringStore):
+                previous = _keyring.get_entry(name)
+                outcome["deleted"] = previous is not None and _keyring.delete_secret(name)
+                if outcome["deleted"]:
+                    undo.append((name, previous, None))
         except KeyringError as error:
-            if not keep_orphan:
+            if isinstance(error, NoKeyringError) and not _may_hold(tables[name]):
+                pass  # no keyring, and kaskada never stored a secret there for it
+            elif not keep_orphan:
                 raise _keyring_blocks(name, "removed", error) from None
             outcome["note"] = (
                 f"any secret of profile {name!r} stays in the keyring as an orphan that "
@@ -274,28 +311,85 @@ def rename_profile(
             )
         _token_cache.forget_profile(old, tables[old])
         _token_cache.forget_profile(new, tables.get(new))
-        try:
-            entry = _keyring.get_entry(old)
-            if entry is not None:
-                previous = _keyring.get_entry(new)
-                _keyring.set_entry(new, entry)
-                undo.append((new, previous))
-                if not _keyring.delete_secret(old):
-                    raise KeyringError(f"the entry of {old!r} could not be deleted")
-                undo.append((old, entry))
-            elif new in tables:
-                _keyring.delete_secret(new)  # the replaced profile's secret
-        except KeyringError as error:
-            if undo:  # the copy under the new name is undone at once
-                _restore(*undo.pop(0))
-            if not keep_orphan:
-                raise _keyring_blocks(old, f"renamed to {new!r}", error) from None
+        store = _stored_store(old, tables[old])
+        if isinstance(store, _secret_stores.FileStore):
+            _move_file_secret(old, new, undo)
+        elif isinstance(store, _secret_stores.KeyringStore):
+            _move_keyring_secret(
+                old, new, new in tables, undo, keep_orphan, _may_hold(tables[old])
+            )
+        if new in tables:
+            _secret_stores.FileStore(new).delete()  # the replaced profile's plain-text secret
         tables[new] = tables.pop(old)
         if document.get("default_profile") == old:
             document["default_profile"] = new
 
     _write(change, undo, old, new)
     return _config.get_profile(new)
+
+
+def _stored_store(name: str, table: Any) -> _secret_stores.SecretStore | None:
+    """The store a raw table names (None for env/command: kaskada stores nothing there);
+    the keyring for a table that cannot be read."""
+    try:
+        fields = {key: table.get(key) for key in ("secret_store", "secret_env", "secret_command")}
+        store = _secret_stores.store_for(name, {k: v for k, v in fields.items() if v})
+    except Exception:
+        return _secret_stores.KeyringStore(name)
+    return store if store.bound else None
+
+
+def _move_file_secret(old: str, new: str, undo: Undo) -> None:
+    """Rename's plain-text secret follows the profile (undone if the file write fails)."""
+    source, target = _secret_stores.FileStore(old), _secret_stores.FileStore(new)
+    entry = source.read()
+    if entry is None:
+        return
+    previous = target.read()
+    target.put_back(entry)
+    undo.append((new, previous, target))
+    source.delete()
+    undo.append((old, entry, source))
+
+
+def _unmarked(table: dict[str, Any]) -> dict[str, Any]:
+    """A table without the keyring mark: it tells of this machine's keyring, so it is
+    neither exported nor taken from an imported file (the default store is the keyring)."""
+    if table.get("secret_store") == "keyring":
+        del table["secret_store"]
+    return table
+
+
+def _may_hold(table: Any) -> bool:
+    """Whether the keyring may hold a secret of this profile: kaskada marks a profile
+    ``secret_store = "keyring"`` when it stores one there; a profile without the mark
+    (added with no secret) has nothing there unless an older kaskada stored it."""
+    return isinstance(table, dict) and table.get("secret_store") == "keyring"
+
+
+def _move_keyring_secret(
+    old: str, new: str, replacing: bool, undo: Undo, keep_orphan: bool, may_hold: bool
+) -> None:
+    """Rename's keyring secret follows the profile. With no usable keyring, a profile
+    kaskada never stored a secret for has nothing to move; one it did is refused."""
+    try:
+        entry = _keyring.get_entry(old)
+        if entry is not None:
+            previous = _keyring.get_entry(new)
+            _keyring.set_entry(new, entry)
+            undo.append((new, previous, None))
+            if not _keyring.delete_secret(old):
+                raise KeyringError(f"the entry of {old!r} could not be deleted")
+            undo.append((old, entry, None))
+        elif replacing:
+            _keyring.delete_secret(new)  # the replaced profile's secret
+    except KeyringError as error:
+        if isinstance(error, NoKeyringError) and not may_hold:
+            return  # no keyring, and nothing of this profile was stored in one
+        if undo:  # the copy under the new name is undone at once
+            _restore(*undo.pop(0))
+        if not keep_orphan:
+            raise _keyring_blocks(old, f"renamed to {new!r}", error) from None
 
 
 def set_default(name: str | None) -> None:
@@ -323,8 +417,24 @@ def read_profiles_file(path: Path) -> _config.ConfigFile:
     return _config.parse(path, _config.decode(path, data))
 
 
+def secret_sources(config: _config.ConfigFile) -> list[str]:
+    """Every ``secret_env`` / ``secret_command`` a file's profiles carry, as lines to show."""
+    shown = []
+    for name, profile in config.profiles.items():
+        if profile.secret_env:
+            shown.append(f"profile {name!r} reads its secret from ${profile.secret_env}")
+        if profile.secret_command:
+            command = _secret_stores.shown_command(profile.secret_command)
+            shown.append(f"profile {name!r} runs `{command}` for its secret")
+    return shown
+
+
 def import_profiles(
-    path: Path, *, force: bool = False, notes: list[str] | None = None
+    path: Path,
+    *,
+    force: bool = False,
+    notes: list[str] | None = None,
+    accept_secret_sources: bool = False,
 ) -> list[str]:
     """Add every profile of ``path``; refuses existing names without ``force``.
 
@@ -334,6 +444,16 @@ def import_profiles(
     a deleted secret is reported in ``notes``.
     """
     incoming = read_profiles_file(path)
+    sources = secret_sources(incoming)
+    if sources and not accept_secret_sources:
+        raise ConfigError(
+            f"{path} would bring secret sources: {'; '.join(sources)}. Whatever they give is "
+            "sent to that profile's token endpoint, so nothing was imported: read them, and "
+            "if you trust them run the import again with --accept-secret-sources "
+            "(accept_secret_sources=True)"
+        )
+    if sources and notes is not None:
+        notes.extend(f"accepted: {line}" for line in sources)
     stale: dict[str, str] = {}
 
     def change(document: dict[str, Any]) -> list[str]:
@@ -353,7 +473,11 @@ def import_profiles(
                 changed = _bound_change(tables[name], profile.fields())
                 if changed:
                     stale[name] = f"the imported profile changes {', '.join(changed)}"
-            tables[name] = _config.profile_table(profile)
+            kept = name not in stale and _may_hold(tables.get(name))
+            tables[name] = _unmarked(_config.profile_table(profile))
+            if kept and _config.store_of(tables[name]) == "keyring":
+                # the replaced profile's keyring secret stays: so does its mark
+                tables[name]["secret_store"] = "keyring"
         if incoming.default_profile in incoming.profiles and not document.get("default_profile"):
             document["default_profile"] = incoming.default_profile
         return list(incoming.profiles)
@@ -378,7 +502,7 @@ def export_profiles(names: Iterable[str] = ()) -> str:
     if config.default_profile in chosen:
         document["default_profile"] = config.default_profile
     document["profiles"] = {
-        name: _config.profile_table(_config.get_profile(name)) for name in chosen
+        name: _unmarked(_config.profile_table(_config.get_profile(name))) for name in chosen
     }
     return tomli_w.dumps(document)
 
@@ -386,6 +510,9 @@ def export_profiles(names: Iterable[str] = ()) -> str:
 # Fields a stored secret is bound to: changing one of them drops the secret, so it
 # never goes to a place (or with an id) it was not stored for.
 BOUND_FIELDS = frozenset(_schema.BOUND_FIELDS)
+
+
+_STORE_KEYS = ("secret_store", "secret_env", "secret_command")
 
 
 @dataclass(frozen=True)
@@ -418,16 +545,27 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
             raise _not_found(name, document)
         _token_cache.forget_profile(name, table)  # changed settings: sign in again
         outcome["old"], outcome["new"] = table.get(key), checked.get(key)
+        if key in _STORE_KEYS and key in checked:
+            # A profile's secret has one store: choosing one drops the others' settings.
+            for other in _STORE_KEYS:
+                table.pop(other, None)
+            if key != "secret_store":
+                table["secret_store"] = "env" if key == "secret_env" else "command"
         if key in checked:
-            table[key] = checked[key]
+            table[key] = _config.toml_fields(checked)[key]
         else:
             table.pop(key, None)
         if key in BOUND_FIELDS and outcome["old"] != outcome["new"]:
+            plain = _secret_stores.FileStore(name)
+            previous = plain.read()
+            if previous is not None and plain.delete():
+                outcome["removed"] = True
+                undo.append((name, previous, plain))
             try:
                 previous = _keyring.get_entry(name)
-                outcome["removed"] = previous is not None and _keyring.delete_secret(name)
-                if outcome["removed"]:
-                    undo.append((name, previous))
+                if previous is not None and _keyring.delete_secret(name):
+                    outcome["removed"] = True
+                    undo.append((name, previous, None))
             except NoKeyringError:
                 pass  # no keyring: no secret can be stored under that name
 

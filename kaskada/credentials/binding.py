@@ -55,7 +55,8 @@ def check(name: str, entry: Entry, fields: Mapping[str, Any]) -> None:
     fix = f"store the secret again with `kaskada configure --profile {name}`"
     if not entry.secret:
         raise SecretBindingError(
-            f"the keyring entry of profile '{name}' holds an empty secret, which is never "
+            f"the stored entry (keyring or plain-text file) of profile '{name}' holds an "
+            "empty secret, which is never "
             f"sent: {fix}"
         )
     if entry.binding is None:

@@ -23,7 +23,13 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-from kaskada._errors import ConfigError, KeyringError, KeyringTimeoutError, NoKeyringError
+from kaskada._errors import (
+    ConfigError,
+    KeyringError,
+    KeyringTimeoutError,
+    NoKeyringError,
+    PlainTextKeyringError,
+)
 from kaskada._secret import Secret, scrub
 from kaskada.config import paths as _paths
 from kaskada.settings import env as _env
@@ -79,13 +85,102 @@ class _BackendAbort(Exception):
     """The backend raised a BaseException that is not an Exception (SystemExit, ...)."""
 
 
-def ways_out() -> str:
-    """The fixes every keyring error ends with, so no message leaves the user stuck."""
-    return (
-        "start and unlock a Secret Service (e.g. gnome-keyring), choose another backend "
-        "with PYTHON_KEYRING_BACKEND (e.g. one from keyrings.alt), or supply the secret "
-        "as KASKADA_CLIENT_SECRET"
+def ways_out(name: str | None = None) -> str:
+    """The ways on that need no keyring, each a command to copy (and the keyring fixes),
+    so no message leaves the user stuck. Never suggests the backend already in use."""
+    profile = name or "NAME"
+    exists = False
+    if name is not None:
+        try:
+            from kaskada.config import file as _config  # reads only the (cached) file
+
+            exists = name in _config.load().profiles
+        except Exception:
+            exists = False
+    variable = f"{profile.upper().replace('-', '_').replace('.', '_')}_KASKADA_SECRET"
+    if exists:
+        env_way = (
+            f"`kaskada profile set {profile} secret_env {variable}` then `export {variable}=…`"
+        )
+        command_way = (
+            f"`kaskada profile set {profile} secret_command 'pass show kaskada/{profile}'` "
+            "(any program that prints the secret)"
+        )
+    else:
+        env_way = (
+            f"`kaskada profile add {profile} --client-id ID --secret-env {variable}` then "
+            f"`export {variable}=…`"
+        )
+        command_way = (
+            f"`kaskada profile add {profile} --client-id ID --secret-command "
+            f"'pass show kaskada/{profile}'` (any program that prints the secret)"
+        )
+    circle = ""
+    if name is not None and os.environ.get(_env.CLIENT_SECRET):
+        circle = (
+            f"{_env.CLIENT_SECRET} is set, but a profile never takes its secret from another "
+            f"layer: `kaskada profile set {profile} secret_env {_env.CLIENT_SECRET}` makes it "
+            f"this profile's, or leave the profile out and set {_env.CLIENT_ID} too; other "
+        )
+        if not exists:
+            circle = ""
+    in_use = _backend_name_quietly()
+    other = (
+        "" if "keyrings.alt" in in_use else ", or choose another with PYTHON_KEYRING_BACKEND"
     )
+    return (
+        f"{circle}ways that need no keyring: a variable per profile: {env_way}; a command: "
+        f"{command_way}; a plain-text file (0600, opt-in): `kaskada configure --profile "
+        f"{profile} --insecure-storage`; or no profile at all: `export KASKADA_CLIENT_ID=ID "
+        "KASKADA_CLIENT_SECRET=…` (with KASKADA_API_ENDPOINT and KASKADA_AUTH_ENDPOINT for "
+        f"a remote server). Or start and unlock a Secret Service (e.g. gnome-keyring){other}"
+    )
+
+
+# Backends known to keep secrets readable as plain text: they count as the `file`
+# store, refused unless the profile opted in (and then kaskada's own file is used).
+_PLAIN_TEXT_BACKENDS = frozenset(
+    {
+        "keyrings.alt.file.PlaintextKeyring",
+        "keyrings.alt.pyfs.PlaintextKeyring",
+        "keyrings.cryptfile.file.PlaintextKeyring",
+    }
+)
+# Backends that may ask for their own password on the terminal (file-based and
+# encrypted): no timeout cuts a prompt a person is answering.
+_PROMPTING_BACKENDS = frozenset(
+    {
+        "keyrings.alt.file.EncryptedKeyring",
+        "keyrings.cryptfile.cryptfile.CryptFileKeyring",
+        "keyrings.cryptfile.file.EncryptedKeyring",
+    }
+)
+
+
+def _kinds(backend: Any) -> list[str]:
+    """``module.Class`` of a backend and of every backend it chains."""
+    kind = type(backend)
+    names = [f"{kind.__module__}.{kind.__qualname__}"]
+    for inner in getattr(backend, "backends", None) or ():
+        names.extend(_kinds(inner))
+    return names
+
+
+def plain_text_file(backend: Any) -> str | None:
+    """Where a plain-text backend keeps what kaskada would store (``file_path``); None for
+    any other. A chainer stores through its first backend, so that one decides."""
+    chained = getattr(backend, "backends", None)
+    if chained:
+        return plain_text_file(chained[0])
+    if _kinds(backend)[0] not in _PLAIN_TEXT_BACKENDS:
+        return None
+    path = getattr(backend, "file_path", None)
+    return path if isinstance(path, str) else "a file of the backend"
+
+
+def prompts(backend: Any) -> bool:
+    """Whether a backend may ask for its own password on the terminal."""
+    return any(name in _PROMPTING_BACKENDS for name in _kinds(backend))
 
 
 def timeout() -> float:
@@ -124,10 +219,116 @@ def _backend() -> Any:
     chained = getattr(backend, "backends", None)
     if type(backend).__module__ in _NO_KEYRING_MODULES or chained == []:
         raise NoKeyringError("there is no usable keyring backend")
+    path = plain_text_file(backend)
+    if path is not None:
+        raise PlainTextKeyringError(
+            f"the keyring backend {backend_name(backend)} keeps secrets as plain text in "
+            f"{path}, so kaskada does not use it (a plain-text secret needs the profile's "
+            "opt-in, --insecure-storage, and then goes to kaskada's own 0600 file)"
+        )
     return backend
 
 
 def _bounded(action: str, call: Callable[[], T]) -> T:
+    """Run ``call`` in a daemon thread; KeyringTimeoutError when it outlives the timeout.
+
+    A backend that asks for its own password (an encrypted file keyring) runs in
+    this thread with no timeout instead: a person may be typing, and a cut prompt
+    left the terminal without echo and the password going to the shell (issue 20).
+    The terminal's mode is restored afterwards, also on Ctrl-C.
+    """
+    backend = _detected(action)
+    if backend is not None and prompts(backend):
+        return _prompting(action, backend, call)
+    return _threaded(action, call)
+
+
+def _detected(action: str) -> Any:
+    """The backend in force, detected within the timeout (detection may talk to D-Bus);
+    None when detection itself fails (the call then reports why). Once keyring has
+    chosen its backend, asking again is a lookup: no thread for it then."""
+    module = sys.modules.get("keyring.core")
+    detect: Callable[[], Any] = _backend
+    try:
+        if getattr(module, "_keyring_backend", None) is not None:
+            return detect()
+        return _threaded(f"{action} (detecting the keyring backend)", detect)
+    except KeyringTimeoutError:
+        raise
+    except Exception:
+        return None
+
+
+def _prompting(action: str, backend: Any, call: Callable[[], T]) -> T:
+    """Run a call that may prompt on the terminal: refused with the reason when no person
+    is at one, else with no timeout and the terminal's mode restored afterwards."""
+    why = _no_terminal()
+    if why is not None:
+        raise NoKeyringError(
+            f"the keyring backend {backend_name(backend)} asks for its own password on a "
+            f"terminal, and {why}; unlock it from a terminal first, or use a store that "
+            "asks nothing"
+        )
+    with _terminal_restored():
+        try:
+            return call()
+        except EOFError:
+            raise KeyringError(
+                f"the keyring backend {backend_name(backend)} asked for its password and "
+                "read the end of input (no password typed)"
+            ) from None
+
+
+def _no_terminal() -> str | None:
+    """Why no person can answer a prompt here (None: one can, through /dev/tty)."""
+    if sys.platform == "win32":
+        return None if sys.stdin is not None and sys.stdin.isatty() else "stdin is no console"
+    try:
+        descriptor = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError as error:
+        return f"this process has no terminal (/dev/tty: {error.strerror})"
+    os.close(descriptor)
+    attached = any(
+        stream is not None and stream.isatty() for stream in (sys.stdin, sys.stderr)
+    )
+    if not attached:
+        return "neither its input nor its error output is a terminal (nobody sees a prompt)"
+    return None
+
+
+def _terminal_restored() -> Any:
+    """A context that puts the terminal's mode back as it was (echo on after a prompt)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def restored() -> Any:
+        if sys.platform == "win32":
+            yield
+            return
+        import termios  # POSIX only
+
+        try:
+            descriptor = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+        except OSError:
+            yield
+            return
+        try:
+            saved = termios.tcgetattr(descriptor)
+        except termios.error:
+            os.close(descriptor)
+            yield
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(descriptor, termios.TCSAFLUSH, saved)
+            os.close(descriptor)
+
+    return restored()
+
+
+def _threaded(action: str, call: Callable[[], T]) -> T:
     """Run ``call`` in a daemon thread; KeyringTimeoutError when it outlives the timeout."""
     limit = timeout()
     outcome: list[Any] = []
@@ -145,7 +346,7 @@ def _bounded(action: str, call: Callable[[], T]) -> T:
         raise KeyringTimeoutError(
             f"the keyring did not answer within {limit:g} s while trying to {action} "
             f"(backend {_backend_name_quietly()}); it may be locked or hung: unlock it, "
-            f"raise {_env.KEYRING_TIMEOUT}, or {ways_out()}"
+            f"raise {_env.KEYRING_TIMEOUT}; {ways_out()}"
         )
     ok, value = outcome[0]
     if ok:
@@ -178,11 +379,12 @@ def _fail(action: str, name: str, error: BaseException, secret: Secret | None) -
     else:
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     reason = scrub(reason, secret)
-    kind = NoKeyringError if isinstance(error, NoKeyringError) else KeyringError
+    kind = type(error) if isinstance(error, NoKeyringError) else KeyringError
+    backend = _backend_name_quietly()
+    named = "" if backend in reason else f"backend {backend}; "
     return kind(
         f"cannot {action} the secret of profile {name!r} in the keyring "
-        f"(backend {_backend_name_quietly()}; service {_paths.keyring_service()!r}): "
-        f"{reason}; {ways_out()}"
+        f"({named}service {_paths.keyring_service()!r}): {reason}; {ways_out(name)}"
     )
 
 

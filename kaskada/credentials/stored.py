@@ -1,4 +1,4 @@
-"""Reading a profile's stored secret: the keyring entry, cached per process.
+"""Reading a profile's stored secret from its store (``_secret_stores``), cached per process.
 
 The read side of the two stores, apart from ``_profiles`` (which writes them):
 a call that only needs a secret loads neither the TOML writer nor the profile
@@ -18,7 +18,7 @@ from typing import Any
 from kaskada._secret import Secret
 from kaskada.config import file as _config
 from kaskada.credentials import binding as _binding
-from kaskada.credentials import keyring as _keyring
+from kaskada.credentials import profile_stores as _secret_stores
 from kaskada.credentials.keyring import Entry
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,14 @@ def profile_entry(name: str, client_id: str) -> Entry | None:
         if cached[0] is config:
             return cached[1]
         forget(name)
-    entry = _keyring.get_entry(name)
-    if entry is not None:
+    profile = config.profiles.get(name)
+    # A profile gone from the file: its keyring entry, as before stores existed.
+    store = _secret_stores.store_for(name, {} if profile is None else profile.fields())
+    entry = store.read()
+    if entry is not None and store.kind != "env":  # a variable is read again each time
         _secrets[(name, client_id)] = (config, entry)
-    log.debug("secret of profile %r read from the keyring: %s", name, "found" if entry else "none")
+    found = "found" if entry else "none"
+    log.debug("secret of profile %r read from %s: %s", name, store.kind, found)
     return entry
 
 
@@ -73,5 +77,7 @@ def profile_secret(
     entry = profile_entry(name, client_id)
     if entry is None:
         return None
-    _binding.check(name, entry, _config.get_profile(name).fields() if fields is None else fields)
+    current = _config.get_profile(name).fields() if fields is None else fields
+    if _secret_stores.store_for(name, current).bound:
+        _binding.check(name, entry, current)
     return entry.secret

@@ -56,7 +56,8 @@ class GivenSecret:
 
 
 class KeyringStore:
-    """A profile's secret in the OS keyring, read on first use, its binding checked then.
+    """A profile's stored secret (the OS keyring, or the profile's env or file store),
+    read on first use, its binding checked then.
 
     Every read goes through ``_stored_secrets.profile_secret`` (cached per process
     until the config file changes), so a secret rotated from another shell is
@@ -77,9 +78,13 @@ class KeyringStore:
         fields: Mapping[str, Any] = dict(where.bound_to)
         secret = _stored_secrets.profile_secret(where.profile, where.client_id, fields)
         if secret is None:
+            from kaskada.credentials import profile_stores
+
+            store = profile_stores.store_for(where.profile, fields)
+            if isinstance(store, profile_stores.EnvStore):
+                raise IncompleteCredentialsError(store.missing())
             raise IncompleteCredentialsError(
-                f"profile '{where.profile}' (client id {where.client_id}) has no secret in the "
-                f"keyring: store it with `kaskada configure --profile {where.profile}`"
+                no_secret_message(where.profile, where.client_id, store)
             )
         return secret
 
@@ -91,6 +96,27 @@ class KeyringStore:
 
     def fingerprint(self) -> str:
         return self._where.fingerprint()
+
+
+def no_secret_message(name: str, client_id: str, store: Any) -> str:
+    """A profile whose store holds no secret: where it looked and each way to put one there.
+
+    Never "supply KASKADA_CLIENT_SECRET": a profile's secret is never taken from another
+    layer, so that advice went in a circle (issue 20); ``secret_env`` makes it the
+    profile's own.
+    """
+    from kaskada.credentials import keyring as _keyring  # the keyring side, as in get()
+
+    where = store.describe()
+    if store.kind == "file":
+        return (
+            f"profile '{name}' (client id {client_id}) has no secret in {where}: store it with "
+            f"`kaskada configure --profile {name} --insecure-storage`"
+        )
+    return (
+        f"profile '{name}' (client id {client_id}) has no secret in {where}: store it with "
+        f"`kaskada configure --profile {name}`; {_keyring.ways_out(name)}"
+    )
 
 
 def store_for(value: Secret | StoredSecret | SecretStore) -> SecretStore:

@@ -438,7 +438,9 @@ def profile_key(name: str, table: Mapping[str, Any] | None) -> str | None:
         settings.endpoint.value,
         settings.is_secure.value,
         settings.ca_bundle.value,
-        StoredSecret(name, client_id, _paths.keyring_service(), ()).fingerprint(),
+        StoredSecret(
+            name, client_id, _paths.keyring_service(), tuple(profile.fields().items())
+        ).fingerprint(),
     )
 
 

@@ -51,6 +51,9 @@ KEYRING_SERVICE = "KASKADA_KEYRING_SERVICE"
 KEYRING_TIMEOUT = "KASKADA_KEYRING_TIMEOUT"
 """Seconds a keyring call may take before it fails (default 5)."""
 
+SECRET_COMMAND_TIMEOUT = "KASKADA_SECRET_COMMAND_TIMEOUT"
+"""Seconds a profile's ``secret_command`` may run before it is stopped (default 60)."""
+
 CACHE_DIR = "KASKADA_CACHE_DIR"
 """Moves the access-token cache folder (default: the user cache dir; tests set it)."""
 

@@ -14,6 +14,7 @@ steps that pick an already-resolved session and keep what was resolved.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -56,7 +57,8 @@ ENV_VARS = (
 HOW_TO_GIVE_CREDENTIALS = (
     "give credentials in one of three ways: "
     "a profile (`kaskada profile add NAME --client-id ID` then `kaskada profile use NAME`, "
-    "or kda.init(profile=NAME)), "
+    "or kda.init(profile=NAME); with no keyring, add --secret-env VAR or --secret-command "
+    "'PROGRAM ARGS' to that first command), "
     "environment variables (KASKADA_CLIENT_ID and KASKADA_CLIENT_SECRET, or KASKADA_TOKEN), "
     "or arguments (kda.init(client_id=..., client_secret=...))"
 )
@@ -104,16 +106,42 @@ def _from_profile(
                     f"client_id {client_id.value} was passed without its client_secret: pass "
                     f"client_secret= too (the secret of profile '{name}' belongs to its own id)"
                 )
-            # Where it is stored, not the secret: read when a token must be bought (a
-            # warm token cache needs no keyring), its binding checked then against
-            # the fields these settings were built from.
-            secret = StoredSecret(
-                name, client_id.value, keyring_service(), tuple(profile.fields().items())
-            )
-            fields["client_secret"] = Sourced(secret, f"keyring (profile '{name}')")
-    # The secret is read (on a cold cache) by _memo.resolve_options, not here: on an
+            _profile_secret(name, client_id.value, profile.fields(), fields)
+    # The secret is read (on a cold cache) by _session.RESOLVED, not here: on an
     # event loop the rest of resolution runs at once and only that read waits.
     return complete(f"{PROFILE_LAYER}{name}' ({how})", fields, safe, env)
+
+
+def _profile_secret(
+    name: str, client_id: str, own: Mapping[str, Any], fields: dict[str, Sourced[Any]]
+) -> None:
+    """The profile's secret (or token) from its store, into ``fields``.
+
+    A keyring, env or file secret is read on first use (a warm token cache needs no
+    keyring), its binding checked then against the fields these settings were built
+    from. A ``secret_command`` runs now: its output decides whether the profile signs
+    in with a secret or with the token it printed (used until that token expires).
+    """
+    # Where it is stored, not the secret (a plain value): read when a token must be
+    # bought, its binding checked then against the fields these settings were built from.
+    where = StoredSecret(name, client_id, keyring_service(), tuple(own.items()))
+    if _config.store_of(own) == "keyring":
+        fields["client_secret"] = Sourced(where, f"keyring (profile '{name}')")
+        return
+    from kaskada.credentials import (
+        profile_stores as _secret_stores,  # subprocess and the store classes: only when used
+    )
+
+    store = _secret_stores.store_for(name, own)
+    label = f"{store.describe().removeprefix('the ')} (profile '{name}')"
+    if isinstance(store, _secret_stores.CommandStore):
+        output = store.run()
+        if isinstance(output, _secret_stores.CommandToken):
+            fields["token"] = Sourced(_secret_stores.RefreshingCommandToken(output), label)
+        else:
+            fields["client_secret"] = Sourced(output, label)
+        return
+    fields["client_secret"] = Sourced(where, label)
 
 
 # --- the layers -------------------------------------------------------------------
@@ -145,7 +173,7 @@ def _from_arguments(
     profile = args.get("profile")
     if profile is not None:
         if "client_secret" not in fields and "token" not in fields:
-            _warn_if_shadowing(f"profile={profile!r}", env)
+            _warn_if_shadowing(f"profile={profile!r}", env, profile)
         return _from_profile(profile, "argument profile=", fields, safe, env)
     if "client_secret" in fields and "client_id" not in fields:
         raise IncompleteCredentialsError(
@@ -187,14 +215,20 @@ def _outside_stacklevel() -> int:
     return level
 
 
-def _warn_if_shadowing(chosen: str, env: Mapping[str, str | None]) -> None:
+def _warn_if_shadowing(
+    chosen: str, env: Mapping[str, str | None], profile: str | None = None
+) -> None:
     """An explicitly chosen profile beats credential variables: say so, once per process.
 
     A notebook that set KASKADA_CLIENT_ID earlier would otherwise run as another
     account without a sign.
     """
     global _warned_shadow
-    shadowed = [var for var in _env.CREDENTIAL_VARIABLES if env.get(var)]
+    own = None
+    if profile is not None:
+        with contextlib.suppress(Exception):  # a broken profile is reported by resolution
+            own = _config.get_profile(profile).secret_env  # the profile's own variable
+    shadowed = [var for var in _env.CREDENTIAL_VARIABLES if env.get(var) and var != own]
     if shadowed and not _warned_shadow:
         _warned_shadow = True
         warnings.warn(
@@ -212,7 +246,7 @@ def _from_env_profile(
     name = env.get(_env.PROFILE)
     if not name:
         return None
-    _warn_if_shadowing(f"KASKADA_PROFILE={name}", env)
+    _warn_if_shadowing(f"KASKADA_PROFILE={name}", env, name)
     return _from_profile(name, _env.PROFILE, {}, safe, env)
 
 

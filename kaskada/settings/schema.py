@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 
 from kaskada.settings import env as _env
 
-Kind = Literal["name", "text", "secret", "token", "bool", "seconds"]
+Kind = Literal["name", "text", "secret", "token", "bool", "seconds", "store", "argv"]
 
 
 class Setting(NamedTuple):
@@ -60,6 +60,13 @@ SETTINGS: tuple[Setting, ...] = (
             "allow plaintext to a non-loopback host (never from a file)"),
     Setting("token_cache", "token_cache", _env.TOKEN_CACHE, "bool", True, False,
             "false: this profile's tokens are never cached on disk", in_settings=False),
+    Setting("secret_store", "secret_store", None, "store", "keyring", False,
+            "where the secret lives: keyring, env, command or file", in_settings=False),
+    Setting("secret_env", "secret_env", None, "name", None, False,
+            "store env: the variable that holds the secret", in_settings=False),
+    Setting("secret_command", "secret_command", None, "argv", None, False,
+            "store command: the program and arguments that print the secret or a token",
+            in_settings=False),
 )  # fmt: skip
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

