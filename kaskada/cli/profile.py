@@ -138,7 +138,7 @@ def _ca_bundle(value: str | None) -> str | None:
     path = Path(value).expanduser().absolute()
     if not path.is_file():
         raise ConfigError(f"--ca-bundle {value}: no such file; give the path of a PEM file")
-    # Lazy: ssl (~10 ms) only for the verbs that save a ca_bundle.
+    # Lazy: ssl only for the verbs that save a ca_bundle.
     import ssl
 
     try:

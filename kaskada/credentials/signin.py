@@ -170,7 +170,7 @@ def _lock(name: str) -> Any:
     """The cross-process lock of one profile's refresh token."""
     import hashlib
 
-    import filelock  # ~50 ms: only when a device profile refreshes
+    import filelock  # costly to import: only when a device profile refreshes
 
     from kaskada.credentials.token_cache import cache_dir
 

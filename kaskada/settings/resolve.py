@@ -87,8 +87,8 @@ def _from_profile(
             )
         kind = None
         if "auth" in profile.extra:
-            # Here: _signin (json, its classes) costs ~5 ms of a first resolution
-            # (`python -X importtime`), which a client-secret profile never needs.
+            # Here: signin (json, its classes) is loaded only for a device or federated
+            # profile; a client-secret profile never needs it.
             from kaskada.credentials import signin as _signin
 
             kind = _signin.grant_secret(name, profile.fields(), profile.extra)

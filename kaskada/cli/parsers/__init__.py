@@ -88,7 +88,7 @@ def _did_you_mean(message: str, choices: list[str]) -> str:
     match = _INVALID_CHOICE.search(message)
     if match is None or not choices:
         return ""
-    # Lazy: only a mistyped word gets here (difflib is ~2 ms of a start).
+    # Lazy: only a mistyped word gets here (difflib need not weigh on every start).
     import difflib
 
     typed = match.group("value")[1:-1]
