@@ -113,9 +113,9 @@ def test_the_walk_through_runs_with_no_keyring_at_all(
     ).execute()
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     text = {cell.source.splitlines()[0]: _outputs_text(cell) for cell in code}
-    switched = text['with kda.session(profile="staging") as staging:']
+    switched = text['with kda.session(profile=other_profile) as other:']
     assert f"inside:  {staging.client_id} []" in switched
-    auth = text["%fenl_auth --profile staging"]
+    auth = text["%fenl_auth --profile {other_profile}"]
     assert f"Authenticated as profile 'staging', client id {staging.client_id}" in auth
     saved = json.dumps(nbformat.v4.nbjson.JSONWriter().writes(notebook))  # type: ignore[no-untyped-call]
     for secret in (main.secret, staging.secret):
