@@ -42,7 +42,7 @@ GRPC_OPTIONS: list[tuple[str, int]] = [
 """Bounds on what one connection may hold or cost: see docs/server.md, "Limits"."""
 SERVER_EXTRA = (
     "kaskada serve needs the server extra ({missing} is not installed): "
-    "python3 -m pip install 'kaskada[server]' (or -e '.[server]' in a clone)"
+    "python3 -m pip install 'kaskada-client[server]' (or -e '.[server]' in a clone)"
 )
 
 
@@ -87,7 +87,7 @@ class RunningServer:
     def _start(self, options: ServerOptions) -> None:
         try:  # the server extra: missing, it is one clear line, not an ImportError
             from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-            from grpc_reflection.v1alpha import reflection
+            from grpc_reflection.v1alpha import reflection  # noqa: F401 (the extra is here)
 
             from kaskada.server.token_http import TokenEndpoint
         except ImportError as error:
@@ -128,9 +128,7 @@ class RunningServer:
         service_name = table_pb2.DESCRIPTOR.services_by_name["TableService"].full_name
         for name in ("", service_name):
             health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        reflection.enable_server_reflection(
-            (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        _enable_reflection(server, (service_name, health.SERVICE_NAME))
         address = _join(host, options.port)
         try:
             if cert_pem is not None and key_pem is not None:
@@ -203,3 +201,29 @@ class RunningServer:
 
     def __repr__(self) -> str:
         return f"RunningServer(endpoint={self.endpoint!r}, token_url={self.token_url!r})"
+
+
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _enable_reflection(server: grpc.Server, service_names: tuple[str, ...]) -> None:
+    """Serve reflection as both ``grpc.reflection.v1`` and ``v1alpha``.
+
+    grpcio-reflection implements v1alpha only, but tools (grpcurl, Postman) ask v1
+    first. v1 is v1alpha renamed, message for message, so one servicer answers
+    both: the v1 service reuses v1alpha's messages, identical on the wire, as
+    grpc-java and grpc-go serve the two.
+    """
+    from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+    names = (*service_names, REFLECTION_V1, reflection.SERVICE_NAME)
+    servicer = reflection.ReflectionServicer(names)
+    reflection.enable_server_reflection(names, server)
+    handler = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": handler}),)
+    )
