@@ -1,12 +1,9 @@
-import datetime
-
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf import wrappers_pb2 as _wrappers_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -32,7 +29,7 @@ class Table(_message.Message):
     version: int
     file_count: int
     subsort_column_name: _wrappers_pb2.StringValue
-    def __init__(self, table_id: _Optional[str] = ..., table_name: _Optional[str] = ..., time_column_name: _Optional[str] = ..., entity_key_column_name: _Optional[str] = ..., grouping_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., file_count: _Optional[int] = ..., subsort_column_name: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ...) -> None: ...
+    def __init__(self, table_id: _Optional[str] = ..., table_name: _Optional[str] = ..., time_column_name: _Optional[str] = ..., entity_key_column_name: _Optional[str] = ..., grouping_id: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., file_count: _Optional[int] = ..., subsort_column_name: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ...) -> None: ...
 
 class RequestDetails(_message.Message):
     __slots__ = ("request_id",)
@@ -94,7 +91,7 @@ class DeleteTableRequest(_message.Message):
     FORCE_FIELD_NUMBER: _ClassVar[int]
     table_name: str
     force: bool
-    def __init__(self, table_name: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+    def __init__(self, table_name: _Optional[str] = ..., force: bool = ...) -> None: ...
 
 class DeleteTableResponse(_message.Message):
     __slots__ = ("data_token_id", "request_details")
