@@ -110,6 +110,7 @@ def from_rpc_error(
     method: str,
     who: str = "",
     sent: Sequence[Secret | None] = (),
+    ca_bundle: str | None = None,
 ) -> KaskadaError:
     """The KaskadaError for a failed call to ``method`` at ``endpoint``.
 
@@ -125,8 +126,17 @@ def from_rpc_error(
     text = server_message or code
     if details:
         text += " (" + "; ".join(details) + ")"
-    mismatch = scheme_mismatch(text) if code == "UNAVAILABLE" else None
-    if mismatch is not None:
+    refused = None
+    if code == "UNAVAILABLE" and ("CERTIFICATE_VERIFY_FAILED" in text or "Verification" in text):
+        from kaskada._tls import verify_failure  # ssl: only when a certificate was refused
+
+        refused = verify_failure(
+            text, what=f"the Kaskada API at {endpoint}", address=endpoint, ca_bundle=ca_bundle
+        )
+    mismatch = scheme_mismatch(text) if code == "UNAVAILABLE" and refused is None else None
+    if refused is not None:
+        message = refused
+    elif mismatch is not None:
         message = f"the Kaskada API at {endpoint} could not be reached ({code}: {text}): {mismatch}"
     elif code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
         message = (

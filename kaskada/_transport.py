@@ -156,7 +156,7 @@ def failure(
     who = f" of client {settings.client_id.value}" if settings.client_id.value else ""
     mapped = from_rpc_error(
         error, endpoint=settings.endpoint.value, method=path.rsplit("/", 1)[-1], who=who,
-        sent=sent,
+        sent=sent, ca_bundle=settings.ca_bundle.value if settings.is_secure.value else None,
     )
     if isinstance(mapped, ApiAuthenticationError) and not tokens.refreshable:
         renewal = getattr(tokens, "renewal_hint", None)
