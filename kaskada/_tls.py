@@ -82,3 +82,14 @@ def verify_failure(text: str, *, what: str, address: str, ca_bundle: str | None)
             "naming that CA, e.g. the file `kaskada serve` printed"
         )
     return None
+
+
+def holds_its_own_root(path: str) -> bool:
+    """Whether a PEM file holds a self-signed CA certificate, so that clients can
+    trust the file itself: a self-signed certificate, or a chain ending in its root."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError):
+        return False
+    return any(c.get("subject") == c.get("issuer") for c in context.get_ca_certs())
