@@ -132,9 +132,9 @@ class ApiError(KaskadaError):
         self, message: str, *, code: str = "UNKNOWN", details: Sequence[str] = (), **extra: Any
     ) -> None:
         super().__init__(message)
-        self.code = code
-        self.details = tuple(details)
-        self.extra = extra
+        self.code: str = code
+        self.details: tuple[str, ...] = tuple(details)
+        self.extra: dict[str, Any] = extra
 
 
 class NotFoundError(ApiError):

@@ -55,7 +55,7 @@ class Session:
     __slots__ = ("_tokens", "settings")
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        self.settings: Settings = settings
         self._tokens: TokenSource | StaticToken | None = None
 
     @property

@@ -20,7 +20,7 @@ from kaskada.server.options import ServerOptions
 from kaskada.server.store import Store
 from kaskada.server.tables import TableServicer
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth/token"
 MAX_WORKERS = 16
@@ -62,13 +62,13 @@ class RunningServer:
         """
         options = ServerOptions() if options is None else options
         self.options = options
-        self.is_secure = options.tls_cert is not None
-        self.store = Store(
+        self.is_secure: bool = options.tls_cert is not None
+        self.store: Store = Store(
             options.db, scrypt_n=options.scrypt_n,
             max_tables_per_account=options.max_tables_per_account,
             max_db_bytes=None if options.max_db_mb is None else options.max_db_mb << 20,
         )
-        self.db = self.store.path
+        self.db: Path = self.store.path
         try:
             self._start(options)
         except BaseException:
@@ -159,9 +159,9 @@ class RunningServer:
         self._health = health_servicer
         server.start()
         self._http.start()
-        self.endpoint = _join(host, bound)
+        self.endpoint: str = _join(host, bound)
         scheme = "https" if self.is_secure else "http"
-        self.token_url = f"{scheme}://{_join(host, self._http.server_address[1])}{TOKEN_PATH}"
+        self.token_url: str = f"{scheme}://{_join(host, self._http.server_address[1])}{TOKEN_PATH}"
         self._stopped = False
 
     def add_client(self, account: str) -> tuple[str, Secret]:
