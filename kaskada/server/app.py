@@ -120,7 +120,7 @@ class RunningServer:
             options=GRPC_OPTIONS,
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
-        table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        table_pb2_grpc.add_TableServiceServicer_to_server(
             TableServicer(self.store, default_account=None if auth else "default"), server
         )
         health_servicer = health.HealthServicer()
@@ -218,7 +218,7 @@ def _enable_reflection(server: grpc.Server, service_names: tuple[str, ...]) -> N
 
     names = (*service_names, REFLECTION_V1, reflection.SERVICE_NAME)
     servicer = reflection.ReflectionServicer(names)
-    reflection.enable_server_reflection(names, server)
+    reflection.enable_server_reflection(list(names), server)
     handler = grpc.stream_stream_rpc_method_handler(
         servicer.ServerReflectionInfo,
         request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
