@@ -7,6 +7,7 @@ same way: ``python -m kaskada`` of this checkout, with the test's environment
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -110,3 +111,36 @@ def require_real_keyring() -> None:
         if os.environ.get("KASKADA_REQUIRE_REAL_KEYRING") == "1":
             pytest.fail(f"KASKADA_REQUIRE_REAL_KEYRING=1 but {problem}")
         pytest.skip(problem)
+
+
+# -- processes of this test run (tests/conftest.py's nothing_left_behind) -----------
+
+RUN_MARK = "KASKADA_TEST_RUN"  # set by conftest for the run; every child inherits it
+
+
+def processes_of_this_run() -> dict[int, str]:
+    """pid -> command line of every other process carrying this run's mark (Linux)."""
+    mark = f"{RUN_MARK}={os.environ.get(RUN_MARK, '')}".encode()
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc/self/environ").exists() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if mark not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace").strip()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if command and "multiprocessing.resource_tracker" not in command:
+            found[int(entry.name)] = command  # (the tracker ends with this process)
+    return found
+
+
+def end_processes(pids: dict[int, str]) -> None:
+    """SIGTERM what a test left running, by pid (so a failed run does not leak)."""
+    import signal
+
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
