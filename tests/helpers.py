@@ -116,6 +116,8 @@ def require_real_keyring() -> None:
 # -- processes of this test run (tests/conftest.py's nothing_left_behind) -----------
 
 RUN_MARK = "KASKADA_TEST_RUN"  # set by conftest for the run; every child inherits it
+# multiprocessing's helper processes serve this process until it exits, then end.
+_ENDS_WITH_US = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 
 
 def processes_of_this_run() -> dict[int, str]:
@@ -132,8 +134,8 @@ def processes_of_this_run() -> dict[int, str]:
                 errors="replace").strip()
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        if command and "multiprocessing.resource_tracker" not in command:
-            found[int(entry.name)] = command  # (the tracker ends with this process)
+        if command and not any(helper in command for helper in _ENDS_WITH_US):
+            found[int(entry.name)] = command
     return found
 
 
