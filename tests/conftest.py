@@ -7,6 +7,7 @@ points into tmp_path and KASKADA_KEYRING_SERVICE is unique per test.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -179,7 +180,7 @@ _FORK_WARNINGS: list[str] = []
 def pytest_warning_recorded(
     warning_message: warnings.WarningMessage, when: str, nodeid: str, location: object
 ) -> None:
-    if "is multi-threaded, use of fork()" in str(warning_message.message):
+    if re.search(r"is multi-threaded, use of fork(pty)?\(\)", str(warning_message.message)):
         _FORK_WARNINGS.append(f"{nodeid}: {warning_message.filename}:{warning_message.lineno}")
 
 
