@@ -79,6 +79,8 @@ def status_details(error: grpc.RpcError, sent: Sequence[Secret | None] = ()) -> 
     return [scrub(render_detail(detail), *sent) for detail in status.details]
 
 
+# kaskada._tls.REFUSED_MARKERS, here so that no failure imports ssl to check them.
+_REFUSED_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "Verification Check", "peer certificate")
 _TLS_TO_PLAINTEXT = ("WRONG_VERSION_NUMBER", "Tls handshake failed", "Ssl handshake failed")
 
 
@@ -127,7 +129,7 @@ def from_rpc_error(
     if details:
         text += " (" + "; ".join(details) + ")"
     refused = None
-    if code == "UNAVAILABLE" and ("CERTIFICATE_VERIFY_FAILED" in text or "Verification" in text):
+    if code == "UNAVAILABLE" and any(marker in text for marker in _REFUSED_MARKERS):
         from kaskada._tls import verify_failure  # ssl: only when a certificate was refused
 
         refused = verify_failure(

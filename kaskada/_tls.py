@@ -17,7 +17,35 @@ _UNTRUSTED = (
     "unable to verify the first certificate",
     "unable to get issuer certificate",
 )
-_MISMATCH = ("Hostname Verification Check failed", "Hostname mismatch", "IP address mismatch")
+_MISMATCH = (
+    "Hostname Verification Check failed",  # gRPC 1.64+
+    "is not in peer certificate",  # gRPC before 1.64: "Peer name X is not in peer certificate"
+    "Hostname mismatch",  # OpenSSL (urllib)
+    "IP address mismatch",
+)
+_REASONS = (*_UNTRUSTED, *_MISMATCH, "certificate has expired", "certificate is not yet valid")
+# What marks a TLS error text as a refused certificate, in gRPC's and OpenSSL's words.
+REFUSED_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "Verification Check", "peer certificate")
+
+
+def refusal_reason(address: str, ca_bundle: str | None, timeout: float = 2.0) -> str:
+    """Why a TLS handshake with the same trust refuses ``address``'s certificate, in
+    OpenSSL's words ("" if it does not): gRPC before 1.64 says only
+    CERTIFICATE_VERIFY_FAILED, so the client asks once more itself."""
+    where = split_host_port(address)
+    if where is None:
+        return ""
+    host, port = where
+    try:
+        context = ssl.create_default_context(cafile=ca_bundle or None)
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        with (socket.create_connection((host, port), timeout=timeout) as raw,
+              context.wrap_socket(raw, server_hostname=host)):
+            return ""
+    except ssl.SSLCertVerificationError as error:
+        return str(error.verify_message or error)
+    except (OSError, ValueError):
+        return ""
 
 
 def split_host_port(address: str) -> tuple[str, int] | None:
@@ -57,6 +85,8 @@ def verify_failure(text: str, *, what: str, address: str, ca_bundle: str | None)
     """One line for a certificate the client refused (``text`` is the TLS error),
     or None when ``text`` is no verification failure. ``what`` names the service
     ("the Kaskada API at HOST:PORT"), ``address`` is its HOST:PORT."""
+    if not any(reason in text for reason in _REASONS):
+        text = f"{text} {refusal_reason(address, ca_bundle)}"
     if any(marker in text for marker in _MISMATCH):
         where = split_host_port(address)
         names = certificate_names(*where) if where else []

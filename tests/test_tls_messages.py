@@ -74,3 +74,10 @@ def test_the_token_exchange_names_the_refusal(refused: Any) -> None:
             pytest.raises(kda.KaskadaError) as caught:
         table.list_tables()
     one_line(caught.value, words)
+
+
+def test_the_cheap_check_and_the_full_one_agree_on_what_a_refusal_looks_like() -> None:
+    """_grpc_errors checks the markers without importing ssl; _tls owns them."""
+    from kaskada import _grpc_errors, _tls
+
+    assert _grpc_errors._REFUSED_MARKERS == _tls.REFUSED_MARKERS
