@@ -107,6 +107,7 @@ def run(say: Say = print) -> None:
         values = {
             _env.CONFIG_DIR: str(root / "config"),
             _env.DATA_DIR: str(root / "data"),
+            _env.CACHE_DIR: str(root / "cache"),  # the token cache, else ~/.cache/kaskada
             _env.KEYRING_SERVICE: f"kaskada-demo-{uuid.uuid4().hex[:12]}",
         }
         stored: list[str] = []

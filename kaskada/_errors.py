@@ -136,9 +136,9 @@ class ApiError(KaskadaError):
         **extra: object,
     ) -> None:
         super().__init__(message)
-        self.code = code
-        self.details = tuple(details)
-        self.extra = extra
+        self.code: str = code
+        self.details: tuple[str, ...] = tuple(details)
+        self.extra: dict[str, object] = extra
 
 
 class NotFoundError(ApiError):

@@ -7,8 +7,13 @@ points into tmp_path and KASKADA_KEYRING_SERVICE is unique per test.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sys
+import tempfile
+import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.helpers import require_real_keyring
+from tests.helpers import RUN_MARK, end_processes, processes_of_this_run, require_real_keyring
 
 pytest_plugins = [
     "tests.server_fixtures",
@@ -38,7 +43,7 @@ settings.load_profile("kaskada")
 # KASKADA_* is cleared, plus the keyring backend choice.
 _CLEARED_PREFIXES = ("KASKADA_",)
 _CLEARED_NAMES = {"PYTHON_KEYRING_BACKEND"}  # the fixtures that need a backend select it
-_KEPT = {"KASKADA_REQUIRE_REAL_KEYRING"}
+_KEPT = {"KASKADA_REQUIRE_REAL_KEYRING", "KASKADA_TEST_RUN"}
 
 
 @pytest.fixture(autouse=True)
@@ -148,3 +153,61 @@ def ipython_shell(tmp_path: Path) -> Iterator[Any]:
             os.environ.pop("IPYTHONDIR", None)
         else:
             os.environ["IPYTHONDIR"] = previous
+
+
+# -- nothing left behind ---------------------------------------------------------
+# Every process the suite starts inherits KASKADA_TEST_RUN (a daemon that detaches
+# keeps it too), and every temporary file made through tempfile lands in a folder
+# of the run's own: at the end, both must be gone. pytest's own tmp_path folders
+# stay where pytest keeps them (PYTEST_DEBUG_TEMPROOT).
+
+_SCRATCH: list[Path] = []
+# Dask's scratch folder: distributed keeps it across clusters by design (its
+# local_directory); multiprocessing's pymp-* folder lives as long as this process
+# (its forkserver's). Both go with the run's temporary folder.
+_OWNED_BY_OTHERS = ("dask-scratch-space", "pymp-")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ[RUN_MARK] = uuid.uuid4().hex
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+    scratch = Path(tempfile.mkdtemp(prefix="kaskada-tests-"))
+    _SCRATCH.append(scratch)
+    os.environ["TMPDIR"] = str(scratch)
+    tempfile.tempdir = str(scratch)
+
+
+# Python 3.12+ warns of a fork while threads run (it cannot be made an error: the
+# warning is printed, never raised). The suite forks that way only where that is
+# the point of the test, and says so there (tests/test_transport.py).
+_FORK_WARNINGS: list[str] = []
+
+
+def pytest_warning_recorded(
+    warning_message: warnings.WarningMessage, when: str, nodeid: str, location: object
+) -> None:
+    if re.search(r"is multi-threaded, use of fork(pty)?\(\)", str(warning_message.message)):
+        _FORK_WARNINGS.append(f"{nodeid}: {warning_message.filename}:{warning_message.lineno}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """Fail the run when a test left a process running or a temporary file behind,
+    or forked a threaded process without saying why that is safe."""
+    yield
+    deadline = time.monotonic() + 10  # children told to stop may take a moment
+    left = processes_of_this_run()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = processes_of_this_run()
+    end_processes(left)
+    scratch = _SCRATCH[0] if _SCRATCH else None
+    files = sorted(p.name for p in scratch.iterdir() if not p.name.startswith(_OWNED_BY_OTHERS)) \
+        if scratch and scratch.exists() else []
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+    problems = [f"process {pid} still running: {command}" for pid, command in left.items()]
+    problems += [f"temporary file left behind: {name}" for name in files]
+    problems += [f"a fork while threads ran, with no reason given: {where}"
+                 for where in _FORK_WARNINGS]
+    assert not problems, "the suite left things behind:\n" + "\n".join(problems)

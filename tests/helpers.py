@@ -231,3 +231,38 @@ def add_profile(server: Any, name: str, force: bool = False, **extra: Any) -> tu
     }
     profiles.add(name, fields, secret=secret, force=force)
     return client_id, secret
+
+
+# -- processes of this test run (tests/conftest.py's nothing_left_behind) -----------
+
+RUN_MARK = "KASKADA_TEST_RUN"  # set by conftest for the run; every child inherits it
+# multiprocessing's helper processes serve this process until it exits, then end.
+_ENDS_WITH_US = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def processes_of_this_run() -> dict[int, str]:
+    """pid -> command line of every other process carrying this run's mark (Linux)."""
+    mark = f"{RUN_MARK}={os.environ.get(RUN_MARK, '')}".encode()
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc/self/environ").exists() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if mark not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace").strip()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if command and not any(helper in command for helper in _ENDS_WITH_US):
+            found[int(entry.name)] = command
+    return found
+
+
+def end_processes(pids: dict[int, str]) -> None:
+    """SIGTERM what a test left running, by pid (so a failed run does not leak)."""
+    import signal
+
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)

@@ -7,8 +7,6 @@ here. Tests that store secrets use the real Secret Service (``real_keyring``).
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import pty
@@ -26,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.certs import make_leaf
 from tests.helpers import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,33 +36,9 @@ def config() -> dict[str, Any]:
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A self-signed CA certificate for localhost and 127.0.0.1, and its key."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        ), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ))
-    return cert_path, key_path
+    """A self-signed certificate for localhost and 127.0.0.1 (its own CA), and its key."""
+    leaf = make_leaf(folder)
+    return leaf.cert, leaf.key
 
 
 @pytest.fixture

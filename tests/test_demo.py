@@ -55,6 +55,24 @@ def test_demo_on_the_real_keyring_walks_through_and_cleans_up(tmp_path: Path) ->
     assert not Path(os.environ["KASKADA_CONFIG_DIR"]).exists()
 
 
+@pytest.mark.usefixtures("real_keyring")
+def test_demo_leaves_nothing_in_the_users_folders(tmp_path: Path) -> None:
+    """A user's HOME with no KASKADA_* or XDG_* folders set, as a first run has:
+    the demo kept its token cache in ~/.cache/kaskada."""
+    home, scratch = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    scratch.mkdir()
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("KASKADA_") and name not in
+           ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")}
+    # The Secret Service's folders (XDG_DATA_HOME, XDG_RUNTIME_DIR) stay: its daemon's.
+    result = _run_demo({**env, "HOME": str(home)}, scratch)
+    assert result.returncode == 0, result.stderr
+    left = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+    assert left == []
+    assert _leftovers(scratch) == []
+
+
 def test_demo_without_a_keyring_says_so_and_still_runs(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()

@@ -1,14 +1,16 @@
 """Every code block in README.md and docs/*.md runs, or says why it cannot.
 
 A block runs in the order of its file against one real ``kaskada serve`` (for
-the whole module), real profiles and the real Secret Service; a block that
-cannot run carries ``<!-- not run: REASON -->`` on the line before its fence.
+each file), real profiles and the real Secret Service, after the README's
+quick start (as a reader who followed it); each Python block runs on its own, in
+a fresh namespace, as a reader copies it. A block that cannot run carries
+``<!-- not run: REASON -->`` on the line before its fence.
 
 How each kind runs:
 
-- ``python``: executed in one namespace per file, in order (later blocks build
-  on earlier ones); docs/notebooks.md's blocks run as cells of a real IPython
-  shell (they use magics); a block with ``if __name__ == "__main__":`` is a
+- ``python``: executed in a namespace of its own; docs/notebooks.md's blocks run
+  as cells of one real IPython shell (they use magics, and a notebook's cells
+  build on each other); a block with ``if __name__ == "__main__":`` is a
   script and runs as one in a child process (process pools need that).
 - ``console``: the ``$ …`` lines run in bash; the other lines are output.
 - ``sh``: the block runs in bash (``set -e``).
@@ -44,7 +46,13 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT, require_real_keyring, run_process
+from tests.helpers import (
+    ROOT,
+    end_processes,
+    processes_of_this_run,
+    require_real_keyring,
+    run_process,
+)
 from tests.server_fixtures import ServerProcess
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -132,9 +140,11 @@ def test_the_block_reader_sees_markers_and_indented_blocks(tmp_path: Path) -> No
 # -- the world the blocks run in ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def docs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One ``kaskada serve`` on the default database of a temporary KASKADA_DATA_DIR."""
+    """A ``kaskada serve`` per doc file, on the default database of a temporary
+    KASKADA_DATA_DIR: each file meets a server as a reader's first one, after the
+    README's quick start."""
     require_real_keyring()
     root = tmp_path_factory.mktemp("docs-server")
     data = root / "data"
@@ -156,8 +166,15 @@ class World:
 
     def shell(self, script: str, where: str) -> subprocess.CompletedProcess[str]:
         script = SERVE_LINE.sub("true  # kaskada serve: the module's server stands in", script)
-        result = run_process(["bash", "-e", "-o", "pipefail", "-c", script],
-                             env=self.env, cwd=self.tmp, timeout=120)
+        running = set(processes_of_this_run())
+        try:
+            result = run_process(["bash", "-e", "-o", "pipefail", "-c", script],
+                                 env=self.env, cwd=self.tmp, timeout=120)
+        finally:
+            # A recipe's daemon (the headless-Linux gnome-keyring-daemon) outlives the
+            # block's shell: end it, as the user's logout would.
+            end_processes({pid: command for pid, command in processes_of_this_run().items()
+                           if pid not in running})
         assert result.returncode == 0, (
             f"{where}: exit {result.returncode}\n--- script\n{script}\n"
             f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
@@ -200,6 +217,16 @@ def make_profiles(world: World, names: tuple[str, ...]) -> None:
             + " ".join(flags),
             f"setting up profile {name}",
         )
+
+
+def quick_start() -> list[Block]:
+    """The README's "Quick start with a real server" blocks, which run before every file's."""
+    readme = ROOT / "README.md"
+    lines = readme.read_text().splitlines()
+    start = lines.index("## Quick start with a real server") + 1
+    end = next(n for n in range(start, len(lines)) if lines[n].startswith("## "))
+    return [b for b in blocks(readme) if start < b.line <= end
+            and b.not_run is None and b.lang in RUNNABLE]
 
 
 # -- running each kind of block -------------------------------------------------
@@ -269,19 +296,19 @@ def test_the_docs_blocks_run(
 
     make_profiles(world, SETUP[path.name])
     _reset.reset_all()
-    namespace: dict[str, Any] = {"__name__": "__docs__", "__builtins__": builtins}
-    if path.name == "server.md":
-        namespace["path"] = world.tmp / "from-python.sqlite3"
     ran = 0
     with python_surroundings(world, monkeypatch):
-        for block in blocks(path):
+        # A reader arrives from the README: its quick start has run, then each block.
+        before = quick_start() if path.name != "README.md" else []
+        for block in [*before, *blocks(path)]:
             if block.not_run is not None or block.lang not in RUNNABLE:
                 continue
             ran += 1
             if block.lang == "python" and path.name == "notebooks.md":
                 run_cell(block, ipython_shell, world)
             elif block.lang == "python":
-                run_python(block, namespace, world)
+                # Each block on its own: a reader copies one, not the ones above it.
+                run_python(block, {"__name__": "__docs__", "__builtins__": builtins}, world)
             elif block.lang == "console":
                 run_console(block, world)
             elif block.lang == "sh":

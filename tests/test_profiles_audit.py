@@ -11,7 +11,7 @@ import json
 import os
 import pty
 import select
-import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -112,16 +112,27 @@ def test_an_unchanged_file_serves_the_cached_secret(memory_keyring: Store) -> No
 # --- configure and secrets typed on a terminal -----------------------------------
 
 
+_BECOME_THE_CLI_ON_THIS_TERMINAL = (
+    "import os, sys; os.login_tty(0); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'kaskada', *sys.argv[1:]])"
+)
+
+
 def run_in_pty(args: list[str], answers: list[tuple[str, str]]) -> tuple[int, str]:
     """Run the CLI on a real pseudo-terminal; type each answer once its prompt shows.
 
     Returns the exit code and everything the terminal displayed (echo included).
     """
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - the child
-        os.chdir(REPO)
-        os.execve(sys.executable, [sys.executable, "-m", "kaskada", *args], environment)
+    # Not pty.fork(): forking this threaded process may deadlock the child (Python
+    # 3.12+ warns). subprocess starts a fresh interpreter that makes the terminal
+    # its controlling one (login_tty), then becomes the CLI.
+    fd, follower = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _BECOME_THE_CLI_ON_THIS_TERMINAL, *args],
+        stdin=follower, stdout=follower, stderr=follower, cwd=REPO, env=environment,
+    )
+    os.close(follower)
     shown = b""
     waiting_from = 0
     pending = list(answers)
@@ -146,10 +157,9 @@ def run_in_pty(args: list[str], answers: list[tuple[str, str]]) -> tuple[int, st
             shown += chunk
     finally:
         if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
+            child.kill()
         os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+    return child.wait(), shown.decode(errors="replace")
 
 
 def test_configure_on_a_terminal_never_echoes_the_secret(real_keyring: str) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
 from kaskada.api.v1alpha import table_pb2
@@ -45,11 +47,22 @@ METHODS = {"ListTables", "GetTable", "CreateTable", "DeleteTable"}
 
 
 def test_generated_code_is_not_stale() -> None:
+    # The pinned generator lives in a venv of its own (scripts/gen_protos.py): CI
+    # makes it and names it in GEN_PROTOS_PYTHON; elsewhere this needs it too.
+    if not os.environ.get("GEN_PROTOS_PYTHON") and not os.environ.get("CI"):
+        pytest.skip("GEN_PROTOS_PYTHON names no generator venv (.ci/run makes one)")
     result = subprocess.run(
         [sys.executable, "scripts/gen_protos.py", "--check"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def is_repeated(field: FieldDescriptor) -> bool:
+    """``is_repeated`` since protobuf 5.28 (``label`` is gone in 7), ``label`` before."""
+    if hasattr(field, "is_repeated"):
+        return bool(field.is_repeated)
+    return bool(field.label == FieldDescriptor.LABEL_REPEATED)
 
 
 def test_package_messages_and_field_numbers() -> None:
@@ -62,7 +75,7 @@ def test_package_messages_and_field_numbers() -> None:
         assert actual == fields, message_name
         for field in message.fields:
             repeated = (message_name, field.name) == ("ListTablesResponse", "tables")
-            assert field.is_repeated == repeated, (message_name, field.name)
+            assert is_repeated(field) == repeated, (message_name, field.name)
             expected_type = MESSAGE_TYPES.get((message_name, field.name))
             if expected_type:
                 assert field.message_type is not None

@@ -162,6 +162,32 @@ def test_health_and_reflection_need_no_token(local_server: Any) -> None:
             "ListTables", "GetTable", "CreateTable", "DeleteTable"}
 
 
+
+def test_reflection_answers_v1_as_well_as_v1alpha(local_server: Any) -> None:
+    """grpcurl and Postman ask ``grpc.reflection.v1`` first; UNIMPLEMENTED there
+    used to end their session. v1's messages are v1alpha's on the wire."""
+    from google.protobuf import descriptor_pb2
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    with grpc.insecure_channel(local_server.endpoint) as channel:
+        ask_v1 = channel.stream_stream(
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        listed, described = ask_v1(iter([
+            reflection_pb2.ServerReflectionRequest(list_services=""),
+            reflection_pb2.ServerReflectionRequest(
+                file_containing_symbol="kaskada.api.v1alpha.TableService"),
+        ]), timeout=10)
+    names = {s.name for s in listed.list_services_response.service}
+    assert names >= {"kaskada.api.v1alpha.TableService", "grpc.health.v1.Health",
+                     "grpc.reflection.v1.ServerReflection",
+                     "grpc.reflection.v1alpha.ServerReflection"}
+    files = [descriptor_pb2.FileDescriptorProto.FromString(raw)
+             for raw in described.file_descriptor_response.file_descriptor_proto]
+    assert any(f.package == "kaskada.api.v1alpha" and f.service for f in files)
+
 # -- tenancy ----------------------------------------------------------------------
 
 

@@ -350,5 +350,5 @@ def test_a_missing_server_extra_is_one_clear_error(tmp_path: Path) -> None:
              "KASKADA_DATA_DIR": str(tmp_path / "d")},
     )
     assert result.returncode == 1
-    assert "kaskada[server]" in result.stderr and "Traceback" not in result.stderr
+    assert "kaskada-client[server]" in result.stderr and "Traceback" not in result.stderr
 

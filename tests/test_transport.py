@@ -146,6 +146,15 @@ def test_debug_log_never_shows_the_token(
     assert CANARY not in caplog.text
 
 
+# The fork tests fork a process that runs threads (grpc's, and a lock holder's) on
+# purpose: kaskada's at-fork handlers make that safe, and these tests prove it (the
+# child reports, or its alarm ends it). Python 3.12+ warns of such forks in general.
+FORK_WHILE_THREADED = pytest.mark.filterwarnings(
+    r"ignore:This process \(pid=\d+\) is multi-threaded:DeprecationWarning"
+)
+
+
+@FORK_WHILE_THREADED
 @pytest.mark.skipif(sys.platform == "win32", reason="fork")
 def test_a_forked_child_drops_inherited_channels(scripted: tuple[Scripted, str]) -> None:
     _servicer, endpoint = scripted
@@ -164,6 +173,7 @@ def test_a_forked_child_drops_inherited_channels(scripted: tuple[Scripted, str])
     assert _transport.POOL.keys()  # the parent keeps its own
 
 
+@FORK_WHILE_THREADED
 @pytest.mark.skipif(sys.platform == "win32", reason="fork")
 def test_a_forked_child_calls_on_its_own_channel_even_if_a_lock_was_held(
     scripted: tuple[Scripted, str], token_endpoint: FakeTokenEndpoint

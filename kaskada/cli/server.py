@@ -53,23 +53,19 @@ def _serve(args: argparse.Namespace) -> int:
     def request_stop(signum: int, frame: object) -> None:
         stop.set()
 
+    if args.tls_ca is not None and args.tls_cert is None:
+        raise ServerError("--tls-ca names the CA of --tls-cert: give --tls-cert and --tls-key too")
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         server = start_server(_options(args))
         try:
-            cert = str(Path(args.tls_cert).absolute()) if args.tls_cert else ""
-            server.store.set_meta({"tls_cert": cert})  # what add-client --save-profile trusts
+            trust = _announce_trust(args.tls_cert, args.tls_ca)
+            server.store.set_meta({"tls_cert": trust})  # what add-client --save-profile trusts
             print(
                 f"kaskada serve: gRPC on {server.endpoint}, "
                 f"token endpoint {server.token_url}",
                 flush=True,
             )
-            if cert:
-                note(
-                    f"kaskada serve: TLS with {cert}; clients trust it with --ca-bundle {cert} "
-                    "(or the CA that signed it); `kaskada server add-client --save-profile "
-                    "NAME` saves that for you"
-                )
             while not stop.wait(1.0):
                 pass
             note("kaskada serve: stopping, finishing calls in flight")
@@ -80,6 +76,37 @@ def _serve(args: argparse.Namespace) -> int:
             signal.signal(sig, old)
         logger.removeHandler(handler)
     return 0
+
+
+def _announce_trust(tls_cert: Path | None, tls_ca: Path | None) -> str:
+    """Say which file clients must trust, and return it ("" when none is known).
+
+    A self-signed certificate, or a chain file that ends in its root, is trusted
+    as it is; a leaf signed by a CA is not (Python 3.11's OpenSSL and gRPC ask
+    for the CA: "unable to get local issuer certificate"), so the CA is named.
+    """
+    from kaskada._tls import holds_its_own_root
+
+    if tls_cert is None:
+        return ""
+    cert = str(Path(tls_cert).absolute())
+    if tls_ca is not None:
+        trust = str(Path(tls_ca).absolute())
+    elif holds_its_own_root(cert):
+        trust = cert
+    else:
+        note(
+            f"kaskada serve: TLS with {cert}, which is signed by a CA the file does not "
+            "hold: clients trust that CA, not this file (--ca-bundle CA.pem); restart with "
+            "--tls-ca CA.pem (or append the CA to the certificate file) and `kaskada server "
+            "add-client --save-profile NAME` saves it for you"
+        )
+        return ""
+    note(
+        f"kaskada serve: TLS with {cert}; clients trust it with --ca-bundle {trust}; "
+        "`kaskada server add-client --save-profile NAME` saves that for you"
+    )
+    return trust
 
 
 def _add_client(args: argparse.Namespace) -> int:
@@ -236,8 +263,9 @@ def _profile_fields(
         "ca_bundle": str(Path(ca_bundle).expanduser().absolute()) if ca_bundle else None,
     }
     if is_secure and ca_bundle is None and args.save_profile:
-        note("kaskada: the server uses TLS: pass --ca-bundle CERT unless its certificate "
-             "is trusted by the system")
+        note("kaskada: the server uses TLS with a certificate signed by a CA it was not "
+             "told about: pass --ca-bundle CA.pem naming that CA (or restart kaskada serve "
+             "with --tls-ca CA.pem), unless the system already trusts it")
     return fields
 
 

@@ -112,10 +112,10 @@ class Entry:
     __slots__ = ("folder", "key", "lock_timeout", "profile")
 
     def __init__(self, key: str, *, profile: str | None, lock_timeout: float) -> None:
-        self.key = key
-        self.profile = profile
-        self.folder = cache_dir()
-        self.lock_timeout = lock_timeout
+        self.key: str = key
+        self.profile: str | None = profile
+        self.folder: Path = cache_dir()
+        self.lock_timeout: float = lock_timeout
 
     @property
     def path(self) -> Path:

@@ -272,6 +272,18 @@ def post_form(
                 f"the token endpoint {url} speaks plain HTTP, not HTTPS: write it as "
                 "http://… (a local server started without --tls-cert)"
             ) from None
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            from kaskada._tls import verify_failure
+
+            parsed = urllib.parse.urlsplit(url)
+            default_port = 443 if parsed.scheme == "https" else 80
+            refused = verify_failure(
+                str(reason), what=f"the token endpoint {url}",
+                address=f"{parsed.hostname}:{parsed.port or default_port}",
+                ca_bundle=os.path.expanduser(ca_bundle) if ca_bundle else None,
+            )
+            if refused is not None:
+                raise ConfigError(refused) from None
         if isinstance(reason, ssl.SSLError) and ca_bundle and "CERTIFICATE_VERIFY" not in str(
             reason
         ):

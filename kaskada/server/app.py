@@ -21,7 +21,7 @@ from kaskada.server.overload import BACKSTOP, CallQueue, OverloadInterceptor
 from kaskada.server.store import Store
 from kaskada.server.tables import TableServicer
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth/token"
 MAX_WORKERS = 16
@@ -46,7 +46,7 @@ GRPC_OPTIONS: list[tuple[str, int]] = [
 """Bounds on what one connection may hold or cost: see docs/server.md, "Limits"."""
 SERVER_EXTRA = (
     "kaskada serve needs the server extra ({missing} is not installed): "
-    "python3 -m pip install 'kaskada[server]' (or -e '.[server]' in a clone)"
+    "python3 -m pip install 'kaskada-client[server]' (or -e '.[server]' in a clone)"
 )
 
 
@@ -81,13 +81,13 @@ class RunningServer:
         """
         options = ServerOptions() if options is None else options
         self.options = options
-        self.is_secure = options.tls_cert is not None
-        self.store = Store(
+        self.is_secure: bool = options.tls_cert is not None
+        self.store: Store = Store(
             options.db, scrypt_n=options.scrypt_n,
             max_tables_per_account=options.max_tables_per_account,
             max_db_bytes=None if options.max_db_mb is None else options.max_db_mb << 20,
         )
-        self.db = self.store.path
+        self.db: Path = self.store.path
         try:
             self._start(options)
         except BaseException:
@@ -106,7 +106,7 @@ class RunningServer:
     def _start(self, options: ServerOptions) -> None:
         try:  # the server extra: missing, it is one clear line, not an ImportError
             from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-            from grpc_reflection.v1alpha import reflection
+            from grpc_reflection.v1alpha import reflection  # noqa: F401 (the extra is here)
 
             from kaskada.server.token_http import TokenEndpoint, connection_cap
         except ImportError as error:
@@ -147,7 +147,7 @@ class RunningServer:
             ),
             maximum_concurrent_rpcs=BACKSTOP,
         )
-        table_pb2_grpc.add_TableServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        table_pb2_grpc.add_TableServiceServicer_to_server(
             TableServicer(self.store, default_account=None if auth else "default"), server
         )
         health_servicer = health.HealthServicer()
@@ -155,9 +155,7 @@ class RunningServer:
         service_name = table_pb2.DESCRIPTOR.services_by_name["TableService"].full_name
         for name in ("", service_name):
             health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        reflection.enable_server_reflection(
-            (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        _enable_reflection(server, (service_name, health.SERVICE_NAME))
         address = _join(host, options.port)
         try:
             if cert_pem is not None and key_pem is not None:
@@ -188,9 +186,9 @@ class RunningServer:
         self._health = health_servicer
         server.start()
         self._http.start()
-        self.endpoint = _join(host, bound)
+        self.endpoint: str = _join(host, bound)
         scheme = "https" if self.is_secure else "http"
-        self.token_url = f"{scheme}://{_join(host, self._http.server_address[1])}{TOKEN_PATH}"
+        self.token_url: str = f"{scheme}://{_join(host, self._http.server_address[1])}{TOKEN_PATH}"
         self._stopped = False
 
     def add_client(self, account: str) -> tuple[str, Secret]:
@@ -231,3 +229,29 @@ class RunningServer:
 
     def __repr__(self) -> str:
         return f"RunningServer(endpoint={self.endpoint!r}, token_url={self.token_url!r})"
+
+
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _enable_reflection(server: grpc.Server, service_names: tuple[str, ...]) -> None:
+    """Serve reflection as both ``grpc.reflection.v1`` and ``v1alpha``.
+
+    grpcio-reflection implements v1alpha only, but tools (grpcurl, Postman) ask v1
+    first. v1 is v1alpha renamed, message for message, so one servicer answers
+    both: the v1 service reuses v1alpha's messages, identical on the wire, as
+    grpc-java and grpc-go serve the two.
+    """
+    from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+    names = (*service_names, REFLECTION_V1, reflection.SERVICE_NAME)
+    servicer = reflection.ReflectionServicer(names)
+    reflection.enable_server_reflection(list(names), server)
+    handler = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": handler}),)
+    )

@@ -23,7 +23,7 @@ import grpc
 from kaskada.server.limits import LogSummary
 from kaskada.server.store import Store
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 current_account: contextvars.ContextVar[str] = contextvars.ContextVar("kaskada_server_account")
 """The account of the call being served, set by the interceptor."""
@@ -88,7 +88,7 @@ class AuthInterceptor(_Interceptor):
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self.refusals = LogSummary(log, "refused unauthenticated gRPC calls")
+        self.refusals: LogSummary = LogSummary(log, "refused unauthenticated gRPC calls")
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def intercept_service(

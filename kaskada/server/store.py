@@ -209,12 +209,12 @@ class Store:
         max_tables_per_account: int = DEFAULT_MAX_TABLES_PER_ACCOUNT,
         max_db_bytes: int | None = None,
     ) -> None:
-        self.path = Path(path) if path is not None else default_db_path()
+        self.path: Path = Path(path) if path is not None else default_db_path()
         self.max_tables_per_account = max_tables_per_account
         self.max_db_bytes = max_db_bytes
         self._key = b""
         self._legacy_slots = threading.BoundedSemaphore(LEGACY_SCRYPT_AT_ONCE)
-        self.scrypt_n = validate_scrypt_n(
+        self.scrypt_n: int = validate_scrypt_n(
             scrypt_n if scrypt_n is not None else (scrypt_n_from_env() or DEFAULT_SCRYPT_N)
         )
         self._local = _Local()

@@ -25,7 +25,7 @@ from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
 from kaskada.server.auth import current_account
 from kaskada.server.store import QuotaExceeded, StorageFull, Store, TableExists, TableRow
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000

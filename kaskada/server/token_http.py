@@ -49,7 +49,7 @@ from kaskada.server.limits import FD_RESERVE, FailureLimiter, LogSummary
 from kaskada.server.oauth_http import OAuthRoutes, claims
 from kaskada.server.store import StorageFull, Store
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth/token"
 MAX_BODY_BYTES = 8192
@@ -85,7 +85,7 @@ class OAuthError(Exception):
         self.error = error
         self.description = description
         self.status = status
-        self.headers = headers or {}
+        self.headers: dict[str, str] = headers or {}
 
 
 def connection_cap(requested: int | None = None) -> int:
@@ -131,7 +131,7 @@ class TokenEndpoint:
     ) -> None:
         self.store = store
         self.token_ttl = token_ttl
-        self.max_connections = connection_cap(max_connections)
+        self.max_connections: int = connection_cap(max_connections)
         self._address = address
         self._ssl = ssl_context
         self._loop = asyncio.new_event_loop()
@@ -139,9 +139,10 @@ class TokenEndpoint:
         self._executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="kaskada-token")
         self._connections: dict[_Connection, None] = {}  # insertion order = age
         self._waiting = 0
-        self.by_peer = FailureLimiter(*PEER_FAILURES)
-        self.failures = FailureLimiter(*GLOBAL_FAILURES)
-        self.limited = LogSummary(log, "failed sign-ins beyond the rate limit (answered 429)")
+        self.by_peer: FailureLimiter = FailureLimiter(*PEER_FAILURES)
+        self.failures: FailureLimiter = FailureLimiter(*GLOBAL_FAILURES)
+        self.limited: LogSummary = LogSummary(
+            log, "failed sign-ins beyond the rate limit (answered 429)")
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self.server_address: tuple[str, int] = address

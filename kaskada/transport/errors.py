@@ -110,6 +110,8 @@ def is_overload(code: str, server_message: str | None, delay: float | None) -> b
     )
 
 
+# kaskada._tls.REFUSED_MARKERS, here so that no failure imports ssl to check them.
+_REFUSED_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "Verification Check", "peer certificate")
 _TLS_TO_PLAINTEXT = ("WRONG_VERSION_NUMBER", "Tls handshake failed", "Ssl handshake failed")
 
 
@@ -142,6 +144,7 @@ def from_rpc_error(
     who: str = "",
     sent: Sequence[Secret | None] = (),
     read: bool = True,
+    ca_bundle: str | None = None,
 ) -> KaskadaError:
     """The KaskadaError for a failed call to ``method`` at ``endpoint``.
 
@@ -159,7 +162,6 @@ def from_rpc_error(
     text = server_message or code
     if details:
         text += " (" + "; ".join(details) + ")"
-    mismatch = scheme_mismatch(text) if code == "UNAVAILABLE" else None
     overload = code == "RESOURCE_EXHAUSTED" and is_overload(
         code, server_message, retry_delay(error)
     )
@@ -174,7 +176,17 @@ def from_rpc_error(
             "calls at once (KASKADA_MAX_IN_FLIGHT)"
         )
         return ApiUnavailableError(message, code=code, details=details)
-    if mismatch is not None:
+    refused = None
+    if code == "UNAVAILABLE" and any(marker in text for marker in _REFUSED_MARKERS):
+        from kaskada._tls import verify_failure  # ssl: only when a certificate was refused
+
+        refused = verify_failure(
+            text, what=f"the Kaskada API at {endpoint}", address=endpoint, ca_bundle=ca_bundle
+        )
+    mismatch = scheme_mismatch(text) if code == "UNAVAILABLE" and refused is None else None
+    if refused is not None:
+        message = refused
+    elif mismatch is not None:
         message = f"the Kaskada API at {endpoint} could not be reached ({code}: {text}): {mismatch}"
     elif code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
         message = (

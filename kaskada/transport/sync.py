@@ -304,6 +304,7 @@ def failure(
     mapped = from_rpc_error(
         error, endpoint=settings.endpoint.value, method=path.rsplit("/", 1)[-1], who=who,
         sent=sent, read=read,
+        ca_bundle=settings.ca_bundle.value if settings.is_secure.value else None,
     )
     if isinstance(mapped, ApiAuthenticationError) and not tokens.refreshable:
         renewal = getattr(tokens, "renewal_hint", None)

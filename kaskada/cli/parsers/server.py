@@ -60,6 +60,11 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain: TLS on both ports")
     serve.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     serve.add_argument(
+        "--tls-ca", type=Path, metavar="FILE",
+        help="the CA clients trust when --tls-cert is signed by one (named to clients and "
+        "saved by add-client --save-profile)",
+    )
+    serve.add_argument(
         "--token-ttl", type=int, default=3600, metavar="SECONDS",
         help="lifetime of access tokens (default 3600)",
     )
@@ -120,7 +125,7 @@ def register(subparsers: Any) -> None:
     add.add_argument(
         "--ca-bundle", metavar="FILE",
         help="with --save-profile: PEM roots to trust for a TLS server (default: the "
-        "--tls-cert the running server was started with)",
+        "file the running server names: its --tls-ca, or a --tls-cert that holds its root)",
     )
     add.add_argument("--default", action="store_true", help="make the saved profile the default")
     add.add_argument("--force", action="store_true", help="replace an existing profile NAME")
