@@ -4,6 +4,8 @@ poller's lines (with a scripted token endpoint: no clock, no network)."""
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,19 +106,42 @@ def test_polling_too_fast_is_slow_down(server: Any) -> None:
     assert json.loads(post(server.token_url, form)[1])["error"] == "slow_down"
 
 
-def test_failed_page_sign_ins_are_rate_limited_per_peer(server: Any) -> None:
+def test_page_failures_are_limited_but_a_correct_password_always_gets_through(
+        server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """F14: page failures take from the per-peer and the global budgets and are summarised
+    beyond them; a person with the right password is never refused for others' failures."""
     OAuthStore(server.store).add_user("dev", "alice", PASSWORD)
     answer = json.loads(post(base_url(server) + "/oauth/device_authorization",
                              {"client_id": "kaskada-cli"})[1])
-    statuses = []
-    for _ in range(3):
-        statuses.append(decide_over_http(answer["verification_uri_complete"], approve=True,
-                                          password="wrong password")[0])
+    complete = answer["verification_uri_complete"]
+    statuses = [decide_over_http(complete, approve=True, password="wrong password")[0]
+                for _ in range(3)]
     assert statuses == [401, 401, 401]
-    server._http.by_peer._buckets["127.0.0.1"] = (0.0, 1e18)  # the peer's budget is spent
-    status, page = decide_over_http(answer["verification_uri_complete"], approve=True)
+    limits = server._http
+    assert limits.failures._level("*", time.monotonic()) < limits.failures.burst - 2
+    limits.by_peer._buckets["127.0.0.1"] = (0.0, 1e18)  # this address's budget is spent
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="kaskada.server"):
+        for _ in range(5):
+            status, page = decide_over_http(complete, approve=True, password="wrong password")
+            assert status == 429 and "Too many failed attempts" in page
+    assert "failed sign-in of user" not in caplog.text  # summarised, no line per failure
+    status, page = decide_over_http(complete, approve=True)  # the right password
+    assert status == 200, page
+    assert OAuthStore(server.store).pending_device(answer["user_code"]) is None
+
+
+def test_page_and_device_failures_take_from_the_global_budget(server: Any) -> None:
+    OAuthStore(server.store).add_user("dev", "alice", PASSWORD)
+    url = base_url(server) + "/oauth/device_authorization"
+    answer = json.loads(post(url, {"client_id": "kaskada-cli"})[1])
+    server._http.failures._buckets["*"] = (0.0, 1e18)  # many addresses spent the budget
+    status, page = decide_over_http(answer["verification_uri_complete"], approve=True,
+                                    password="wrong password")
     assert status == 429 and "Too many failed attempts" in page
-    assert OAuthStore(server.store).pending_device(answer["user_code"]) is not None
+    status, body = post(url, {"client_id": "no-such-client"})
+    assert status == 429 and json.loads(body)["error"] == "temporarily_unavailable"
+    assert decide_over_http(answer["verification_uri_complete"], approve=True)[0] == 200
 
 
 def _pending(settings: Any = None) -> _login.Pending:
