@@ -1,5 +1,5 @@
-"""``kaskada server add-user|trust-issuer|list-issuers|remove-issuer``: the people
-and CI identities of the local server's database."""
+"""``kaskada server add-user|list-users|remove-user|trust-issuer|list-issuers|
+remove-issuer``: the people and CI identities of the local server's database."""
 
 from __future__ import annotations
 
@@ -29,14 +29,52 @@ def _add_user(args: argparse.Namespace) -> int:
     password = _read_password(args)
     store = Store(args.db)
     try:
-        OAuthStore(store).add_user(args.account, args.name, password, force=args.force)
+        ended = OAuthStore(store).add_user(args.account, args.name, password, force=args.force)
     finally:
         store.close()
     if args.json:
-        emit_json({"account": args.account, "user": args.name})
+        emit_json({"account": args.account, "user": args.name, "signed_out": ended})
+        return 0
+    note(f"kaskada: user {args.name!r} of account {args.account!r} can now approve "
+         "device logins (kaskada login)")
+    if args.force:
+        note(f"kaskada: {_signed_out(ended)}: a new password ends the user's device logins; "
+             "they sign in again with `kaskada login`")
+    return 0
+
+
+def _signed_out(ended: int) -> str:
+    return f"ended {ended} device login{'' if ended == 1 else 's'} (refresh tokens and their " \
+        "access tokens revoked)"
+
+
+def _remove_user(args: argparse.Namespace) -> int:
+    store = Store(args.db, create=False)
+    try:
+        ended = OAuthStore(store).remove_user(args.account, args.name)
+    finally:
+        store.close()
+    if args.json:
+        emit_json({"account": args.account, "user": args.name, "signed_out": ended})
     else:
-        note(f"kaskada: user {args.name!r} of account {args.account!r} can now approve "
-             "device logins (kaskada login)")
+        note(f"kaskada: removed user {args.name!r} of account {args.account!r}; "
+             f"{_signed_out(ended)}")
+    return 0
+
+
+def _list_users(args: argparse.Namespace) -> int:
+    store = Store(args.db, create=False)
+    try:
+        rows = OAuthStore(store).users()
+    finally:
+        store.close()
+    if args.json:
+        emit_json([{"account": account, "user": name} for account, name in rows])
+        return 0
+    for account, name in rows:
+        print(f"{account}\t{name}")
+    if not rows:
+        note("kaskada: no users: add one with `kaskada server add-user --account NAME USER`")
     return 0
 
 
