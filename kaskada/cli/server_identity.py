@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import sys
+import urllib.parse
 
 from kaskada.cli._output import emit_json, note
+from kaskada.cli.parsers import UsageError
 from kaskada.server._errors import ServerError
 from kaskada.server.oauth_store import OAuthStore
 from kaskada.server.store import Store
@@ -78,9 +81,50 @@ def _list_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_trust(args: argparse.Namespace) -> None:
+    """Refuse a trust entry that is wrong on its face (usage, exit 2) or whose key set
+    cannot be read (exit 1), now rather than as refused exchanges later."""
+    from kaskada.server.exchange import Refused, load_jwks, source_problem
+
+    issuer = urllib.parse.urlsplit(args.issuer)
+    if issuer.scheme not in ("https", "http") or not issuer.hostname:
+        raise UsageError(f"--issuer {args.issuer[:200]!r} is not a URL: give the tokens' iss "
+                         "exactly, e.g. https://token.actions.githubusercontent.com")
+    problem = source_problem(args.jwks)
+    if problem is not None:
+        raise UsageError(problem)
+    pattern = args.subject
+    if not pattern.strip() or not pattern.isprintable():
+        raise UsageError(f"--subject {pattern[:200]!r} is empty or has control characters: "
+                         "give the tokens' sub, e.g. 'repo:org/repo:ref:refs/heads/main'")
+    if re.search(r"\[(?![^\]]+\])", pattern):
+        raise UsageError(f"--subject {pattern[:200]!r} has a '[' without its ']': close the "
+                         "set (fnmatch: [abc]), or write [[] for a literal '['")
+    if set(pattern) <= set("*?") and not args.any_subject:
+        raise UsageError(f"--subject {pattern!r} matches every subject of {args.issuer}: on a "
+                         "shared issuer (GitHub, GitLab) that is every repository there; "
+                         "name the subject, or pass --any-subject if you mean it")
+    if args.issuer.endswith("/"):
+        note(f"kaskada: warning: --issuer {args.issuer!r} ends with '/': a token's iss must "
+             "match exactly (GitHub's has no trailing slash); check the issuer's tokens")
+    try:
+        keys = load_jwks(args.jwks)
+    except Refused as refused:
+        raise ServerError(f"{refused}: give the issuer's key set (its jwks_uri, or a "
+                          "JSON file of it)") from None
+    if not keys:
+        raise ServerError(f"the key set {args.jwks} holds no signing key")
+
+
 def _trust_issuer(args: argparse.Namespace) -> int:
+    _check_trust(args)
     store = Store(args.db)
     try:
+        if not args.new_account and not OAuthStore(store).account_known(args.account):
+            raise ServerError(
+                f"no client, user, table or issuer of {args.db} names account "
+                f"{args.account!r}: check the name, or pass --new-account to start that "
+                "account with this issuer")
         trust_id = OAuthStore(store).trust_issuer(
             args.issuer, args.jwks, args.audience, args.subject, args.account)
     finally:

@@ -375,6 +375,16 @@ class OAuthStore:
                 (issuer, jwks, audience, subject, account, time.time()))
         return int(cursor.lastrowid or 0)
 
+    def account_known(self, account: str) -> bool:
+        """Whether a client, user, table or trust entry names ``account`` already."""
+        row = self.store._connect().execute(
+            "SELECT EXISTS(SELECT 1 FROM clients WHERE account = ?)"
+            " OR EXISTS(SELECT 1 FROM users WHERE account = ?)"
+            " OR EXISTS(SELECT 1 FROM tables WHERE account = ?)"
+            " OR EXISTS(SELECT 1 FROM trusted_issuers WHERE account = ?)",
+            (account,) * 4).fetchone()
+        return bool(row[0])
+
     def trusted_issuers(self, issuer: str | None = None) -> list[TrustedIssuer]:
         query = "SELECT id, issuer, jwks, audience, subject, account FROM trusted_issuers"
         rows = (self.store._connect().execute(query + " WHERE issuer = ? ORDER BY id", (issuer,))

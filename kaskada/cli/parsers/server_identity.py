@@ -58,11 +58,16 @@ def register(commands: Any, db_argument: Callable[[argparse.ArgumentParser], Non
     )
     trust.add_argument("--issuer", required=True, metavar="URL", help="the tokens' iss")
     trust.add_argument("--jwks", required=True, metavar="FILE|URL",
-                       help="the issuer's key set (a JSON file, or an https URL)")
+                       help="the issuer's key set (a JSON file, or an https URL; "
+                       "http only on loopback; read now, and refused if invalid)")
     trust.add_argument("--audience", required=True, metavar="A", help="the tokens' aud")
     trust.add_argument("--subject", required=True, metavar="PATTERN",
                        help="the tokens' sub, e.g. 'repo:org/repo:ref:refs/heads/main'")
     trust.add_argument("--account", required=True, metavar="NAME", help="the account to map to")
+    trust.add_argument("--any-subject", action="store_true",
+                       help="allow a --subject of only wildcards (every subject of the issuer)")
+    trust.add_argument("--new-account", action="store_true",
+                       help="allow an --account that no client, user or table names yet")
     db_argument(trust)
     trust.epilog = (
         "example:\n  kaskada server trust-issuer --issuer "
