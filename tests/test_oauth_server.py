@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -275,3 +276,45 @@ def test_rotation_keeps_the_family_s_absolute_expiry(server: Any) -> None:
     expiries = {row[0] for row in server.store._connect().execute(
         "SELECT expires FROM refresh_tokens WHERE subject = 'user:finn'")}
     assert len(expiries) == 1
+
+
+def _metadata_and_page(token_url: str) -> tuple[dict[str, Any], str]:
+    base = token_url.rsplit("/oauth/", 1)[0]
+    with urllib.request.urlopen(base + "/.well-known/oauth-authorization-server",
+                                timeout=10) as answer:
+        metadata: dict[str, Any] = json.loads(answer.read())
+    started = json.loads(post(base + "/oauth/device_authorization",
+                              {"client_id": "kaskada-cli"})[1])
+    return metadata, started["verification_uri"]
+
+
+def test_public_url_is_the_issuer_and_the_device_page(tmp_path: Path) -> None:
+    """F17: behind a name (or a proxy) the metadata and the page say --public-url."""
+    with start_server(db=tmp_path / "p.sqlite3",
+                      public_url="https://kaskada.example.test:8443/") as running:
+        metadata, page = _metadata_and_page(running.token_url)
+    assert metadata["issuer"] == "https://kaskada.example.test:8443"
+    assert metadata["token_endpoint"] == "https://kaskada.example.test:8443/oauth/token"
+    assert page == "https://kaskada.example.test:8443/device"
+
+
+def test_a_wildcard_bind_is_named_localhost_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """F17: bound to every interface without --public-url, clients are never told 0.0.0.0."""
+    with caplog.at_level(logging.WARNING, logger="kaskada.server"), start_server(
+            db=tmp_path / "w.sqlite3", host="0.0.0.0", allow_insecure=True) as running:
+        port = running.token_url.rsplit(":", 1)[1].split("/")[0]
+        metadata, page = _metadata_and_page(f"http://127.0.0.1:{port}/oauth/token")
+    assert metadata["issuer"] == f"http://localhost:{port}"
+    assert page == f"http://localhost:{port}/device"
+    assert "without --public-url" in caplog.text
+
+
+def test_a_bad_public_url_is_a_usage_error(tmp_path: Path) -> None:
+    for url, words in (("kaskada.example.test", "is not an http(s) URL"),
+                       ("https://h.test/sub/path", "has a path"),
+                       ("http://0.0.0.0:1", "names every interface")):
+        out = kaskada("serve", "--public-url", url, "--port", "0", "--token-port", "0",
+                      "--db", str(tmp_path / "u.sqlite3"))
+        assert out.returncode == 2 and words in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr

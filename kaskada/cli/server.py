@@ -64,6 +64,9 @@ def _serve(args: argparse.Namespace) -> int:
                 f"token endpoint {server.token_url}",
                 flush=True,
             )
+            if args.public_url:
+                note(f"kaskada serve: sign-in metadata and the device page name "
+                     f"{server.public_url} (--public-url)")
             if cert:
                 note(
                     f"kaskada serve: TLS with {cert}; clients trust it with --ca-bundle {cert} "

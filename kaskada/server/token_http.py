@@ -47,6 +47,7 @@ import h11
 
 from kaskada.server.limits import FD_RESERVE, FailureLimiter, LogSummary
 from kaskada.server.oauth_http import OAuthRoutes, claims
+from kaskada.server.options import default_public_url
 from kaskada.server.store import StorageFull, Store
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,10 @@ class TokenEndpoint:
         token_ttl: int,
         ssl_context: ssl.SSLContext | None = None,
         max_connections: int | None = None,
+        public_url: str | None = None,
     ) -> None:
+        """``public_url``: the issuer and page address clients reach (None: the bound
+        address, a wildcard one as ``localhost``)."""
         self.store = store
         self.token_ttl = token_ttl
         self.max_connections = connection_cap(max_connections)
@@ -155,9 +159,8 @@ class TokenEndpoint:
         )
         sockname = self._server.sockets[0].getsockname()
         self.server_address = (sockname[0], sockname[1])
-        host = address[0]
-        self.base_url = "{}://{}:{}".format(
-            "https" if ssl_context else "http", f"[{host}]" if ":" in host else host, sockname[1])
+        self.base_url = public_url or default_public_url(
+            "https" if ssl_context else "http", address[0], sockname[1])
         self.routes = OAuthRoutes(
             store, access_ttl=token_ttl, base_url=self.base_url,
             failure=self._failure)
