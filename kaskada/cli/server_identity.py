@@ -4,16 +4,29 @@ remove-issuer``: the people and CI identities of the local server's database."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import re
 import sys
 import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
 
 from kaskada.cli._output import emit_json, note
 from kaskada.cli.parsers import UsageError
 from kaskada.server._errors import ServerError
 from kaskada.server.oauth_store import OAuthStore
 from kaskada.server.store import Store
+
+
+@contextlib.contextmanager
+def _oauth(db: Path | None, *, create: bool = True) -> Iterator[OAuthStore]:
+    """The people-and-CI side of the server's database, closed after one command."""
+    store = Store(db, create=create)
+    try:
+        yield OAuthStore(store)
+    finally:
+        store.close()
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -30,11 +43,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 def _add_user(args: argparse.Namespace) -> int:
     password = _read_password(args)
-    store = Store(args.db)
-    try:
-        ended = OAuthStore(store).add_user(args.account, args.name, password, force=args.force)
-    finally:
-        store.close()
+    with _oauth(args.db) as oauth:
+        ended = oauth.add_user(args.account, args.name, password, force=args.force)
     if args.json:
         emit_json({"account": args.account, "user": args.name, "signed_out": ended})
         return 0
@@ -52,11 +62,8 @@ def _signed_out(ended: int) -> str:
 
 
 def _remove_user(args: argparse.Namespace) -> int:
-    store = Store(args.db, create=False)
-    try:
-        ended = OAuthStore(store).remove_user(args.account, args.name)
-    finally:
-        store.close()
+    with _oauth(args.db, create=False) as oauth:
+        ended = oauth.remove_user(args.account, args.name)
     if args.json:
         emit_json({"account": args.account, "user": args.name, "signed_out": ended})
     else:
@@ -66,11 +73,8 @@ def _remove_user(args: argparse.Namespace) -> int:
 
 
 def _list_users(args: argparse.Namespace) -> int:
-    store = Store(args.db, create=False)
-    try:
-        rows = OAuthStore(store).users()
-    finally:
-        store.close()
+    with _oauth(args.db, create=False) as oauth:
+        rows = oauth.users()
     if args.json:
         emit_json([{"account": account, "user": name} for account, name in rows])
         return 0
@@ -118,17 +122,14 @@ def _check_trust(args: argparse.Namespace) -> None:
 
 def _trust_issuer(args: argparse.Namespace) -> int:
     _check_trust(args)
-    store = Store(args.db)
-    try:
-        if not args.new_account and not OAuthStore(store).account_known(args.account):
+    with _oauth(args.db) as oauth:
+        if not args.new_account and not oauth.account_known(args.account):
             raise ServerError(
-                f"no client, user, table or issuer of {args.db} names account "
+                f"no client, user, table or issuer of {oauth.store.path} names account "
                 f"{args.account!r}: check the name, or pass --new-account to start that "
                 "account with this issuer")
-        trust_id = OAuthStore(store).trust_issuer(
+        trust_id = oauth.trust_issuer(
             args.issuer, args.jwks, args.audience, args.subject, args.account)
-    finally:
-        store.close()
     if args.json:
         emit_json({"id": trust_id})
     else:
@@ -139,11 +140,8 @@ def _trust_issuer(args: argparse.Namespace) -> int:
 
 
 def _list_issuers(args: argparse.Namespace) -> int:
-    store = Store(args.db, create=False)
-    try:
-        rows = OAuthStore(store).trusted_issuers()
-    finally:
-        store.close()
+    with _oauth(args.db, create=False) as oauth:
+        rows = oauth.trusted_issuers()
     if args.json:
         emit_json([{"id": r.id, "issuer": r.issuer, "jwks": r.jwks, "audience": r.audience,
                     "subject": r.subject, "account": r.account} for r in rows])
@@ -157,11 +155,8 @@ def _list_issuers(args: argparse.Namespace) -> int:
 
 
 def _remove_issuer(args: argparse.Namespace) -> int:
-    store = Store(args.db, create=False)
-    try:
-        OAuthStore(store).remove_issuer(args.trust_id)
-    finally:
-        store.close()
+    with _oauth(args.db, create=False) as oauth:
+        oauth.remove_issuer(args.trust_id)
     note(f"kaskada: removed trusted issuer {args.trust_id}")
     return 0
 
@@ -171,11 +166,8 @@ def add_public_client(args: argparse.Namespace) -> int:
     if args.save_profile:
         raise ServerError("--public does not take --save-profile: write a profile with "
                           'auth = "device" and this client_id')
-    store = Store(args.db)
-    try:
-        client_id = OAuthStore(store).add_public_client()
-    finally:
-        store.close()
+    with _oauth(args.db) as oauth:
+        client_id = oauth.add_public_client()
     if args.json:
         emit_json({"client_id": client_id, "public": True})
     else:
