@@ -126,6 +126,10 @@ def test_page_failures_are_limited_but_a_correct_password_always_gets_through(
             status, page = decide_over_http(complete, approve=True, password="wrong password")
             assert status == 429 and "Too many failed attempts" in page
     assert "failed sign-in of user" not in caplog.text  # summarised, no line per failure
+    unknown = dict(answer, verification_uri_complete=complete.split("=")[0] + "=ZZZZ-ZZZZ")
+    status, page = decide_over_http(unknown["verification_uri_complete"], approve=True,
+                                    password="wrong password")
+    assert status == 429 and "unknown" not in page  # beyond the budget codes are not probed
     status, page = decide_over_http(complete, approve=True)  # the right password
     assert status == 200, page
     assert OAuthStore(server.store).pending_device(answer["user_code"]) is None

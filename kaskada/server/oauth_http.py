@@ -303,15 +303,14 @@ class OAuthRoutes:
                    keep_code: bool = True) -> Answer:
             """A failure counted against the budgets; beyond them 429 and no line of its own."""
             wait, _ = self._failure(peer)
-            shown = code if keep_code else ""
-            if wait:
+            if wait:  # the same answer whatever failed: no probing codes beyond the budget
                 return Answer(HTTPStatus.TOO_MANY_REQUESTS, html=pages.form(
-                    token, shown, account, user,
-                    f"{message} Too many failed attempts: try again in {wait} s."),
+                    token, code, account, user,
+                    f"Too many failed attempts: try again in {wait} s."),
                     headers={**again, "Retry-After": str(wait)})
             log.info(line, *args)
-            return Answer(status, html=pages.form(token, shown, account, user, message),
-                          headers=again)
+            return Answer(status, html=pages.form(
+                token, code if keep_code else "", account, user, message), headers=again)
 
         if not self._csrf.valid(fields.get("csrf_token"), pages.read_cookie(headers.get("cookie"))):
             wait, _ = self._failure(peer)
