@@ -280,6 +280,11 @@ def test_rotation_keeps_the_family_s_absolute_expiry(server: Any) -> None:
     expiries = {row[0] for row in server.store._connect().execute(
         "SELECT expires FROM refresh_tokens WHERE subject = 'user:finn'")}
     assert len(expiries) == 1
+    with server.store._write() as connection:  # the family's 30 days are nearly over
+        connection.execute("UPDATE refresh_tokens SET expires = ? WHERE subject = 'user:finn'",
+                           (time.time() + 120,))
+    status, answer = _refresh(server, token)
+    assert status == 200 and answer["expires_in"] <= 120  # no access token outlives it
 
 
 def _metadata_and_page(token_url: str) -> tuple[dict[str, Any], str]:

@@ -285,6 +285,8 @@ class OAuthStore:
         """Tokens of a grant; a rotation passes its family's expiry on (``family_expires``)
         so a family lives REFRESH_TTL from its sign-in, however often it rotates."""
         access = Secret(new_identifier(32))
+        if family_expires is not None:  # no access token outlives its login
+            access_ttl = max(1, min(access_ttl, int(family_expires - now)))
         connection.execute(
             "INSERT INTO tokens(token_hash, client_id, created, expires, grant_account, family)"
             " VALUES (?, ?, ?, ?, ?, ?)",
