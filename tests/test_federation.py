@@ -85,7 +85,7 @@ def server(tmp_path: Path, issuer: Issuer) -> Iterator[Any]:
     with start_server(db=tmp_path / "server.sqlite3") as running:
         out = kaskada("server", "trust-issuer", "--db", str(running.db), "--issuer", ISSUER,
                       "--jwks", str(issuer.path), "--audience", AUDIENCE, "--subject",
-                      "repo:org/app:*", "--account", "ci")
+                      "repo:org/app:*", "--account", "ci", "--new-account")
         assert out.returncode == 0, out.stderr
         yield running
 
@@ -177,11 +177,12 @@ def test_jwks_is_fetched_again_for_an_unknown_kid(
         url = f"{base}/jwks"
         out = kaskada("server", "trust-issuer", "--db", str(running.db), "--issuer",
                       ISSUER, "--jwks", url, "--audience", AUDIENCE, "--subject", SUBJECT,
-                      "--account", "ci")
+                      "--account", "ci", "--new-account")
         assert out.returncode == 0, out.stderr
+        assert served["hits"] == 1  # trust-issuer read it once, to check it
         assert exchange(running, issuer.sign())[0] == 200
         assert exchange(running, issuer.sign())[0] == 200
-        assert served["hits"] == 1  # cached
+        assert served["hits"] == 2  # the server read it once: cached
         rotated = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(issuer.other.public_key()))
         rotated.update(kid="rsa-2", alg="RS256")
         served["body"] = json.dumps({"keys": [*issuer.jwks["keys"], rotated]}).encode()
@@ -189,7 +190,7 @@ def test_jwks_is_fetched_again_for_an_unknown_kid(
 
         monkeypatch.setattr(server_exchange, "REFETCH_SECONDS", 0.0)
         assert exchange(running, issuer.sign(kid="rsa-2", key=issuer.other))[0] == 200
-        assert served["hits"] == 2
+        assert served["hits"] == 3
 
 
 def test_federated_profile_rereads_a_rotated_subject_token_file(
@@ -319,3 +320,70 @@ def test_canary_subject_token_never_leaks(
     session = kda.session(profile="ci")
     assert good.encode() not in pickle.dumps(session.delegate())
     assert good not in str(kda.explain(session))
+
+
+def test_trust_issuer_refuses_what_could_never_be_trusted(
+        tmp_path: Path, issuer: Issuer) -> None:
+    """F8: each wrong input is one line at once (usage: exit 2; unreadable: exit 1), and
+    nothing is stored."""
+    db = tmp_path / "trust.sqlite3"
+    good = {"--issuer": ISSUER, "--jwks": str(issuer.path), "--audience": AUDIENCE,
+            "--subject": SUBJECT, "--account": "ci"}
+    not_json = tmp_path / "not-jwks.json"
+    not_json.write_text('{"no": "keys"}')
+
+    def trust(*extra: str, **changes: str) -> Any:
+        options = {**good, **{f"--{k.replace('_', '-')}": v for k, v in changes.items()}}
+        flat = [item for pair in options.items() for item in pair]
+        return kaskada("server", "trust-issuer", "--db", str(db), *flat, *extra)
+
+    cases = [
+        (trust(jwks="http://evil.example.com/jwks"), 2, "plain http off loopback"),
+        (trust(jwks="file:///etc/passwd"), 2, "neither a file path nor an https URL"),
+        (trust(subject="*"), 2, "--any-subject"),
+        (trust(subject="**?"), 2, "matches every subject"),
+        (trust(subject="repo:["), 2, "'[' without its ']'"),
+        (trust(issuer="token.actions.githubusercontent.com"), 2, "is not a URL"),
+        (trust(jwks=str(tmp_path / "missing.json")), 1, "No such file"),
+        (trust(jwks=str(not_json)), 1, "is not a valid JWKS"),
+        (trust(), 1, "names account 'ci'"),  # no client, user or table of 'ci' yet
+    ]
+    for result, code, words in cases:
+        assert result.returncode == code, (words, result.stderr)
+        assert words in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        assert sum("error:" in line for line in result.stderr.splitlines()) == 1
+    listed = kaskada("server", "list-issuers", "--json", "--db", str(db))
+    assert listed.returncode != 0 or json.loads(listed.stdout) == []
+    slash = trust("--new-account", issuer=ISSUER + "/")
+    assert slash.returncode == 0 and "ends with '/'" in slash.stderr
+    anything = trust("--any-subject", subject="*")
+    assert anything.returncode == 0, anything.stderr  # 'ci' is known now
+
+
+def test_a_redirected_key_set_is_not_followed(tmp_path: Path, issuer: Issuer) -> None:
+    hits: list[str] = []
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            if self.path == "/jwks":
+                self.send_response(302)
+                self.send_header("Location", "/elsewhere")
+                self.end_headers()
+                return
+            body = json.dumps(issuer.jwks).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with loopback_http(Redirect) as base:
+        out = kaskada("server", "trust-issuer", "--db", str(tmp_path / "r.sqlite3"),
+                      "--issuer", ISSUER, "--jwks", f"{base}/jwks", "--audience", AUDIENCE,
+                      "--subject", SUBJECT, "--account", "ci", "--new-account")
+    assert out.returncode == 1 and "redirect" in out.stderr, out.stderr
+    assert hits == ["/jwks"]

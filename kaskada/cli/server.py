@@ -66,6 +66,9 @@ def _serve(args: argparse.Namespace) -> int:
                 f"token endpoint {server.token_url}",
                 flush=True,
             )
+            if args.public_url:
+                note(f"kaskada serve: sign-in metadata and the device page name "
+                     f"{server.public_url} (--public-url)")
             while not stop.wait(1.0):
                 pass
             note("kaskada serve: stopping, finishing calls in flight")

@@ -16,7 +16,7 @@ from kaskada.api.v1alpha import table_pb2, table_pb2_grpc
 from kaskada.server._errors import ServerError
 from kaskada.server.auth import AuthInterceptor
 from kaskada.server.limits import FD_RESERVE, raise_descriptor_limit
-from kaskada.server.options import ServerOptions
+from kaskada.server.options import WILDCARD_HOSTS, ServerOptions
 from kaskada.server.overload import BACKSTOP, CallQueue, OverloadInterceptor
 from kaskada.server.store import Store
 from kaskada.server.tables import TableServicer
@@ -175,6 +175,7 @@ class RunningServer:
             self._http = TokenEndpoint(
                 (host.strip("[]"), options.token_port), self.store, token_ttl=options.token_ttl,
                 ssl_context=ssl_context, max_connections=token_connections,
+                public_url=options.public_url,
             )
         except OSError as error:
             server.stop(None)
@@ -189,6 +190,14 @@ class RunningServer:
         self.endpoint: str = _join(host, bound)
         scheme = "https" if self.is_secure else "http"
         self.token_url: str = f"{scheme}://{_join(host, self._http.server_address[1])}{TOKEN_PATH}"
+        self.public_url: str = self._http.base_url
+        """The issuer and device-page address clients are told (``--public-url``)."""
+        if options.public_url is None and host.strip("[]") in WILDCARD_HOSTS:
+            log.warning(
+                "bound to every interface (%s) without --public-url: the sign-in metadata "
+                "names %s, which only this machine reaches; give --public-url "
+                "http(s)://NAME:%d for device login and discovery from other machines",
+                host, self.public_url, self._http.server_address[1])
         self._stopped = False
 
     def add_client(self, account: str) -> tuple[str, Secret]:

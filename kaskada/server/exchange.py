@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import jwt
 
 from kaskada.server.oauth_store import OAuthStore, TrustedIssuer
+from kaskada.settings.hostport import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class JwksCache:
         with entry.lock:
             found = self._pick(entry, kid)
             if found is None and time.monotonic() - entry.fetched >= REFETCH_SECONDS:
-                entry.keys = _load(source)
+                entry.keys = load_jwks(source)
                 entry.fetched = time.monotonic()
                 found = self._pick(entry, kid)
         if found is None:
@@ -78,19 +80,56 @@ class JwksCache:
         return entry.keys.get(kid)
 
 
-def _load(source: str) -> dict[str, Any]:
+def source_problem(source: str) -> str | None:
+    """Why a key-set source (a file path or a URL) can never be trusted, else None: a URL
+    must be https, or http on loopback, since whoever serves the keys can mint tokens."""
+    if "://" not in source:
+        return None
+    parts = urllib.parse.urlsplit(source)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+        return None
+    if parts.scheme == "http":
+        return (f"--jwks {source[:200]!r} is plain http off loopback: anyone on the path "
+                "could supply the keys and mint tokens; give an https URL (or a file)")
+    return (f"--jwks {source[:200]!r} is neither a file path nor an https URL: give the "
+            "key set's https URL or the path of a JSON file")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirected key-set request is refused: the keys come from the address trusted."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        raise Refused(f"the key set {req.full_url} answered HTTP {code}, a redirect: "
+                      "trust the address it names instead")
+
+
+def load_jwks(source: str) -> dict[str, Any]:
+    """The keys of a key set by ``kid``; Refused (for the log or the CLI) says why not."""
+    problem = source_problem(source)
+    if problem is not None:
+        raise Refused(problem)
     try:
-        if source.startswith(("https://", "http://")):
-            with urllib.request.urlopen(source, timeout=JWKS_TIMEOUT) as answer:
+        if "://" in source:
+            opener = urllib.request.build_opener(_NoRedirect)
+            with opener.open(source, timeout=JWKS_TIMEOUT) as answer:
                 raw = answer.read(JWKS_MAX_BYTES + 1)
         else:
             raw = Path(source).read_bytes()[: JWKS_MAX_BYTES + 1]
         if len(raw) > JWKS_MAX_BYTES:
             raise Refused(f"the key set {source} is over {JWKS_MAX_BYTES} bytes")
         document = json.loads(raw)
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
         keys = jwt.PyJWKSet.from_dict(document).keys
-    except (OSError, ValueError, jwt.PyJWTError) as error:
-        raise Refused(f"cannot read the key set {source}: {type(error).__name__}") from None
+    except OSError as error:
+        reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or error
+        raise Refused(f"cannot read the key set {source}: {reason}") from None
+    except (ValueError, jwt.PyJWTError) as error:
+        raise Refused(f"the key set {source} is not a valid JWKS (a JSON object with "
+                      f"\"keys\"): {type(error).__name__}") from None
     return {key.key_id or "": key for key in keys}
 
 

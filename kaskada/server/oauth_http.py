@@ -81,15 +81,16 @@ class OAuthRoutes:
 
     def __init__(
         self, store: Store, *, access_ttl: int, base_url: str,
-        retry_after: Callable[[str], int], failed: Callable[[str], None],
+        failure: Callable[[str], tuple[int, str]],
     ) -> None:
+        """``failure(peer)`` counts one failure against the token endpoint's per-peer and
+        global budgets: (0, "") within them, else (seconds to wait, whose budget)."""
         from kaskada.server.exchange import Exchanger  # PyJWT loads only with a server
 
         self.oauth = OAuthStore(store)
         self.access_ttl = access_ttl
         self.base_url = base_url
-        self._retry_after = retry_after
-        self._failed = failed
+        self._failure = failure
         self._csrf = pages.Csrf()
         self._exchanger = Exchanger(self.oauth)
 
@@ -120,7 +121,7 @@ class OAuthRoutes:
             if path == DEVICE_PAGE:
                 return self._page(method, target, headers, fields, peer)
             if path == DEVICE_AUTHORIZATION_PATH:
-                return self._device_authorization(fields)
+                return self._device_authorization(fields, peer)
             if path == REVOCATION_PATH:
                 return self._revoke(fields)
             grant = fields.get("grant_type")
@@ -148,10 +149,25 @@ class OAuthRoutes:
                           "server", HTTPStatus.UNAUTHORIZED)
         return client_id
 
-    def _device_authorization(self, fields: dict[str, str]) -> Answer:
+    def _limited(self, peer: str, line: str, *args: object) -> Answer | None:
+        """Count a failure: None within the budgets (``line`` logged), else the 429 answer
+        (counted in the log's summary, no line of its own)."""
+        wait, whose = self._failure(peer)
+        if not wait:
+            log.info(line, *args)
+            return None
+        return Answer(HTTPStatus.TOO_MANY_REQUESTS,
+                      {"error": "temporarily_unavailable",
+                       "error_description": f"refused, and there were too many failures "
+                                            f"{whose}: try again in {wait} s"},
+                      headers={"Retry-After": str(wait)})
+
+    def _device_authorization(self, fields: dict[str, str], peer: str) -> Answer:
         client = self._public_client(fields)
         if isinstance(client, Answer):
-            return client
+            limited = self._limited(peer, "device authorization refused from %s: not a "
+                                    "public client", peer)
+            return limited or client
         try:
             device_code, user_code, record = self.oauth.start_device(client)
         except TooManyPending:
@@ -243,20 +259,13 @@ class OAuthRoutes:
         requested = fields.get("requested_token_type")
         if requested and requested != ACCESS_TOKEN_TYPE:
             return _error("invalid_request", f"requested_token_type must be {ACCESS_TOKEN_TYPE}")
-        wait = self._retry_after(peer)
-        if wait:
-            return Answer(HTTPStatus.TOO_MANY_REQUESTS,
-                          {"error": "temporarily_unavailable",
-                           "error_description": f"too many refused exchanges from this "
-                                                f"address: try again in {wait} s"},
-                          headers={"Retry-After": str(wait)})
         try:
             entry, subject = self._exchanger.verify(subject_token)
         except Refused as refused:
-            log.info("token exchange refused from %s: %s", peer, refused)
-            self._failed(peer)
-            return _error("invalid_grant", "the subject token was refused by this server's "
-                          "trusted issuers (the server's log says why)")
+            limited = self._limited(peer, "token exchange refused from %s: %s", peer, refused)
+            return limited or _error(
+                "invalid_grant", "the subject token was refused by this server's trusted "
+                "issuers (the server's log says why)")
         grant = self.oauth.issue_exchanged(client, entry.account, subject, self.access_ttl)
         log.info("token exchange: subject %r of %s mapped to account %s", subject[:200],
                  entry.issuer[:200], entry.account)
@@ -284,36 +293,45 @@ class OAuthRoutes:
             token = self._csrf.new()
             return Answer(HTTPStatus.OK, html=pages.form(token, code), headers={
                 **security, "Set-Cookie": pages.cookie_header(token)})
-        if not self._csrf.valid(fields.get("csrf_token"), pages.read_cookie(headers.get("cookie"))):
-            log.info("verification page: a post without a valid CSRF token from %s", peer)
-            return Answer(HTTPStatus.FORBIDDEN, html=pages.refused(
-                "This form was not sent by this server's page (missing or wrong CSRF token). "
-                "Open the sign-in address again."), headers=security)
+        token = self._csrf.new()
+        again = {**security, "Set-Cookie": pages.cookie_header(token)}
         code = fields.get("user_code", "")
         account = fields.get("account", "")[:256]
         user = fields.get("username", "")[:256]
+
+        def failed(status: int, message: str, line: str, *args: object,
+                   keep_code: bool = True) -> Answer:
+            """A failure counted against the budgets; beyond them 429 and no line of its own."""
+            wait, _ = self._failure(peer)
+            if wait:  # the same answer whatever failed: no probing codes beyond the budget
+                return Answer(HTTPStatus.TOO_MANY_REQUESTS, html=pages.form(
+                    token, code, account, user,
+                    f"Too many failed attempts: try again in {wait} s."),
+                    headers={**again, "Retry-After": str(wait)})
+            log.info(line, *args)
+            return Answer(status, html=pages.form(
+                token, code if keep_code else "", account, user, message), headers=again)
+
+        if not self._csrf.valid(fields.get("csrf_token"), pages.read_cookie(headers.get("cookie"))):
+            wait, _ = self._failure(peer)
+            if not wait:
+                log.info("verification page: a post without a valid CSRF token from %s", peer)
+            return Answer(HTTPStatus.FORBIDDEN, html=pages.refused(
+                "This form was not sent by this server's page (missing or wrong CSRF token). "
+                "Open the sign-in address again."), headers=security)
         password = fields.get("password", "")
         approve = fields.get("action") == "approve"
-        token = self._csrf.new()
-        again = {**security, "Set-Cookie": pages.cookie_header(token)}
-        wait = self._retry_after(peer)
-        if wait:
-            return Answer(HTTPStatus.TOO_MANY_REQUESTS, html=pages.form(
-                token, code, account, user, f"Too many failed attempts: try again in {wait} s."),
-                headers={**again, "Retry-After": str(wait)})
         if self.oauth.pending_device(code) is None:
-            self._failed(peer)
-            log.info("verification page: unknown, used or expired code from %s", peer)
-            return Answer(HTTPStatus.BAD_REQUEST, html=pages.form(
-                token, "", account, user, "That code is unknown, already used or expired: "
-                "check your terminal, or start the login again."), headers=again)
+            return failed(HTTPStatus.BAD_REQUEST, "That code is unknown, already used or "
+                          "expired: check your terminal, or start the login again.",
+                          "verification page: unknown, used or expired code from %s", peer,
+                          keep_code=False)
+        # The password is checked whatever the budgets say (under the bounded scrypt
+        # pool), and only a failure is limited: a correct password always gets through.
         if not self.oauth.check_password(account, user, password):
-            self._failed(peer)
-            log.info("verification page: failed sign-in of user %r of account %r from %s",
-                     user[:64], account[:64], peer)
-            return Answer(HTTPStatus.UNAUTHORIZED, html=pages.form(
-                token, code, account, user, "Wrong account, user name or password."),
-                headers=again)
+            return failed(HTTPStatus.UNAUTHORIZED, "Wrong account, user name or password.",
+                          "verification page: failed sign-in of user %r of account %r from %s",
+                          user[:64], account[:64], peer)
         if not self.oauth.decide_device(code, approve, account, user):
             return Answer(HTTPStatus.BAD_REQUEST, html=pages.form(
                 token, "", account, user, "That code was used or expired meanwhile."),

@@ -37,6 +37,8 @@ DEVICE_CODE_TTL = 600
 DEVICE_INTERVAL = 5
 SLOW_DOWN_STEP = 5
 REFRESH_TTL = 30 * 86400
+"""A refresh-token family's absolute lifetime from its sign-in: rotation hands the
+family's expiry on, never a new one, so a device login ends 30 days after it began."""
 MAX_PENDING_DEVICE_CODES = 10000
 """Unexpired device codes waiting for a person at once: anyone may ask for one, so the
 table (and the disk) stays bounded; beyond it the endpoint answers 503."""
@@ -119,7 +121,9 @@ class OAuthStore:
         ).fetchone()
         return row is not None
 
-    def add_user(self, account: str, name: str, password: str, *, force: bool = False) -> None:
+    def add_user(self, account: str, name: str, password: str, *, force: bool = False) -> int:
+        """Add a user, or with ``force`` replace its password; a replaced password ends
+        the user's device logins. Returns how many of them were ended."""
         for what, value in (("account", account), ("user name", name)):
             if not value or value != value.strip() or len(value) > 256 or not value.isprintable():
                 raise ServerError(
@@ -138,6 +142,7 @@ class OAuthStore:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (account, name, digest, salt, PASSWORD_SCRYPT_N, time.time()),
                 )
+                return self._sign_out(connection, account, name) if force else 0
         except sqlite3.IntegrityError:
             raise ServerError(
                 f"account {account!r} already has a user {name!r}: pass --force to set a "
@@ -154,6 +159,31 @@ class OAuthStore:
         with _password_slots:
             digest = _scrypt(password[:1024], salt, n)
         return row is not None and hmac.compare_digest(digest, row[0])
+
+    def remove_user(self, account: str, name: str) -> int:
+        """Delete a user and end its device logins (how many were ended)."""
+        with self.store._write() as connection:
+            cursor = connection.execute(
+                "DELETE FROM users WHERE account = ? AND name = ?", (account, name))
+            if cursor.rowcount == 0:
+                raise ServerError(
+                    f"account {account!r} has no user {name!r} in {self.store.path}: see "
+                    "'kaskada server list-users'")
+            return self._sign_out(connection, account, name)
+
+    def _sign_out(self, connection: sqlite3.Connection, account: str, name: str) -> int:
+        """Revoke every refresh-token family (and its access tokens) of a user, and spend
+        the codes it approved that no device has collected yet."""
+        now = time.time()
+        connection.execute(
+            "UPDATE device_codes SET status = 'used' WHERE status = 'approved' AND account = ?"
+            " AND user_name = ?", (account, name))
+        families = [row[0] for row in connection.execute(
+            "SELECT DISTINCT family FROM refresh_tokens WHERE account = ? AND subject = ?"
+            " AND revoked IS NULL AND expires > ?", (account, f"user:{name}", now))]
+        for family in families:
+            self._revoke_family(connection, family, now)
+        return len(families)
 
     def users(self) -> list[tuple[str, str]]:
         return list(self.store._connect().execute(
@@ -250,8 +280,13 @@ class OAuthStore:
     def _issue(
         self, connection: sqlite3.Connection, client_id: str, account: str, subject: str,
         family: str, access_ttl: int, now: float, *, refresh: bool = True,
+        family_expires: float | None = None,
     ) -> Grant:
+        """Tokens of a grant; a rotation passes its family's expiry on (``family_expires``)
+        so a family lives REFRESH_TTL from its sign-in, however often it rotates."""
         access = Secret(new_identifier(32))
+        if family_expires is not None:  # no access token outlives its login
+            access_ttl = max(1, min(access_ttl, int(family_expires - now)))
         connection.execute(
             "INSERT INTO tokens(token_hash, client_id, created, expires, grant_account, family)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -264,7 +299,7 @@ class OAuthStore:
                 "INSERT INTO refresh_tokens(token_hash, family, client_id, account, subject,"
                 " created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (hash_token(refresh_token.reveal()), family, client_id, account, subject, now,
-                 now + REFRESH_TTL),
+                 now + REFRESH_TTL if family_expires is None else family_expires),
             )
         return Grant(access, refresh_token, account, access_ttl)
 
@@ -287,14 +322,15 @@ class OAuthStore:
             ).fetchone()
             if row is None or row[1] != client_id or row[6] is not None or row[4] <= now:
                 return "invalid_grant"
-            family, owner, account, subject, _, used, _ = row
+            family, owner, account, subject, family_expires, used, _ = row
             if used is not None:
                 self._revoke_family(connection, family, now)
                 reused = family
             else:
                 connection.execute(
                     "UPDATE refresh_tokens SET used = ? WHERE token_hash = ?", (now, key))
-                grant = self._issue(connection, owner, account, subject, family, access_ttl, now)
+                grant = self._issue(connection, owner, account, subject, family, access_ttl, now,
+                                    family_expires=family_expires)
         if reused is not None:
             raise RefreshReuse(reused)
         return grant
@@ -340,6 +376,16 @@ class OAuthStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (issuer, jwks, audience, subject, account, time.time()))
         return int(cursor.lastrowid or 0)
+
+    def account_known(self, account: str) -> bool:
+        """Whether a client, user, table or trust entry names ``account`` already."""
+        row = self.store._connect().execute(
+            "SELECT EXISTS(SELECT 1 FROM clients WHERE account = ?)"
+            " OR EXISTS(SELECT 1 FROM users WHERE account = ?)"
+            " OR EXISTS(SELECT 1 FROM tables WHERE account = ?)"
+            " OR EXISTS(SELECT 1 FROM trusted_issuers WHERE account = ?)",
+            (account,) * 4).fetchone()
+        return bool(row[0])
 
     def trusted_issuers(self, issuer: str | None = None) -> list[TrustedIssuer]:
         query = "SELECT id, issuer, jwks, audience, subject, account FROM trusted_issuers"

@@ -8,6 +8,7 @@ before anything heavy loads.
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,35 @@ from kaskada.server._errors import ServerError
 from kaskada.settings.hostport import is_loopback
 
 DEFAULT_MAX_TABLES_PER_ACCOUNT = 10000
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")
+"""Bind addresses meaning every interface: no client can reach the server by them."""
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the address clients reach the token endpoint by, else None."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - a port out of range raises here
+    except ValueError:
+        return f"--public-url {url[:200]!r} has no valid port: give e.g. https://host:50052"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return (f"--public-url {url[:200]!r} is not an http(s) URL: give the address clients "
+                "reach the token endpoint by, e.g. https://kaskada.example.com:50052")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return (f"--public-url {url[:200]!r} has a path, query or user: give only "
+                "scheme://host[:port] (the endpoints' paths are fixed)")
+    if parts.hostname in WILDCARD_HOSTS:
+        return (f"--public-url {url[:200]!r} names every interface, which no client can "
+                "reach: give this machine's name or address")
+    return None
+
+
+def default_public_url(scheme: str, host: str, port: int) -> str:
+    """The bound address as a URL, a wildcard address as ``localhost``."""
+    host = host.strip("[]")
+    if host in WILDCARD_HOSTS:
+        host = "localhost"
+    return "{}://{}:{}".format(scheme, f"[{host}]" if ":" in host else host, port)
 
 
 @dataclass(frozen=True)
@@ -37,6 +67,9 @@ class ServerOptions:
         max_tables_per_account: tables one account may hold.
         max_db_mb: a cap on the database file, in MiB; None for none.
         max_connections: open token-endpoint connections (capped below the fd limit).
+        public_url: ``scheme://host[:port]`` clients reach the token endpoint by: the
+            metadata's issuer and the device page's address. None: the bound address
+            (a wildcard one as ``localhost``, with a warning at start).
     """
 
     host: str = "127.0.0.1"
@@ -52,6 +85,7 @@ class ServerOptions:
     max_tables_per_account: int = DEFAULT_MAX_TABLES_PER_ACCOUNT
     max_db_mb: int | None = None
     max_connections: int | None = None
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -61,6 +95,11 @@ class ServerOptions:
                 f"refusing to serve plaintext on non-loopback address {self.host!r}: give "
                 "--tls-cert and --tls-key, or --allow-insecure if the network is trusted"
             )
+        if self.public_url is not None:
+            problem = public_url_problem(self.public_url)
+            if problem is not None:
+                raise ServerError(problem)
+            object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
         for flag, value in (("--port", self.port), ("--token-port", self.token_port)):
             if not 0 <= value <= 65535:
                 raise ServerError(

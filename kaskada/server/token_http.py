@@ -47,6 +47,7 @@ import h11
 
 from kaskada.server.limits import FD_RESERVE, FailureLimiter, LogSummary
 from kaskada.server.oauth_http import OAuthRoutes, claims
+from kaskada.server.options import default_public_url
 from kaskada.server.store import StorageFull, Store
 
 log: logging.Logger = logging.getLogger(__name__)
@@ -128,7 +129,10 @@ class TokenEndpoint:
         token_ttl: int,
         ssl_context: ssl.SSLContext | None = None,
         max_connections: int | None = None,
+        public_url: str | None = None,
     ) -> None:
+        """``public_url``: the issuer and page address clients reach (None: the bound
+        address, a wildcard one as ``localhost``)."""
         self.store = store
         self.token_ttl = token_ttl
         self.max_connections: int = connection_cap(max_connections)
@@ -156,12 +160,11 @@ class TokenEndpoint:
         )
         sockname = self._server.sockets[0].getsockname()
         self.server_address = (sockname[0], sockname[1])
-        host = address[0]
-        self.base_url = "{}://{}:{}".format(
-            "https" if ssl_context else "http", f"[{host}]" if ":" in host else host, sockname[1])
+        self.base_url = public_url or default_public_url(
+            "https" if ssl_context else "http", address[0], sockname[1])
         self.routes = OAuthRoutes(
             store, access_ttl=token_ttl, base_url=self.base_url,
-            retry_after=self.by_peer.retry_after, failed=self.by_peer.record)
+            failure=self._failure)
 
     @staticmethod
     def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -422,23 +425,32 @@ class TokenEndpoint:
             self._waiting -= 1
         return _Response(answer.status, answer.body or {}, answer.headers, html=answer.html)
 
-    def _refuse_failure(self, peer: str) -> None:
-        """A failed sign-in beyond the limits: 429, counted in the summary, no line of its own.
+    def _failure(self, peer: str) -> tuple[int, str]:
+        """Count one failure (a wrong secret, password, code or subject token) against the
+        peer's budget and the global one: ``(0, "")`` within both (the caller logs its own
+        line), else (seconds to wait, whose budget ran out), counted in the log summary.
 
-        Only failures reach here: the limits bound what failures cost (log lines, answers
-        that invite a retry) and never refuse a correct secret, so nobody can lock a
-        client out by failing in its name.
+        Only failures are counted, after the credential was checked: a correct credential
+        is never refused, so nobody can lock a client or a person out by failing in their
+        name; the limits bound what failures cost (log lines, answers inviting a retry).
         """
         for limiter, key, whose in ((self.by_peer, peer, "from this address"),
                                     (self.failures, GLOBAL, "on this server")):
             wait = limiter.take(key)
             if wait:
                 self.limited.note(f"too many failed sign-ins {whose}", f" (peer {peer})")
-                raise OAuthError(
-                    "temporarily_unavailable",
-                    f"client authentication failed, and there were too many failed sign-ins "
-                    f"{whose}: try again in {wait} s",
-                    HTTPStatus.TOO_MANY_REQUESTS, {"Retry-After": str(wait)})
+                return wait, whose
+        return 0, ""
+
+    def _refuse_failure(self, peer: str) -> None:
+        """A failed client sign-in beyond the limits: 429 ``Retry-After``."""
+        wait, whose = self._failure(peer)
+        if wait:
+            raise OAuthError(
+                "temporarily_unavailable",
+                f"client authentication failed, and there were too many failed sign-ins "
+                f"{whose}: try again in {wait} s",
+                HTTPStatus.TOO_MANY_REQUESTS, {"Retry-After": str(wait)})
 
     def _grant(self, client_id: str, secret: str, peer: str) -> dict[str, Any]:
         """On a worker thread: check the secret and issue a token."""

@@ -27,6 +27,15 @@ def _positive(value: str) -> int:
     return number
 
 
+def _public_url(value: str) -> str:
+    from kaskada.server.options import public_url_problem  # cheap: no grpc, no sqlite3
+
+    problem = public_url_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem.removeprefix("--public-url "))
+    return value
+
+
 def _port(value: str) -> int:
     """An argparse type: a bad port is a usage error (exit 2), not a traceback from bind()."""
     try:
@@ -47,6 +56,12 @@ def register(subparsers: Any) -> None:
         "naming both addresses. Ctrl-C or SIGTERM stops it, finishing calls in flight.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--public-url", type=_public_url, metavar="URL",
+        help="scheme://host[:port] clients reach the token endpoint by: the sign-in "
+        "metadata's issuer and the device page's address (default: the bound address; "
+        "0.0.0.0 or :: as localhost)",
+    )
     serve.add_argument(
         "--port", type=_port, default=DEFAULT_PORT, help="gRPC port (default 50051; 0 = a free one)"
     )

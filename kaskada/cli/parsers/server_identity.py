@@ -1,4 +1,5 @@
-"""The grammar of the server commands for people and CI: ``add-user``,
+"""The grammar of the server commands for people and CI: ``add-user``, ``remove-user``,
+``list-users``,
 ``trust-issuer``, ``list-issuers``, ``remove-issuer`` (verbs in
 ``kaskada.cli.server_identity``)."""
 
@@ -23,12 +24,32 @@ def register(commands: Any, db_argument: Callable[[argparse.ArgumentParser], Non
     user.add_argument("--account", required=True, help="the account the user signs in to")
     user.add_argument("--password-stdin", action="store_true",
                       help="read the password from stdin (one line)")
-    user.add_argument("--force", action="store_true", help="replace the user's password")
+    user.add_argument("--force", action="store_true",
+                      help="replace the user's password (ends the user's device logins)")
     db_argument(user)
     user.epilog = ("examples:\n  kaskada server add-user --account dev alice\n"
                    '  printf %s "$PW" | kaskada server add-user --account dev ci --password-stdin')
     takes(user, "json")
     user.set_defaults(handler=verb(_MODULE, "_add_user"))
+
+    removal = commands.add_parser(
+        "remove-user", help="remove a person and end their device logins",
+        description="Remove user NAME of ACCOUNT and revoke every refresh token (and its "
+        "access tokens) that the user's device logins hold.")
+    removal.add_argument("name", metavar="NAME", help="the user name")
+    removal.add_argument("--account", required=True, help="the user's account")
+    db_argument(removal)
+    removal.epilog = "example:\n  kaskada server remove-user --account dev alice"
+    takes(removal, "json")
+    removal.set_defaults(handler=verb(_MODULE, "_remove_user"))
+
+    users = commands.add_parser("list-users", help="list the people who may approve device "
+                                "logins", description="List the users, one row each: account "
+                                "and name.")
+    db_argument(users)
+    users.epilog = "examples:\n  kaskada server list-users\n  kaskada server list-users --json"
+    takes(users, "json")
+    users.set_defaults(handler=verb(_MODULE, "_list_users"))
 
     trust = commands.add_parser(
         "trust-issuer", help="accept OIDC tokens of an issuer in token exchange (RFC 8693)",
@@ -37,11 +58,16 @@ def register(commands: Any, db_argument: Callable[[argparse.ArgumentParser], Non
     )
     trust.add_argument("--issuer", required=True, metavar="URL", help="the tokens' iss")
     trust.add_argument("--jwks", required=True, metavar="FILE|URL",
-                       help="the issuer's key set (a JSON file, or an https URL)")
+                       help="the issuer's key set (a JSON file, or an https URL; "
+                       "http only on loopback; read now, and refused if invalid)")
     trust.add_argument("--audience", required=True, metavar="A", help="the tokens' aud")
     trust.add_argument("--subject", required=True, metavar="PATTERN",
                        help="the tokens' sub, e.g. 'repo:org/repo:ref:refs/heads/main'")
     trust.add_argument("--account", required=True, metavar="NAME", help="the account to map to")
+    trust.add_argument("--any-subject", action="store_true",
+                       help="allow a --subject of only wildcards (every subject of the issuer)")
+    trust.add_argument("--new-account", action="store_true",
+                       help="allow an --account that no client, user or table names yet")
     db_argument(trust)
     trust.epilog = (
         "example:\n  kaskada server trust-issuer --issuer "
