@@ -307,6 +307,33 @@ def test_a_file_owned_or_writable_by_others_is_refused() -> None:
     assert CANARY not in str(caught.value)
 
 
+def test_a_file_others_can_read_or_a_link_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    """As ssh refuses a private key others can read (finding F1), and never through a
+    symbolic link (O_NOFOLLOW)."""
+    if sys.platform == "win32":
+        pytest.skip("POSIX modes and links")
+    _profiles.add_profile("f", {"client_id": "x", "secret_store": "file"}, Secret(CANARY))
+    path = _secret_stores.FileStore("f").path()
+    path.chmod(0o644)
+    with pytest.raises(UntrustedConfigError, match="other users can read it") as caught:
+        _secret_stores.FileStore("f").read()
+    message = str(caught.value)
+    assert f"chmod 600 {path}" in message and "\n" not in message and CANARY not in message
+    path.chmod(0o600)
+    path.parent.chmod(0o777)
+    try:
+        with pytest.raises(UntrustedConfigError, match=f"chmod 700 {path.parent}"):
+            _secret_stores.FileStore("f").read()
+    finally:
+        path.parent.chmod(0o700)
+    elsewhere = tmp_path / "elsewhere.json"
+    path.rename(elsewhere)
+    path.symlink_to(elsewhere)
+    with pytest.raises(UntrustedConfigError, match="symbolic link") as linked:
+        _secret_stores.FileStore("f").read()
+    assert CANARY not in str(linked.value)
+
+
 # --- plain text is never silent ----------------------------------------------------
 
 

@@ -28,6 +28,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -195,6 +196,18 @@ class CommandStore(SecretStore):
         return Secret(out)
 
 
+def _private(path: Path, status: os.stat_result) -> None:
+    """Refuse a plain-text secret that others can read, as ssh refuses an unprotected
+    private key (finding F1): one line naming the file and the chmod that fixes it."""
+    if sys.platform == "win32":  # modes are synthesised there; the profile's ACLs protect it
+        return
+    if status.st_mode & 0o077:
+        raise UntrustedConfigError(
+            f"refusing to read the plain-text secret {path}: other users can read it "
+            f"(mode {status.st_mode & 0o777:o}); make it private: chmod 600 {path}"
+        )
+
+
 class FileStore(SecretStore):
     kind = "file"
     bound = True
@@ -212,14 +225,27 @@ class FileStore(SecretStore):
             raise UntrustedConfigError(
                 f"refusing to read the plain-text secret {path}: " + "; also ".join(problems)
             )
+        # Never through a symbolic link (O_NOFOLLOW), and the mode checked on what was
+        # opened, so a swap between the check and the read changes nothing.
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
         try:
-            data = path.read_text("utf-8")
+            descriptor = os.open(path, flags)
         except FileNotFoundError:
             return None
         except OSError as error:
+            if path.is_symlink():
+                raise UntrustedConfigError(
+                    f"refusing to read the plain-text secret {path}: it is a symbolic link "
+                    f"(kaskada reads no secret through a link); remove it and store the "
+                    f"secret again: kaskada configure --profile {self.profile} "
+                    "--insecure-storage"
+                ) from None
             raise ConfigError(
                 f"cannot read the plain-text secret {path}: {error.strerror}"
             ) from None
+        with os.fdopen(descriptor, "rb") as opened:
+            _private(path, os.fstat(opened.fileno()))
+            data = opened.read().decode("utf-8")
         return _keyring.decode_entry(data)
 
     def write(self, secret: Secret, binding: Mapping[str, Any]) -> None:
