@@ -29,6 +29,7 @@ from kaskada._secret import Secret
 from kaskada.config import file as _config
 from kaskada.config import lifecycle as _profiles
 from kaskada.credentials import profile_stores as _secret_stores
+from tests.helpers import run_cli
 from tests.token_fakes import ManualClock
 
 CANARY = "canary-9f3b2a-secret-never-shown"
@@ -259,6 +260,32 @@ def test_import_shows_secret_sources_and_needs_the_flag(tmp_path: Path) -> None:
         "tool",
     ]
     assert any("AWS_SECRET_ACCESS_KEY" in line for line in notes)
+
+
+def test_an_imported_plain_text_store_needs_the_flag_and_configure_the_opt_in(
+    tmp_path: Path,
+) -> None:
+    """Finding F4: an imported ``secret_store = "file"`` is shown and needs the flag;
+    configure then refuses to type a secret into plain text without --insecure-storage."""
+    incoming = tmp_path / "evil.toml"
+    incoming.write_text('[profiles.evil]\nclient_id = "x"\nsecret_store = "file"\n')
+    with pytest.raises(ConfigError, match="plain-text file") as caught:
+        _profiles.import_profiles(incoming)
+    assert "--accept-secret-sources" in str(caught.value)
+    assert not _config.config_path().exists()
+    _profiles.import_profiles(incoming, accept_secret_sources=True)
+    result = run_cli("configure", "--profile", "evil", input="x\n\n\n\n" + CANARY + "\n")
+    assert result.returncode == 1, result.stderr
+    assert "--insecure-storage" in result.stderr and "Client ID" not in result.stderr
+    assert not _secret_stores.FileStore("evil").path().exists()
+    assert CANARY not in _everything_under(_config.config_path().parent)
+
+
+def test_export_never_plants_plain_text_storage() -> None:
+    _profiles.add_profile("f", {"client_id": "x", "secret_store": "file"}, Secret(CANARY))
+    exported = _profiles.export_profiles(["f"])
+    assert "secret_store" not in exported and CANARY not in exported
+    assert 'client_id = "x"' in exported
 
 
 # --- file ----------------------------------------------------------------------------

@@ -386,6 +386,16 @@ def _configure(args: argparse.Namespace) -> int:
                   if key in old}
     store_fields = chosen or kept_store
     kind = _config.store_of(store_fields)
+    if kind == "file" and not chosen and not _secret_stores.FileStore(name).path().exists():
+        # The opt-in is this run's --insecure-storage or a plain-text secret stored after
+        # an earlier one: a `secret_store = "file"` that came from an edited or imported
+        # file is neither (finding F4), so nothing is typed into plain text unasked.
+        raise ConfigError(
+            f"profile {name!r} says secret_store = \"file\" (a plain-text file), which was "
+            "not opted into on this machine; nothing was asked or saved. To keep the secret "
+            f"in plain text run `kaskada configure --profile {name} --insecure-storage`; for "
+            f"the keyring: `kaskada profile unset {name} secret_store`, then configure again"
+        )
     if kind == "keyring":
         _check_keyring_first(name)
     print(f"Configuring profile {name!r} (Enter takes the value in brackets).", file=sys.stderr)
@@ -432,6 +442,8 @@ def _configure(args: argparse.Namespace) -> int:
         if legacy is not None
         else ("Enter keeps it" if old else "Enter for none")
     )
+    if kind == "file":
+        hint = f"goes to the plain-text file {_secret_stores.FileStore(name).path()}; {hint}"
     secret = _prompt_secret(f"Client secret (hidden; {hint}): ")
     if secret is None and isinstance(plain, str) and plain:
         secret = Secret(plain)
