@@ -7,6 +7,7 @@ password prompt through a pseudo-terminal in test_keyring_prompt.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -147,6 +148,56 @@ def test_a_command_that_hangs_is_stopped_at_its_limit(monkeypatch: pytest.Monkey
     )
     with pytest.raises(IncompleteCredentialsError, match=r"did not finish within 0\.5 s"):
         kda.init(profile="c")
+
+
+def test_a_command_that_prints_too_much_is_stopped_with_one_error() -> None:
+    """Finding F2: the output is bounded (64 KiB), never read whole into memory."""
+    code = "import sys\nwhile True: sys.stdout.write('a' * 65536)"
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
+    with pytest.raises(IncompleteCredentialsError) as caught:
+        kda.init(profile="c")
+    message = str(caught.value)
+    assert "printed more than 64 KiB" in message and "secret_command of profile 'c'" in message
+    assert "aaaa" not in message
+
+
+def test_a_command_stopped_at_its_limit_takes_its_children_with_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Finding F2: ``sh -c 'sleep …'`` left the sleep running; the whole process group
+    is killed now."""
+    if sys.platform == "win32":
+        pytest.skip("process groups are POSIX (Windows kills the command only)")
+    monkeypatch.setenv("KASKADA_SECRET_COMMAND_TIMEOUT", "1")
+    pidfile = tmp_path / "child.pid"
+    code = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"open({str(pidfile)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(600)"
+    )
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
+    with pytest.raises(IncompleteCredentialsError, match="did not finish within 1 s"):
+        kda.init(profile="c")
+    child = int(pidfile.read_text())
+    assert _gone_soon(child), f"the command's child {child} is still running"
+
+
+def _gone_soon(pid: int) -> bool:
+    """Whether ``pid`` ends (or is a zombie) within a few seconds of its SIGKILL."""
+    import time
+
+    for _ in range(200):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)  # SIGKILL is delivered asynchronously: poll, bounded
+    with contextlib.suppress(OSError):
+        os.kill(pid, 9)  # leave nothing behind
+    return False
 
 
 def test_a_failing_command_shows_its_stderr_never_its_stdout(

@@ -24,14 +24,16 @@ variable or a program whose output is sent somewhere.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from kaskada import _clock
 from kaskada._errors import ConfigError, IncompleteCredentialsError, UntrustedConfigError
@@ -156,32 +158,16 @@ class CommandStore(SecretStore):
     def run(self) -> Secret | CommandToken:
         """Run the command once: a client secret, or a token with its expiry."""
         refuse_untrusted(self)
-        limit = command_timeout()
         where = f"{self.describe()} (secret_command of profile {self.profile!r})"
-        try:
-            done = subprocess.run(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=limit,
-                shell=False,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise IncompleteCredentialsError(
-                f"{where} did not finish within {limit:g} s and was stopped; run it yourself "
-                f"to see why, or raise {_env.SECRET_COMMAND_TIMEOUT}"
-            ) from None
-        except OSError as error:
-            raise IncompleteCredentialsError(
-                f"{where} could not be started ({error.strerror}); check the program name, or "
-                f"change it with `kaskada profile set {self.profile} secret_command '…'`"
-            ) from None
+        done = _run_bounded(self.argv, where, self.profile)
         out = done.stdout.decode("utf-8", "replace").strip()
         err = scrub(done.stderr.decode("utf-8", "replace"), Secret(out) if out else None)
-        err = " ".join(err.split())[-_STDERR_SHOWN:]
+        err = err.strip()[-_STDERR_SHOWN:]
         if done.returncode != 0:
-            said = f": {err}" if err else " and wrote nothing to standard error"
+            if done.stderr_shown:
+                said = " (its standard error went to the terminal, above)"
+            else:
+                said = f": {err}" if err else " and wrote nothing to standard error"
             raise IncompleteCredentialsError(
                 f"{where} failed with exit status {done.returncode}{said} (its standard "
                 "output is never shown); run it yourself to see why"
@@ -194,6 +180,119 @@ class CommandStore(SecretStore):
         if out.startswith("{"):
             return CommandToken.parse(self, out)
         return Secret(out)
+
+
+OUTPUT_LIMIT = 64 * 1024  # bytes a secret_command may print: a secret or a JSON token
+
+
+class _Finished(NamedTuple):
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    stderr_shown: bool  # inherited by a terminal: the person saw it, nothing captured
+
+
+def _interactive() -> bool:
+    """Whether a person is at this process's terminal: then a command's prompt on its
+    standard error (a password manager's passphrase) must reach them (as the AWS CLI
+    leaves credential_process's stderr on the terminal)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except ValueError:  # a closed stdin
+        return False
+
+
+def _run_bounded(argv: Sequence[str], where: str, profile: str) -> _Finished:
+    """Run ``argv`` (no shell) at most ``command_timeout()`` seconds, reading at most
+    OUTPUT_LIMIT bytes of its standard output (finding F2: a runaway command was read
+    whole into memory, then sent). On POSIX it leads its own process group, and a
+    timeout or an overflow kills the whole group (``sh -c 'sleep …'`` included); on
+    Windows only the command itself is killed (a job object would be needed for its
+    children)."""
+    import threading
+
+    limit = command_timeout()
+    shown = _interactive()
+    posix = sys.platform != "win32"
+    try:
+        process = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=None if shown else subprocess.PIPE, shell=False,
+            start_new_session=posix,
+        )
+    except OSError as error:
+        raise IncompleteCredentialsError(
+            f"{where} could not be started ({error.strerror}); check the program name, or "
+            f"change it with `kaskada profile set {profile} secret_command '…'`"
+        ) from None
+    changed = threading.Event()
+    state: dict[str, Any] = {"out": bytearray(), "err": bytearray(), "overflow": False}
+    ended: list[str] = []  # list.append is atomic: the readers need no lock
+
+    def collect(stream: Any, key: str, bounded: bool) -> None:
+        try:
+            while chunk := os.read(stream.fileno(), 65536):
+                state[key] += chunk
+                if bounded and len(state[key]) > OUTPUT_LIMIT:
+                    state["overflow"] = True
+                    return
+                if not bounded:
+                    del state[key][:-_STDERR_SHOWN * 4]  # only the tail is ever shown
+        except OSError:
+            pass
+        finally:
+            stream.close()  # here, by its only reader: never under a read in progress
+            ended.append(key)
+            changed.set()
+
+    pipes = [(process.stdout, "out", True)]
+    if process.stderr is not None:
+        pipes.append((process.stderr, "err", False))
+    for stream, key, bounded in pipes:
+        threading.Thread(target=collect, args=(stream, key, bounded), daemon=True,
+                         name="kaskada-secret-command").start()
+
+    def stop() -> None:
+        if sys.platform != "win32":
+            import signal
+
+            with contextlib.suppress(OSError):  # the group is gone already
+                os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.wait()
+
+    # A real process's bound: the real clock, not the (test-settable) token clock.
+    deadline = time.monotonic() + limit
+    try:
+        while True:
+            if state["overflow"]:
+                stop()
+                raise IncompleteCredentialsError(
+                    f"{where} printed more than {OUTPUT_LIMIT // 1024} KiB and was stopped; it "
+                    "must print only the client secret or a JSON token"
+                )
+            remaining = deadline - time.monotonic()
+            if len(ended) == len(pipes):
+                try:
+                    returncode = process.wait(max(remaining, 0))
+                except subprocess.TimeoutExpired:
+                    remaining = 0
+                else:
+                    break
+            if remaining <= 0:
+                stop()
+                raise IncompleteCredentialsError(
+                    f"{where} did not finish within {limit:g} s and was stopped; run it "
+                    f"yourself to see why, or raise {_env.SECRET_COMMAND_TIMEOUT}"
+                )
+            changed.wait(remaining)
+            changed.clear()
+    except BaseException:
+        if process.poll() is None:
+            stop()
+        raise
+    return _Finished(returncode, bytes(state["out"]), bytes(state["err"]), shown)
 
 
 def _private(path: Path, status: os.stat_result) -> None:
