@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import stat
 import sys
 from pathlib import Path
@@ -214,6 +215,44 @@ def test_a_failing_command_shows_its_stderr_never_its_stdout(
     message = str(caught.value)
     assert "exit status 3" in message and "vault: permission denied" in message
     assert CANARY not in message
+
+
+def test_a_failing_commands_stderr_keeps_its_lines_and_escapes_controls() -> None:
+    """Finding F13: the lines read as the command wrote them (not ``\\x0a``), each
+    indented; terminal controls stay escaped."""
+    code = "import sys; sys.stderr.write('line one\\nline two\\x1b[31m\\n'); exit(3)"
+    added = run_cli("profile", "add", "c", "--client-id", "x", "--secret-command",
+                    shlex.join(_python(code)))
+    assert added.returncode == 0, added.stderr
+    result = run_cli("--profile", "c", "table", "list")
+    assert result.returncode == 4
+    assert "its standard error:\n  line one\n  line two\\x1b[31m" in result.stderr
+    assert "\x1b" not in result.stderr and "\\x0a" not in result.stderr
+
+
+def test_at_a_terminal_the_commands_prompt_on_stderr_reaches_the_person(
+    tmp_path: Path,
+) -> None:
+    """Finding F13: a password manager's prompt on stderr was captured, so the terminal
+    just hung; with a person at the terminal it goes through."""
+    pexpect = pytest.importorskip("pexpect")
+    if sys.platform == "win32":
+        pytest.skip("a POSIX pseudo-terminal")
+    code = "import sys; sys.stderr.write('Passphrase for vault: '); sys.stderr.flush(); " \
+        "sys.stdin.readline(); exit(5)"
+    script = tmp_path / "prompting.py"
+    script.write_text(code)
+    assert run_cli("profile", "add", "c", "--client-id", "x", "--secret-command",
+                   f"{sys.executable} {script}").returncode == 0
+    child = pexpect.spawn(sys.executable, ["-m", "kaskada", "--profile", "c", "table", "list"],
+                          env=dict(os.environ), encoding="utf-8", timeout=60)
+    try:
+        child.expect_exact("Passphrase for vault: ")
+        child.expect_exact("its standard error went to the terminal")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 4
 
 
 def test_a_command_that_echoes_the_secret_on_stderr_has_it_masked(

@@ -161,16 +161,21 @@ class CommandStore(SecretStore):
         where = f"{self.describe()} (secret_command of profile {self.profile!r})"
         done = _run_bounded(self.argv, where, self.profile)
         out = done.stdout.decode("utf-8", "replace").strip()
-        err = scrub(done.stderr.decode("utf-8", "replace"), Secret(out) if out else None)
-        err = err.strip()[-_STDERR_SHOWN:]
+        masked = Secret(out) if out else None
+        # Each line scrubbed (secrets masked, controls escaped) and indented under the
+        # message: the person reads the command's lines as it wrote them (finding F13).
+        lines = done.stderr.decode("utf-8", "replace")[-_STDERR_SHOWN:].strip().splitlines()
+        err = "\n".join(f"  {scrub(line.rstrip(), masked)}" for line in lines)
         if done.returncode != 0:
             if done.stderr_shown:
-                said = " (its standard error went to the terminal, above)"
+                said = "; its standard error went to the terminal, above"
+            elif err:
+                said = f"; its standard error:\n{err}"
             else:
-                said = f": {err}" if err else " and wrote nothing to standard error"
+                said = "; it wrote nothing to standard error"
             raise IncompleteCredentialsError(
-                f"{where} failed with exit status {done.returncode}{said} (its standard "
-                "output is never shown); run it yourself to see why"
+                f"{where} failed with exit status {done.returncode} (its standard output is "
+                f"never shown); run it yourself to see why{said}"
             )
         if not out:
             raise IncompleteCredentialsError(
