@@ -303,6 +303,45 @@ def test_a_token_json_is_used_until_its_expiry_then_the_command_runs_again(
     assert "command" in settings.token.source and repr(token) == "Secret('********')"
 
 
+@pytest.mark.parametrize(
+    ("printed", "expected"),
+    [
+        ('"Expiration": "2020-01-01T00:00:00Z"', "expired at 2020-01-01T00:00:00Z"),
+        ('"expires_in": -5', "printed a token that expired at"),
+        ('"expires_in": NaN', "not a number of seconds"),
+        ('"expires_in": Infinity', "not a number of seconds"),
+        ('"expires_in": -1e300', "expired at a time long past"),
+    ],
+)
+def test_an_expired_or_senseless_token_is_one_error_and_the_command_runs_once(
+    printed: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding F3: such a token was sent anyway, and the command ran twice per call."""
+    monkeypatch.setenv("CANARY_VALUE", CANARY)  # the command prints it; its text holds none
+    runs = tmp_path / "runs"
+    code = (
+        f"import os\nopen({str(runs)!r}, 'a').write('x')\n"
+        "print('{\"Version\": 1, \"AccessToken\": \"' + os.environ['CANARY_VALUE'] + "
+        f"'\", {printed}}}')"
+    )
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
+    with pytest.raises(IncompleteCredentialsError, match=expected) as caught:
+        kda.init(profile="c")
+    assert "secret_command of profile 'c'" in str(caught.value)
+    assert CANARY not in str(caught.value)
+    assert runs.read_text() == "x"
+
+
+def test_a_token_for_ever_is_used_for_a_day_at_most() -> None:
+    from kaskada import _clock
+
+    store = _secret_stores.CommandStore("c", ["true"])
+    token = _secret_stores.CommandToken.parse(
+        store, '{"Version": 1, "AccessToken": "t", "Expiration": "9999-01-01T00:00:00Z"}'
+    )
+    assert token.expires_at <= _clock.get().time() + 24 * 3600
+
+
 def test_a_token_json_without_an_expiry_is_refused() -> None:
     code = "print('{\"AccessToken\": \"t\"}')"
     _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)

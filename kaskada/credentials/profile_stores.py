@@ -25,7 +25,9 @@ variable or a program whose output is sent somewhere.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -188,6 +190,8 @@ class CommandStore(SecretStore):
 
 
 OUTPUT_LIMIT = 64 * 1024  # bytes a secret_command may print: a secret or a JSON token
+EXPIRY_MARGIN = 5.0  # seconds: a token with less left is treated as expired
+LONGEST_TOKEN = 24 * 3600.0  # seconds a printed token is used at most before a re-run
 
 
 class _Finished(NamedTuple):
@@ -434,11 +438,29 @@ class CommandToken(Secret):
                 f"{where} printed a token without a usable expiry: add \"Expiration\" "
                 '(RFC 3339, e.g. "2026-01-02T03:04:05Z") or "expires_in" (seconds)'
             ) from None
-        return cls(token.strip(), expires_at, store)
+        if not math.isfinite(expires_at):  # json.loads accepts NaN and Infinity
+            raise IncompleteCredentialsError(
+                f"{where} printed a token whose expiry is not a number of seconds or a "
+                'time; print "Expiration" (RFC 3339) or a finite "expires_in"'
+            )
+        if expires_at <= now + EXPIRY_MARGIN:
+            # Finding F3: a token the client knows is expired is never sent; the command
+            # ran just now, so running it again would print the same.
+            try:
+                when = datetime.datetime.fromtimestamp(expires_at, datetime.UTC)
+                shown = when.isoformat(timespec="seconds").replace("+00:00", "Z")
+            except (OverflowError, ValueError, OSError):
+                shown = "a time long past"
+            raise IncompleteCredentialsError(
+                f"{where} printed a token that expired at {shown}; it must print a token "
+                "that is still valid (check its clock and what it caches)"
+            )
+        # A far expiry (year 9999) is held to a day: the command runs again then.
+        return cls(token.strip(), min(expires_at, now + LONGEST_TOKEN), store)
 
     def fresh(self) -> CommandToken:
         """This token while it has more than a few seconds left, else a new one."""
-        if _clock.get().time() < self.expires_at - 5:
+        if _clock.get().time() < self.expires_at - EXPIRY_MARGIN:
             return self
         output = self.store.run()
         if not isinstance(output, CommandToken):
