@@ -599,3 +599,38 @@ def test_the_keyring_mark_is_written_with_a_secret_and_never_exported(
     _profiles.import_profiles(incoming, force=True)
     assert _config.get_profile("kept").secret_store == "keyring"  # still its secret
     assert _config.get_profile("bare").secret_store is None
+
+
+# --- store settings typed on the command line (finding F13) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["profile", "add", "x", "--client-id", "y", "--secret-env", ""], "needs a value"),
+        (["profile", "add", "x", "--client-id", "y", "--secret-command", "   "], "needs a value"),
+        (["profile", "add", "x", "--client-id", "y", "--secret-env", "has space"],
+         "must name an environment variable"),
+        (["profile", "add", "x", "--client-id", "y", "--secret-command", 'cat "x'],
+         "unbalanced quote"),
+        (["profile", "set", "p", "secret_store", "bogus"], "must be one of"),
+        (["profile", "set", "p", "secret_env", ""], "needs a value"),
+        (["profile", "set", "p", "secret_store", "file"], "plain-text file"),
+    ],
+)
+def test_an_empty_or_malformed_store_setting_is_a_usage_error(
+    args: list[str], said: str
+) -> None:
+    _profiles.add_profile("p", {"client_id": "x", "secret_env": "P_SECRET"}, None)
+    before = _config.config_path().read_bytes()
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
+    assert _config.config_path().read_bytes() == before
+
+
+def test_choosing_the_file_store_with_profile_set_needs_the_opt_in_and_says_plain_text() -> None:
+    _profiles.add_profile("p", {"client_id": "x", "secret_env": "P_SECRET"}, None)
+    result = run_cli("profile", "set", "p", "secret_store", "file", "--insecure-storage")
+    assert result.returncode == 0, result.stderr
+    assert "plain-text file" in result.stderr and "--insecure-storage" in result.stderr
