@@ -68,6 +68,10 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 def real_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The real Secret Service, selected for this process and its children.
 
+    Pinned, so these tests prove the Secret Service itself; what users get with no
+    PYTHON_KEYRING_BACKEND (keyring's chainer, keyrings.alt and cryptfile installed)
+    is proven in a fresh environment by tests/test_keyring_chain.py.
+
     Skips with the reason when none is usable, unless KASKADA_REQUIRE_REAL_KEYRING=1
     (CI sets it), in which case the test fails.
     """

@@ -7,9 +7,11 @@ password prompt through a pseudo-terminal in test_keyring_prompt.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shlex
 import stat
 import sys
 from pathlib import Path
@@ -29,6 +31,7 @@ from kaskada._secret import Secret
 from kaskada.config import file as _config
 from kaskada.config import lifecycle as _profiles
 from kaskada.credentials import profile_stores as _secret_stores
+from tests.helpers import run_cli
 from tests.token_fakes import ManualClock
 
 CANARY = "canary-9f3b2a-secret-never-shown"
@@ -148,6 +151,56 @@ def test_a_command_that_hangs_is_stopped_at_its_limit(monkeypatch: pytest.Monkey
         kda.init(profile="c")
 
 
+def test_a_command_that_prints_too_much_is_stopped_with_one_error() -> None:
+    """Finding F2: the output is bounded (64 KiB), never read whole into memory."""
+    code = "import sys\nwhile True: sys.stdout.write('a' * 65536)"
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
+    with pytest.raises(IncompleteCredentialsError) as caught:
+        kda.init(profile="c")
+    message = str(caught.value)
+    assert "printed more than 64 KiB" in message and "secret_command of profile 'c'" in message
+    assert "aaaa" not in message
+
+
+def test_a_command_stopped_at_its_limit_takes_its_children_with_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Finding F2: ``sh -c 'sleep …'`` left the sleep running; the whole process group
+    is killed now."""
+    if sys.platform == "win32":
+        pytest.skip("process groups are POSIX (Windows kills the command only)")
+    monkeypatch.setenv("KASKADA_SECRET_COMMAND_TIMEOUT", "1")
+    pidfile = tmp_path / "child.pid"
+    code = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"open({str(pidfile)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(600)"
+    )
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
+    with pytest.raises(IncompleteCredentialsError, match="did not finish within 1 s"):
+        kda.init(profile="c")
+    child = int(pidfile.read_text())
+    assert _gone_soon(child), f"the command's child {child} is still running"
+
+
+def _gone_soon(pid: int) -> bool:
+    """Whether ``pid`` ends (or is a zombie) within a few seconds of its SIGKILL."""
+    import time
+
+    for _ in range(200):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)  # SIGKILL is delivered asynchronously: poll, bounded
+    with contextlib.suppress(OSError):
+        os.kill(pid, 9)  # leave nothing behind
+    return False
+
+
 def test_a_failing_command_shows_its_stderr_never_its_stdout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -162,6 +215,44 @@ def test_a_failing_command_shows_its_stderr_never_its_stdout(
     message = str(caught.value)
     assert "exit status 3" in message and "vault: permission denied" in message
     assert CANARY not in message
+
+
+def test_a_failing_commands_stderr_keeps_its_lines_and_escapes_controls() -> None:
+    """Finding F13: the lines read as the command wrote them (not ``\\x0a``), each
+    indented; terminal controls stay escaped."""
+    code = "import sys; sys.stderr.write('line one\\nline two\\x1b[31m\\n'); exit(3)"
+    added = run_cli("profile", "add", "c", "--client-id", "x", "--secret-command",
+                    shlex.join(_python(code)))
+    assert added.returncode == 0, added.stderr
+    result = run_cli("--profile", "c", "table", "list")
+    assert result.returncode == 4
+    assert "its standard error:\n  line one\n  line two\\x1b[31m" in result.stderr
+    assert "\x1b" not in result.stderr and "\\x0a" not in result.stderr
+
+
+def test_at_a_terminal_the_commands_prompt_on_stderr_reaches_the_person(
+    tmp_path: Path,
+) -> None:
+    """Finding F13: a password manager's prompt on stderr was captured, so the terminal
+    just hung; with a person at the terminal it goes through."""
+    pexpect = pytest.importorskip("pexpect")
+    if sys.platform == "win32":
+        pytest.skip("a POSIX pseudo-terminal")
+    code = "import sys; sys.stderr.write('Passphrase for vault: '); sys.stderr.flush(); " \
+        "sys.stdin.readline(); exit(5)"
+    script = tmp_path / "prompting.py"
+    script.write_text(code)
+    assert run_cli("profile", "add", "c", "--client-id", "x", "--secret-command",
+                   f"{sys.executable} {script}").returncode == 0
+    child = pexpect.spawn(sys.executable, ["-m", "kaskada", "--profile", "c", "table", "list"],
+                          env=dict(os.environ), encoding="utf-8", timeout=60)
+    try:
+        child.expect_exact("Passphrase for vault: ")
+        child.expect_exact("its standard error went to the terminal")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 4
 
 
 def test_a_command_that_echoes_the_secret_on_stderr_has_it_masked(
@@ -210,6 +301,45 @@ def test_a_token_json_is_used_until_its_expiry_then_the_command_runs_again(
         assert token.reveal() == "tok-2"  # expired: run again
     assert runs.read_text().split() == ["x", "x"]
     assert "command" in settings.token.source and repr(token) == "Secret('********')"
+
+
+@pytest.mark.parametrize(
+    ("printed", "expected"),
+    [
+        ('"Expiration": "2020-01-01T00:00:00Z"', "expired at 2020-01-01T00:00:00Z"),
+        ('"expires_in": -5', "printed a token that expired at"),
+        ('"expires_in": NaN', "not a number of seconds"),
+        ('"expires_in": Infinity', "not a number of seconds"),
+        ('"expires_in": -1e300', "expired at a time long past"),
+    ],
+)
+def test_an_expired_or_senseless_token_is_one_error_and_the_command_runs_once(
+    printed: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding F3: such a token was sent anyway, and the command ran twice per call."""
+    monkeypatch.setenv("CANARY_VALUE", CANARY)  # the command prints it; its text holds none
+    runs = tmp_path / "runs"
+    code = (
+        f"import os\nopen({str(runs)!r}, 'a').write('x')\n"
+        "print('{\"Version\": 1, \"AccessToken\": \"' + os.environ['CANARY_VALUE'] + "
+        f"'\", {printed}}}')"
+    )
+    _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
+    with pytest.raises(IncompleteCredentialsError, match=expected) as caught:
+        kda.init(profile="c")
+    assert "secret_command of profile 'c'" in str(caught.value)
+    assert CANARY not in str(caught.value)
+    assert runs.read_text() == "x"
+
+
+def test_a_token_for_ever_is_used_for_a_day_at_most() -> None:
+    from kaskada import _clock
+
+    store = _secret_stores.CommandStore("c", ["true"])
+    token = _secret_stores.CommandToken.parse(
+        store, '{"Version": 1, "AccessToken": "t", "Expiration": "9999-01-01T00:00:00Z"}'
+    )
+    assert token.expires_at <= _clock.get().time() + 24 * 3600
 
 
 def test_a_token_json_without_an_expiry_is_refused() -> None:
@@ -261,6 +391,32 @@ def test_import_shows_secret_sources_and_needs_the_flag(tmp_path: Path) -> None:
     assert any("AWS_SECRET_ACCESS_KEY" in line for line in notes)
 
 
+def test_an_imported_plain_text_store_needs_the_flag_and_configure_the_opt_in(
+    tmp_path: Path,
+) -> None:
+    """Finding F4: an imported ``secret_store = "file"`` is shown and needs the flag;
+    configure then refuses to type a secret into plain text without --insecure-storage."""
+    incoming = tmp_path / "evil.toml"
+    incoming.write_text('[profiles.evil]\nclient_id = "x"\nsecret_store = "file"\n')
+    with pytest.raises(ConfigError, match="plain-text file") as caught:
+        _profiles.import_profiles(incoming)
+    assert "--accept-secret-sources" in str(caught.value)
+    assert not _config.config_path().exists()
+    _profiles.import_profiles(incoming, accept_secret_sources=True)
+    result = run_cli("configure", "--profile", "evil", input="x\n\n\n\n" + CANARY + "\n")
+    assert result.returncode == 1, result.stderr
+    assert "--insecure-storage" in result.stderr and "Client ID" not in result.stderr
+    assert not _secret_stores.FileStore("evil").path().exists()
+    assert CANARY not in _everything_under(_config.config_path().parent)
+
+
+def test_export_never_plants_plain_text_storage() -> None:
+    _profiles.add_profile("f", {"client_id": "x", "secret_store": "file"}, Secret(CANARY))
+    exported = _profiles.export_profiles(["f"])
+    assert "secret_store" not in exported and CANARY not in exported
+    assert 'client_id = "x"' in exported
+
+
 # --- file ----------------------------------------------------------------------------
 
 
@@ -305,6 +461,33 @@ def test_a_file_owned_or_writable_by_others_is_refused() -> None:
     with pytest.raises(UntrustedConfigError, match="writable by other users") as caught:
         _secret_stores.FileStore("f").read()
     assert CANARY not in str(caught.value)
+
+
+def test_a_file_others_can_read_or_a_link_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    """As ssh refuses a private key others can read (finding F1), and never through a
+    symbolic link (O_NOFOLLOW)."""
+    if sys.platform == "win32":
+        pytest.skip("POSIX modes and links")
+    _profiles.add_profile("f", {"client_id": "x", "secret_store": "file"}, Secret(CANARY))
+    path = _secret_stores.FileStore("f").path()
+    path.chmod(0o644)
+    with pytest.raises(UntrustedConfigError, match="other users can read it") as caught:
+        _secret_stores.FileStore("f").read()
+    message = str(caught.value)
+    assert f"chmod 600 {path}" in message and "\n" not in message and CANARY not in message
+    path.chmod(0o600)
+    path.parent.chmod(0o777)
+    try:
+        with pytest.raises(UntrustedConfigError, match=f"chmod 700 {path.parent}"):
+            _secret_stores.FileStore("f").read()
+    finally:
+        path.parent.chmod(0o700)
+    elsewhere = tmp_path / "elsewhere.json"
+    path.rename(elsewhere)
+    path.symlink_to(elsewhere)
+    with pytest.raises(UntrustedConfigError, match="symbolic link") as linked:
+        _secret_stores.FileStore("f").read()
+    assert CANARY not in str(linked.value)
 
 
 # --- plain text is never silent ----------------------------------------------------
@@ -416,3 +599,38 @@ def test_the_keyring_mark_is_written_with_a_secret_and_never_exported(
     _profiles.import_profiles(incoming, force=True)
     assert _config.get_profile("kept").secret_store == "keyring"  # still its secret
     assert _config.get_profile("bare").secret_store is None
+
+
+# --- store settings typed on the command line (finding F13) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["profile", "add", "x", "--client-id", "y", "--secret-env", ""], "needs a value"),
+        (["profile", "add", "x", "--client-id", "y", "--secret-command", "   "], "needs a value"),
+        (["profile", "add", "x", "--client-id", "y", "--secret-env", "has space"],
+         "must name an environment variable"),
+        (["profile", "add", "x", "--client-id", "y", "--secret-command", 'cat "x'],
+         "unbalanced quote"),
+        (["profile", "set", "p", "secret_store", "bogus"], "must be one of"),
+        (["profile", "set", "p", "secret_env", ""], "needs a value"),
+        (["profile", "set", "p", "secret_store", "file"], "plain-text file"),
+    ],
+)
+def test_an_empty_or_malformed_store_setting_is_a_usage_error(
+    args: list[str], said: str
+) -> None:
+    _profiles.add_profile("p", {"client_id": "x", "secret_env": "P_SECRET"}, None)
+    before = _config.config_path().read_bytes()
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
+    assert _config.config_path().read_bytes() == before
+
+
+def test_choosing_the_file_store_with_profile_set_needs_the_opt_in_and_says_plain_text() -> None:
+    _profiles.add_profile("p", {"client_id": "x", "secret_env": "P_SECRET"}, None)
+    result = run_cli("profile", "set", "p", "secret_store", "file", "--insecure-storage")
+    assert result.returncode == 0, result.stderr
+    assert "plain-text file" in result.stderr and "--insecure-storage" in result.stderr

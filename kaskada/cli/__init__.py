@@ -38,6 +38,7 @@ from kaskada._errors import (
     NoCredentialsError,
     ProfileNotFoundError,
 )
+from kaskada._printable import printable_lines
 from kaskada.cli._output import printable
 from kaskada.cli.parsers import GLOBAL_NAMES, Parser, UsageError, seconds
 
@@ -294,7 +295,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except UsageError as error:
         args.verb_parser.error(printable(str(error)))
     except KaskadaError as error:
-        message = printable(for_the_shell(str(error)))
+        # Line breaks of our own making stay (a command's stderr, indented); every other
+        # control character is escaped: text from elsewhere was scrubbed line by line.
+        message = printable_lines(for_the_shell(str(error)))
         print(f"kaskada: error: {message}{_did_you_mean(error)}", file=sys.stderr)
         return exit_code(error)
     except KeyboardInterrupt:

@@ -78,9 +78,7 @@ def _add(args: argparse.Namespace) -> int:
         "is_secure": _is_secure(args),
         "ca_bundle": _ca_bundle(args.ca_bundle),
         "timeout": args.saved_timeout,
-        **_secret_stores.store_fields(
-            args.secret_env, args.secret_command, args.insecure_storage
-        ),
+        **_store_flags(args),
     }
     unstored = _config.store_of(fields) in ("env", "command")
     secret: Secret | None
@@ -289,6 +287,31 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The store chosen by --secret-env / --secret-command / --insecure-storage; an empty
+    or malformed value is a usage error (exit 2), never silently a keyring profile."""
+    if args.secret_env is not None:
+        _store_value("secret_env", args.secret_env, "--secret-env")
+    if args.secret_command is not None:
+        _store_value("secret_command", args.secret_command, "--secret-command")
+    return _secret_stores.store_fields(
+        args.secret_env, args.secret_command, args.insecure_storage
+    )
+
+
+def _store_value(key: str, value: Any, typed: str) -> Any:
+    """A store setting as typed (a flag, or ``profile set KEY``): usage errors (exit 2)
+    for an empty value or one of the wrong form, naming what to type instead."""
+    example = {"secret_env": "PROD_KASKADA_SECRET", "secret_command": "'pass show kaskada/prod'",
+               "secret_store": "keyring"}[key]
+    if not value or (isinstance(value, str) and not value.strip()):
+        raise UsageError(f"{typed} needs a value, e.g. {typed} {example}")
+    try:
+        return _config.validate_fields({key: value}, where=typed)[key]
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
 def _key(raw: str) -> str:
     """A setting name as typed (``exchange-endpoint`` too); a usage error otherwise."""
     key = raw.strip().replace("-", "_")
@@ -317,7 +340,9 @@ def _value(key: str, raw: str) -> Any:
     except ConfigError as error:
         raise UsageError(str(error)) from None
     if key == "secret_command":
-        return shlex.split(raw)
+        return _store_value(key, _command_words(raw), f"profile set NAME {key}")
+    if key in ("secret_env", "secret_store"):
+        return _store_value(key, raw.strip(), f"profile set NAME {key}")
     if key == "endpoint":
         message = endpoint_message(raw.strip(), None)
         if message is not None:
@@ -328,7 +353,27 @@ def _value(key: str, raw: str) -> Any:
 
 def _set(args: argparse.Namespace) -> int:
     key = _key(args.key)
-    return _change(args, key, _value(key, args.value))
+    value = _value(key, args.value)
+    if key == "secret_store" and value == "file" and not args.insecure_storage:
+        # The plain-text store is opt-in only (issue 20, finding F13), here as on add.
+        raise UsageError(
+            "secret_store file keeps the secret in a plain-text file readable by anyone who "
+            "can read your files; to choose it, add --insecure-storage: `kaskada profile set "
+            f"{_profile_name(args)} secret_store file --insecure-storage`"
+        )
+    return _change(args, key, value)
+
+
+def _command_words(raw: str) -> list[str]:
+    """A command line split as a shell would (no shell runs it); a usage error naming an
+    unbalanced quote instead of shlex's "No closing quotation"."""
+    try:
+        return shlex.split(raw)
+    except ValueError:
+        raise UsageError(
+            f"the command {raw!r} has an unbalanced quote; quote the whole command for the "
+            "shell, e.g. --secret-command 'op read \"op://Private/kaskada prod/secret\"'"
+        ) from None
 
 
 def _unset(args: argparse.Namespace) -> int:
@@ -344,6 +389,10 @@ def _change(args: argparse.Namespace, key: str, value: Any) -> int:
     shown = "unset" if changed.new is None else f"= {_shown(changed.new)}"
     was = "unset" if changed.old is None else _shown(changed.old)
     note(f"profile {changed.name!r}: {key} {shown} (was {was})")
+    if key == "secret_store" and changed.new == "file":
+        where = _secret_stores.FileStore(changed.name).path()
+        note(f"its secret will be kept in the plain-text file {where} (insecure storage); "
+             f"store it with `kaskada configure --profile {changed.name} --insecure-storage`")
     if changed.secret_removed:
         note(
             f"the stored secret was removed because {key} changed; store it again with: "
@@ -374,9 +423,7 @@ def _configure(args: argparse.Namespace) -> int:
     if args.json:
         raise UsageError("--json goes with `kaskada configure list`; configure itself asks")
     name = validate_profile_name(args.profile or "default")
-    chosen = _secret_stores.store_fields(
-        args.secret_env, args.secret_command, args.insecure_storage
-    )
+    chosen = _store_flags(args)
     # The raw document, not load(): a client_secret left in the file must be readable
     # here so that it can be moved into the keyring.
     document = _config.read_document(_config.config_path())
@@ -386,6 +433,16 @@ def _configure(args: argparse.Namespace) -> int:
                   if key in old}
     store_fields = chosen or kept_store
     kind = _config.store_of(store_fields)
+    if kind == "file" and not chosen and not _secret_stores.FileStore(name).path().exists():
+        # The opt-in is this run's --insecure-storage or a plain-text secret stored after
+        # an earlier one: a `secret_store = "file"` that came from an edited or imported
+        # file is neither (finding F4), so nothing is typed into plain text unasked.
+        raise ConfigError(
+            f"profile {name!r} says secret_store = \"file\" (a plain-text file), which was "
+            "not opted into on this machine; nothing was asked or saved. To keep the secret "
+            f"in plain text run `kaskada configure --profile {name} --insecure-storage`; for "
+            f"the keyring: `kaskada profile unset {name} secret_store`, then configure again"
+        )
     if kind == "keyring":
         _check_keyring_first(name)
     print(f"Configuring profile {name!r} (Enter takes the value in brackets).", file=sys.stderr)
@@ -432,6 +489,8 @@ def _configure(args: argparse.Namespace) -> int:
         if legacy is not None
         else ("Enter keeps it" if old else "Enter for none")
     )
+    if kind == "file":
+        hint = f"goes to the plain-text file {_secret_stores.FileStore(name).path()}; {hint}"
     secret = _prompt_secret(f"Client secret (hidden; {hint}): ")
     if secret is None and isinstance(plain, str) and plain:
         secret = Secret(plain)

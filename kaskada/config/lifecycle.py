@@ -360,6 +360,16 @@ def _unmarked(table: dict[str, Any]) -> dict[str, Any]:
     return table
 
 
+def _exportable(table: dict[str, Any]) -> dict[str, Any]:
+    """A table as exported: no keyring mark, and no ``secret_store = "file"`` either, so
+    an exported file never plants plain-text storage in whoever imports it (their
+    secret then goes to their keyring unless they opt in with --insecure-storage)."""
+    table = _unmarked(table)
+    if table.get("secret_store") == "file":
+        del table["secret_store"]
+    return table
+
+
 def _may_hold(table: Any) -> bool:
     """Whether the keyring may hold a secret of this profile: kaskada marks a profile
     ``secret_store = "keyring"`` when it stores one there; a profile without the mark
@@ -418,9 +428,14 @@ def read_profiles_file(path: Path) -> _config.ConfigFile:
 
 
 def secret_sources(config: _config.ConfigFile) -> list[str]:
-    """Every ``secret_env`` / ``secret_command`` a file's profiles carry, as lines to show."""
+    """Every ``secret_env`` / ``secret_command`` / plain-text ``secret_store = "file"`` a
+    file's profiles carry, as lines to show (each needs the importer's explicit yes)."""
     shown = []
     for name, profile in config.profiles.items():
+        if profile.secret_store == "file":
+            shown.append(
+                f"profile {name!r} keeps its secret in a plain-text file (secret_store = \"file\")"
+            )
         if profile.secret_env:
             shown.append(f"profile {name!r} reads its secret from ${profile.secret_env}")
         if profile.secret_command:
@@ -502,7 +517,7 @@ def export_profiles(names: Iterable[str] = ()) -> str:
     if config.default_profile in chosen:
         document["default_profile"] = config.default_profile
     document["profiles"] = {
-        name: _unmarked(_config.profile_table(_config.get_profile(name))) for name in chosen
+        name: _exportable(_config.profile_table(_config.get_profile(name))) for name in chosen
     }
     return tomli_w.dumps(document)
 

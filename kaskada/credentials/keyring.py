@@ -15,6 +15,7 @@ entry stored by kaskada 0.1, read back with no binding (and refused for use).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -221,42 +222,106 @@ def _backend() -> Any:
         raise NoKeyringError("there is no usable keyring backend")
     path = plain_text_file(backend)
     if path is not None:
-        raise PlainTextKeyringError(
-            f"the keyring backend {backend_name(backend)} keeps secrets as plain text in "
-            f"{path}, so kaskada does not use it (a plain-text secret needs the profile's "
-            "opt-in, --insecure-storage, and then goes to kaskada's own 0600 file)"
-        )
+        raise PlainTextKeyringError(_plain_text_refusal(backend, path))
     return backend
 
 
-def _bounded(action: str, call: Callable[[], T]) -> T:
-    """Run ``call`` in a daemon thread; KeyringTimeoutError when it outlives the timeout.
+def _plain_text_refusal(backend: Any, path: str) -> str:
+    return (
+        f"the keyring backend {backend_name(backend)} keeps secrets as plain text in "
+        f"{path}, so kaskada does not use it (a plain-text secret needs the profile's "
+        "opt-in, --insecure-storage, and then goes to kaskada's own 0600 file)"
+    )
 
-    A backend that asks for its own password (an encrypted file keyring) runs in
-    this thread with no timeout instead: a person may be typing, and a cut prompt
-    left the terminal without echo and the password going to the shell (issue 20).
-    The terminal's mode is restored afterwards, also on Ctrl-C.
-    """
-    backend = _detected(action)
-    if backend is not None and prompts(backend):
-        return _prompting(action, backend, call)
+
+def _members(backend: Any) -> list[Any]:
+    """The backends a call really goes to: a chainer's members in its order (highest
+    priority first), any other backend alone. keyring's chainer reads from the first
+    member that holds the item and writes to the first that accepts the write, so each
+    member is judged on its own (finding F12: a chain led by a working Secret Service
+    was refused because a later member asks for a password)."""
+    chained = getattr(backend, "backends", None)
+    if type(backend).__module__ == "keyring.backends.chainer" and chained is not None:
+        return list(chained)
+    return [backend]
+
+
+def _chain(action: str) -> list[Any]:
+    """The members of the backend in force, detected within the timeout (detection may
+    talk to D-Bus); raises why there is none. Once keyring has chosen its backend,
+    asking again is a lookup: no thread for it then."""
+    module = sys.modules.get("keyring.core")
+    if getattr(module, "_keyring_backend", None) is not None:
+        return _members(_backend())
+    return _members(_threaded(f"{action} (detecting the keyring backend)", _backend))
+
+
+def _readers(action: str) -> list[Any]:
+    """The members a read may consult: a plain-text member after the first is skipped
+    (kaskada never reads plain text it did not opt into; a plain-text first member is
+    refused by ``_backend``)."""
+    return [member for member in _chain(action) if plain_text_file(member) is None]
+
+
+def _on(action: str, member: Any, call: Callable[[], T]) -> T:
+    """Run ``call`` against one backend: a prompting one at the terminal with no timeout
+    (a person may be typing) and its mode restored, any other bounded in time."""
+    if prompts(member):
+        return _prompting(action, member, call)
     return _threaded(action, call)
 
 
-def _detected(action: str) -> Any:
-    """The backend in force, detected within the timeout (detection may talk to D-Bus);
-    None when detection itself fails (the call then reports why). Once keyring has
-    chosen its backend, asking again is a lookup: no thread for it then."""
-    module = sys.modules.get("keyring.core")
-    detect: Callable[[], Any] = _backend
+def _holds(member: Any, service: str, name: str) -> bool:
+    """Whether a prompting file keyring holds the item, read from its file without its
+    password (keyrings.alt/cryptfile keep service and user names in clear ini sections;
+    only the values are encrypted). True when that cannot be told, so the member is
+    asked (and prompts) as keyring itself would."""
+    path = getattr(member, "file_path", None)
+    if not isinstance(path, str):
+        return True
+    if not os.path.exists(path):
+        return False
+    import configparser
+    import importlib
+
+    package = type(member).__module__.rsplit(".", 1)[0]
     try:
-        if getattr(module, "_keyring_backend", None) is not None:
-            return detect()
-        return _threaded(f"{action} (detecting the keyring backend)", detect)
-    except KeyringTimeoutError:
-        raise
+        escape = importlib.import_module(f"{package}.escape").escape
+        config = configparser.RawConfigParser()
+        config.read(path, encoding="utf-8")
+        return bool(config.has_option(escape(service), escape(name)))
     except Exception:
-        return None
+        return True
+
+
+def _read(action: str, name: str) -> tuple[Any, str] | None:
+    """The first member holding profile ``name``'s item and the item, as keyring's
+    chainer reads; a prompting member that does not hold it is never asked (no prompt
+    for an item that is elsewhere or nowhere)."""
+    service = _paths.keyring_service()
+    for member in _readers(action):
+        if prompts(member) and not _holds(member, service, name):
+            continue
+        value = _on(action, member, functools.partial(member.get_password, service, name))
+        if value is not None:
+            return member, value
+    return None
+
+
+def _write(action: str, name: str, password: str) -> None:
+    """Store through the first member that accepts the write, as keyring's chainer does
+    (it moves on only on NotImplementedError); a plain-text member there is refused."""
+    service = _paths.keyring_service()
+    for member in _chain(action):
+        path = plain_text_file(member)
+        if path is not None:
+            raise PlainTextKeyringError(_plain_text_refusal(member, path))
+        try:
+            _on(action, member, functools.partial(member.set_password, service, name, password))
+        except NotImplementedError:
+            continue
+        return
+    raise NoKeyringError("no backend of the keyring accepts a write")
 
 
 def _prompting(action: str, backend: Any, call: Callable[[], T]) -> T:
@@ -391,12 +456,9 @@ def _fail(action: str, name: str, error: BaseException, secret: Secret | None) -
 def get_entry(name: str) -> Entry | None:
     """The entry stored for profile ``name`` (secret and binding), or None when there is none."""
 
-    def call() -> Entry | None:
-        value = _backend().get_password(_paths.keyring_service(), name)
-        return None if value is None else decode_entry(value)
-
     try:
-        return _bounded(f"read the secret of profile {name!r}", call)
+        found = _read(f"read the secret of profile {name!r}", name)
+        return None if found is None else decode_entry(found[1])
     except Exception as error:
         raise _fail("read", name, error, None) from None
 
@@ -412,12 +474,8 @@ def set_secret(name: str, secret: Secret, binding: Mapping[str, Any]) -> None:
     if not secret:
         raise KeyringError(f"refusing to store an empty secret for profile {name!r}")
     password = encode_entry(secret, binding)
-
-    def call() -> None:
-        _backend().set_password(_paths.keyring_service(), name, password)
-
     try:
-        _bounded(f"store the secret of profile {name!r}", call)
+        _write(f"store the secret of profile {name!r}", name, password)
     except Exception as error:
         raise _fail("store", name, error, secret) from None
 
@@ -427,12 +485,8 @@ def set_entry(name: str, entry: Entry) -> None:
     if entry.binding is not None:
         set_secret(name, entry.secret, entry.binding)
         return
-
-    def call() -> None:
-        _backend().set_password(_paths.keyring_service(), name, entry.secret.reveal())
-
     try:
-        _bounded(f"store the secret of profile {name!r}", call)
+        _write(f"store the secret of profile {name!r}", name, entry.secret.reveal())
     except Exception as error:
         raise _fail("store", name, error, entry.secret) from None
 
@@ -440,21 +494,19 @@ def set_entry(name: str, entry: Entry) -> None:
 def delete_secret(name: str) -> bool:
     """Delete the secret of profile ``name``; False when there was none."""
 
-    def call() -> bool:
+    action = f"delete the secret of profile {name!r}"
+    try:
+        found = _read(action, name)
+        if found is None:
+            return False
         from keyring.errors import PasswordDeleteError  # keyring: costly, only when used
 
-        backend = _backend()
-        service = _paths.keyring_service()
-        if backend.get_password(service, name) is None:
-            return False
+        member = found[0]
         try:
-            backend.delete_password(service, name)
+            _on(action, member, lambda: member.delete_password(_paths.keyring_service(), name))
         except PasswordDeleteError:
             return False
         return True
-
-    try:
-        return _bounded(f"delete the secret of profile {name!r}", call)
     except Exception as error:
         raise _fail("delete", name, error, None) from None
 
@@ -468,7 +520,7 @@ def describe_backend() -> str:
         return backend_name(keyring.get_keyring())
 
     try:
-        return _bounded("detect the keyring backend", call)
+        return _threaded("detect the keyring backend", call)
     except Exception as error:
         return f"unusable ({type(error).__name__})"
 

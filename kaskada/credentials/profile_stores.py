@@ -24,13 +24,18 @@ variable or a program whose output is sent somewhere.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
+import math
 import os
 import shlex
 import subprocess
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from kaskada import _clock
 from kaskada._errors import ConfigError, IncompleteCredentialsError, UntrustedConfigError
@@ -155,35 +160,24 @@ class CommandStore(SecretStore):
     def run(self) -> Secret | CommandToken:
         """Run the command once: a client secret, or a token with its expiry."""
         refuse_untrusted(self)
-        limit = command_timeout()
         where = f"{self.describe()} (secret_command of profile {self.profile!r})"
-        try:
-            done = subprocess.run(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=limit,
-                shell=False,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise IncompleteCredentialsError(
-                f"{where} did not finish within {limit:g} s and was stopped; run it yourself "
-                f"to see why, or raise {_env.SECRET_COMMAND_TIMEOUT}"
-            ) from None
-        except OSError as error:
-            raise IncompleteCredentialsError(
-                f"{where} could not be started ({error.strerror}); check the program name, or "
-                f"change it with `kaskada profile set {self.profile} secret_command '…'`"
-            ) from None
+        done = _run_bounded(self.argv, where, self.profile)
         out = done.stdout.decode("utf-8", "replace").strip()
-        err = scrub(done.stderr.decode("utf-8", "replace"), Secret(out) if out else None)
-        err = " ".join(err.split())[-_STDERR_SHOWN:]
+        masked = Secret(out) if out else None
+        # Each line scrubbed (secrets masked, controls escaped) and indented under the
+        # message: the person reads the command's lines as it wrote them (finding F13).
+        lines = done.stderr.decode("utf-8", "replace")[-_STDERR_SHOWN:].strip().splitlines()
+        err = "\n".join(f"  {scrub(line.rstrip(), masked)}" for line in lines)
         if done.returncode != 0:
-            said = f": {err}" if err else " and wrote nothing to standard error"
+            if done.stderr_shown:
+                said = "; its standard error went to the terminal, above"
+            elif err:
+                said = f"; its standard error:\n{err}"
+            else:
+                said = "; it wrote nothing to standard error"
             raise IncompleteCredentialsError(
-                f"{where} failed with exit status {done.returncode}{said} (its standard "
-                "output is never shown); run it yourself to see why"
+                f"{where} failed with exit status {done.returncode} (its standard output is "
+                f"never shown); run it yourself to see why{said}"
             )
         if not out:
             raise IncompleteCredentialsError(
@@ -193,6 +187,133 @@ class CommandStore(SecretStore):
         if out.startswith("{"):
             return CommandToken.parse(self, out)
         return Secret(out)
+
+
+OUTPUT_LIMIT = 64 * 1024  # bytes a secret_command may print: a secret or a JSON token
+EXPIRY_MARGIN = 5.0  # seconds: a token with less left is treated as expired
+LONGEST_TOKEN = 24 * 3600.0  # seconds a printed token is used at most before a re-run
+
+
+class _Finished(NamedTuple):
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    stderr_shown: bool  # inherited by a terminal: the person saw it, nothing captured
+
+
+def _interactive() -> bool:
+    """Whether a person is at this process's terminal: then a command's prompt on its
+    standard error (a password manager's passphrase) must reach them (as the AWS CLI
+    leaves credential_process's stderr on the terminal)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except ValueError:  # a closed stdin
+        return False
+
+
+def _run_bounded(argv: Sequence[str], where: str, profile: str) -> _Finished:
+    """Run ``argv`` (no shell) at most ``command_timeout()`` seconds, reading at most
+    OUTPUT_LIMIT bytes of its standard output (finding F2: a runaway command was read
+    whole into memory, then sent). On POSIX it leads its own process group, and a
+    timeout or an overflow kills the whole group (``sh -c 'sleep …'`` included); on
+    Windows only the command itself is killed (a job object would be needed for its
+    children)."""
+    import threading
+
+    limit = command_timeout()
+    shown = _interactive()
+    posix = sys.platform != "win32"
+    try:
+        process = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=None if shown else subprocess.PIPE, shell=False,
+            start_new_session=posix,
+        )
+    except OSError as error:
+        raise IncompleteCredentialsError(
+            f"{where} could not be started ({error.strerror}); check the program name, or "
+            f"change it with `kaskada profile set {profile} secret_command '…'`"
+        ) from None
+    changed = threading.Event()
+    state: dict[str, Any] = {"out": bytearray(), "err": bytearray(), "overflow": False}
+    ended: list[str] = []  # list.append is atomic: the readers need no lock
+
+    def collect(stream: Any, key: str, bounded: bool) -> None:
+        try:
+            while chunk := os.read(stream.fileno(), 65536):
+                state[key] += chunk
+                if bounded and len(state[key]) > OUTPUT_LIMIT:
+                    state["overflow"] = True
+                    return
+                if not bounded:
+                    del state[key][:-_STDERR_SHOWN * 4]  # only the tail is ever shown
+        except OSError:
+            pass
+        finally:
+            stream.close()  # here, by its only reader: never under a read in progress
+            ended.append(key)
+            changed.set()
+
+    pipes = [(process.stdout, "out", True)]
+    if process.stderr is not None:
+        pipes.append((process.stderr, "err", False))
+    for stream, key, bounded in pipes:
+        threading.Thread(target=collect, args=(stream, key, bounded), daemon=True,
+                         name="kaskada-secret-command").start()
+
+    def stop() -> None:
+        if sys.platform != "win32":
+            import signal
+
+            with contextlib.suppress(OSError):  # the group is gone already
+                os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.wait()
+
+    # A real process's bound: the real clock, not the (test-settable) token clock.
+    deadline = time.monotonic() + limit
+    try:
+        while True:
+            if state["overflow"]:
+                stop()
+                raise IncompleteCredentialsError(
+                    f"{where} printed more than {OUTPUT_LIMIT // 1024} KiB and was stopped; it "
+                    "must print only the client secret or a JSON token"
+                )
+            remaining = deadline - time.monotonic()
+            if len(ended) == len(pipes):
+                try:
+                    returncode = process.wait(max(remaining, 0))
+                except subprocess.TimeoutExpired:
+                    remaining = 0
+                else:
+                    break
+            if remaining <= 0:
+                stop()
+                raise IncompleteCredentialsError(
+                    f"{where} did not finish within {limit:g} s and was stopped; run it "
+                    f"yourself to see why, or raise {_env.SECRET_COMMAND_TIMEOUT}"
+                )
+            changed.wait(remaining)
+            changed.clear()
+    except BaseException:
+        if process.poll() is None:
+            stop()
+        raise
+    return _Finished(returncode, bytes(state["out"]), bytes(state["err"]), shown)
+
+
+def _private(path: Path, status: os.stat_result) -> None:
+    """Refuse a plain-text secret that others can read, as ssh refuses an unprotected
+    private key (finding F1): one line naming the file and the chmod that fixes it."""
+    if sys.platform == "win32":  # modes are synthesised there; the profile's ACLs protect it
+        return
+    if status.st_mode & 0o077:
+        raise UntrustedConfigError(
+            f"refusing to read the plain-text secret {path}: other users can read it "
+            f"(mode {status.st_mode & 0o777:o}); make it private: chmod 600 {path}"
+        )
 
 
 class FileStore(SecretStore):
@@ -212,14 +333,27 @@ class FileStore(SecretStore):
             raise UntrustedConfigError(
                 f"refusing to read the plain-text secret {path}: " + "; also ".join(problems)
             )
+        # Never through a symbolic link (O_NOFOLLOW), and the mode checked on what was
+        # opened, so a swap between the check and the read changes nothing.
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
         try:
-            data = path.read_text("utf-8")
+            descriptor = os.open(path, flags)
         except FileNotFoundError:
             return None
         except OSError as error:
+            if path.is_symlink():
+                raise UntrustedConfigError(
+                    f"refusing to read the plain-text secret {path}: it is a symbolic link "
+                    f"(kaskada reads no secret through a link); remove it and store the "
+                    f"secret again: kaskada configure --profile {self.profile} "
+                    "--insecure-storage"
+                ) from None
             raise ConfigError(
                 f"cannot read the plain-text secret {path}: {error.strerror}"
             ) from None
+        with os.fdopen(descriptor, "rb") as opened:
+            _private(path, os.fstat(opened.fileno()))
+            data = opened.read().decode("utf-8")
         return _keyring.decode_entry(data)
 
     def write(self, secret: Secret, binding: Mapping[str, Any]) -> None:
@@ -304,11 +438,29 @@ class CommandToken(Secret):
                 f"{where} printed a token without a usable expiry: add \"Expiration\" "
                 '(RFC 3339, e.g. "2026-01-02T03:04:05Z") or "expires_in" (seconds)'
             ) from None
-        return cls(token.strip(), expires_at, store)
+        if not math.isfinite(expires_at):  # json.loads accepts NaN and Infinity
+            raise IncompleteCredentialsError(
+                f"{where} printed a token whose expiry is not a number of seconds or a "
+                'time; print "Expiration" (RFC 3339) or a finite "expires_in"'
+            )
+        if expires_at <= now + EXPIRY_MARGIN:
+            # Finding F3: a token the client knows is expired is never sent; the command
+            # ran just now, so running it again would print the same.
+            try:
+                when = datetime.datetime.fromtimestamp(expires_at, datetime.UTC)
+                shown = when.isoformat(timespec="seconds").replace("+00:00", "Z")
+            except (OverflowError, ValueError, OSError):
+                shown = "a time long past"
+            raise IncompleteCredentialsError(
+                f"{where} printed a token that expired at {shown}; it must print a token "
+                "that is still valid (check its clock and what it caches)"
+            )
+        # A far expiry (year 9999) is held to a day: the command runs again then.
+        return cls(token.strip(), min(expires_at, now + LONGEST_TOKEN), store)
 
     def fresh(self) -> CommandToken:
         """This token while it has more than a few seconds left, else a new one."""
-        if _clock.get().time() < self.expires_at - 5:
+        if _clock.get().time() < self.expires_at - EXPIRY_MARGIN:
             return self
         output = self.store.run()
         if not isinstance(output, CommandToken):

@@ -55,12 +55,22 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
                         "`kaskada serve --tls-cert`); implies --tls")
 
 
+def _command_words(raw: str) -> list[str]:
+    """--secret-command split as a shell would; an unbalanced quote named as such."""
+    try:
+        return shlex.split(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} has an unbalanced quote; quote the whole command for the shell"
+        ) from None
+
+
 def _store_flags(parser: argparse.ArgumentParser) -> None:
     """Where the profile's secret lives (default: the keyring)."""
     store = parser.add_mutually_exclusive_group()
     store.add_argument("--secret-env", metavar="VAR",
                        help="read the secret from this environment variable (no keyring)")
-    store.add_argument("--secret-command", metavar="'PROGRAM ARGS'", type=shlex.split,
+    store.add_argument("--secret-command", metavar="'PROGRAM ARGS'", type=_command_words,
                        help="run this program (no shell) and use what it prints (no keyring)")
     store.add_argument("--insecure-storage", action="store_true",
                        help="keep the secret in a plain-text 0600 file (no keyring)")
@@ -128,6 +138,8 @@ def register(subparsers: Any) -> None:
     _example(setting, "kaskada profile set dev timeout 60",
              "kaskada profile set timeout 60 --profile dev",
              "kaskada profile set dev exchange_endpoint http://localhost:50052/oauth/token")
+    setting.add_argument("--insecure-storage", action="store_true",
+                         help="needed to set secret_store file (a plain-text file)")
     takes(setting, "profile", "json")
     setting.set_defaults(handler=verb("kaskada.cli.profile", "_set"))
 
