@@ -22,16 +22,15 @@ import threading
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec
 
 from kaskada import _fork
 from kaskada._errors import ConfigError
 from kaskada._secret import Secret
 from kaskada.config import file as _config
 from kaskada.credentials import token_cache as _token_cache
-from kaskada.settings import env as _env
 from kaskada.settings.options import NO_SEAMS, ChannelKey, ConnectionOptions, Seams
-from kaskada.settings.resolve import ENV_VARS, resolve_layers
+from kaskada.settings.resolve import EnvironmentReads, resolve_layers
 from kaskada.settings.values import Settings
 
 if TYPE_CHECKING:
@@ -280,103 +279,88 @@ def _restore_delegated(token: str, expires_at: float | None, *values: Any) -> De
     return DelegatedSession(_delegate.settings_for(Secret(token), **fields), expires_at)
 
 
+class _Kept(NamedTuple):
+    """A resolved Session and what its resolution read, to tell whether it still holds."""
+
+    session: Session
+    variables: tuple[str, ...]  # the KASKADA_* variables resolution read...
+    values: tuple[str | None, ...]  # ...and their values then (None: unset)
+    config: object  # the ConfigFile it read (None: it read none)
+
+
 class _Resolved:
     """The one owner of what resolution produced in this process: a Session per
-    (options, KASKADA_* variables), so entering ``kda.session(...)`` for settings
-    already seen is a dictionary lookup, and the Session keeps its credentials.
+    options, so entering ``kda.session(...)`` for settings already seen is a
+    dictionary lookup, and the Session keeps its credentials.
 
-    Invalidation rule: an entry whose resolution read the config file is kept
-    only while that file is unchanged (``_config.load_recent()`` returns the same
-    object); a changed variable is a different key. ``clear()`` drops everything.
+    Invalidation rule: a kept Session holds while what its resolution read is
+    unchanged: the KASKADA_* variables it read (``EnvironmentReads``; a variable no
+    layer asked for cannot change it), and the config file if it read one
+    (``_config.load_recent()`` returns the same object). ``clear()`` drops everything.
     """
 
     LIMIT = 1024
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[Any, ...], tuple[Session, object]] = {}
+        self._kept: dict[ConnectionOptions, _Kept] = {}
         self._lock = threading.Lock()
 
-    def lookup(
-        self, options: ConnectionOptions, env_values: tuple[str | None, ...]
-    ) -> Session | None:
-        """The Session kept for these options and variables, if still valid; no I/O but
-        the config file's freshness check."""
-        hit = self._entries.get((options, env_values))
-        if hit is None:
+    def lookup(self, options: ConnectionOptions) -> Session | None:
+        """The Session kept for ``options``, if what it was resolved from is unchanged;
+        no I/O but the config file's freshness check."""
+        kept = self._kept.get(options)
+        if kept is None:
             return None
-        found, identity = hit
-        if identity is None:
-            return found
+        if tuple(map(os.environ.get, kept.variables)) != kept.values:
+            return None
+        if kept.config is None:
+            return kept.session
         try:
             current = _config.load_recent()
         except Exception:  # a broken file is reported by the layer that reads it
             return None
-        return found if current is identity else None
+        return kept.session if current is kept.config else None
 
     def resolve(self, options: ConnectionOptions) -> Session:
         """The Session of ``options``: from the cache, else resolved now (may read the
         config file and the keyring) and kept."""
-        env_values = snapshot_env(options)
-        found = self.lookup(options, env_values)
+        found = self.lookup(options)
         if found is not None:
             return found
-        env = {name: os.environ.get(name) for name in ENV_VARS}
-        identity = _config_identity() if _uses_file(options, env) else None
+        env = EnvironmentReads()
+        config = _config_identity() if _uses_file(options) else None
         settings = resolve_layers(options, env)
         # A profile's secret is read now unless the token cache is warm, so a missing
         # one fails here, at init() or the ``with``.
         _token_cache.require_secret_unless_cached(settings)
         made = Session(settings)
+        kept = _Kept(made, tuple(env.read), tuple(env.read.values()), config)
         with self._lock:
-            if len(self._entries) >= self.LIMIT:
-                self._entries.clear()
-            self._entries[(options, env_values)] = (made, identity)
+            if len(self._kept) >= self.LIMIT:
+                self._kept.clear()
+            self._kept[options] = kept
         return made
 
     def check(self, options: ConnectionOptions) -> Settings:
         """Everything ``resolve`` checks but the keyring read (not kept: the secret is
         unchecked). A session made on an event loop is checked with this at once, so a
         mistyped profile fails at the ``with`` line, and the keyring waits for first use."""
-        found = self.lookup(options, snapshot_env(options))
+        found = self.lookup(options)
         if found is not None:
             return found.settings
-        return resolve_layers(options, {name: os.environ.get(name) for name in ENV_VARS})
+        return resolve_layers(options, EnvironmentReads())
 
     def clear(self) -> None:
-        self._entries.clear()
+        self._kept.clear()
 
     def after_fork_in_child(self) -> None:
         self._lock = threading.Lock()  # another thread may have held it at fork time
 
 
-# The variables resolution reads for each shape of options: what a Session is kept by.
-# A profile named by the caller beats every variable but these (timeout, allow_insecure,
-# and the credential variables it warns it shadows); explicit credentials, the first two.
-_READS_WITH_CREDENTIALS = (_env.TIMEOUT, _env.ALLOW_INSECURE)
-_READS_WITH_PROFILE = (*_READS_WITH_CREDENTIALS, *_env.CREDENTIAL_VARIABLES)
-
-
-def _reads(options: ConnectionOptions) -> tuple[str, ...]:
-    """The KASKADA_* variables resolving ``options`` reads."""
-    if options.profile:
-        return _READS_WITH_PROFILE
-    if options.client_secret is not None or options.jwt is not None:
-        return _READS_WITH_CREDENTIALS
-    return ENV_VARS
-
-
-def snapshot_env(options: ConnectionOptions) -> tuple[str | None, ...]:
-    """The variables resolving ``options`` reads, as they are now (part of the cache key)."""
-    return tuple(map(os.environ.get, _reads(options)))
-
-
-def _uses_file(options: ConnectionOptions, env: dict[str, str | None]) -> bool:
-    """Whether resolving ``options`` may read the config file (a profile, or the default)."""
-    return (
-        bool(options.profile)
-        or env.get(_env.PROFILE) is not None
-        or (options.client_secret is None and options.jwt is None)
-    )
+def _uses_file(options: ConnectionOptions) -> bool:
+    """Whether resolving ``options`` may read the config file: a profile named here,
+    or no credentials given (then ``KASKADA_PROFILE`` or the default profile may)."""
+    return bool(options.profile) or (options.client_secret is None and options.jwt is None)
 
 
 def _config_identity() -> object:
@@ -492,7 +476,7 @@ def _seams(
 
 def session_for(options: ConnectionOptions, seams: Seams = NO_SEAMS) -> Session:
     """``session(**options)`` for options already built (``%fenl_auth``, the CLI's flags)."""
-    found = RESOLVED.lookup(options, snapshot_env(options))  # the hot path: seen settings
+    found = RESOLVED.lookup(options)  # the hot path: seen settings
     if found is not None:
         return _with_seams(found, seams)
     if _in_event_loop():

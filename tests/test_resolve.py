@@ -23,6 +23,7 @@ from kaskada._errors import (
 from kaskada._secret import Secret
 from kaskada.settings import defaults as _defaults
 from kaskada.settings.explain import Explanation
+from kaskada.settings.options import ConnectionOptions
 from kaskada.settings.values import BUILTIN
 
 CANARY = "canary-s3cret-Zq9x"
@@ -272,8 +273,8 @@ def test_memo_returns_the_same_settings_while_nothing_changed() -> None:
 def test_a_kept_session_follows_every_variable_its_resolution_reads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A named profile reads KASKADA_TIMEOUT (and warns about credential variables): a
-    change there resolves again; KASKADA_PROFILE does not change what profile= means."""
+    """A named profile reads KASKADA_TIMEOUT: a change there resolves again;
+    KASKADA_PROFILE does not change what profile= means."""
     add("dev", default=True)
     add("other", client_id="id-other")
     first = _session.resolve(profile="dev")
@@ -284,6 +285,51 @@ def test_a_kept_session_follows_every_variable_its_resolution_reads(
     assert _session.resolve().profile.value == "other"  # no profile=: every variable counts
     monkeypatch.setenv("KASKADA_PROFILE", "dev")
     assert _session.resolve().profile.value == "dev"
+
+
+def test_a_kept_session_is_kept_by_exactly_the_variables_its_resolution_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The default profile's settings were made from KASKADA_PROFILE, the credential
+    variables, KASKADA_ALLOW_INSECURE and KASKADA_TIMEOUT: an endpoint variable set
+    without credentials changes nothing, so the same Session is reused; one it read
+    resolves again."""
+    add("dev", default=True)
+    first = _session.RESOLVED.resolve(ConnectionOptions())
+    monkeypatch.setenv("KASKADA_API_ENDPOINT", "elsewhere:1")
+    assert _session.RESOLVED.resolve(ConnectionOptions()) is first
+    monkeypatch.setenv("KASKADA_ALLOW_INSECURE", "1")
+    again = _session.RESOLVED.resolve(ConnectionOptions())
+    assert again is not first and again.settings.allow_insecure.value is True
+
+
+def test_a_named_profile_is_not_resolved_again_for_credential_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """profile= beats the credential variables, so they do not change its settings:
+    the kept Session stays (the shadowing warning is given when it was resolved)."""
+    add("dev")
+    monkeypatch.setenv("KASKADA_CLIENT_ID", "env-id")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = kda.session(profile="dev")
+        monkeypatch.setenv("KASKADA_CLIENT_ID", "other-env-id")
+        monkeypatch.setenv("KASKADA_TOKEN", CANARY)
+        assert kda.session(profile="dev") is first
+    assert len([w for w in caught if "ignored" in str(w.message)]) == 1
+
+
+def test_a_token_expiry_variable_is_read_with_the_token_it_dates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """KASKADA_TOKEN_EXPIRES_AT is read only with KASKADA_TOKEN; setting it resolves again."""
+    monkeypatch.setenv("KASKADA_TOKEN", CANARY)
+    first = _session.resolve()
+    assert getattr(first.token.value, "expires_at", None) is None
+    monkeypatch.setenv("KASKADA_TOKEN_EXPIRES_AT", "2099-01-02T03:04:05Z")
+    dated = _session.resolve()
+    assert dated is not first
+    assert getattr(dated.token.value, "expires_at", None) == 4071006245.0
 
 
 @pytest.mark.parametrize(

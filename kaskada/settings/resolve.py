@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from kaskada._errors import (
@@ -31,7 +31,6 @@ from kaskada._errors import (
 from kaskada._secret import Secret
 from kaskada.config import file as _config
 from kaskada.config.paths import keyring_service
-from kaskada.credentials import handed as _handed
 from kaskada.settings import env as _env
 from kaskada.settings.defaults import complete
 from kaskada.settings.options import CONNECTION_OPTIONS, ConnectionOptions
@@ -46,13 +45,6 @@ from kaskada.settings.schema import BY_NAME, ENV_CONNECTION
 from kaskada.settings.values import ARGUMENT, PROFILE_LAYER, Settings, Sourced, StoredSecret
 
 log = logging.getLogger(__name__)
-
-ENV_VARS = (
-    _env.PROFILE,
-    *_env.CREDENTIAL_VARIABLES,
-    *_env.CONNECTION_VARIABLES,
-    _env.ALLOW_INSECURE,
-)
 
 HOW_TO_GIVE_CREDENTIALS = (
     "give credentials in one of three ways: "
@@ -146,6 +138,32 @@ def _profile_secret(
 
 # --- the layers -------------------------------------------------------------------
 
+
+class EnvironmentReads(Mapping[str, "str | None"]):
+    """``os.environ`` as one resolution sees it: each variable read when a layer first
+    asks for it (None when unset), then remembered.
+
+    ``read`` is then exactly what the settings were made from, so ``_session`` keeps
+    them by those variables alone: a variable no layer asked for cannot change them.
+    Diagnostics (the shadowing warning, a debug line) read ``os.environ`` themselves,
+    so they do not widen that key.
+    """
+
+    def __init__(self) -> None:
+        self.read: dict[str, str | None] = {}
+
+    def __getitem__(self, name: str) -> str | None:
+        if name not in self.read:
+            self.read[name] = os.environ.get(name)
+        return self.read[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.read)
+
+    def __len__(self) -> int:
+        return len(self.read)
+
+
 Layer = Callable[
     [dict[str, Any], dict[str, Sourced[Any]], Mapping[str, str | None]], Settings | None
 ]
@@ -173,7 +191,7 @@ def _from_arguments(
     profile = args.get("profile")
     if profile is not None:
         if "client_secret" not in fields and "token" not in fields:
-            _warn_if_shadowing(f"profile={profile!r}", env, profile)
+            _warn_if_shadowing(f"profile={profile!r}", profile)
         return _from_profile(profile, "argument profile=", fields, safe, env)
     if "client_secret" in fields and "client_id" not in fields:
         raise IncompleteCredentialsError(
@@ -215,21 +233,23 @@ def _outside_stacklevel() -> int:
     return level
 
 
-def _warn_if_shadowing(
-    chosen: str, env: Mapping[str, str | None], profile: str | None = None
-) -> None:
+def _warn_if_shadowing(chosen: str, profile: str) -> None:
     """An explicitly chosen profile beats credential variables: say so, once per process.
 
     A notebook that set KASKADA_CLIENT_ID earlier would otherwise run as another
-    account without a sign.
+    account without a sign. Given when a profile's settings are resolved; the
+    variables are read from ``os.environ`` here, not through the resolution's
+    ``EnvironmentReads``: they do not change the settings, so settings kept for
+    reuse are not resolved again when one of them changes.
     """
     global _warned_shadow
+    if _warned_shadow:
+        return
     own = None
-    if profile is not None:
-        with contextlib.suppress(Exception):  # a broken profile is reported by resolution
-            own = _config.get_profile(profile).secret_env  # the profile's own variable
-    shadowed = [var for var in _env.CREDENTIAL_VARIABLES if env.get(var) and var != own]
-    if shadowed and not _warned_shadow:
+    with contextlib.suppress(Exception):  # a broken profile is reported by resolution
+        own = _config.get_profile(profile).secret_env  # the profile's own variable
+    shadowed = [var for var in _env.CREDENTIAL_VARIABLES if os.environ.get(var) and var != own]
+    if shadowed:
         _warned_shadow = True
         warnings.warn(
             f"{chosen} is used; {', '.join(shadowed)} "
@@ -246,7 +266,7 @@ def _from_env_profile(
     name = env.get(_env.PROFILE)
     if not name:
         return None
-    _warn_if_shadowing(f"KASKADA_PROFILE={name}", env, name)
+    _warn_if_shadowing(f"KASKADA_PROFILE={name}", name)
     return _from_profile(name, _env.PROFILE, {}, safe, env)
 
 
@@ -257,13 +277,13 @@ def _from_env_credentials(
     client_id = env.get(_env.CLIENT_ID)
     secret = env.get(_env.CLIENT_SECRET)
     token = env.get(_env.TOKEN)
-    connection = [var for var in _env.CONNECTION_VARIABLES if env.get(var)]
     if not (client_id or secret or token):
-        if any(var in connection for var in (_env.API_ENDPOINT, _env.AUTH_ENDPOINT)):
-            log.debug("ignoring %s: no credential variables are set", ", ".join(connection))
+        _log_ignored_connection_variables()
         return None
     fields: dict[str, Sourced[Any]] = {}
     if token:
+        from kaskada.credentials import handed as _handed  # only for a handed-over token
+
         checked = _handed.with_expiry(check_token(token, _env.TOKEN), env)
         fields["token"] = Sourced(checked, _env.TOKEN)
     if client_id:
@@ -285,6 +305,18 @@ def _from_env_credentials(
             fields[name] = Sourced(parse_env(BY_NAME[name].kind, raw, var), var)
     layer = "environment (KASKADA_TOKEN)" if token else "environment (KASKADA_CLIENT_ID)"
     return complete(layer, fields, safe, env)
+
+
+def _log_ignored_connection_variables() -> None:
+    """A debug line when endpoint variables are set without credential variables.
+
+    Reads ``os.environ`` itself: what it reads does not change the settings.
+    """
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    connection = [var for var in _env.CONNECTION_VARIABLES if os.environ.get(var)]
+    if any(var in connection for var in (_env.API_ENDPOINT, _env.AUTH_ENDPOINT)):
+        log.debug("ignoring %s: no credential variables are set", ", ".join(connection))
 
 
 def parse_env(kind: str, raw: str, var: str) -> Any:
