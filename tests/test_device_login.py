@@ -72,6 +72,16 @@ def _sign_in_at_the_page(browser: Any, url: str, button: str) -> str:
     browser.find_element(By.ID, "username").send_keys("alice")
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.ID, button).click()
+    # click() does not wait for the page the form posts to: wait for its result.
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(browser, 30).until(
+            expected_conditions.presence_of_element_located((By.ID, "result")))
+    except TimeoutException:
+        raise AssertionError(f"no result on the page: {browser.page_source[:2000]}") from None
     return str(browser.find_element(By.ID, "result").text)
 
 

@@ -77,7 +77,8 @@ def test_the_token_exchange_names_the_refusal(refused: Any) -> None:
 
 
 def test_the_cheap_check_and_the_full_one_agree_on_what_a_refusal_looks_like() -> None:
-    """_grpc_errors checks the markers without importing ssl; _tls owns them."""
-    from kaskada import _grpc_errors, _tls
+    """transport.errors checks the markers without importing ssl; _tls owns them."""
+    from kaskada import _tls
+    from kaskada.transport import errors as _grpc_errors
 
     assert _grpc_errors._REFUSED_MARKERS == _tls.REFUSED_MARKERS
