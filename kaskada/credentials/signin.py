@@ -188,9 +188,13 @@ class DeviceLogin(GrantSecret):
     kind = "device"
 
     def binding(self) -> dict[str, Any]:
+        """Where the refresh token may go: a client secret's destinations, plus the kind
+        and the ``issuer`` (its metadata names the token and revocation endpoints)."""
         from kaskada.credentials.binding import binding_of
 
-        return binding_of(self._fields)
+        issuer = self._extra.get("issuer")
+        return {**binding_of(self._fields), "auth": self.kind,
+                "issuer": str(issuer).rstrip("/") if issuer else None}
 
     def stored(self) -> Secret | None:
         from kaskada.credentials import binding as _binding
@@ -199,7 +203,8 @@ class DeviceLogin(GrantSecret):
         entry = _keyring.get_entry(self._name)
         if entry is None:
             return None
-        _binding.check(self._name, entry, self.binding())
+        _binding.check(self._name, entry, self._fields, bound=self.binding(),
+                       fix=f"sign in again with `kaskada login --profile {self._name}`")
         return entry.secret
 
     def store(self, refresh_token: str) -> None:
