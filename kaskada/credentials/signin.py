@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,17 @@ class Federated(GrantSecret):
         return f"federated sign-in (profile '{self._name}', subject token from {self.source()})"
 
     def subject_token(self, audience: str | None, *, timeout: float) -> str:
+        """The subject token, from a trusted config only, and only if it is a JWT."""
+        _refuse_untrusted_config(self._name, self.source())
+        value = self._read_subject_token(audience, timeout=timeout)
+        if not _JWT.fullmatch(value):
+            raise IncompleteCredentialsError(
+                f"the subject token of profile '{self._name}' (read from {self.source()}) is "
+                "not a JWT (three base64url parts joined by dots), so it is not sent: check "
+                "where the profile reads it")
+        return value
+
+    def _read_subject_token(self, audience: str | None, *, timeout: float) -> str:
         extra = self._extra
         if extra.get("subject_token_file"):
             path = Path(str(extra["subject_token_file"])).expanduser()
@@ -297,6 +309,23 @@ class Federated(GrantSecret):
                 f"'{self._name}' (read from {self.source()}): it may have expired, or the "
                 "server does not trust its issuer, audience or subject")
         return _token(status, document, token_url, subject)
+
+
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+def _refuse_untrusted_config(name: str, source: str) -> None:
+    """A config file another account could write never decides what is read and sent as
+    a subject token (as for ``secret_env`` / ``secret_command``)."""
+    from kaskada._errors import UntrustedConfigError
+    from kaskada.config import file as _config
+
+    problems = _config.trust_problems(_config.config_path())
+    if problems:
+        raise UntrustedConfigError(
+            f"refusing to read the subject token of profile '{name}' from {source}: the "
+            "config file that names it could have been written by another account; "
+            + "; also ".join(problems))
 
 
 ACTIONS_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
