@@ -4,6 +4,8 @@ under the TLS rule, no redirects with a bearer, one clear line for every failure
 
 from __future__ import annotations
 
+import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +14,13 @@ import pytest
 from kaskada._errors import (
     ConfigError,
     IncompleteCredentialsError,
+    InsecureConnectionError,
     SecretBindingError,
     UntrustedConfigError,
 )
 from kaskada._secret import Secret
 from kaskada.credentials.signin import DeviceLogin, Federated
+from tests.capture import CaptureHTTP
 from tests.oauth_helpers import kaskada, write_profile
 
 FIELDS = {"client_id": "kaskada-cli", "endpoint": "127.0.0.1:41403",
@@ -102,3 +106,80 @@ def test_untrusted_config_never_reads_a_subject_token(
     with pytest.raises(UntrustedConfigError) as untrusted:
         federated.subject_token(None, timeout=1)
     assert "chmod 600" in str(untrusted.value)
+
+
+def _metadata_server(token_endpoint: str) -> CaptureHTTP:
+    """An issuer on loopback whose metadata sends the token endpoint elsewhere."""
+    holder: dict[str, str] = {}
+
+    def respond(request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        document = {"issuer": holder["issuer"], "token_endpoint": token_endpoint,
+                    "revocation_endpoint": token_endpoint.replace("token", "revoke")}
+        return 200, {"Content-Type": "application/json"}, json.dumps(document).encode()
+
+    server = CaptureHTTP(respond)
+    holder["issuer"] = f"http://127.0.0.1:{server.port}"
+    return server
+
+
+def test_metadata_endpoints_obey_the_tls_rule_before_anything_is_sent(tmp_path: Path) -> None:
+    """F10: a token endpoint read from the issuer's metadata that is plain http off
+    loopback is refused as one written in the profile would be; nothing is POSTed."""
+    subject = tmp_path / "fedtok"
+    subject.write_text("eyJh.eyJi.FED-CANARY")
+    issuer = _metadata_server("http://192.0.2.2:9/oauth/token")
+    try:
+        write_profile("d", {"auth": "federated", "client_id": "kaskada-cli",
+                            "endpoint": "127.0.0.1:9", "issuer": f"http://127.0.0.1:{issuer.port}",
+                            "subject_token_file": str(subject), "token_cache": False})
+        result = kaskada("token", "--profile", "d")
+        assert result.returncode == 1, result.stderr  # as for a profile's own http endpoint
+        assert "token_endpoint = 'http://192.0.2.2:9/oauth/token'" in result.stderr
+        assert "plain http on a non-loopback host" in result.stderr
+        assert "Traceback" not in result.stderr and "FED-CANARY" not in result.stderr
+        assert [request["method"] for request in issuer.requests] == ["GET"]
+    finally:
+        issuer.close()
+
+
+@pytest.mark.parametrize(("url", "issuer", "allow", "refused"), [
+    ("https://auth.example/oauth/token", "https://auth.example", False, None),
+    ("http://127.0.0.1:5/oauth/token", "https://auth.example", False, None),
+    ("http://auth.example/oauth/token", "https://auth.example", True, InsecureConnectionError),
+    ("http://auth.example/oauth/token", "http://127.0.0.1:5", False, InsecureConnectionError),
+    ("http://auth.example/oauth/token", "http://auth.example", True, None),
+    ("file:///etc/passwd", "https://auth.example", True, ConfigError),
+    ("https://auth.example:port/x", "https://auth.example", False, ConfigError),
+])
+def test_metadata_url_rule(url: str, issuer: str, allow: bool,
+                           refused: type[Exception] | None) -> None:
+    """F10: https endpoints always; plain http to loopback; plain http elsewhere only with
+    allow_insecure and never as a downgrade from an https issuer; other schemes never."""
+    from kaskada.credentials.signin import check_metadata_url
+
+    if refused is None:
+        check_metadata_url(url, "token_endpoint", "M", issuer=issuer, allow_insecure=allow)
+    else:
+        with pytest.raises(refused):
+            check_metadata_url(url, "token_endpoint", "M", issuer=issuer, allow_insecure=allow)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_unreachable_issuer_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """F15: an issuer that cannot be reached is 'unreachable' (exit 1), not refused
+    credentials (exit 4)."""
+    subject = tmp_path / "fedtok"
+    subject.write_text("eyJh.eyJi.c2ln")
+    issuer = f"http://127.0.0.1:{_closed_port()}"
+    write_profile("d", {"auth": "federated", "client_id": "kaskada-cli",
+                        "endpoint": "127.0.0.1:9", "issuer": issuer,
+                        "subject_token_file": str(subject), "token_cache": False})
+    result = kaskada("token", "--profile", "d")
+    assert result.returncode == 1, result.stderr
+    assert f"the issuer {issuer} could not be reached" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

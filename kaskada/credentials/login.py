@@ -80,7 +80,8 @@ def start(settings: Settings, *, request: Any = None) -> Pending:
     url = settings.exchange_endpoint.value or ""
     timeout = settings.timeout.value
     ca_bundle = settings.ca_bundle.value
-    endpoints = login.endpoints(url, timeout=timeout, ca_bundle=ca_bundle)
+    endpoints = login.endpoints(url, timeout=timeout, ca_bundle=ca_bundle,
+                                allow_insecure=settings.allow_insecure.value)
     where = endpoints.get("device_authorization_endpoint")
     if not where:
         raise ConfigError(f"the server of profile '{settings.profile.value}' names no device "
@@ -179,7 +180,8 @@ def logout(settings: Settings, *, request: Any = None) -> bool:
         return False
     endpoints = login.endpoints(settings.exchange_endpoint.value or "",
                                 timeout=settings.timeout.value,
-                                ca_bundle=settings.ca_bundle.value)
+                                ca_bundle=settings.ca_bundle.value,
+                                allow_insecure=settings.allow_insecure.value)
     where = endpoints.get("revocation_endpoint")
     try:
         if where:

@@ -25,12 +25,20 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kaskada import _clock
-from kaskada._errors import AuthenticationError, ConfigError, IncompleteCredentialsError
+from kaskada._errors import (
+    AuthenticationError,
+    ConfigError,
+    IncompleteCredentialsError,
+    InsecureConnectionError,
+    TokenEndpointUnavailableError,
+)
 from kaskada._secret import Secret, scrub
 from kaskada.config import paths as _paths
 from kaskada.credentials.access_token import Token
+from kaskada.settings.hostport import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +105,14 @@ class GrantSecret(Secret):
     def describe(self) -> str:
         return f"{self.kind} sign-in (profile '{self._name}')"
 
-    def endpoints(self, url: str, *, timeout: float, ca_bundle: str | None) -> dict[str, str]:
-        """token/device/revocation endpoints: the profile's, else the issuer's metadata."""
+    def endpoints(self, url: str, *, timeout: float, ca_bundle: str | None,
+                  allow_insecure: bool | None = None) -> dict[str, str]:
+        """token/device/revocation endpoints: the profile's, else the issuer's metadata
+        (whose URLs obey the TLS rule of a profile's own endpoints, checked here)."""
         issuer = self._extra.get("issuer")
         if issuer and not self._fields.get("exchange_endpoint"):
-            return discover(str(issuer), timeout=timeout, ca_bundle=ca_bundle)
+            return discover(str(issuer), timeout=timeout, ca_bundle=ca_bundle,
+                            allow_insecure=allow_insecure)
         base = url.split("/oauth/", 1)[0] if "/oauth/" in url else url.rstrip("/")
         return {"token_endpoint": url,
                 "device_authorization_endpoint": base + "/oauth/device_authorization",
@@ -134,9 +145,16 @@ def _token(status: int, document: dict[str, Any], url: str, *sent: str) -> Token
         raise AuthenticationError(scrub(str(error), *sent)) from None
 
 
-def discover(issuer: str, *, timeout: float, ca_bundle: str | None) -> dict[str, str]:
-    """RFC 8414 metadata of ``issuer``; its ``issuer`` must equal the one asked for."""
+def discover(issuer: str, *, timeout: float, ca_bundle: str | None,
+             allow_insecure: bool | None = None) -> dict[str, str]:
+    """RFC 8414 metadata of ``issuer``; its ``issuer`` must equal the one asked for, and
+    every endpoint it names obeys :func:`check_metadata_url` before anything is sent.
 
+    ``allow_insecure`` None: what the settings check already decided for the issuer (a
+    plain-http issuer off loopback got through only with allow_insecure).
+    """
+
+    import urllib.error
     import urllib.request
 
     from kaskada.credentials.tokens import _no_redirect, _ssl_context
@@ -148,7 +166,19 @@ def discover(issuer: str, *, timeout: float, ca_bundle: str | None) -> dict[str,
     try:
         with urllib.request.build_opener(*handlers).open(url, timeout=timeout) as answer:
             document = json.loads(answer.read(65536))
-    except (OSError, ValueError) as error:
+    except urllib.error.HTTPError as error:
+        unavailable = error.code >= 500 or error.code == 429
+        kind = TokenEndpointUnavailableError if unavailable else AuthenticationError
+        raise kind(f"cannot read the authorization server metadata at {url} (HTTP "
+                   f"{error.code}): check the profile's issuer"
+                   + (" and that the server is running" if unavailable else "")) from None
+    except OSError as error:
+        reason = getattr(error, "reason", None) or error
+        text = getattr(reason, "strerror", None) or type(reason).__name__
+        raise TokenEndpointUnavailableError(
+            f"the issuer {issuer} could not be reached to read its metadata at {url} "
+            f"({text}): check that the server is running and the profile's issuer") from None
+    except (ValueError, RecursionError) as error:
         raise AuthenticationError(
             f"cannot read the authorization server metadata at {url} ({type(error).__name__}):"
             " check the profile's issuer") from None
@@ -156,12 +186,42 @@ def discover(issuer: str, *, timeout: float, ca_bundle: str | None) -> dict[str,
         raise AuthenticationError(
             f"the metadata at {url} names another issuer than {issuer!r}: refusing to use it "
             "(check the profile's issuer)")
+    if allow_insecure is None:
+        parts = urlsplit(issuer)
+        allow_insecure = parts.scheme == "http" and not is_loopback(parts.hostname or "")
     found = {key: document[key] for key in (
         "token_endpoint", "device_authorization_endpoint", "revocation_endpoint")
         if isinstance(document.get(key), str)}
     if "token_endpoint" not in found:
         raise AuthenticationError(f"the metadata at {url} has no token_endpoint")
+    for key, value in found.items():
+        check_metadata_url(value, key, url, issuer=issuer, allow_insecure=allow_insecure)
     return found
+
+
+def check_metadata_url(value: str, key: str, where: str, *, issuer: str,
+                       allow_insecure: bool) -> None:
+    """An endpoint read from metadata obeys the rule of one written in a profile: http(s),
+    plain http only to loopback unless allow_insecure, and never plain http off loopback
+    under an https issuer (no downgrade). Raises InsecureConnectionError / ConfigError."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    shown = repr(value[:200])
+    if not valid:
+        raise ConfigError(f"the metadata at {where} gives {key} = {shown}, not an http(s) "
+                          "URL: refusing to use it (check the profile's issuer)")
+    downgrade = issuer.startswith("https:")
+    if (parts.scheme == "http" and not is_loopback(parts.hostname or "")
+            and (downgrade or not allow_insecure)):
+        raise InsecureConnectionError(
+            f"the metadata at {where} gives {key} = {shown}: plain http on a "
+            "non-loopback host, so tokens would cross the network unencrypted; nothing "
+            "was sent (the server must name https endpoints"
+            + (")" if downgrade else ", or pass allow_insecure=True / KASKADA_ALLOW_INSECURE=1)"))
 
 
 # -- device login --------------------------------------------------------------------
