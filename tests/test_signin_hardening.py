@@ -15,6 +15,7 @@ from kaskada._errors import (
     ConfigError,
     IncompleteCredentialsError,
     InsecureConnectionError,
+    KaskadaError,
     SecretBindingError,
     UntrustedConfigError,
 )
@@ -183,3 +184,130 @@ def test_unreachable_issuer_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert f"the issuer {issuer} could not be reached" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+class HostileDeviceServer:
+    """A device authorization server on loopback answering what a test scripts: the
+    device endpoint's JSON document, and the token endpoint's (status, document)."""
+
+    def __init__(self, device: dict[str, Any],
+                 token: tuple[int, dict[str, Any]] = (400, {"error": "authorization_pending"})
+                 ) -> None:
+        def respond(request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+            status, document = (200, device) if "device_authorization" in request["path"] \
+                else token
+            return status, {"Content-Type": "application/json"}, json.dumps(document).encode()
+
+        self.http = CaptureHTTP(respond)
+        self.base = f"http://127.0.0.1:{self.http.port}"
+
+    def profile(self, **more: Any) -> None:
+        write_profile("me", {"auth": "device", "client_id": "kaskada-cli",
+                             "endpoint": "127.0.0.1:9",
+                             "exchange_endpoint": f"{self.base}/oauth/token", **more})
+
+    def polls(self) -> int:
+        return sum(1 for request in self.http.requests if request["path"] == "/oauth/token")
+
+    def __enter__(self) -> HostileDeviceServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
+
+GOOD = {"device_code": "DC-CANARY", "user_code": "WDJB-MJHT",
+        "verification_uri": "http://127.0.0.1:1/device", "interval": 1, "expires_in": 600}
+
+
+@pytest.mark.parametrize("uri", [
+    "javascript:alert(document.cookie)", "file:///etc/passwd", "data:text/html,<b>x</b>",
+    "http://phish.example/device", "https://", "http://127.0.0.1:1/device\x1b[2J",
+])
+def test_verification_uri_must_be_http_s(uri: str) -> None:
+    """F7: an address the person is told to open is http(s) (https off loopback), or
+    the login stops with one line before anything is shown."""
+    for key in ("verification_uri", "verification_uri_complete"):
+        with HostileDeviceServer({**GOOD, key: uri}) as server:
+            server.profile()
+            result = kaskada("login", "--profile", "me", timeout=30)
+            assert result.returncode == 1, result.stderr
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and f"gave {key} = " in lines[0], result.stderr
+            assert "not an http(s) address" in lines[0] or "plain http" in lines[0]
+            assert result.stdout == "" and server.polls() == 0
+
+
+def test_notebook_link_is_escaped_http_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """F7: the notebook's link carries only an http(s) address, escaped for HTML."""
+    from kaskada.credentials import login as device_login
+
+    device = {**GOOD, "verification_uri_complete":
+              'http://127.0.0.1:1/device?user_code=A"onmouseover="alert(1)&x=<b>'}
+    with HostileDeviceServer(device, (400, {"error": "access_denied"})) as server:
+        server.profile()
+        monkeypatch.setattr(device_login.DeviceLoginHandle, "_run", lambda self, say: None)
+        handle = device_login.login("me")
+        html = handle._repr_html_()
+    assert 'href="http://127.0.0.1:1/device?user_code=A&quot;onmouseover=&quot;alert(1)' \
+           '&amp;x=&lt;b&gt;"' in html
+    assert "<b>" not in html.replace("<b>me</b>", "")
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("interval", "soon"), ("interval", None), ("expires_in", [1]), ("interval", "nan"),
+    ("expires_in", True),
+])
+def test_non_numeric_interval_or_expiry_is_one_error(key: str, value: Any) -> None:
+    """F6: a server's non-numeric interval or expires_in is one clear line, no traceback
+    (None: the key is absent, so the RFC's default applies and the login goes on)."""
+    device = {**GOOD, key: value} if value is not None else {
+        k: v for k, v in GOOD.items() if k != key}
+    with HostileDeviceServer(device, (400, {"error": "access_denied"})) as server:
+        server.profile()
+        result = kaskada("login", "--profile", "me", timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    if value is None:
+        assert result.returncode == 4 and "denied" in lines[-1]
+    else:
+        assert result.returncode == 1 and len(lines) == 1
+        assert f"gave {key} = " in lines[0] and "not a number of seconds" in lines[0]
+
+
+@pytest.mark.parametrize("missing", ["verification_uri", "user_code"])
+def test_missing_verification_uri_or_user_code_is_one_error(missing: str) -> None:
+    """F6: without an address or a code nobody can approve: one line, no polling."""
+    device = {k: v for k, v in GOOD.items() if k != missing}
+    with HostileDeviceServer(device) as server:
+        server.profile()
+        result = kaskada("login", "--profile", "me", timeout=30)
+        assert result.returncode == 1 and server.polls() == 0
+    assert result.stderr.strip().splitlines() == [
+        f"kaskada: error: the device authorization endpoint {server.base}/oauth/"
+        f"device_authorization gave no {missing}: nobody could approve this sign-in (the "
+        "server is not an RFC 8628 server, or is broken)"]
+
+
+def test_expiry_is_honoured_while_the_server_keeps_saying_pending() -> None:
+    """F6: a server that answers authorization_pending for ever (and a zero interval)
+    cannot keep the client polling past the code's expires_in, nor faster than 1/s."""
+    with HostileDeviceServer({**GOOD, "interval": 0, "expires_in": 2}) as server:
+        server.profile()
+        result = kaskada("login", "--profile", "me", timeout=60)
+        polls = server.polls()
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "kaskada: error: the code expired before it was approved: run `kaskada login` again")
+    assert 1 <= polls <= 3  # at most one a second for two seconds (and one at the deadline)
+
+
+def test_huge_interval_is_clamped() -> None:
+    """F6: interval = 1e9 is clamped (to MAX_INTERVAL), so expiry still ends the login."""
+    from kaskada.credentials.login import MAX_INTERVAL, _seconds
+
+    assert _seconds({"interval": 1e9}, "interval", "W", 5, 1, MAX_INTERVAL) == MAX_INTERVAL
+    assert _seconds({"interval": 0}, "interval", "W", 5, 1, MAX_INTERVAL) == 1
+    assert _seconds({}, "interval", "W", 5, 1, MAX_INTERVAL) == 5
+    with pytest.raises(KaskadaError, match="not a number of seconds"):
+        _seconds({"interval": float("inf")}, "interval", "W", 5, 1, MAX_INTERVAL)

@@ -25,6 +25,16 @@ from kaskada.settings.values import Settings
 log = logging.getLogger(__name__)
 
 SLOW_DOWN_STEP = 5
+DEFAULT_INTERVAL = 5.0  # RFC 8628 3.2: when the server gives none
+MIN_INTERVAL, MAX_INTERVAL = 1.0, 60.0
+"""Polling interval bounds: a hostile or broken server can neither make the client
+hammer it (0) nor wait for ever (1e9); slow_down grows the interval up to MAX_INTERVAL."""
+DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN = 600.0, 3600.0
+"""How long a device code is polled: the server's expires_in, at most an hour."""
+
+
+class DeviceAuthorizationError(KaskadaError):
+    """The device authorization endpoint answered something that cannot be used."""
 
 
 class LoginDenied(AuthenticationError):
@@ -95,20 +105,87 @@ def start(settings: Settings, *, request: Any = None) -> Pending:
             f"the device authorization endpoint {where} refused client {client_id!r} "
             f"({error}{': ' + description if description else ''}): client_id must be a "
             "public client of the server (kaskada serve has kaskada-cli)")
+    allow_insecure = bool(settings.allow_insecure.value)
+    verification_uri = _browser_url(document, "verification_uri", where, allow_insecure)
     complete = document.get("verification_uri_complete")
+    user_code = _printable(document.get("user_code"))
+    if not verification_uri or not user_code:
+        missing = " and ".join(key for key, value in (
+            ("verification_uri", verification_uri), ("user_code", user_code)) if not value)
+        raise DeviceAuthorizationError(
+            f"the device authorization endpoint {where} gave no {missing}: nobody could "
+            "approve this sign-in (the server is not an RFC 8628 server, or is broken)")
     return Pending(
         profile=settings.profile.value or "",
-        verification_uri=_printable(document.get("verification_uri")),
-        user_code=_printable(document.get("user_code")),
-        verification_uri_complete=_printable(complete) if isinstance(complete, str) else None,
-        interval=float(document.get("interval", 5) or 5),
-        expires_in=float(document.get("expires_in", 600) or 600),
+        verification_uri=verification_uri,
+        user_code=user_code,
+        verification_uri_complete=(
+            _browser_url(document, "verification_uri_complete", where, allow_insecure)
+            if complete is not None else None) or None,
+        interval=_seconds(document, "interval", where, DEFAULT_INTERVAL,
+                          MIN_INTERVAL, MAX_INTERVAL),
+        expires_in=_seconds(document, "expires_in", where, DEFAULT_EXPIRES_IN,
+                            MIN_INTERVAL, MAX_EXPIRES_IN),
         device_code=Secret(str(document["device_code"])),
         token_url=endpoints["token_endpoint"],
         client_id=client_id,
         settings=settings,
         login=login,
     )
+
+
+def _seconds(document: dict[str, Any], key: str, where: str, default: float,
+             low: float, high: float) -> float:
+    """A number of seconds from the server, clamped to [low, high]; absent: ``default``."""
+    import math
+
+    value = document.get(key)
+    if value is None:
+        return default
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        seconds = float(value)
+        if not math.isfinite(seconds):
+            raise ValueError
+    except (ValueError, OverflowError):
+        raise DeviceAuthorizationError(
+            f"the device authorization endpoint {where} gave {key} = "
+            f"{_printable(repr(value))[:40]}, not a number of seconds: the server is broken"
+        ) from None
+    return min(max(seconds, low), high)
+
+
+def _browser_url(document: dict[str, Any], key: str, where: str,
+                 allow_insecure: bool) -> str:
+    """An address the person opens: http(s) only, https off loopback (a javascript: or
+    file: link, or a phishing page over plain http, is never shown as a sign-in page)."""
+    from urllib.parse import urlsplit
+
+    from kaskada.settings.hostport import is_loopback
+
+    value = document.get(key)
+    if value is None:
+        return ""
+    text = _printable(value)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        scheme_ok = isinstance(value, str) and parts.scheme in ("http", "https")
+        host = parts.hostname or ""
+    except ValueError:
+        scheme_ok, host = False, ""
+    if not scheme_ok or not host or text != value:
+        raise DeviceAuthorizationError(
+            f"the device authorization endpoint {where} gave {key} = {text[:80]!r}, not an "
+            "http(s) address: refusing to show it (the server is broken or hostile)")
+    if parts.scheme == "http" and not is_loopback(host) and not allow_insecure:
+        raise DeviceAuthorizationError(
+            f"the device authorization endpoint {where} gave {key} = {text[:80]!r}: plain "
+            "http on a non-loopback host, where the password typed there would cross the "
+            "network unencrypted; refusing it (the server must use https, or pass "
+            "--allow-insecure)")
+    return text
 
 
 def _printable(value: object) -> str:
@@ -133,7 +210,11 @@ def wait(
     said_pending = False
     stop = stop or threading.Event()
     while True:
-        if stop.wait(interval):
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            raise LoginExpired("the code expired before it was approved: run `kaskada login` "
+                               "again")
+        if stop.wait(min(interval, left)):
             raise KeyboardInterrupt
         form = {"grant_type": DEVICE_GRANT, "client_id": pending.client_id,
                 "device_code": pending.device_code.reveal()}
@@ -154,7 +235,7 @@ def wait(
                 say("waiting for approval in the browser… (Ctrl-C stops)")
                 said_pending = True
         elif error == "slow_down":
-            interval += SLOW_DOWN_STEP
+            interval = min(interval + SLOW_DOWN_STEP, MAX_INTERVAL)
             say(f"the server asked to poll more slowly: every {interval:g} s")
         elif error == "access_denied":
             raise LoginDenied("the sign-in was denied at the verification page: nothing was "
