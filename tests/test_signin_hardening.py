@@ -311,3 +311,60 @@ def test_huge_interval_is_clamped() -> None:
     assert _seconds({}, "interval", "W", 5, 1, MAX_INTERVAL) == 5
     with pytest.raises(KaskadaError, match="not a number of seconds"):
         _seconds({"interval": float("inf")}, "interval", "W", 5, 1, MAX_INTERVAL)
+
+
+def _answer_500(request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    return 500, {"Content-Type": "text/plain"}, b"boom"
+
+
+def test_token_endpoint_down_or_500_is_one_line_for_every_kind(tmp_path: Path) -> None:
+    """F15: a device login, a federated call and `profile check --all` against a token
+    endpoint that is down (or answers 500) say so in one line and exit 1: no traceback."""
+    subject = tmp_path / "fedtok"
+    subject.write_text("eyJh.eyJi.c2ln")
+    down = f"http://127.0.0.1:{_closed_port()}/oauth/token"
+    failing = CaptureHTTP(_answer_500)
+    try:
+        for url in (down, failing.url):
+            write_profile("fd", {"auth": "federated", "client_id": "kaskada-cli",
+                                 "endpoint": "127.0.0.1:9", "exchange_endpoint": url,
+                                 "subject_token_file": str(subject), "token_cache": False})
+            for args in (("token", "--profile", "fd"), ("table", "list")):
+                result = kaskada(*args)
+                assert result.returncode == 1, result.stderr
+                assert result.stderr.strip().splitlines() == [
+                    f"kaskada: error: the token endpoint {url} could not be reached "
+                    f"({'HTTP 500' if url == failing.url else '[Errno 111] Connection refused'})"
+                    ": check that the server is running"], result.stderr
+            checked = kaskada("profile", "check", "--all")
+            assert "Traceback" not in checked.stderr and checked.returncode != 0
+            assert "could not be reached" in checked.stdout + checked.stderr
+            write_profile("dd", {"auth": "device", "client_id": "kaskada-cli",
+                                 "endpoint": "127.0.0.1:9", "exchange_endpoint": url})
+            login = kaskada("login", "--profile", "dd")
+            assert login.returncode == 1 and "Traceback" not in login.stderr
+            assert len(login.stderr.strip().splitlines()) == 1
+            assert "could not be reached" in login.stderr
+    finally:
+        failing.close()
+
+
+def test_logout_keeps_a_refresh_token_it_could_not_revoke(real_keyring: str) -> None:
+    """F15: logout with the server down keeps the refresh token (deleting it would leave
+    it valid at the server with no way to revoke it) and says so; --local forgets it."""
+    url = f"http://127.0.0.1:{_closed_port()}/oauth/token"
+    fields = {"client_id": "kaskada-cli", "endpoint": "127.0.0.1:9", "exchange_endpoint": url}
+    write_profile("me", {"auth": "device", **fields})
+    login = DeviceLogin("me", fields, {"auth": "device"})
+    login.store("RT-CANARY")
+    kept = kaskada("logout", "--profile", "me")
+    assert kept.returncode == 1, kept.stderr
+    lines = kept.stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not be reached" in lines[0]
+    assert "it was kept" in lines[0] and "kaskada logout --profile me --local" in lines[0]
+    assert "RT-CANARY" not in kept.stderr + kept.stdout
+    assert login.stored() == Secret("RT-CANARY")
+    forgot = kaskada("logout", "--profile", "me", "--local")
+    assert forgot.returncode == 0, forgot.stderr
+    assert "deleted here (not revoked at the server)" in forgot.stderr
+    assert login.stored() is None

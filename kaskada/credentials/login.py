@@ -250,29 +250,53 @@ def wait(
                 f"(HTTP {status} {str(error)[:80]}: {text[:300]})")
 
 
-def logout(settings: Settings, *, request: Any = None) -> bool:
-    """Revoke the stored refresh token at the server and delete it; False if none."""
+class RevocationError(KaskadaError):
+    """The refresh token could not be revoked at the server: it was kept."""
+
+
+def logout(settings: Settings, *, request: Any = None, local: bool = False) -> bool:
+    """Revoke the stored refresh token at the server, then delete it; False if none.
+
+    When the revocation cannot be done (the server is down, answers an error, or the
+    binding refuses sending it), the token is kept and RevocationError says so: deleting
+    it would leave it valid at the server with no way left to revoke it. ``local``
+    deletes it without asking the server (it stays valid there until it expires).
+    """
     from kaskada.credentials.tokens import post_form
 
     request = request or post_form
     login = _device(settings)
+    name = settings.profile.value or "NAME"
+    if local:
+        return login.forget()
     refresh = login.stored()
     if refresh is None:
         return False
-    endpoints = login.endpoints(settings.exchange_endpoint.value or "",
-                                timeout=settings.timeout.value,
-                                ca_bundle=settings.ca_bundle.value,
-                                allow_insecure=settings.allow_insecure.value)
-    where = endpoints.get("revocation_endpoint")
+    again = (f"it was kept: run `kaskada logout --profile {name}` again when the server is "
+             f"back, or `kaskada logout --profile {name} --local` to forget it here anyway "
+             "(it then stays valid at the server until it expires)")
     try:
+        endpoints = login.endpoints(settings.exchange_endpoint.value or "",
+                                    timeout=settings.timeout.value,
+                                    ca_bundle=settings.ca_bundle.value,
+                                    allow_insecure=settings.allow_insecure.value)
+        where = endpoints.get("revocation_endpoint")
         if where:
-            _post(request, where, {"token": refresh.reveal(), "token_type_hint": "refresh_token",
-                                   "client_id": settings.client_id.value or ""},
-                  settings.timeout.value, settings.ca_bundle.value)
+            status, document = _post(
+                request, where, {"token": refresh.reveal(), "token_type_hint": "refresh_token",
+                                 "client_id": settings.client_id.value or ""},
+                settings.timeout.value, settings.ca_bundle.value)
+            if status != 200:  # RFC 7009 2.2: 200 even for a token already invalid
+                error = _printable(document.get("error", ""))[:80]
+                raise RevocationError(
+                    f"the revocation endpoint {where} answered HTTP {status}"
+                    + (f" ({error})" if error else "") + f"; {again}")
+    except RevocationError:
+        raise
     except KaskadaError as error:
-        log.warning("could not revoke the refresh token at %s: %s", where, error)
-    finally:
-        login.forget()
+        raise RevocationError(f"could not revoke the refresh token of profile '{name}': "
+                              f"{error}; {again}") from None
+    login.forget()
     return True
 
 

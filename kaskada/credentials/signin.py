@@ -125,8 +125,17 @@ class GrantSecret(Secret):
 
 def _post(request: Any, url: str, form: dict[str, str], timeout: float,
           ca_bundle: str | None) -> tuple[int, dict[str, Any]]:
+    """POST a form; a transport failure (down, timeout, 5xx) is one
+    TokenEndpointUnavailableError naming the URL (the CLI's exit 1), never a traceback."""
+    from kaskada.credentials.tokens import TransientError
 
-    status, body = request(url, form, timeout=timeout, ca_bundle=ca_bundle)
+    try:
+        status, body = request(url, form, timeout=timeout, ca_bundle=ca_bundle)
+    except TransientError as error:
+        reason = scrub(str(error), *form.values())[:120]
+        raise TokenEndpointUnavailableError(
+            f"the token endpoint {url} could not be reached ({reason}): check that the "
+            "server is running") from None
     try:
         document = json.loads(body.decode("utf-8")) if body else {}
     except (UnicodeDecodeError, ValueError, RecursionError):
