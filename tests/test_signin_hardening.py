@@ -5,6 +5,7 @@ under the TLS rule, no redirects with a bearer, one clear line for every failure
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -368,3 +369,31 @@ def test_logout_keeps_a_refresh_token_it_could_not_revoke(real_keyring: str) -> 
     assert forgot.returncode == 0, forgot.stderr
     assert "deleted here (not revoked at the server)" in forgot.stderr
     assert login.stored() is None
+
+
+def test_github_actions_request_never_follows_a_redirect_nor_goes_in_clear() -> None:
+    """F11: the OIDC request's bearer never follows a redirect to another host, and is
+    never sent over plain http off loopback."""
+    elsewhere = CaptureHTTP(lambda request: (200, {}, b'{"value": "eyJh.eyJi.c2ln"}'))
+    redirect = CaptureHTTP(lambda request: (302, {"Location": elsewhere.url + "/steal"}, b""))
+    try:
+        write_profile("g", {"auth": "federated", "client_id": "kaskada-cli",
+                            "endpoint": "127.0.0.1:9", "token_cache": False,
+                            "exchange_endpoint": f"http://127.0.0.1:{_closed_port()}/t"})
+        env = {**os.environ, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "GHA-REQUEST-CANARY",
+               "ACTIONS_ID_TOKEN_REQUEST_URL": f"http://127.0.0.1:{redirect.port}/r?x=1"}
+        result = kaskada("token", "--profile", "g", env=env)
+        assert result.returncode == 4, result.stderr
+        assert "OIDC request" in result.stderr and len(result.stderr.splitlines()) == 1
+        assert len(redirect.requests) == 1 and elsewhere.requests == []
+        env["ACTIONS_ID_TOKEN_REQUEST_URL"] = "http://192.0.2.2:9/direct"
+        clear = kaskada("token", "--profile", "g", env=env)
+        assert clear.returncode == 1, clear.stderr
+        assert clear.stderr.strip().splitlines() == [
+            "kaskada: error: ACTIONS_ID_TOKEN_REQUEST_URL is not an https URL (scheme 'http', "
+            "host '192.0.2.2'): the request token is never sent in clear or elsewhere; GitHub "
+            "Actions sets an https URL"]
+        assert "GHA-REQUEST-CANARY" not in result.stderr + clear.stderr
+    finally:
+        redirect.close()
+        elsewhere.close()

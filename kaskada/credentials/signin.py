@@ -413,13 +413,30 @@ def github_actions_token(audience: str | None, *, timeout: float) -> str:
             f"no subject token: {ACTIONS_URL} and {ACTIONS_TOKEN} are unset (outside GitHub "
             "Actions, or the job lacks `permissions: id-token: write`); or set "
             "subject_token_file / subject_token_env in the profile")
+    from kaskada.credentials.tokens import _no_redirect
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        parts, host = urlsplit(""), ""
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host)):
+        raise InsecureConnectionError(
+            f"{ACTIONS_URL} is not an https URL (scheme {parts.scheme or 'none'!r}, host "
+            f"{host[:80] or 'none'!r}): the request token is never sent in clear or "
+            "elsewhere; GitHub Actions sets an https URL")
     if audience:
         url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"audience": audience})
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {bearer}",
                                                    "Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+    try:  # never follows a redirect: it would carry the bearer to another host
+        with urllib.request.build_opener(_no_redirect()).open(request,
+                                                              timeout=timeout) as answer:
             document = json.loads(answer.read(65536))
+    except AuthenticationError:  # _no_redirect's refusal, worded for the token endpoint
+        raise AuthenticationError(
+            f"GitHub Actions' OIDC request ({ACTIONS_URL}) answered a redirect: the request "
+            "token never follows one; check the variable") from None
     except (OSError, ValueError) as error:
         raise AuthenticationError(
             f"GitHub Actions' OIDC request ({ACTIONS_URL}) failed: {type(error).__name__}"
