@@ -397,3 +397,39 @@ def test_github_actions_request_never_follows_a_redirect_nor_goes_in_clear() -> 
     finally:
         redirect.close()
         elsewhere.close()
+
+
+def test_refresh_lock_obeys_the_cache_folders_trust_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: Any
+) -> None:
+    """F16: the refresh lock is never taken in a folder others can write, nor through a
+    symbolic link: one clear error, nothing sent, the link's target untouched."""
+    import hashlib
+
+    from kaskada.config import paths
+
+    sent: list[str] = []
+
+    def request(url: str, form: dict[str, str], **_: Any) -> tuple[int, bytes]:
+        sent.append(url)
+        return 400, b'{"error": "invalid_grant"}'
+
+    login = DeviceLogin("me", FIELDS, {"auth": "device"})
+    login.store("RT-CANARY")
+    shared = tmp_path / "sharedcache"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("KASKADA_CACHE_DIR", str(shared))
+    with pytest.raises(ConfigError, match="writable by others: chmod 700 it"):
+        login.exchange(FIELDS["exchange_endpoint"], "kaskada-cli", None, timeout=5,
+                       ca_bundle=None, request=request)
+    shared.chmod(0o700)
+    key = hashlib.sha256(f"{paths.keyring_service()}\0me".encode()).hexdigest()[:24]
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (shared / f"refresh-{key}.lock").symlink_to(victim)
+    with pytest.raises(ConfigError, match="is a symbolic link, which is never followed"):
+        login.exchange(FIELDS["exchange_endpoint"], "kaskada-cli", None, timeout=5,
+                       ca_bundle=None, request=request)
+    assert sent == [] and victim.read_text() == "keep me"
+    assert login.stored() == Secret("RT-CANARY")

@@ -18,11 +18,12 @@ and its ``issuer`` must be the one asked for.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -236,19 +237,52 @@ def check_metadata_url(value: str, key: str, where: str, *, issuer: str,
 # -- device login --------------------------------------------------------------------
 
 
-def _lock(name: str) -> Any:
-    """The cross-process lock of one profile's refresh token."""
+@contextlib.contextmanager
+def _lock(name: str) -> Iterator[None]:
+    """The cross-process lock of one profile's refresh token.
+
+    It lives in the token cache's folder under that folder's trust rule (ours, writable
+    by nobody else, not a link) and is never opened through a symbolic link: another
+    account must not be able to hold it (stalling refreshes) or point it elsewhere.
+    Rotation needs it, so a folder or lock that cannot be used is one clear error.
+    """
     import hashlib
+    import stat
 
     import filelock  # costly to import: only when a device profile refreshes
 
-    from kaskada.credentials.token_cache import cache_dir
+    from kaskada.credentials import token_cache as _token_cache
 
-    folder = Path(cache_dir())
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-
+    folder = Path(_token_cache.cache_dir())
+    fix = "chmod 700 it, or set KASKADA_CACHE_DIR to a private folder"
+    if not _token_cache._folder_usable(folder, create=True):
+        raise ConfigError(
+            f"cannot refresh the device login of profile '{name}': its lock folder {folder} "
+            f"is missing, not a folder, owned by another user or writable by others: {fix}")
     key = hashlib.sha256(f"{_paths.keyring_service()}\0{name}".encode()).hexdigest()[:24]
-    return filelock.FileLock(str(folder / f"refresh-{key}.lock"), timeout=LOCK_TIMEOUT)
+    path = folder / f"refresh-{key}.lock"
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise ConfigError(
+                f"cannot refresh the device login of profile '{name}': its lock {path} is a "
+                "symbolic link, which is never followed: delete it")
+    except FileNotFoundError:
+        pass
+    lock = filelock.FileLock(str(path), timeout=LOCK_TIMEOUT, mode=0o600)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise ConfigError(
+            f"another process has held the refresh lock {path} of profile '{name}' for "
+            f"{LOCK_TIMEOUT:g} s: try again, or find the process that holds it") from None
+    except OSError as error:
+        raise ConfigError(
+            f"cannot take the refresh lock {path} of profile '{name}' "
+            f"({error.strerror or type(error).__name__}): {fix}") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class DeviceLogin(GrantSecret):
