@@ -433,3 +433,33 @@ def test_refresh_lock_obeys_the_cache_folders_trust_rule(
                        ca_bundle=None, request=request)
     assert sent == [] and victim.read_text() == "keep me"
     assert login.stored() == Secret("RT-CANARY")
+
+
+def test_messages_for_the_new_kinds_lead_somewhere(tmp_path: Path) -> None:
+    """F13: an issuer in a client-secret profile is an error, not silently ignored; a
+    refused federated exchange points at the subject token, not `kaskada configure`;
+    `kaskada login` for another kind names the key to write, not a `profile set` that
+    does not know it."""
+    write_profile("cs", {"client_id": "abc", "issuer": "https://auth.example"})
+    result = kaskada("token", "--profile", "cs")
+    assert result.returncode == 1
+    assert "gives issuer but signs in with a client secret" in result.stderr
+    write_profile("cs", {"client_id": "abc", "secret_env": "CS_SECRET"})
+    login = kaskada("login", "--profile", "cs", env={**os.environ, "CS_SECRET": "s"})
+    assert 'write `auth = "device"` in its [profiles.cs] table' in login.stderr
+    assert "profile set" not in login.stderr
+
+    subject = tmp_path / "fedtok"
+    subject.write_text("eyJh.eyJi.c2ln")
+    refusing = CaptureHTTP(lambda request: (401, {"Content-Type": "application/json"},
+                                            b'{"error": "invalid_client"}'))
+    try:
+        write_profile("fd", {"auth": "federated", "client_id": "kaskada-cli",
+                             "endpoint": "127.0.0.1:9", "exchange_endpoint": refusing.url,
+                             "subject_token_file": str(subject), "token_cache": False})
+        refused = kaskada("token", "--profile", "fd")
+    finally:
+        refusing.close()
+    assert refused.returncode == 4, refused.stderr
+    assert f"the subject token (read from file {subject})" in refused.stderr
+    assert "configure" not in refused.stderr

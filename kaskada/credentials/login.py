@@ -75,9 +75,9 @@ def _device(settings: Settings) -> DeviceLogin:
     if not isinstance(secret, DeviceLogin):
         name = settings.profile.value or "NAME"
         raise ConfigError(
-            f"profile '{name}' does not sign in with a device login: set "
-            f"`kaskada profile set {name} auth device` (and client_id to a public client, "
-            "e.g. kaskada-cli)")
+            f"profile '{name}' does not sign in with a device login: write "
+            f"`auth = \"device\"` in its [profiles.{name}] table of the config file (and "
+            "client_id = a public client of the server, e.g. kaskada-cli)")
     return secret
 
 

@@ -144,15 +144,23 @@ def _post(request: Any, url: str, form: dict[str, str], timeout: float,
     return int(status), document if isinstance(document, dict) else {}
 
 
-def _token(status: int, document: dict[str, Any], url: str, *sent: str) -> Token:
+CLIENT_SECRET_FIX = "check the client id and secret (`kaskada configure --profile NAME`)"
 
+
+def _token(status: int, document: dict[str, Any], url: str, *sent: str,
+           fix: str | None = None) -> Token:
+    """The access token of a token response; ``fix`` replaces the client-secret advice
+    (a device or federated profile has no secret to configure)."""
     from kaskada.credentials.tokens import parse_token_response
 
     body = json.dumps({k: v for k, v in document.items() if k != "refresh_token"}).encode()
     try:
         return parse_token_response(status, body, now=_clock.get().monotonic(), url=url)
     except AuthenticationError as error:
-        raise AuthenticationError(scrub(str(error), *sent)) from None
+        text = str(error)
+        if fix:
+            text = text.replace(CLIENT_SECRET_FIX, fix)
+        raise AuthenticationError(scrub(text, *sent)) from None
 
 
 def discover(issuer: str, *, timeout: float, ca_bundle: str | None,
@@ -340,7 +348,9 @@ class DeviceLogin(GrantSecret):
                 raise AuthenticationError(
                     f"the sign-in of profile '{self._name}' has ended (the server refused its "
                     f"refresh token): run `kaskada login --profile {self._name}`")
-            token = _token(status, document, token_url, refresh.reveal())
+            token = _token(status, document, token_url, refresh.reveal(), fix=(
+                f"check the client id, or sign in again with `kaskada login --profile "
+                f"{self._name}`"))
             rotated = document.get("refresh_token")
             if isinstance(rotated, str) and rotated:
                 self.store(rotated)  # replaces the old one in one keyring write
@@ -411,7 +421,9 @@ class Federated(GrantSecret):
                 f"the token endpoint {token_url} refused the subject token of profile "
                 f"'{self._name}' (read from {self.source()}): it may have expired, or the "
                 "server does not trust its issuer, audience or subject")
-        return _token(status, document, token_url, subject)
+        return _token(status, document, token_url, subject, fix=(
+            f"check the client id and the subject token (read from {self.source()}), and that "
+            "the server trusts its issuer (`kaskada server trust-issuer`)"))
 
 
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
