@@ -46,9 +46,11 @@ def _logout(args: argparse.Namespace) -> int:
         from kaskada.credentials import login as _login
 
         args.profile = name
-        revoked = _login.logout(session_from_flags(args).settings)
+        local = bool(getattr(args, "local", False))
+        revoked = _login.logout(session_from_flags(args).settings, local=local)
         note(f"dropped {dropped} cached token(s) of profile '{name}'"
-             + ("; its refresh token is revoked and deleted" if revoked else
+             + (("; its refresh token is deleted here (not revoked at the server)" if local
+                 else "; its refresh token is revoked and deleted") if revoked else
                 "; it was not signed in"))
         return 0
     note(f"dropped {dropped} cached token(s) of profile '{name}' (the profile and secret stay)")

@@ -46,13 +46,23 @@ def binding_of(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def changed_fields(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """The bound fields whose value differs (a field missing from ``stored`` differs)."""
-    return [name for name in BOUND_FIELDS if name not in stored or stored[name] != current[name]]
+    """The bound fields whose value differs (a field missing from ``stored`` differs).
+
+    ``current`` may hold more than BOUND_FIELDS (a device login's ``auth`` and
+    ``issuer``, which decide where its refresh token goes): those are compared too.
+    """
+    names = list(BOUND_FIELDS) + [key for key in current if key not in BOUND_FIELDS]
+    return [key for key in names if key not in stored or stored[key] != current[key]]
 
 
-def check(name: str, entry: Entry, fields: Mapping[str, Any]) -> None:
-    """Refuse (SecretBindingError) a stored secret that is not bound to these fields."""
-    fix = f"store the secret again with `kaskada configure --profile {name}`"
+def check(name: str, entry: Entry, fields: Mapping[str, Any], *,
+          bound: Mapping[str, Any] | None = None, fix: str | None = None) -> None:
+    """Refuse (SecretBindingError) a stored secret that is not bound to these fields.
+
+    ``bound``: the binding to compare with, when it is more than ``binding_of(fields)``.
+    """
+    fix = fix or f"store the secret again with `kaskada configure --profile {name}`"
+    current = dict(bound) if bound is not None else binding_of(fields)
     if not entry.secret:
         raise SecretBindingError(
             f"the stored entry (keyring or plain-text file) of profile '{name}' holds an "
@@ -64,10 +74,10 @@ def check(name: str, entry: Entry, fields: Mapping[str, Any]) -> None:
             f"the secret of profile '{name}' was stored by kaskada 0.1 without a record of "
             f"where it may go, so it is not sent: {fix} (once; see docs/profiles.md)"
         )
-    changed = changed_fields(entry.binding, binding_of(fields))
+    changed = changed_fields(entry.binding, current)
     if changed:
         details = ", ".join(
-            f"{field} was {entry.binding.get(field)!r}, is {binding_of(fields)[field]!r}"
+            f"{field} was {entry.binding.get(field)!r}, is {current[field]!r}"
             for field in changed
         )
         raise SecretBindingError(

@@ -25,6 +25,16 @@ from kaskada.settings.values import Settings
 log = logging.getLogger(__name__)
 
 SLOW_DOWN_STEP = 5
+DEFAULT_INTERVAL = 5.0  # RFC 8628 3.2: when the server gives none
+MIN_INTERVAL, MAX_INTERVAL = 1.0, 60.0
+"""Polling interval bounds: a hostile or broken server can neither make the client
+hammer it (0) nor wait for ever (1e9); slow_down grows the interval up to MAX_INTERVAL."""
+DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN = 600.0, 3600.0
+"""How long a device code is polled: the server's expires_in, at most an hour."""
+
+
+class DeviceAuthorizationError(KaskadaError):
+    """The device authorization endpoint answered something that cannot be used."""
 
 
 class LoginDenied(AuthenticationError):
@@ -65,9 +75,9 @@ def _device(settings: Settings) -> DeviceLogin:
     if not isinstance(secret, DeviceLogin):
         name = settings.profile.value or "NAME"
         raise ConfigError(
-            f"profile '{name}' does not sign in with a device login: set "
-            f"`kaskada profile set {name} auth device` (and client_id to a public client, "
-            "e.g. kaskada-cli)")
+            f"profile '{name}' does not sign in with a device login: write "
+            f"`auth = \"device\"` in its [profiles.{name}] table of the config file (and "
+            "client_id = a public client of the server, e.g. kaskada-cli)")
     return secret
 
 
@@ -80,7 +90,8 @@ def start(settings: Settings, *, request: Any = None) -> Pending:
     url = settings.exchange_endpoint.value or ""
     timeout = settings.timeout.value
     ca_bundle = settings.ca_bundle.value
-    endpoints = login.endpoints(url, timeout=timeout, ca_bundle=ca_bundle)
+    endpoints = login.endpoints(url, timeout=timeout, ca_bundle=ca_bundle,
+                                allow_insecure=settings.allow_insecure.value)
     where = endpoints.get("device_authorization_endpoint")
     if not where:
         raise ConfigError(f"the server of profile '{settings.profile.value}' names no device "
@@ -94,20 +105,87 @@ def start(settings: Settings, *, request: Any = None) -> Pending:
             f"the device authorization endpoint {where} refused client {client_id!r} "
             f"({error}{': ' + description if description else ''}): client_id must be a "
             "public client of the server (kaskada serve has kaskada-cli)")
+    allow_insecure = bool(settings.allow_insecure.value)
+    verification_uri = _browser_url(document, "verification_uri", where, allow_insecure)
     complete = document.get("verification_uri_complete")
+    user_code = _printable(document.get("user_code"))
+    if not verification_uri or not user_code:
+        missing = " and ".join(key for key, value in (
+            ("verification_uri", verification_uri), ("user_code", user_code)) if not value)
+        raise DeviceAuthorizationError(
+            f"the device authorization endpoint {where} gave no {missing}: nobody could "
+            "approve this sign-in (the server is not an RFC 8628 server, or is broken)")
     return Pending(
         profile=settings.profile.value or "",
-        verification_uri=_printable(document.get("verification_uri")),
-        user_code=_printable(document.get("user_code")),
-        verification_uri_complete=_printable(complete) if isinstance(complete, str) else None,
-        interval=float(document.get("interval", 5) or 5),
-        expires_in=float(document.get("expires_in", 600) or 600),
+        verification_uri=verification_uri,
+        user_code=user_code,
+        verification_uri_complete=(
+            _browser_url(document, "verification_uri_complete", where, allow_insecure)
+            if complete is not None else None) or None,
+        interval=_seconds(document, "interval", where, DEFAULT_INTERVAL,
+                          MIN_INTERVAL, MAX_INTERVAL),
+        expires_in=_seconds(document, "expires_in", where, DEFAULT_EXPIRES_IN,
+                            MIN_INTERVAL, MAX_EXPIRES_IN),
         device_code=Secret(str(document["device_code"])),
         token_url=endpoints["token_endpoint"],
         client_id=client_id,
         settings=settings,
         login=login,
     )
+
+
+def _seconds(document: dict[str, Any], key: str, where: str, default: float,
+             low: float, high: float) -> float:
+    """A number of seconds from the server, clamped to [low, high]; absent: ``default``."""
+    import math
+
+    value = document.get(key)
+    if value is None:
+        return default
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        seconds = float(value)
+        if not math.isfinite(seconds):
+            raise ValueError
+    except (ValueError, OverflowError):
+        raise DeviceAuthorizationError(
+            f"the device authorization endpoint {where} gave {key} = "
+            f"{_printable(repr(value))[:40]}, not a number of seconds: the server is broken"
+        ) from None
+    return min(max(seconds, low), high)
+
+
+def _browser_url(document: dict[str, Any], key: str, where: str,
+                 allow_insecure: bool) -> str:
+    """An address the person opens: http(s) only, https off loopback (a javascript: or
+    file: link, or a phishing page over plain http, is never shown as a sign-in page)."""
+    from urllib.parse import urlsplit
+
+    from kaskada.settings.hostport import is_loopback
+
+    value = document.get(key)
+    if value is None:
+        return ""
+    text = _printable(value)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        scheme_ok = isinstance(value, str) and parts.scheme in ("http", "https")
+        host = parts.hostname or ""
+    except ValueError:
+        scheme_ok, host = False, ""
+    if not scheme_ok or not host or text != value:
+        raise DeviceAuthorizationError(
+            f"the device authorization endpoint {where} gave {key} = {text[:80]!r}, not an "
+            "http(s) address: refusing to show it (the server is broken or hostile)")
+    if parts.scheme == "http" and not is_loopback(host) and not allow_insecure:
+        raise DeviceAuthorizationError(
+            f"the device authorization endpoint {where} gave {key} = {text[:80]!r}: plain "
+            "http on a non-loopback host, where the password typed there would cross the "
+            "network unencrypted; refusing it (the server must use https, or pass "
+            "--allow-insecure)")
+    return text
 
 
 def _printable(value: object) -> str:
@@ -132,7 +210,11 @@ def wait(
     said_pending = False
     stop = stop or threading.Event()
     while True:
-        if stop.wait(interval):
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            raise LoginExpired("the code expired before it was approved: run `kaskada login` "
+                               "again")
+        if stop.wait(min(interval, left)):
             raise KeyboardInterrupt
         form = {"grant_type": DEVICE_GRANT, "client_id": pending.client_id,
                 "device_code": pending.device_code.reveal()}
@@ -153,7 +235,7 @@ def wait(
                 say("waiting for approval in the browser… (Ctrl-C stops)")
                 said_pending = True
         elif error == "slow_down":
-            interval += SLOW_DOWN_STEP
+            interval = min(interval + SLOW_DOWN_STEP, MAX_INTERVAL)
             say(f"the server asked to poll more slowly: every {interval:g} s")
         elif error == "access_denied":
             raise LoginDenied("the sign-in was denied at the verification page: nothing was "
@@ -168,28 +250,53 @@ def wait(
                 f"(HTTP {status} {str(error)[:80]}: {text[:300]})")
 
 
-def logout(settings: Settings, *, request: Any = None) -> bool:
-    """Revoke the stored refresh token at the server and delete it; False if none."""
+class RevocationError(KaskadaError):
+    """The refresh token could not be revoked at the server: it was kept."""
+
+
+def logout(settings: Settings, *, request: Any = None, local: bool = False) -> bool:
+    """Revoke the stored refresh token at the server, then delete it; False if none.
+
+    When the revocation cannot be done (the server is down, answers an error, or the
+    binding refuses sending it), the token is kept and RevocationError says so: deleting
+    it would leave it valid at the server with no way left to revoke it. ``local``
+    deletes it without asking the server (it stays valid there until it expires).
+    """
     from kaskada.credentials.tokens import post_form
 
     request = request or post_form
     login = _device(settings)
+    name = settings.profile.value or "NAME"
+    if local:
+        return login.forget()
     refresh = login.stored()
     if refresh is None:
         return False
-    endpoints = login.endpoints(settings.exchange_endpoint.value or "",
-                                timeout=settings.timeout.value,
-                                ca_bundle=settings.ca_bundle.value)
-    where = endpoints.get("revocation_endpoint")
+    again = (f"it was kept: run `kaskada logout --profile {name}` again when the server is "
+             f"back, or `kaskada logout --profile {name} --local` to forget it here anyway "
+             "(it then stays valid at the server until it expires)")
     try:
+        endpoints = login.endpoints(settings.exchange_endpoint.value or "",
+                                    timeout=settings.timeout.value,
+                                    ca_bundle=settings.ca_bundle.value,
+                                    allow_insecure=settings.allow_insecure.value)
+        where = endpoints.get("revocation_endpoint")
         if where:
-            _post(request, where, {"token": refresh.reveal(), "token_type_hint": "refresh_token",
-                                   "client_id": settings.client_id.value or ""},
-                  settings.timeout.value, settings.ca_bundle.value)
+            status, document = _post(
+                request, where, {"token": refresh.reveal(), "token_type_hint": "refresh_token",
+                                 "client_id": settings.client_id.value or ""},
+                settings.timeout.value, settings.ca_bundle.value)
+            if status != 200:  # RFC 7009 2.2: 200 even for a token already invalid
+                error = _printable(document.get("error", ""))[:80]
+                raise RevocationError(
+                    f"the revocation endpoint {where} answered HTTP {status}"
+                    + (f" ({error})" if error else "") + f"; {again}")
+    except RevocationError:
+        raise
     except KaskadaError as error:
-        log.warning("could not revoke the refresh token at %s: %s", where, error)
-    finally:
-        login.forget()
+        raise RevocationError(f"could not revoke the refresh token of profile '{name}': "
+                              f"{error}; {again}") from None
+    login.forget()
     return True
 
 

@@ -18,18 +18,28 @@ and its ``issuer`` must be the one asked for.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kaskada import _clock
-from kaskada._errors import AuthenticationError, ConfigError, IncompleteCredentialsError
+from kaskada._errors import (
+    AuthenticationError,
+    ConfigError,
+    IncompleteCredentialsError,
+    InsecureConnectionError,
+    TokenEndpointUnavailableError,
+)
 from kaskada._secret import Secret, scrub
 from kaskada.config import paths as _paths
 from kaskada.credentials.access_token import Token
+from kaskada.settings.hostport import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +106,14 @@ class GrantSecret(Secret):
     def describe(self) -> str:
         return f"{self.kind} sign-in (profile '{self._name}')"
 
-    def endpoints(self, url: str, *, timeout: float, ca_bundle: str | None) -> dict[str, str]:
-        """token/device/revocation endpoints: the profile's, else the issuer's metadata."""
+    def endpoints(self, url: str, *, timeout: float, ca_bundle: str | None,
+                  allow_insecure: bool | None = None) -> dict[str, str]:
+        """token/device/revocation endpoints: the profile's, else the issuer's metadata
+        (whose URLs obey the TLS rule of a profile's own endpoints, checked here)."""
         issuer = self._extra.get("issuer")
         if issuer and not self._fields.get("exchange_endpoint"):
-            return discover(str(issuer), timeout=timeout, ca_bundle=ca_bundle)
+            return discover(str(issuer), timeout=timeout, ca_bundle=ca_bundle,
+                            allow_insecure=allow_insecure)
         base = url.split("/oauth/", 1)[0] if "/oauth/" in url else url.rstrip("/")
         return {"token_endpoint": url,
                 "device_authorization_endpoint": base + "/oauth/device_authorization",
@@ -113,8 +126,17 @@ class GrantSecret(Secret):
 
 def _post(request: Any, url: str, form: dict[str, str], timeout: float,
           ca_bundle: str | None) -> tuple[int, dict[str, Any]]:
+    """POST a form; a transport failure (down, timeout, 5xx) is one
+    TokenEndpointUnavailableError naming the URL (the CLI's exit 1), never a traceback."""
+    from kaskada.credentials.tokens import TransientError
 
-    status, body = request(url, form, timeout=timeout, ca_bundle=ca_bundle)
+    try:
+        status, body = request(url, form, timeout=timeout, ca_bundle=ca_bundle)
+    except TransientError as error:
+        reason = scrub(str(error), *form.values())[:120]
+        raise TokenEndpointUnavailableError(
+            f"the token endpoint {url} could not be reached ({reason}): check that the "
+            "server is running") from None
     try:
         document = json.loads(body.decode("utf-8")) if body else {}
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -122,20 +144,35 @@ def _post(request: Any, url: str, form: dict[str, str], timeout: float,
     return int(status), document if isinstance(document, dict) else {}
 
 
-def _token(status: int, document: dict[str, Any], url: str, *sent: str) -> Token:
+CLIENT_SECRET_FIX = "check the client id and secret (`kaskada configure --profile NAME`)"
 
+
+def _token(status: int, document: dict[str, Any], url: str, *sent: str,
+           fix: str | None = None) -> Token:
+    """The access token of a token response; ``fix`` replaces the client-secret advice
+    (a device or federated profile has no secret to configure)."""
     from kaskada.credentials.tokens import parse_token_response
 
     body = json.dumps({k: v for k, v in document.items() if k != "refresh_token"}).encode()
     try:
         return parse_token_response(status, body, now=_clock.get().monotonic(), url=url)
     except AuthenticationError as error:
-        raise AuthenticationError(scrub(str(error), *sent)) from None
+        text = str(error)
+        if fix:
+            text = text.replace(CLIENT_SECRET_FIX, fix)
+        raise AuthenticationError(scrub(text, *sent)) from None
 
 
-def discover(issuer: str, *, timeout: float, ca_bundle: str | None) -> dict[str, str]:
-    """RFC 8414 metadata of ``issuer``; its ``issuer`` must equal the one asked for."""
+def discover(issuer: str, *, timeout: float, ca_bundle: str | None,
+             allow_insecure: bool | None = None) -> dict[str, str]:
+    """RFC 8414 metadata of ``issuer``; its ``issuer`` must equal the one asked for, and
+    every endpoint it names obeys :func:`check_metadata_url` before anything is sent.
 
+    ``allow_insecure`` None: what the settings check already decided for the issuer (a
+    plain-http issuer off loopback got through only with allow_insecure).
+    """
+
+    import urllib.error
     import urllib.request
 
     from kaskada.credentials.tokens import _no_redirect, _ssl_context
@@ -147,7 +184,19 @@ def discover(issuer: str, *, timeout: float, ca_bundle: str | None) -> dict[str,
     try:
         with urllib.request.build_opener(*handlers).open(url, timeout=timeout) as answer:
             document = json.loads(answer.read(65536))
-    except (OSError, ValueError) as error:
+    except urllib.error.HTTPError as error:
+        unavailable = error.code >= 500 or error.code == 429
+        kind = TokenEndpointUnavailableError if unavailable else AuthenticationError
+        raise kind(f"cannot read the authorization server metadata at {url} (HTTP "
+                   f"{error.code}): check the profile's issuer"
+                   + (" and that the server is running" if unavailable else "")) from None
+    except OSError as error:
+        reason = getattr(error, "reason", None) or error
+        text = getattr(reason, "strerror", None) or type(reason).__name__
+        raise TokenEndpointUnavailableError(
+            f"the issuer {issuer} could not be reached to read its metadata at {url} "
+            f"({text}): check that the server is running and the profile's issuer") from None
+    except (ValueError, RecursionError) as error:
         raise AuthenticationError(
             f"cannot read the authorization server metadata at {url} ({type(error).__name__}):"
             " check the profile's issuer") from None
@@ -155,30 +204,93 @@ def discover(issuer: str, *, timeout: float, ca_bundle: str | None) -> dict[str,
         raise AuthenticationError(
             f"the metadata at {url} names another issuer than {issuer!r}: refusing to use it "
             "(check the profile's issuer)")
+    if allow_insecure is None:
+        parts = urlsplit(issuer)
+        allow_insecure = parts.scheme == "http" and not is_loopback(parts.hostname or "")
     found = {key: document[key] for key in (
         "token_endpoint", "device_authorization_endpoint", "revocation_endpoint")
         if isinstance(document.get(key), str)}
     if "token_endpoint" not in found:
         raise AuthenticationError(f"the metadata at {url} has no token_endpoint")
+    for key, value in found.items():
+        check_metadata_url(value, key, url, issuer=issuer, allow_insecure=allow_insecure)
     return found
+
+
+def check_metadata_url(value: str, key: str, where: str, *, issuer: str,
+                       allow_insecure: bool) -> None:
+    """An endpoint read from metadata obeys the rule of one written in a profile: http(s),
+    plain http only to loopback unless allow_insecure, and never plain http off loopback
+    under an https issuer (no downgrade). Raises InsecureConnectionError / ConfigError."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    shown = repr(value[:200])
+    if not valid:
+        raise ConfigError(f"the metadata at {where} gives {key} = {shown}, not an http(s) "
+                          "URL: refusing to use it (check the profile's issuer)")
+    downgrade = issuer.startswith("https:")
+    if (parts.scheme == "http" and not is_loopback(parts.hostname or "")
+            and (downgrade or not allow_insecure)):
+        raise InsecureConnectionError(
+            f"the metadata at {where} gives {key} = {shown}: plain http on a "
+            "non-loopback host, so tokens would cross the network unencrypted; nothing "
+            "was sent (the server must name https endpoints"
+            + (")" if downgrade else ", or pass allow_insecure=True / KASKADA_ALLOW_INSECURE=1)"))
 
 
 # -- device login --------------------------------------------------------------------
 
 
-def _lock(name: str) -> Any:
-    """The cross-process lock of one profile's refresh token."""
+@contextlib.contextmanager
+def _lock(name: str) -> Iterator[None]:
+    """The cross-process lock of one profile's refresh token.
+
+    It lives in the token cache's folder under that folder's trust rule (ours, writable
+    by nobody else, not a link) and is never opened through a symbolic link: another
+    account must not be able to hold it (stalling refreshes) or point it elsewhere.
+    Rotation needs it, so a folder or lock that cannot be used is one clear error.
+    """
     import hashlib
+    import stat
 
     import filelock  # costly to import: only when a device profile refreshes
 
-    from kaskada.credentials.token_cache import cache_dir
+    from kaskada.credentials import token_cache as _token_cache
 
-    folder = Path(cache_dir())
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-
+    folder = Path(_token_cache.cache_dir())
+    fix = "chmod 700 it, or set KASKADA_CACHE_DIR to a private folder"
+    if not _token_cache._folder_usable(folder, create=True):
+        raise ConfigError(
+            f"cannot refresh the device login of profile '{name}': its lock folder {folder} "
+            f"is missing, not a folder, owned by another user or writable by others: {fix}")
     key = hashlib.sha256(f"{_paths.keyring_service()}\0{name}".encode()).hexdigest()[:24]
-    return filelock.FileLock(str(folder / f"refresh-{key}.lock"), timeout=LOCK_TIMEOUT)
+    path = folder / f"refresh-{key}.lock"
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise ConfigError(
+                f"cannot refresh the device login of profile '{name}': its lock {path} is a "
+                "symbolic link, which is never followed: delete it")
+    except FileNotFoundError:
+        pass
+    lock = filelock.FileLock(str(path), timeout=LOCK_TIMEOUT, mode=0o600)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise ConfigError(
+            f"another process has held the refresh lock {path} of profile '{name}' for "
+            f"{LOCK_TIMEOUT:g} s: try again, or find the process that holds it") from None
+    except OSError as error:
+        raise ConfigError(
+            f"cannot take the refresh lock {path} of profile '{name}' "
+            f"({error.strerror or type(error).__name__}): {fix}") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class DeviceLogin(GrantSecret):
@@ -188,9 +300,13 @@ class DeviceLogin(GrantSecret):
     kind = "device"
 
     def binding(self) -> dict[str, Any]:
+        """Where the refresh token may go: a client secret's destinations, plus the kind
+        and the ``issuer`` (its metadata names the token and revocation endpoints)."""
         from kaskada.credentials.binding import binding_of
 
-        return binding_of(self._fields)
+        issuer = self._extra.get("issuer")
+        return {**binding_of(self._fields), "auth": self.kind,
+                "issuer": str(issuer).rstrip("/") if issuer else None}
 
     def stored(self) -> Secret | None:
         from kaskada.credentials import binding as _binding
@@ -199,7 +315,8 @@ class DeviceLogin(GrantSecret):
         entry = _keyring.get_entry(self._name)
         if entry is None:
             return None
-        _binding.check(self._name, entry, self.binding())
+        _binding.check(self._name, entry, self._fields, bound=self.binding(),
+                       fix=f"sign in again with `kaskada login --profile {self._name}`")
         return entry.secret
 
     def store(self, refresh_token: str) -> None:
@@ -231,7 +348,9 @@ class DeviceLogin(GrantSecret):
                 raise AuthenticationError(
                     f"the sign-in of profile '{self._name}' has ended (the server refused its "
                     f"refresh token): run `kaskada login --profile {self._name}`")
-            token = _token(status, document, token_url, refresh.reveal())
+            token = _token(status, document, token_url, refresh.reveal(), fix=(
+                f"check the client id, or sign in again with `kaskada login --profile "
+                f"{self._name}`"))
             rotated = document.get("refresh_token")
             if isinstance(rotated, str) and rotated:
                 self.store(rotated)  # replaces the old one in one keyring write
@@ -256,6 +375,17 @@ class Federated(GrantSecret):
         return f"federated sign-in (profile '{self._name}', subject token from {self.source()})"
 
     def subject_token(self, audience: str | None, *, timeout: float) -> str:
+        """The subject token, from a trusted config only, and only if it is a JWT."""
+        _refuse_untrusted_config(self._name, self.source())
+        value = self._read_subject_token(audience, timeout=timeout)
+        if not _JWT.fullmatch(value):
+            raise IncompleteCredentialsError(
+                f"the subject token of profile '{self._name}' (read from {self.source()}) is "
+                "not a JWT (three base64url parts joined by dots), so it is not sent: check "
+                "where the profile reads it")
+        return value
+
+    def _read_subject_token(self, audience: str | None, *, timeout: float) -> str:
         extra = self._extra
         if extra.get("subject_token_file"):
             path = Path(str(extra["subject_token_file"])).expanduser()
@@ -291,7 +421,26 @@ class Federated(GrantSecret):
                 f"the token endpoint {token_url} refused the subject token of profile "
                 f"'{self._name}' (read from {self.source()}): it may have expired, or the "
                 "server does not trust its issuer, audience or subject")
-        return _token(status, document, token_url, subject)
+        return _token(status, document, token_url, subject, fix=(
+            f"check the client id and the subject token (read from {self.source()}), and that "
+            "the server trusts its issuer (`kaskada server trust-issuer`)"))
+
+
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+def _refuse_untrusted_config(name: str, source: str) -> None:
+    """A config file another account could write never decides what is read and sent as
+    a subject token (as for ``secret_env`` / ``secret_command``)."""
+    from kaskada._errors import UntrustedConfigError
+    from kaskada.config import file as _config
+
+    problems = _config.trust_problems(_config.config_path())
+    if problems:
+        raise UntrustedConfigError(
+            f"refusing to read the subject token of profile '{name}' from {source}: the "
+            "config file that names it could have been written by another account; "
+            + "; also ".join(problems))
 
 
 ACTIONS_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
@@ -310,13 +459,30 @@ def github_actions_token(audience: str | None, *, timeout: float) -> str:
             f"no subject token: {ACTIONS_URL} and {ACTIONS_TOKEN} are unset (outside GitHub "
             "Actions, or the job lacks `permissions: id-token: write`); or set "
             "subject_token_file / subject_token_env in the profile")
+    from kaskada.credentials.tokens import _no_redirect
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        parts, host = urlsplit(""), ""
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host)):
+        raise InsecureConnectionError(
+            f"{ACTIONS_URL} is not an https URL (scheme {parts.scheme or 'none'!r}, host "
+            f"{host[:80] or 'none'!r}): the request token is never sent in clear or "
+            "elsewhere; GitHub Actions sets an https URL")
     if audience:
         url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"audience": audience})
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {bearer}",
                                                    "Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+    try:  # never follows a redirect: it would carry the bearer to another host
+        with urllib.request.build_opener(_no_redirect()).open(request,
+                                                              timeout=timeout) as answer:
             document = json.loads(answer.read(65536))
+    except AuthenticationError:  # _no_redirect's refusal, worded for the token endpoint
+        raise AuthenticationError(
+            f"GitHub Actions' OIDC request ({ACTIONS_URL}) answered a redirect: the request "
+            "token never follows one; check the variable") from None
     except (OSError, ValueError) as error:
         raise AuthenticationError(
             f"GitHub Actions' OIDC request ({ACTIONS_URL}) failed: {type(error).__name__}"

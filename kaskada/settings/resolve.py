@@ -84,6 +84,11 @@ def _from_profile(
             from kaskada.credentials import signin as _signin
 
             kind = _signin.grant_secret(name, profile.fields(), profile.extra)
+        if kind is None and "issuer" in profile.extra:
+            raise ConfigError(
+                f"profile '{name}' gives issuer but signs in with a client secret, which "
+                "never reads an issuer's metadata: set exchange_endpoint instead, or write "
+                "auth = \"device\" or \"federated\" in its table")
         if kind is not None and "client_secret" not in fields:  # device or federated
             fields["client_secret"] = Sourced(kind, kind.describe())
             issuer = profile.extra.get("issuer")

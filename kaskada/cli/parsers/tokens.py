@@ -19,6 +19,10 @@ def register(subparsers: Any) -> None:
     which = logout.add_mutually_exclusive_group()
     which.add_argument("--profile", metavar="NAME", help="only this profile's tokens")
     which.add_argument("--all", action="store_true", help="every cached token")
+    logout.add_argument(
+        "--local", action="store_true",
+        help="device login: delete the refresh token here without revoking it at the server "
+        "(when the server cannot be reached; it stays valid there until it expires)")
     example(logout, "kaskada logout --profile prod", "kaskada logout --all")
     takes(logout, "profile")
     logout.set_defaults(handler=verb("kaskada.cli.tokens", "_logout"))
