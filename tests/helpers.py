@@ -266,3 +266,11 @@ def end_processes(pids: dict[int, str]) -> None:
     for pid in pids:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
+
+
+# pexpect starts its child with pty.fork() and the child execs at once: nothing of
+# the threaded parent runs in it, so Python 3.12's "multi-threaded, use of forkpty()"
+# warning does not apply (conftest's nothing_left_behind asks each such fork to say so).
+FORK_THEN_EXEC = pytest.mark.filterwarnings(
+    r"ignore:This process \(pid=\d+\) is multi-threaded:DeprecationWarning"
+)

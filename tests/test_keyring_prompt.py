@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import FORK_THEN_EXEC, ROOT
 
 if sys.platform == "win32":  # pragma: no cover
     pytest.skip("a POSIX pseudo-terminal", allow_module_level=True)
 
 pexpect = pytest.importorskip("pexpect")
-pytestmark = pytest.mark.slow  # a person's 10 s pause, twice
+pytestmark = [pytest.mark.slow, FORK_THEN_EXEC]  # a person's 10 s pause, twice; pexpect
 pytest.importorskip("keyrings.cryptfile")
 
 PASSWORD = "hunter2-keyring"

@@ -31,7 +31,7 @@ from kaskada._secret import Secret
 from kaskada.config import file as _config
 from kaskada.config import lifecycle as _profiles
 from kaskada.credentials import profile_stores as _secret_stores
-from tests.helpers import run_cli
+from tests.helpers import FORK_THEN_EXEC, run_cli
 from tests.token_fakes import ManualClock
 
 CANARY = "canary-9f3b2a-secret-never-shown"
@@ -230,6 +230,7 @@ def test_a_failing_commands_stderr_keeps_its_lines_and_escapes_controls() -> Non
     assert "\x1b" not in result.stderr and "\\x0a" not in result.stderr
 
 
+@FORK_THEN_EXEC
 def test_at_a_terminal_the_commands_prompt_on_stderr_reaches_the_person(
     tmp_path: Path,
 ) -> None:
