@@ -112,10 +112,17 @@ def test_metadata_has_rfc8414_required_fields(server: Any) -> None:
                   "revocation_endpoint"):
         assert field in document
     metadata = AuthorizationServerMetadata(document)
-    metadata.validate_token_endpoint()
     metadata.validate_response_types_supported()
     metadata.validate_grant_types_supported()
-    metadata.validate_revocation_endpoint()
+    for validate in (metadata.validate_token_endpoint, metadata.validate_revocation_endpoint):
+        try:
+            validate()
+        except ValueError as error:
+            # authlib 1.3 (the floor) holds every endpoint to https, also a loopback test
+            # server's (plain http on loopback is what kaskada serve runs here).
+            assert "https" in str(error), error
+    for field in ("token_endpoint", "revocation_endpoint", "device_authorization_endpoint"):
+        assert document[field].startswith(base_url(server) + "/"), document[field]
     assert "urn:ietf:params:oauth:grant-type:device_code" in document["grant_types_supported"]
 
 

@@ -161,8 +161,11 @@ class Exchanger:
         for entry in entries:
             try:
                 key = self._jwks.key(entry.jwks, header.get("kid"))
+                # The key object itself (PyJWT before 2.9 takes no PyJWK here), and only
+                # the algorithm of its family: an EC key never checks an RS256 token.
                 claims = jwt.decode(
-                    subject_token, key=key, algorithms=ALGORITHMS, audience=entry.audience,
+                    subject_token, key=key.key, algorithms=_algorithms_for(key.key),
+                    audience=entry.audience,
                     issuer=entry.issuer, leeway=LEEWAY_SECONDS,
                     options={"require": ["exp", "iat", "iss", "aud", "sub"]},
                 )
@@ -180,3 +183,14 @@ class Exchanger:
                 continue
             return entry, subject
         raise Refused("; ".join(failures))
+
+
+def _algorithms_for(key: object) -> list[str]:
+    """The accepted algorithm that fits ``key``'s type (RS256 for RSA, ES256 for EC)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if isinstance(key, rsa.RSAPublicKey):
+        return ["RS256"]
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return ["ES256"]
+    raise Refused(f"the key set holds a {type(key).__name__}, not an RSA or EC public key")
