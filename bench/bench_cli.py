@@ -12,7 +12,7 @@ import sys
 import tempfile
 from typing import Any
 
-from bench.bench_import import render, timed
+from bench.bench_import import installed_row, kaskada_command, render, timed
 
 
 def main() -> list[dict[str, Any]]:
@@ -20,11 +20,12 @@ def main() -> list[dict[str, Any]]:
         env = {**os.environ, "KASKADA_CONFIG_DIR": folder}
         commands = [
             [sys.executable, "-c", "pass"],
-            [sys.executable, "-m", "kaskada", "profile", "list", "--names"],
-            [sys.executable, "-m", "kaskada", "--version"],
+            [*kaskada_command(), "profile", "list", "--names"],
+            [*kaskada_command(), "--version"],
         ]
         baseline, names, version = timed(commands, envs=[env, env, env])
     rows: list[dict[str, Any]] = [
+        installed_row(),
         {"figure": "python -c pass", "target": "baseline", "result": f"{baseline * 1e3:.1f} ms",
          "ratio": "1.00x", "ok": None},
     ]  # fmt: skip

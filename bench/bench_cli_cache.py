@@ -31,6 +31,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_import import NEUTRAL, installed_row, kaskada_command  # noqa: E402
+
 TARGET = 1.3
 
 MINIMAL = """
@@ -46,7 +49,7 @@ channel.close()
 
 def _timed(command: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, check=False)
+    result = subprocess.run(command, env=env, capture_output=True, check=False, cwd=NEUTRAL)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"{command} failed: {result.stderr.decode()[-500:]}")
@@ -67,7 +70,7 @@ def measure(python: str, runs: int) -> dict[str, list[float]]:
     server = subprocess.Popen(
         [python, "-m", "kaskada", "serve", "--port", "0", "--token-port", "0",
          "--db", str(db), "--scrypt-n", "16"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=NEUTRAL,
     )  # fmt: skip
     try:
         assert server.stdout is not None
@@ -76,13 +79,12 @@ def measure(python: str, runs: int) -> dict[str, list[float]]:
         subprocess.run(
             [python, "-m", "kaskada", "server", "add-client", "--account", "bench",
              "--db", str(db), "--save-profile", "bench", "--default"],
-            env=env, check=True, capture_output=True,
+            env=env, check=True, capture_output=True, cwd=NEUTRAL,
         )  # fmt: skip
         # The console script users run (``python -m`` adds runpy to every start).
-        script = Path(python).with_name("kaskada")
-        kaskada = [str(script)] if script.exists() else [python, "-m", "kaskada"]
+        kaskada = kaskada_command(python)
         token = subprocess.run(
-            [*kaskada, "token"], env=env, check=True, capture_output=True, text=True
+            [*kaskada, "token"], env=env, check=True, capture_output=True, text=True, cwd=NEUTRAL
         ).stdout.strip()
         commands = {
             "python -c pass": [python, "-c", "pass"],
@@ -97,7 +99,7 @@ def measure(python: str, runs: int) -> dict[str, list[float]]:
         for _ in range(runs):
             for name, command in commands.items():
                 if name.startswith("cold"):
-                    subprocess.run([*kaskada, "logout", "--all"], env=env, check=True,
+                    subprocess.run([*kaskada, "logout", "--all"], env=env, check=True, cwd=NEUTRAL,
                                    capture_output=True)  # fmt: skip
                 times[name].append(_timed(command, env))
         return times
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     medians = {name: statistics.median(values) for name, values in times.items()}
     script = medians["minimal grpc script"]
     floor = medians["python -c pass"]
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = [installed_row(args.python)]
     for name, values in times.items():
         ratio = medians[name] / script
         row: dict[str, Any] = {

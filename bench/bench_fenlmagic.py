@@ -27,6 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # this checkout, also under a stale editable install
+from bench.bench_import import NEUTRAL  # noqa: E402 - needs ROOT on sys.path
 
 
 def _fresh_process_ms(code: str, env: dict[str, str], runs: int = 7) -> float:
@@ -34,7 +35,7 @@ def _fresh_process_ms(code: str, env: dict[str, str], runs: int = 7) -> float:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
+        subprocess.run([sys.executable, "-c", code], cwd=NEUTRAL, env=env, check=True,
                        capture_output=True)
         times.append((time.perf_counter() - start) * 1000)
     return min(times)
@@ -47,7 +48,6 @@ def _isolated_env(folder: Path) -> dict[str, str]:
         KASKADA_DATA_DIR=str(folder / "data"),
         KASKADA_KEYRING_SERVICE=f"kaskada-bench-{uuid.uuid4().hex}",
         IPYTHONDIR=str(folder / "ipython"),
-        PYTHONPATH=str(ROOT),
     )
     return env
 
@@ -67,7 +67,7 @@ print((time.perf_counter() - start) * 1000)
 def _load_ms(env: dict[str, str], runs: int = 5) -> float:
     times = []
     for _ in range(runs):
-        done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT], cwd=ROOT, env=env,
+        done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT], cwd=NEUTRAL, env=env,
                               check=True, capture_output=True, text=True)
         times.append(float(done.stdout.strip().splitlines()[-1]))
     return statistics.median(times)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_import import render, timed
+from bench_import import installed_row, kaskada_command, render, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 15
@@ -54,12 +54,12 @@ def lookup_time(folder: Path) -> float:
 
 
 def main() -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = [installed_row()]
     with tempfile.TemporaryDirectory() as scratch:
         small, large = Path(scratch) / "three", Path(scratch) / "thousand"
         write_profiles(small, 3)
         write_profiles(large, 1000)
-        command = [sys.executable, "-m", "kaskada", "profile", "list"]
+        command = [*kaskada_command(), "profile", "list"]
         baseline, *lists = timed(
             [[sys.executable, "-c", "pass"], command, command],
             envs=[None, {**os.environ, "KASKADA_CONFIG_DIR": str(small)},

@@ -38,6 +38,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.bench_import import NEUTRAL, installed_row
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -104,7 +106,7 @@ def _first_resolution(
     for _ in range(7):
         out = subprocess.run(
             [sys.executable, "-c", _FIRST_RESOLUTION, entries, str(path), warm],
-            check=True, capture_output=True, text=True, env=dict(os.environ),
+            check=True, capture_output=True, text=True, env=dict(os.environ), cwd=NEUTRAL,
         ).stdout.split()  # fmt: skip
         firsts.append(float(out[0]))
         parses.append(float(out[1]))
@@ -127,7 +129,7 @@ def _first_parse(path: Path) -> float:
         float(
             subprocess.run(
                 [sys.executable, "-c", _FIRST_PARSE, str(path)],
-                check=True, capture_output=True, text=True,
+                check=True, capture_output=True, text=True, cwd=NEUTRAL,
             ).stdout
         )
         for _ in range(7)
@@ -187,7 +189,7 @@ def main() -> list[dict[str, Any]]:
     import kaskada as kda
     from kaskada import _reset, _session
 
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = [installed_row()]
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["KASKADA_CACHE_DIR"] = str(Path(scratch) / "cache")  # not the user's
         big, small = Path(scratch) / "big", Path(scratch) / "small"
