@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_import import NEUTRAL, installed_row, kaskada_command  # noqa: E402
+from bench_import import NEUTRAL, installed_row, kaskada_command
 
 TARGET = 1.3
 
