@@ -109,6 +109,16 @@ def test_table_lifecycle_from_the_shell(client_env: tuple[str, str, dict[str, st
         env=env,
     )
     assert again.returncode == 1 and "ALREADY_EXISTS" in again.stderr
+    # --exist-ok: the same table is kept (a script can run again); other columns are not
+    kept = run("table", "create", "purchases", "--time-column", "ts",
+               "--entity-key-column", "user", "--exist-ok", "--json", env=env)  # fmt: skip
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["subsort_column_name"] == "seq"
+    assert "exists already" in kept.stderr
+    other = run("table", "create", "purchases", "--time-column", "when",
+                "--entity-key-column", "user", "--exist-ok", env=env)  # fmt: skip
+    assert other.returncode == 1 and other.stderr.count("\n") == 1, other.stderr
+    assert "time_column_name is 'ts', not 'when'" in other.stderr
     assert run("table", "delete", "purchases", env=env).returncode == 0
     missing = run("table", "get", "purchases", env=env)
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr

@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from kaskada import table
+from kaskada._errors import AlreadyExistsError
 from kaskada._session import Session
 from kaskada.api.v1alpha.table_pb2 import Table
 from kaskada.cli._connection import session_from_flags as _session
@@ -109,16 +110,45 @@ def _table_get(args: argparse.Namespace) -> int:
 def _table_create(args: argparse.Namespace) -> int:
     active = _session(args)
     with _waiting(args, active, "table create"):
-        made = table.create_table(
-            args.name,
-            args.time_column,
-            args.entity_key_column,
-            subsort_column_name=args.subsort_column,
-            grouping_id=args.grouping_id,
-            session=active,
-        )
+        try:
+            made = table.create_table(
+                args.name,
+                args.time_column,
+                args.entity_key_column,
+                subsort_column_name=args.subsort_column,
+                grouping_id=args.grouping_id,
+                session=active,
+            )
+        except AlreadyExistsError:
+            if not args.exist_ok:
+                raise
+            made = _same_table(args, table.get_table(args.name, session=active))
     _show(args, made)
     return 0
+
+
+def _same_table(args: argparse.Namespace, found: Table) -> Table:
+    """``--exist-ok``: the table already there, if it is the one asked for (as
+    ``mkdir -p`` keeps a folder but not a file of that name)."""
+    asked = {
+        "time_column_name": args.time_column,
+        "entity_key_column_name": args.entity_key_column,
+        "subsort_column_name": args.subsort_column,
+        "grouping_id": args.grouping_id,
+    }
+    differ = [
+        f"{field} is {printable(str(getattr(found, field)))!r}, not {printable(want)!r}"
+        for field, want in asked.items()
+        if want is not None and getattr(found, field) != want
+    ]
+    if differ:
+        raise AlreadyExistsError(
+            f"table {printable(args.name)!r} exists with other columns ({'; '.join(differ)}): "
+            "--exist-ok keeps only the same table; delete it first (`kaskada table delete "
+            f"{printable(args.name)}`) or choose another name"
+        )
+    note(f"table {printable(args.name)} exists already with these columns: kept as it is")
+    return found
 
 
 def _table_delete(args: argparse.Namespace) -> int:

@@ -68,6 +68,9 @@ def register(subparsers: Any) -> None:
     create.add_argument("--subsort-column", metavar="COLUMN",
                         help="the column that orders rows of equal time")
     create.add_argument("--grouping-id", metavar="ID", help="the entity grouping id")
+    create.add_argument("--exist-ok", action="store_true",
+                        help="a table NAME with the same columns is kept as it is (exit 0), "
+                             "so a script can run again; different columns are still an error")
     _common(create, "kaskada table create purchases --time-column time "
                     "--entity-key-column user")
     create.set_defaults(handler=verb("kaskada.cli.api", "_table_create"))
