@@ -171,10 +171,12 @@ class World:
             result = run_process(["bash", "-e", "-o", "pipefail", "-c", script],
                                  env=self.env, cwd=self.tmp, timeout=120)
         finally:
-            # A recipe's daemon (the headless-Linux gnome-keyring-daemon) outlives the
-            # block's shell: end it, as the user's logout would.
-            end_processes({pid: command for pid, command in processes_of_this_run().items()
-                           if pid not in running})
+            # A recipe must not leave a daemon behind (the headless-Linux recipe's
+            # gnome-keyring-daemon once outlived the shell it was started for).
+            left = {pid: command for pid, command in processes_of_this_run().items()
+                    if pid not in running}
+            end_processes(left)
+        assert not left, f"{where}: the block left processes running: {left}"
         assert result.returncode == 0, (
             f"{where}: exit {result.returncode}\n--- script\n{script}\n"
             f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
