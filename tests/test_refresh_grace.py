@@ -10,7 +10,6 @@ ManualClock the test moves (``kaskada._clock``), never a sleep.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +24,9 @@ from kaskada.server.oauth_store import (
     OAuthStore,
 )
 from kaskada.server.store import hash_token
-from tests.oauth_helpers import PASSWORD, base_url, decide_over_http, post
+from tests.oauth_helpers import PASSWORD, device_tokens, refresh
 from tests.token_fakes import ManualClock
 
-DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 NO_LONGER_VALID = (400, {"error": "invalid_grant",
                          "error_description": "the refresh token is no longer valid: "
                                               "sign in again"})
@@ -39,24 +37,6 @@ def server(tmp_path: Path, clock: ManualClock) -> Iterator[Any]:
     with start_server(db=tmp_path / "server.sqlite3") as running:
         OAuthStore(running.store).add_user("dev", "alice", PASSWORD)
         yield running
-
-
-def _login(server: Any) -> dict[str, Any]:
-    """A device login approved at the page: the token endpoint's first answer."""
-    answer = json.loads(post(base_url(server) + "/oauth/device_authorization",
-                             {"client_id": "kaskada-cli"})[1])
-    assert decide_over_http(answer["verification_uri_complete"], approve=True)[0] == 200
-    status, body = post(server.token_url, {"grant_type": DEVICE, "client_id": "kaskada-cli",
-                                           "device_code": answer["device_code"]})
-    assert status == 200, body
-    tokens: dict[str, Any] = json.loads(body)
-    return tokens
-
-
-def _refresh(server: Any, token: str) -> tuple[int, dict[str, Any]]:
-    status, body = post(server.token_url, {"grant_type": "refresh_token",
-                                           "client_id": "kaskada-cli", "refresh_token": token})
-    return status, json.loads(body)
 
 
 def _row(server: Any, token: str) -> dict[str, Any]:
@@ -86,14 +66,14 @@ def _live(server: Any, token: str) -> int:
 def test_a_client_that_lost_the_answer_gets_a_fresh_pair_within_the_grace(
         server: Any, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
     assert REFRESH_REUSE_GRACE == 30  # as docs/server.md and docs/protocol.md say
-    first = _login(server)
+    first = device_tokens(server)
     r1 = first["refresh_token"]
-    status, second = _refresh(server, r1)  # the answer the client died before storing
+    status, second = refresh(server, r1)  # the answer the client died before storing
     assert status == 200
     r2, a2 = second["refresh_token"], second["access_token"]
     clock.advance(REFRESH_REUSE_GRACE - 1)
     with caplog.at_level(logging.INFO, logger="kaskada.server"):
-        status, third = _refresh(server, r1)
+        status, third = refresh(server, r1)
     assert status == 200, third
     r3 = third["refresh_token"]
     assert r3 not in (r1, r2) and third["access_token"] != a2
@@ -102,20 +82,20 @@ def test_a_client_that_lost_the_answer_gets_a_fresh_pair_within_the_grace(
     assert server.store.lookup_token(a2) is None  # with the access token it came with
     assert server.store.lookup_token(third["access_token"]) is not None
     assert not _family_revoked(server, r1) and _live(server, r1) == 1
-    status, fourth = _refresh(server, r3)  # the login goes on from the fresh pair
+    status, fourth = refresh(server, r3)  # the login goes on from the fresh pair
     assert status == 200 and fourth["refresh_token"] not in (r1, r2, r3)
     assert _live(server, r1) == 1
 
 
 def test_after_the_grace_window_a_replay_revokes_the_family(
         server: Any, clock: ManualClock) -> None:
-    r1 = _login(server)["refresh_token"]
-    status, second = _refresh(server, r1)
+    r1 = device_tokens(server)["refresh_token"]
+    status, second = refresh(server, r1)
     assert status == 200
     clock.advance(REFRESH_REUSE_GRACE + 1)
-    assert _refresh(server, r1) == NO_LONGER_VALID
+    assert refresh(server, r1) == NO_LONGER_VALID
     assert _family_revoked(server, r1) and _live(server, r1) == 0
-    assert _refresh(server, second["refresh_token"]) == NO_LONGER_VALID
+    assert refresh(server, second["refresh_token"]) == NO_LONGER_VALID
     assert server.store.lookup_token(second["access_token"]) is None
 
 
@@ -123,46 +103,46 @@ def test_a_replay_after_the_successor_was_used_revokes_the_family(
         server: Any, clock: ManualClock) -> None:
     """Two parties hold the family (the successor was used): as before the grace, even a
     second later."""
-    r1 = _login(server)["refresh_token"]
-    r2 = _refresh(server, r1)[1]["refresh_token"]
-    status, third = _refresh(server, r2)
+    r1 = device_tokens(server)["refresh_token"]
+    r2 = refresh(server, r1)[1]["refresh_token"]
+    status, third = refresh(server, r2)
     assert status == 200
     clock.advance(1)
-    assert _refresh(server, r1) == NO_LONGER_VALID
+    assert refresh(server, r1) == NO_LONGER_VALID
     assert _family_revoked(server, r1) and _live(server, r1) == 0
     assert server.store.lookup_token(third["access_token"]) is None
-    assert _refresh(server, third["refresh_token"]) == NO_LONGER_VALID
+    assert refresh(server, third["refresh_token"]) == NO_LONGER_VALID
 
 
 def test_the_superseded_token_turning_up_later_is_reuse(server: Any, clock: ManualClock) -> None:
     """Whoever replayed R1 within the grace took the login from the holder of R2 (if
     there was one after all): R2 presented later revokes the family, the replayer's too."""
-    r1 = _login(server)["refresh_token"]
-    r2 = _refresh(server, r1)[1]["refresh_token"]
+    r1 = device_tokens(server)["refresh_token"]
+    r2 = refresh(server, r1)[1]["refresh_token"]
     clock.advance(5)
-    r3 = _refresh(server, r1)[1]["refresh_token"]
-    assert _refresh(server, r2) == NO_LONGER_VALID
+    r3 = refresh(server, r1)[1]["refresh_token"]
+    assert refresh(server, r2) == NO_LONGER_VALID
     assert _family_revoked(server, r1) and _live(server, r1) == 0
-    assert _refresh(server, r3) == NO_LONGER_VALID
+    assert refresh(server, r3) == NO_LONGER_VALID
 
 
 def test_a_grace_replay_keeps_the_family_s_absolute_lifetime(
         server: Any, clock: ManualClock) -> None:
-    r1 = _login(server)["refresh_token"]
+    r1 = device_tokens(server)["refresh_token"]
     family_expiry = _row(server, r1)["expires"]
-    r2 = _refresh(server, r1)[1]["refresh_token"]
+    r2 = refresh(server, r1)[1]["refresh_token"]
     clock.advance(10)
-    r3 = _refresh(server, r1)[1]["refresh_token"]
+    r3 = refresh(server, r1)[1]["refresh_token"]
     assert _row(server, r2)["expires"] == _row(server, r3)["expires"] == family_expiry
     with server.store._write() as connection:  # the 30 days are nearly over
         connection.execute("UPDATE refresh_tokens SET expires = ? WHERE family = ?",
                            (clock.time() + 120, _row(server, r1)["family"]))
     clock.advance(5)
-    status, answer = _refresh(server, r1)  # the second replay allowed
+    status, answer = refresh(server, r1)  # the second replay allowed
     assert status == 200 and answer["expires_in"] <= 120  # no token outlives the login
     assert _row(server, answer["refresh_token"])["expires"] == clock.time() + 115
     clock.advance(116)  # the login is over: no replay brings it back
-    assert _refresh(server, answer["refresh_token"]) == NO_LONGER_VALID
+    assert refresh(server, answer["refresh_token"]) == NO_LONGER_VALID
 
 
 def test_replays_are_bounded_in_number_and_by_the_first_rotation(
@@ -171,24 +151,24 @@ def test_replays_are_bounded_in_number_and_by_the_first_rotation(
     unused one (one live token at a time); once more is reuse. The window counts from
     R1's first rotation: a replay does not renew it."""
     assert REFRESH_GRACE_REPLAYS == 2
-    r1 = _login(server)["refresh_token"]
-    answers = [_refresh(server, r1)]
+    r1 = device_tokens(server)["refresh_token"]
+    answers = [refresh(server, r1)]
     for _ in range(REFRESH_GRACE_REPLAYS):
         clock.advance(5)
-        answers.append(_refresh(server, r1))
+        answers.append(refresh(server, r1))
     assert [status for status, _ in answers] == [200] * 3
     tokens = [body["refresh_token"] for _, body in answers]
     assert len(set(tokens)) == 3
     assert [_row(server, t)["superseded"] is not None for t in tokens] == [True, True, False]
     assert _live(server, r1) == 1  # only the newest answer can be used
     clock.advance(5)
-    assert _refresh(server, r1) == NO_LONGER_VALID  # the third replay: reuse
+    assert refresh(server, r1) == NO_LONGER_VALID  # the third replay: reuse
     assert _family_revoked(server, r1) and _live(server, r1) == 0
 
-    r1 = _login(server)["refresh_token"]  # a new login: the window is not renewed
-    assert _refresh(server, r1)[0] == 200
+    r1 = device_tokens(server)["refresh_token"]  # a new login: the window is not renewed
+    assert refresh(server, r1)[0] == 200
     clock.advance(REFRESH_REUSE_GRACE - 5)
-    assert _refresh(server, r1)[0] == 200  # within 30 s of the rotation
+    assert refresh(server, r1)[0] == 200  # within 30 s of the rotation
     clock.advance(10)  # 35 s after the rotation, 10 s after the replay
-    assert _refresh(server, r1) == NO_LONGER_VALID
+    assert refresh(server, r1) == NO_LONGER_VALID
     assert _family_revoked(server, r1)
