@@ -1,8 +1,9 @@
 """The clock of token refreshes and expiries, in one place so tests can move time.
 
 Every decision about when a token is due or expired -- the in-process token
-source, the disk token cache, delegated sessions and handed-on tokens -- reads
-time through ``get()``, never ``time`` directly. Tests install a clock they
+source, the disk token cache, delegated sessions and handed-on tokens, and the
+local server's device codes and refresh tokens -- reads time through ``get()``,
+never ``time`` directly. Tests install a clock they
 advance by hand (``with _clock.use(clock):``) instead of sleeping and asserting
 on elapsed wall-clock time. gRPC call deadlines stay on the real clock: the
 network keeps real time.

@@ -70,6 +70,27 @@ def decide_over_http(complete_url: str, *, approve: bool, account: str = "dev",
         "action": "approve" if approve else "deny"}, opener)
 
 
+def device_tokens(server: Any, user: str = "alice") -> dict[str, Any]:
+    """A device login of ``user`` approved at the page: the token endpoint's answer."""
+    answer = json.loads(post(base_url(server) + "/oauth/device_authorization",
+                             {"client_id": "kaskada-cli"})[1])
+    assert decide_over_http(answer["verification_uri_complete"], approve=True,
+                            user=user)[0] == 200
+    status, body = post(server.token_url, {
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "client_id": "kaskada-cli", "device_code": answer["device_code"]})
+    assert status == 200, body
+    tokens: dict[str, Any] = json.loads(body)
+    return tokens
+
+
+def refresh(server: Any, token: str) -> tuple[int, dict[str, Any]]:
+    """The refresh grant of public client kaskada-cli: (status, JSON answer)."""
+    status, body = post(server.token_url, {"grant_type": "refresh_token",
+                                           "client_id": "kaskada-cli", "refresh_token": token})
+    return status, json.loads(body)
+
+
 class LoginProcess:
     """`kaskada login` in a child; ``block`` holds the three lines it printed first."""
 

@@ -19,7 +19,15 @@ from kaskada._secret import Secret
 from kaskada.credentials import login as _login
 from kaskada.server import start_server
 from kaskada.server.oauth_store import USER_CODE_ALPHABET, OAuthStore
-from tests.oauth_helpers import PASSWORD, base_url, decide_over_http, kaskada, post
+from tests.oauth_helpers import (
+    PASSWORD,
+    base_url,
+    decide_over_http,
+    device_tokens,
+    kaskada,
+    post,
+    refresh,
+)
 
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -200,39 +208,20 @@ def test_waiting_device_codes_are_bounded(server: Any, monkeypatch: pytest.Monke
     assert statuses == [200, 200, 503]
 
 
-def _device_tokens(server: Any, user: str) -> dict[str, Any]:
-    """A device login of ``user`` approved at the page: the token endpoint's answer."""
-    answer = json.loads(post(base_url(server) + "/oauth/device_authorization",
-                             {"client_id": "kaskada-cli"})[1])
-    assert decide_over_http(answer["verification_uri_complete"], approve=True,
-                            user=user)[0] == 200
-    status, body = post(server.token_url, {"grant_type": DEVICE, "client_id": "kaskada-cli",
-                                           "device_code": answer["device_code"]})
-    assert status == 200, body
-    tokens: dict[str, Any] = json.loads(body)
-    return tokens
-
-
-def _refresh(server: Any, token: str) -> tuple[int, dict[str, Any]]:
-    status, body = post(server.token_url, {"grant_type": "refresh_token",
-                                           "client_id": "kaskada-cli", "refresh_token": token})
-    return status, json.loads(body)
-
-
 def test_a_new_password_or_removing_the_user_ends_their_device_logins(server: Any) -> None:
     """F18: add-user --force and remove-user revoke the user's refresh tokens and access
     tokens; other users' logins go on."""
     oauth = OAuthStore(server.store)
     oauth.add_user("dev", "carl", PASSWORD)
     oauth.add_user("dev", "dana", PASSWORD)
-    carl, dana = _device_tokens(server, "carl"), _device_tokens(server, "dana")
+    carl, dana = device_tokens(server, "carl"), device_tokens(server, "dana")
     replaced = subprocess.run(
         [sys.executable, "-m", "kaskada", "server", "add-user", "--account", "dev", "carl",
          "--password-stdin", "--force", "--db", str(server.db)],
         input="newpassword9\n", capture_output=True, text=True, timeout=60)
     assert replaced.returncode == 0, replaced.stderr
     assert "ended 1 device login" in replaced.stderr
-    assert _refresh(server, carl["refresh_token"]) == (400, {
+    assert refresh(server, carl["refresh_token"]) == (400, {
         "error": "invalid_grant",
         "error_description": "the refresh token is no longer valid: sign in again"})
     assert server.store.lookup_token(carl["access_token"]) is None
@@ -241,13 +230,13 @@ def test_a_new_password_or_removing_the_user_ends_their_device_logins(server: An
     listed = kaskada("server", "list-users", "--json", "--db", str(server.db))
     assert json.loads(listed.stdout) == [{"account": "dev", "user": "carl"},
                                          {"account": "dev", "user": "dana"}]
-    status, rotated = _refresh(server, dana["refresh_token"])
+    status, rotated = refresh(server, dana["refresh_token"])
     assert status == 200
     removed = kaskada("server", "remove-user", "--account", "dev", "dana", "--db",
                       str(server.db))
     assert removed.returncode == 0, removed.stderr
     assert "removed user 'dana'" in removed.stderr and "ended 1 device login" in removed.stderr
-    assert _refresh(server, rotated["refresh_token"])[0] == 400
+    assert refresh(server, rotated["refresh_token"])[0] == 400
     assert server.store.lookup_token(rotated["access_token"]) is None
     again = kaskada("server", "remove-user", "--account", "dev", "dana", "--db",
                     str(server.db))
@@ -272,9 +261,9 @@ def test_an_approved_code_not_yet_collected_dies_with_its_user(server: Any) -> N
 def test_rotation_keeps_the_family_s_absolute_expiry(server: Any) -> None:
     """F18: a refresh family ends REFRESH_TTL after its sign-in, however often it rotates."""
     OAuthStore(server.store).add_user("dev", "finn", PASSWORD)
-    token = _device_tokens(server, "finn")["refresh_token"]
+    token = device_tokens(server, "finn")["refresh_token"]
     for _ in range(3):
-        status, answer = _refresh(server, token)
+        status, answer = refresh(server, token)
         assert status == 200
         token = answer["refresh_token"]
     expiries = {row[0] for row in server.store._connect().execute(
@@ -283,7 +272,7 @@ def test_rotation_keeps_the_family_s_absolute_expiry(server: Any) -> None:
     with server.store._write() as connection:  # the family's 30 days are nearly over
         connection.execute("UPDATE refresh_tokens SET expires = ? WHERE subject = 'user:finn'",
                            (time.time() + 120,))
-    status, answer = _refresh(server, token)
+    status, answer = refresh(server, token)
     assert status == 200 and answer["expires_in"] <= 120  # no access token outlives it
 
 

@@ -9,14 +9,17 @@ import getpass
 import re
 import sys
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from kaskada.cli._output import emit_json, note
 from kaskada.cli.parsers import UsageError
 from kaskada.server._errors import ServerError
 from kaskada.server.oauth_store import OAuthStore
 from kaskada.server.store import Store
+
+_Row = TypeVar("_Row")
 
 
 @contextlib.contextmanager
@@ -73,15 +76,28 @@ def _remove_user(args: argparse.Namespace) -> int:
 
 
 def _list_users(args: argparse.Namespace) -> int:
+    return _list(
+        args, OAuthStore.users,
+        lambda row: {"account": row[0], "user": row[1]},
+        lambda row: f"{row[0]}\t{row[1]}",
+        "kaskada: no users: add one with `kaskada server add-user --account NAME USER`")
+
+
+def _list(
+    args: argparse.Namespace, read: Callable[[OAuthStore], Sequence[_Row]],
+    record: Callable[[_Row], dict[str, object]], line: Callable[[_Row], str], empty: str,
+) -> int:
+    """A ``list-*`` command: the rows of an existing database as JSON records or one line
+    each (``empty`` on stderr when there are none)."""
     with _oauth(args.db, create=False) as oauth:
-        rows = oauth.users()
+        rows = read(oauth)
     if args.json:
-        emit_json([{"account": account, "user": name} for account, name in rows])
+        emit_json([record(row) for row in rows])
         return 0
-    for account, name in rows:
-        print(f"{account}\t{name}")
+    for row in rows:
+        print(line(row))
     if not rows:
-        note("kaskada: no users: add one with `kaskada server add-user --account NAME USER`")
+        note(empty)
     return 0
 
 
@@ -140,18 +156,13 @@ def _trust_issuer(args: argparse.Namespace) -> int:
 
 
 def _list_issuers(args: argparse.Namespace) -> int:
-    with _oauth(args.db, create=False) as oauth:
-        rows = oauth.trusted_issuers()
-    if args.json:
-        emit_json([{"id": r.id, "issuer": r.issuer, "jwks": r.jwks, "audience": r.audience,
-                    "subject": r.subject, "account": r.account} for r in rows])
-        return 0
-    for r in rows:
-        print(f"{r.id}\t{r.issuer}\taud={r.audience}\tsub={r.subject}\taccount={r.account}\t"
-              f"jwks={r.jwks}")
-    if not rows:
-        note("kaskada: no trusted issuers")
-    return 0
+    return _list(
+        args, lambda oauth: oauth.trusted_issuers(),
+        lambda r: {"id": r.id, "issuer": r.issuer, "jwks": r.jwks, "audience": r.audience,
+                   "subject": r.subject, "account": r.account},
+        lambda r: f"{r.id}\t{r.issuer}\taud={r.audience}\tsub={r.subject}\t"
+                  f"account={r.account}\tjwks={r.jwks}",
+        "kaskada: no trusted issuers")
 
 
 def _remove_issuer(args: argparse.Namespace) -> int:

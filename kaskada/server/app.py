@@ -176,6 +176,7 @@ class RunningServer:
                 (host.strip("[]"), options.token_port), self.store, token_ttl=options.token_ttl,
                 ssl_context=ssl_context, max_connections=token_connections,
                 public_url=options.public_url,
+                device_codes_per_peer=options.max_device_codes_per_address,
             )
         except OSError as error:
             server.stop(None)

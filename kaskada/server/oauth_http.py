@@ -16,7 +16,6 @@ user code, or a password.
 from __future__ import annotations
 
 import logging
-import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,10 +23,15 @@ from http import HTTPStatus
 from typing import Any
 
 import kaskada.server.pages as pages
+from kaskada import _clock
+from kaskada.server.limits import LogSummary
 from kaskada.server.oauth_store import (
     CLI_CLIENT_ID,
+    MAX_PENDING_DEVICE_CODES_PER_PEER,
+    REFRESH_REUSE_GRACE,
     Grant,
     OAuthStore,
+    PeerPending,
     RefreshReuse,
     TooManyPending,
 )
@@ -82,15 +86,21 @@ class OAuthRoutes:
     def __init__(
         self, store: Store, *, access_ttl: int, base_url: str,
         failure: Callable[[str], tuple[int, str]],
+        device_codes_per_peer: int = MAX_PENDING_DEVICE_CODES_PER_PEER,
     ) -> None:
         """``failure(peer)`` counts one failure against the token endpoint's per-peer and
-        global budgets: (0, "") within them, else (seconds to wait, whose budget)."""
+        global budgets: (0, "") within them, else (seconds to wait, whose budget).
+        ``device_codes_per_peer``: device codes one address may have waiting at once."""
         from kaskada.server.exchange import Exchanger  # PyJWT loads only with a server
 
         self.oauth = OAuthStore(store)
         self.access_ttl = access_ttl
         self.base_url = base_url
         self._failure = failure
+        self.device_codes_per_peer = device_codes_per_peer
+        self.refused: LogSummary = LogSummary(
+            log, "device authorizations refused: the address's codes are all waiting "
+            "(answered 429)")
         self._csrf = pages.Csrf()
         self._exchanger = Exchanger(self.oauth)
 
@@ -169,7 +179,18 @@ class OAuthRoutes:
                                     "public client", peer)
             return limited or client
         try:
-            device_code, user_code, record = self.oauth.start_device(client)
+            device_code, user_code, record = self.oauth.start_device(
+                client, peer, self.device_codes_per_peer)
+        except PeerPending as limit:  # a flood from one address: one summary line
+            self.refused.note("too many waiting device codes from one address",
+                              f" (peer {peer})")
+            return Answer(HTTPStatus.TOO_MANY_REQUESTS,
+                          {"error": "temporarily_unavailable",
+                           "error_description":
+                               f"{self.device_codes_per_peer} sign-ins from this address are "
+                               "waiting for approval already: finish or deny one, or try "
+                               f"again in {limit.retry_after} s"},
+                          headers={"Retry-After": str(limit.retry_after)})
         except TooManyPending:
             log.warning("device authorization refused: the most codes allowed are waiting")
             return Answer(HTTPStatus.SERVICE_UNAVAILABLE,
@@ -184,7 +205,7 @@ class OAuthRoutes:
             "user_code": shown,
             "verification_uri": page,
             "verification_uri_complete": f"{page}?user_code={shown}",
-            "expires_in": int(record.expires - time.time()),
+            "expires_in": int(record.expires - _clock.get().time()),
             "interval": record.interval,
         })
 
@@ -226,6 +247,10 @@ class OAuthRoutes:
         if isinstance(outcome, str):
             log.info("refresh refused (client %s): unknown, revoked or expired token", client)
             return _error(outcome, "the refresh token is no longer valid: sign in again")
+        if outcome.grace_replay:
+            log.info("a rotated refresh token came back within its %d s grace, its successor "
+                     "never used (client %s): answered with a new pair, the unused one revoked",
+                     REFRESH_REUSE_GRACE, client)
         return self._tokens(outcome)
 
     @staticmethod

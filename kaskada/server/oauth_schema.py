@@ -1,5 +1,5 @@
 """The tables that users, public clients, device codes, refresh tokens and trusted
-issuers live in (schema version 3); ``oauth_store`` reads and writes them."""
+issuers live in (schema versions 3 and 4); ``oauth_store`` reads and writes them."""
 
 PUBLIC_SCHEME = "public"
 """``clients.hash_scheme`` of a client without a secret (it can never sign in alone)."""
@@ -56,3 +56,17 @@ INSERT OR IGNORE INTO clients(client_id, account, secret_hash, salt, scrypt_n, s
     scrypt_p, created, hash_scheme) VALUES ('kaskada-cli', '', x'', x'', 0, 0, 0, 0, 'public');
 """
 """Schema version 2 to 3 (run by ``Store._migrate``)."""
+
+SCHEMA_4 = """
+ALTER TABLE device_codes ADD COLUMN peer TEXT;
+CREATE INDEX device_codes_by_peer ON device_codes(peer, status, expires);
+ALTER TABLE refresh_tokens ADD COLUMN successor BLOB;
+ALTER TABLE refresh_tokens ADD COLUMN access_hash BLOB;
+ALTER TABLE refresh_tokens ADD COLUMN grace_replays INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE refresh_tokens ADD COLUMN superseded REAL;
+"""
+"""Schema version 3 to 4: the address that asked for a device code (a cap per address),
+and what the refresh-token reuse grace needs -- the token that replaced a token
+(``successor``), the access token issued with a token (``access_hash``), how often a
+token was presented again within the grace window (``grace_replays``), and when a
+never-used token was replaced by such a replay (``superseded``)."""

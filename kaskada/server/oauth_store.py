@@ -6,29 +6,35 @@
 - **device codes** (RFC 8628): only the SHA-256 of the device code is kept; the user
   code is short, from an alphabet without 0/O/1/I, single-use and expiring;
 - **refresh tokens**, kept as SHA-256, in families: each use rotates the token, and a
-  rotated token presented again revokes its whole family and the family's access tokens;
+  rotated token presented again revokes its whole family and the family's access tokens
+  -- unless it comes back within REFRESH_REUSE_GRACE of its rotation while the token
+  that replaced it was never used (a client that died before storing its answer): then
+  it gets a fresh pair and the unused one is revoked;
 - **trusted issuers** for token exchange (RFC 8693).
 
 Every write runs in one ``BEGIN IMMEDIATE`` transaction of the Store, so two processes
-racing to use one refresh token or one device code cannot both win.
+racing to use one refresh token or one device code cannot both win. Time is read through
+``kaskada._clock``, so tests age codes and tokens by moving a clock, never by sleeping.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import sqlite3
 import threading
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from kaskada import _clock
 from kaskada._secret import Secret
 from kaskada.server._errors import ServerError
 from kaskada.server.oauth_schema import CLI_CLIENT_ID, PUBLIC_SCHEME
+from kaskada.server.options import MAX_PENDING_DEVICE_CODES_PER_PEER
 from kaskada.server.store import Store, hash_token, new_identifier
 
-__all__ = ["CLI_CLIENT_ID", "OAuthStore"]
+__all__ = ["CLI_CLIENT_ID", "MAX_PENDING_DEVICE_CODES_PER_PEER", "OAuthStore"]
 
 USER_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 """No 0/O or 1/I: a code read aloud or off another screen is typed right the first time."""
@@ -42,6 +48,15 @@ family's expiry on, never a new one, so a device login ends 30 days after it beg
 MAX_PENDING_DEVICE_CODES = 10000
 """Unexpired device codes waiting for a person at once: anyone may ask for one, so the
 table (and the disk) stays bounded; beyond it the endpoint answers 503."""
+REFRESH_REUSE_GRACE = 30
+"""Seconds after a refresh token's rotation during which presenting it again, while the
+token that replaced it has never been used, is answered with a fresh pair instead of
+revoking the family (Okta's grace period, Auth0's reuse interval): a client that died
+between the server's answer and its own keyring write keeps its login."""
+REFRESH_GRACE_REPLAYS = 2
+"""How often one rotated token may come back within REFRESH_REUSE_GRACE; the next time
+is reuse. With the window (counted from the first rotation, never renewed) it bounds
+what one copy of a rotated token can get."""
 PASSWORD_SCRYPT_N = 2**14
 PASSWORD_CHECKS_AT_ONCE = 2
 """scrypt checks running at once (16 MiB each): a sign-in flood queues, memory stays flat."""
@@ -86,10 +101,21 @@ class Grant:
     refresh_token: Secret | None
     account: str
     expires_in: int
+    grace_replay: bool = False
+    """A rotated refresh token presented again within the grace window (for the log)."""
 
 
 class TooManyPending(Exception):
     """MAX_PENDING_DEVICE_CODES are waiting already."""
+
+
+class PeerPending(Exception):
+    """The peer's share of waiting device codes is taken; ``retry_after``: seconds until
+    the first of them expires (sooner if a person approves or denies one)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 class RefreshReuse(Exception):
@@ -110,7 +136,7 @@ class OAuthStore:
             connection.execute(
                 "INSERT INTO clients(client_id, account, secret_hash, salt, scrypt_n, scrypt_r,"
                 " scrypt_p, created, hash_scheme) VALUES (?, '', x'', x'', 0, 0, 0, ?, ?)",
-                (client_id, time.time(), PUBLIC_SCHEME),
+                (client_id, _now(), PUBLIC_SCHEME),
             )
         return client_id
 
@@ -140,7 +166,7 @@ class OAuthStore:
                 connection.execute(
                     f"{verb} INTO users(account, name, pw_hash, salt, scrypt_n, created)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (account, name, digest, salt, PASSWORD_SCRYPT_N, time.time()),
+                    (account, name, digest, salt, PASSWORD_SCRYPT_N, _now()),
                 )
                 return self._sign_out(connection, account, name) if force else 0
         except sqlite3.IntegrityError:
@@ -174,7 +200,7 @@ class OAuthStore:
     def _sign_out(self, connection: sqlite3.Connection, account: str, name: str) -> int:
         """Revoke every refresh-token family (and its access tokens) of a user, and spend
         the codes it approved that no device has collected yet."""
-        now = time.time()
+        now = _now()
         connection.execute(
             "UPDATE device_codes SET status = 'used' WHERE status = 'approved' AND account = ?"
             " AND user_name = ?", (account, name))
@@ -191,12 +217,22 @@ class OAuthStore:
 
     # -- device codes ------------------------------------------------------------------
 
-    def start_device(self, client_id: str) -> tuple[Secret, str, DeviceCode]:
-        """A new (device code, user code, record) for a public client."""
-        now = time.time()
+    def start_device(
+        self, client_id: str, peer: str = "",
+        per_peer: int = MAX_PENDING_DEVICE_CODES_PER_PEER,
+    ) -> tuple[Secret, str, DeviceCode]:
+        """A new (device code, user code, record) for a public client asked for by ``peer``
+        (an address). Raises PeerPending when ``per_peer`` codes of that address wait,
+        TooManyPending when MAX_PENDING_DEVICE_CODES wait in all."""
+        now = _now()
         device_code = Secret(new_identifier(32))
         with self.store._write() as connection:
             connection.execute("DELETE FROM device_codes WHERE expires < ?", (now - 3600,))
+            mine, first_expiry = connection.execute(
+                "SELECT count(*), min(expires) FROM device_codes WHERE peer = ?"
+                " AND status = 'pending' AND expires > ?", (peer, now)).fetchone()
+            if mine >= per_peer:
+                raise PeerPending(max(1, math.ceil(first_expiry - now)))
             pending = connection.execute(
                 "SELECT count(*) FROM device_codes WHERE status = 'pending' AND expires > ?",
                 (now,)).fetchone()[0]
@@ -211,9 +247,9 @@ class OAuthStore:
                     break
             connection.execute(
                 "INSERT INTO device_codes(code_hash, user_code, client_id, created, expires,"
-                " interval, status) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+                " interval, status, peer) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
                 (hash_token(device_code.reveal()), user_code, client_id, now,
-                 now + DEVICE_CODE_TTL, DEVICE_INTERVAL),
+                 now + DEVICE_CODE_TTL, DEVICE_INTERVAL, peer),
             )
         record = DeviceCode(user_code, client_id, now + DEVICE_CODE_TTL, DEVICE_INTERVAL,
                             "pending", None)
@@ -224,7 +260,7 @@ class OAuthStore:
         row = self.store._connect().execute(
             "SELECT user_code, client_id, expires, interval, status, account FROM device_codes"
             " WHERE user_code = ? AND status = 'pending' AND expires > ?",
-            (normalize_user_code(user_code), time.time()),
+            (normalize_user_code(user_code), _now()),
         ).fetchone()
         return DeviceCode(*row) if row else None
 
@@ -235,13 +271,13 @@ class OAuthStore:
                 "UPDATE device_codes SET status = ?, account = ?, user_name = ?"
                 " WHERE user_code = ? AND status = 'pending' AND expires > ?",
                 ("approved" if approve else "denied", account, user,
-                 normalize_user_code(user_code), time.time()),
+                 normalize_user_code(user_code), _now()),
             )
         return cursor.rowcount == 1
 
     def poll_device(self, device_code: str, client_id: str, access_ttl: int) -> Grant | str:
         """A grant for an approved code, or the RFC 8628 error code to answer."""
-        now = time.time()
+        now = _now()
         with self.store._write() as connection:
             row = connection.execute(
                 "SELECT client_id, expires, interval, last_poll, status, account, user_name"
@@ -297,9 +333,10 @@ class OAuthStore:
             refresh_token = Secret(new_identifier(32))
             connection.execute(
                 "INSERT INTO refresh_tokens(token_hash, family, client_id, account, subject,"
-                " created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " created, expires, access_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (hash_token(refresh_token.reveal()), family, client_id, account, subject, now,
-                 now + REFRESH_TTL if family_expires is None else family_expires),
+                 now + REFRESH_TTL if family_expires is None else family_expires,
+                 hash_token(access.reveal())),
             )
         return Grant(access, refresh_token, account, access_ttl)
 
@@ -307,33 +344,66 @@ class OAuthStore:
         """An access token (no refresh token) for a verified subject token."""
         with self.store._write() as connection:
             return self._issue(connection, client_id, account, subject, new_identifier(16),
-                               ttl, time.time(), refresh=False)
+                               ttl, _now(), refresh=False)
 
     def refresh(self, refresh_token: str, client_id: str, access_ttl: int) -> Grant | str:
-        """Rotate: a new refresh and access token, or an error code. A rotated token
-        presented again revokes its family (raises RefreshReuse after committing that)."""
-        now = time.time()
+        """Rotate: a new refresh and access token, or an error code.
+
+        A rotated token presented again revokes its family (raises RefreshReuse after
+        committing that), except within the grace (``_grace``). A token that a grace
+        replay revoked unused, presented after all, is reuse too: two parties hold the
+        family.
+        """
+        now = _now()
         key = hash_token(refresh_token)
-        reused = None
         with self.store._write() as connection:
             row = connection.execute(
-                "SELECT family, client_id, account, subject, expires, used, revoked"
-                " FROM refresh_tokens WHERE token_hash = ?", (key,),
+                "SELECT family, client_id, account, subject, expires, used, revoked,"
+                " successor, grace_replays, superseded FROM refresh_tokens"
+                " WHERE token_hash = ?", (key,),
             ).fetchone()
-            if row is None or row[1] != client_id or row[6] is not None or row[4] <= now:
+            if row is None or row[1] != client_id or row[4] <= now:
                 return "invalid_grant"
-            family, owner, account, subject, family_expires, used, _ = row
-            if used is not None:
-                self._revoke_family(connection, family, now)
-                reused = family
-            else:
-                connection.execute(
-                    "UPDATE refresh_tokens SET used = ? WHERE token_hash = ?", (now, key))
-                grant = self._issue(connection, owner, account, subject, family, access_ttl, now,
-                                    family_expires=family_expires)
-        if reused is not None:
-            raise RefreshReuse(reused)
-        return grant
+            (family, owner, account, subject, family_expires, used, revoked, successor,
+             replays, superseded) = row
+            if superseded is None and revoked is not None:
+                return "invalid_grant"
+            fresh = used is None and superseded is None
+            if fresh or (superseded is None and self._grace(
+                    connection, used, successor, replays, now)):
+                grant = self._issue(connection, owner, account, subject, family, access_ttl,
+                                    now, family_expires=family_expires)
+                new_hash = hash_token(grant.refresh_token.reveal()) if grant.refresh_token else None
+                connection.execute(  # the first use stays: a replay never renews the window
+                    "UPDATE refresh_tokens SET used = coalesce(used, ?), successor = ?,"
+                    " grace_replays = grace_replays + ? WHERE token_hash = ?",
+                    (now, new_hash, int(not fresh), key))
+                return grant if fresh else replace(grant, grace_replay=True)
+            self._revoke_family(connection, family, now)
+        raise RefreshReuse(family)
+
+    @staticmethod
+    def _grace(connection: sqlite3.Connection, used: float, successor: bytes | None,
+               replays: int, now: float) -> bool:
+        """Whether a rotated token presented again gets a fresh pair: within
+        REFRESH_REUSE_GRACE of its (first) rotation, fewer than REFRESH_GRACE_REPLAYS times,
+        and the token that replaced it never used nor revoked -- so whoever presents the
+        old one is the only holder, and revoking the unused one takes nothing from anyone.
+        That successor (and its access token) is revoked here."""
+        if now - used > REFRESH_REUSE_GRACE or replays >= REFRESH_GRACE_REPLAYS:
+            return False
+        if successor is None:
+            return False
+        row = connection.execute(
+            "SELECT access_hash FROM refresh_tokens WHERE token_hash = ? AND used IS NULL"
+            " AND revoked IS NULL", (successor,)).fetchone()
+        if row is None:
+            return False
+        connection.execute(
+            "UPDATE refresh_tokens SET revoked = ?, superseded = ? WHERE token_hash = ?",
+            (now, now, successor))
+        connection.execute("DELETE FROM tokens WHERE token_hash = ?", (row[0],))
+        return True
 
     @staticmethod
     def _revoke_family(connection: sqlite3.Connection, family: str, now: float) -> None:
@@ -350,7 +420,7 @@ class OAuthStore:
             row = connection.execute(
                 "SELECT family FROM refresh_tokens WHERE token_hash = ?", (key,)).fetchone()
             if row is not None:
-                self._revoke_family(connection, row[0], time.time())
+                self._revoke_family(connection, row[0], _now())
                 return "refresh token family"
             cursor = connection.execute("DELETE FROM tokens WHERE token_hash = ?", (key,))
             return "access token" if cursor.rowcount else None
@@ -374,7 +444,7 @@ class OAuthStore:
             cursor = connection.execute(
                 "INSERT INTO trusted_issuers(issuer, jwks, audience, subject, account, created)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (issuer, jwks, audience, subject, account, time.time()))
+                (issuer, jwks, audience, subject, account, _now()))
         return int(cursor.lastrowid or 0)
 
     def account_known(self, account: str) -> bool:
@@ -407,3 +477,8 @@ class OAuthStore:
 def _scrypt(password: str, salt: bytes, n: int) -> bytes:
     return hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=salt, n=n, r=8, p=1,
                           maxmem=256 * n * 8 + 2**20, dklen=32)
+
+
+def _now() -> float:
+    """Seconds since the epoch, from the clock tests can move (``kaskada._clock``)."""
+    return _clock.get().time()

@@ -17,6 +17,10 @@ from kaskada.server._errors import ServerError
 from kaskada.settings.hostport import is_loopback
 
 DEFAULT_MAX_TABLES_PER_ACCOUNT = 10000
+MAX_PENDING_DEVICE_CODES_PER_PEER = 20
+"""Unexpired device codes waiting for a person that one peer address asked for, by
+default (``--max-device-codes-per-address``): one address cannot take the server's
+whole pool of waiting codes from everyone else; beyond it, 429 ``Retry-After``."""
 WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")
 """Bind addresses meaning every interface: no client can reach the server by them."""
 
@@ -67,6 +71,8 @@ class ServerOptions:
         max_tables_per_account: tables one account may hold.
         max_db_mb: a cap on the database file, in MiB; None for none.
         max_connections: open token-endpoint connections (capped below the fd limit).
+        max_device_codes_per_address: device codes one peer address may have waiting
+            for approval at once (beyond: 429 ``Retry-After``).
         public_url: ``scheme://host[:port]`` clients reach the token endpoint by: the
             metadata's issuer and the device page's address. None: the bound address
             (a wildcard one as ``localhost``, with a warning at start).
@@ -85,6 +91,7 @@ class ServerOptions:
     max_tables_per_account: int = DEFAULT_MAX_TABLES_PER_ACCOUNT
     max_db_mb: int | None = None
     max_connections: int | None = None
+    max_device_codes_per_address: int = MAX_PENDING_DEVICE_CODES_PER_PEER
     public_url: str | None = None
 
     def __post_init__(self) -> None:
@@ -111,6 +118,7 @@ class ServerOptions:
             ("--max-tables-per-account", self.max_tables_per_account),
             ("--max-db-mb", self.max_db_mb),
             ("--max-connections", self.max_connections),
+            ("--max-device-codes-per-address", self.max_device_codes_per_address),
         )
         for flag, limit in limits:
             if limit is not None and limit < 1:

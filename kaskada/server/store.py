@@ -35,11 +35,11 @@ from pathlib import Path
 from kaskada._secret import Secret
 from kaskada.config import paths as _paths
 from kaskada.server._errors import ServerError
-from kaskada.server.oauth_schema import PUBLIC_SCHEME, SCHEMA_3
+from kaskada.server.oauth_schema import PUBLIC_SCHEME, SCHEMA_3, SCHEMA_4
 from kaskada.server.options import DEFAULT_MAX_TABLES_PER_ACCOUNT
 from kaskada.settings import env as _env
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 HMAC_SCHEME = "hmac-sha256"
 SCRYPT_SCHEME = "scrypt"
 LEGACY_SCRYPT_AT_ONCE = 2
@@ -331,7 +331,7 @@ class Store:
                         f"than this kaskada understands ({SCHEMA_VERSION}): upgrade kaskada "
                         "or use another --db"
                     )
-                steps = {0: _SCHEMA, 1: _SCHEMA_2, 2: SCHEMA_3}
+                steps = {0: _SCHEMA, 1: _SCHEMA_2, 2: SCHEMA_3, 3: SCHEMA_4}
                 for step in range(version, SCHEMA_VERSION):
                     for statement in steps[step].split(";"):
                         if statement.strip():

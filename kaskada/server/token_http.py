@@ -47,6 +47,7 @@ import h11
 
 from kaskada.server.limits import FD_RESERVE, FailureLimiter, LogSummary
 from kaskada.server.oauth_http import OAuthRoutes, claims
+from kaskada.server.oauth_store import MAX_PENDING_DEVICE_CODES_PER_PEER
 from kaskada.server.options import default_public_url
 from kaskada.server.store import StorageFull, Store
 
@@ -130,9 +131,11 @@ class TokenEndpoint:
         ssl_context: ssl.SSLContext | None = None,
         max_connections: int | None = None,
         public_url: str | None = None,
+        device_codes_per_peer: int = MAX_PENDING_DEVICE_CODES_PER_PEER,
     ) -> None:
         """``public_url``: the issuer and page address clients reach (None: the bound
-        address, a wildcard one as ``localhost``)."""
+        address, a wildcard one as ``localhost``); ``device_codes_per_peer``: device codes
+        one address may have waiting for approval."""
         self.store = store
         self.token_ttl = token_ttl
         self.max_connections: int = connection_cap(max_connections)
@@ -164,7 +167,7 @@ class TokenEndpoint:
             "https" if ssl_context else "http", address[0], sockname[1])
         self.routes = OAuthRoutes(
             store, access_ttl=token_ttl, base_url=self.base_url,
-            failure=self._failure)
+            failure=self._failure, device_codes_per_peer=device_codes_per_peer)
 
     @staticmethod
     def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -197,6 +200,7 @@ class TokenEndpoint:
         self._loop.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.limited.flush()
+        self.routes.refused.flush()
 
     # -- connections -------------------------------------------------------------
 

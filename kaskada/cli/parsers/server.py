@@ -101,6 +101,11 @@ def register(subparsers: Any) -> None:
         "--max-connections", type=_positive, metavar="N",
         help="open token-endpoint connections (default 2048, always below the fd limit)",
     )
+    serve.add_argument(
+        "--max-device-codes-per-address", type=_positive, default=20, metavar="N",
+        help="device logins one address may have waiting for approval (default 20); "
+             "beyond: 429",
+    )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every call and request")
     serve.epilog = (
         "examples:\n  kaskada serve\n  kaskada serve --port 0 --token-port 0\n"
