@@ -104,26 +104,15 @@ def test_secret_state_says_stored_usable_or_why_not(
     assert CANARY not in state.problem
 
 
-def test_a_keyring_that_cannot_be_read_is_a_state_not_an_error(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_keyring_that_cannot_be_read_is_a_state_not_an_error(no_keyring: None) -> None:
     profiles.add("dev", FIELDS)
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    import keyring
-    from keyring.backends import fail
-
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    try:
-        state = profiles.secret_state("dev")
-        assert state.stored is None and state.problem and "keyring" in state.problem
-        with pytest.raises(kda.KeyringError):
-            profiles.check_keyring("dev")
-        with pytest.raises(kda.KeyringError):
-            profiles.has_secret("dev")
-        assert profiles.legacy_secret("dev") is None
-    finally:
-        keyring.set_keyring(previous)
+    state = profiles.secret_state("dev")
+    assert state.stored is None and state.problem and "keyring" in state.problem
+    with pytest.raises(kda.KeyringError):
+        profiles.check_keyring("dev")
+    with pytest.raises(kda.KeyringError):
+        profiles.has_secret("dev")
+    assert profiles.legacy_secret("dev") is None
 
 
 def test_a_secret_stored_by_0_1_is_found_and_bound_once_confirmed(

@@ -241,3 +241,13 @@ def test_the_import_rule_sees_every_form_of_import(tmp_path: Path) -> None:
         assert _internals_reached(module), line
     module.write_text("from kaskada import profiles\nfrom kaskada.settings import schema\n")
     assert _internals_reached(module) == []
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared set-up lives in tests/helpers.py, tests/certs.py and conftest fixtures:
+    a test module that imports another runs (and collects) that one's tests' set-up."""
+    offenders = {
+        path.name: sorted(name for name in _imported_names(path) if name.startswith("tests.test_"))
+        for path in sorted((ROOT / "tests").glob("test_*.py"))
+    }
+    assert not {name: found for name, found in offenders.items() if found}
