@@ -228,13 +228,15 @@ def issued(server: Any, client_id: str) -> int:
     return int(row[0])
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> None:
-    assert result.returncode == 1, result
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> str:
+    """The CLI failed with exit 1 and one ``kaskada: error:`` line holding ``parts``; that line."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("kaskada: error:")]
     assert len(lines) == 1, result.stderr
     for part in parts:
         assert part in lines[0], (part, lines[0])
+    return lines[0]
 
 
 def files_containing(folder: Path, needle: str) -> list[Path]:
