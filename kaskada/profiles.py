@@ -7,6 +7,7 @@
     profiles.get("dev").endpoint          # 'localhost:50051'
     profiles.set_value("dev", "timeout", 10)
     profiles.remove("dev")                # its secret too
+    profiles.secret_state("dev").stored   # True/False: is a secret there (never its value)
 
 Profiles live in ``config.toml`` (``config_path()``), their secrets in the OS
 keyring; every change follows the README's rules (atomic writes under a lock,
@@ -17,17 +18,19 @@ changes). Errors are the ``kaskada`` ones: ``ProfileNotFoundError``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from kaskada._errors import ConfigError
+from kaskada._errors import ConfigError, KaskadaError, KeyringError, SecretBindingError
 from kaskada._secret import Secret
 from kaskada.config import file as _config
 from kaskada.config.file import PROFILE_KEYS, ConfigFile, Profile
 
 if TYPE_CHECKING:
     from kaskada.config.lifecycle import FieldChange, Removed
+    from kaskada.credentials.profile_stores import SecretStore
 
 # Reading (names, get, load) is the hot path of `kaskada profile list` and shell
 # completion: the writers (_profiles: keyring, tomli_w, the lock) load on first change.
@@ -38,19 +41,37 @@ __all__ = [
     "FieldChange",
     "Profile",
     "Removed",
+    "SecretState",
+    "Store",
+    "Unchecked",
     "add",
+    "check_fields",
+    "check_keyring",
+    "check_name",
     "config_path",
     "default",
     "export",
+    "forget_all_tokens",
+    "forget_tokens",
     "get",
     "get_value",
     "has_secret",
     "import_file",
+    "legacy_secret",
     "load",
     "names",
+    "plain_text_path",
     "remove",
     "rename",
+    "secret_state",
+    "secret_store",
     "set_value",
+    "store_fields",
+    "store_kind",
+    "store_secret",
+    "token_cache_dir",
+    "toml_fields",
+    "unchecked",
     "unset_value",
     "use",
 ]
@@ -151,13 +172,6 @@ def unset_value(name: str, key: str) -> FieldChange:
     return _profiles.set_field(name, key, None)
 
 
-def has_secret(name: str) -> bool:
-    """Whether the keyring holds a secret for the profile (never its value)."""
-    from kaskada.credentials import keyring as _keyring  # loads keyring: only when asked
-
-    return _keyring.get_secret(name) is not None
-
-
 def import_file(
     path: str | Path,
     *,
@@ -181,6 +195,216 @@ def export(names: Iterable[str] = ()) -> str:
     from kaskada.config import lifecycle as _profiles
 
     return _profiles.export_profiles(names)
+
+
+# -- checking what a caller typed (no I/O) ------------------------------------------
+
+
+def check_name(name: object) -> str:
+    """``name`` if it is a valid profile name, else ``InvalidProfileNameError`` saying why."""
+    from kaskada.config.names import validate_profile_name
+
+    return validate_profile_name(name)
+
+
+def check_fields(fields: Mapping[str, Any], *, where: str = "profile") -> dict[str, Any]:
+    """``fields`` checked as the profiles file's reader checks them; None values dropped.
+
+    ``ConfigError`` names ``where`` (a flag, a file) and the key: what ``add`` would
+    refuse, found before anything is asked or written."""
+    return _config.validate_fields(fields, where=where)
+
+
+def toml_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A profile's fields as the file writes them (``secret_command`` as a list): for JSON too."""
+    return _config.toml_fields(fields)
+
+
+# -- where a profile's secret lives --------------------------------------------------
+
+
+def store_kind(fields: Mapping[str, Any]) -> str:
+    """Which store a profile with these fields takes its secret from: ``keyring`` (the
+    default), ``env``, ``command`` or ``file``. Reads nothing."""
+    return _config.store_of(fields)
+
+
+def store_fields(
+    secret_env: str | None = None,
+    secret_command: Sequence[str] | None = None,
+    insecure_storage: bool = False,
+) -> dict[str, Any]:
+    """The profile fields that choose a store: a variable, a command, or the plain-text
+    file (``insecure_storage``); none for the keyring. More than one is a ConfigError."""
+    from kaskada.credentials import profile_stores as _stores
+
+    return _stores.store_fields(secret_env, secret_command, insecure_storage)
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where a profile's secret lives, described (no value is read)."""
+
+    kind: str
+    """``keyring``, ``env``, ``command`` or ``file``."""
+    where: str
+    """In words, for messages: ``the keyring``, ``the environment variable X``, …"""
+    bound: bool
+    """True: kaskada stores the secret there, bound to the profile's settings (keyring,
+    file). False: it is read from its source when needed and never stored (env, command)."""
+
+
+def _store(name: str, fields: Mapping[str, Any] | None) -> SecretStore:
+    from kaskada.credentials import profile_stores as _stores
+
+    return _stores.store_for(name, fields)
+
+
+def _described(store: SecretStore) -> Store:
+    return Store(kind=store.kind, where=store.describe(), bound=store.bound)
+
+
+def secret_store(name: str, fields: Mapping[str, Any] | None = None) -> Store:
+    """Where profile ``name``'s secret lives: by ``fields`` when given (a profile about to
+    be saved), else by the file. ConfigError when the store's settings are incomplete."""
+    return _described(_store(name, fields))
+
+
+def plain_text_path(name: str) -> Path:
+    """The file an opted-in plain-text secret of profile ``name`` is (or would be) kept in."""
+    from kaskada.credentials import profile_stores as _stores
+
+    return _stores.FileStore(name).path()
+
+
+@dataclass(frozen=True)
+class SecretState:
+    """What ``profile show`` says of a profile's secret; never the secret itself."""
+
+    store: Store
+    stored: bool | None
+    """Whether a secret is stored (keyring, file); None when the store could not be read
+    (see ``problem``) or is not one kaskada stores in (env, command: not read here)."""
+    usable: bool | None
+    """True: stored and bound to the profile's settings as they are now, so it will be
+    sent; False: stored but not sent (see ``problem``); None: nothing to judge."""
+    problem: str | None = None
+    """Why the state is unknown or the secret unusable, with the fix."""
+
+
+def secret_state(name: str, fields: Mapping[str, Any] | None = None) -> SecretState:
+    """The state of profile ``name``'s stored secret (``fields``: as for ``secret_store``).
+
+    Reads the keyring or the plain-text file, never a variable or a command; a store
+    that cannot be read is reported in ``problem``, not raised."""
+    from kaskada.credentials import binding as _binding
+
+    if fields is None:
+        fields = get(name).fields()
+    store = _store(name, fields)
+    described = _described(store)
+    if not store.bound:
+        return SecretState(described, stored=None, usable=None)
+    try:
+        entry = store.read()
+        if entry is None:
+            return SecretState(described, stored=False, usable=None)
+        _binding.check(name, entry, fields)
+    except SecretBindingError as error:
+        return SecretState(described, stored=True, usable=False, problem=str(error))
+    except KaskadaError as error:
+        return SecretState(described, stored=None, usable=None, problem=str(error))
+    return SecretState(described, stored=True, usable=True)
+
+
+def has_secret(name: str) -> bool:
+    """Whether kaskada holds a stored secret for the profile (never its value).
+
+    The keyring or the plain-text file, as the profile says; False for a profile whose
+    secret is read from a variable or a command. A store that cannot be read raises
+    (``KeyringError``)."""
+    store = _store(name, None)
+    return store.bound and store.read() is not None
+
+
+def store_secret(name: str, secret: Secret | str, *, notes: list[str] | None = None) -> Profile:
+    """Store the secret of an existing profile in its store, bound to its settings as they
+    are now (what ``kaskada configure`` does when only the secret is new)."""
+    profile = get(name)
+    return add(name, profile.fields(), secret=secret, force=True, notes=notes)
+
+
+def check_keyring(name: str) -> None:
+    """Raise ``KeyringError`` (with the ways out) when the keyring cannot be read for
+    profile ``name`` now: before asking someone for a secret that could not be stored."""
+    from kaskada.credentials import keyring as _keyring
+
+    _keyring.get_entry(name)
+
+
+def legacy_secret(name: str) -> Secret | None:
+    """A secret kaskada 0.1 stored for ``name`` without a record of where it may go, so
+    that it is never sent; ``add``/``store_secret`` bind it once someone confirms where it
+    belongs. None when there is none, or the keyring cannot be read."""
+    from kaskada.credentials import keyring as _keyring
+
+    try:
+        entry = _keyring.get_entry(name)
+    except KeyringError:
+        return None
+    if entry is None or entry.binding is not None or not entry.secret:
+        return None
+    return entry.secret
+
+
+# -- the file before its checks ----------------------------------------------------
+
+
+class Unchecked(NamedTuple):
+    """The profiles file as written, before ``load()``'s checks: what ``configure`` reads
+    to repair a profile that ``load()`` refuses (a ``client_secret`` left in the file)."""
+
+    path: Path
+    default_profile: Any
+    """As written (normally a name or None)."""
+    tables: Mapping[str, Any]
+    """The ``[profiles.NAME]`` tables as written (a value may be anything)."""
+
+
+def unchecked() -> Unchecked:
+    """The file read without ``load()``'s checks (empty when absent); ConfigError for
+    a file that is not TOML or whose ``profiles`` is not a table."""
+    from kaskada.config import lifecycle as _profiles
+
+    path = _config.config_path()
+    document = _config.read_document(path)
+    tables = dict(_profiles.profile_tables(document))
+    return Unchecked(path, document.get("default_profile"), tables)
+
+
+# -- cached tokens -----------------------------------------------------------------
+
+
+def token_cache_dir() -> Path:
+    """The folder of the on-disk token cache (``KASKADA_CACHE_DIR`` moves it)."""
+    from kaskada.credentials import token_cache as _token_cache
+
+    return _token_cache.cache_dir()
+
+
+def forget_tokens(name: str) -> int:
+    """Drop profile ``name``'s cached access tokens (the profile and its secret stay);
+    how many were dropped. Its next call signs in again."""
+    from kaskada.credentials import token_cache as _token_cache
+
+    return _token_cache.forget_profile(name, _config.profile_table(get(name)))
+
+
+def forget_all_tokens() -> int:
+    """Drop every cached access token, of every profile; how many."""
+    from kaskada.credentials import token_cache as _token_cache
+
+    return _token_cache.forget_all()
 
 
 def __getattr__(name: str) -> Any:

@@ -21,7 +21,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.helpers import RUN_MARK, end_processes, processes_of_this_run, require_real_keyring
+from tests.certs import Issued, make_ca, make_leaf
+from tests.helpers import (
+    ROOT,
+    RUN_MARK,
+    end_processes,
+    processes_of_this_run,
+    require_real_keyring,
+)
 
 pytest_plugins = [
     "tests.server_fixtures",
@@ -157,6 +164,47 @@ def ipython_shell(tmp_path: Path) -> Iterator[Any]:
             os.environ.pop("IPYTHONDIR", None)
         else:
             os.environ["IPYTHONDIR"] = previous
+
+
+@pytest.fixture
+def kernel_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """What a Jupyter kernel started now inherits: this checkout importable, IPython's
+    and Jupyter's folders under tmp_path (never the user's); tmp_path returned."""
+    for name in ("IPYTHONDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR"):
+        folder = tmp_path / name.lower()
+        folder.mkdir()
+        monkeypatch.setenv(name, str(folder))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return tmp_path
+
+
+@pytest.fixture
+def no_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process (and its children) as on a box without a keyring: reading one is an
+    error."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(previous)
+
+
+# -- certificates (tests/certs.py) -------------------------------------------------
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> Issued:
+    """A test CA (certificate and key) under tmp_path."""
+    return make_ca(tmp_path)
+
+
+@pytest.fixture
+def signed_leaf(tmp_path: Path, ca: Issued) -> Issued:
+    """A server certificate for localhost and 127.0.0.1 signed by ``ca``, and its key."""
+    return make_leaf(tmp_path, ca)
 
 
 # -- nothing left behind ---------------------------------------------------------

@@ -144,44 +144,79 @@ def require_real_keyring() -> None:
 
 
 class Account:
-    """A client of a server and the marker table that identifies its account."""
+    """A fresh client of a server, and every way a test reaches its account: keyword
+    arguments, profile fields, the environment, the magics' options. Unless
+    ``mark=False``, a marker table names the account in listings."""
 
-    def __init__(self, server: Any, label: str) -> None:
+    def __init__(self, server: Any, label: str, *, mark: bool = True) -> None:
         self.server = server
         self.name = f"{label}_{uuid.uuid4().hex[:8]}"
         self.client_id, self.secret = server.add_client(self.name)
+        self.endpoint: str = server.endpoint
+        self.token_url: str = server.token_url
+        self.options = (
+            f"--endpoint {self.endpoint} --exchange-endpoint {self.token_url} --plaintext"
+        )
         self.marker = f"mark_{self.name}"
+        if mark:
+            self.make_table(self.marker)
+
+    def make_table(self, name: str, entity: str = "key") -> None:
+        """Create a table in this account, through the client."""
         from kaskada import table  # loads grpc: only for tests that make calls
 
-        table.create_table(self.marker, "time", "key", session=self.session())
+        table.create_table(name, "time", entity, session=self.session())
+
+    def profile_fields(self) -> dict[str, Any]:
+        """The fields of a profile that reaches this account (its secret stored apart)."""
+        return server_fields(self.server, self.client_id)
 
     def kwargs(self) -> dict[str, Any]:
-        return {
-            "client_id": self.client_id,
-            "client_secret": self.secret,
-            "endpoint": self.server.endpoint,
-            "exchange_endpoint": self.server.token_url,
-            "is_secure": False,
-        }
+        return {**self.profile_fields(), "client_secret": self.secret}
 
     def session(self, **extra: Any) -> kda.Session:
         return kda.session(**self.kwargs(), **extra)
 
     def save_profile(self, name: str, *, default: bool = False) -> None:
-        fields = {
-            "client_id": self.client_id,
-            "endpoint": self.server.endpoint,
-            "exchange_endpoint": self.server.token_url,
-            "is_secure": False,
-        }
-        profiles.add(name, fields, secret=self.secret, default=default)
+        profiles.add(name, self.profile_fields(), secret=self.secret, default=default)
 
     def set_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("KASKADA_CLIENT_ID", self.client_id)
         monkeypatch.setenv("KASKADA_CLIENT_SECRET", self.secret)
-        monkeypatch.setenv("KASKADA_API_ENDPOINT", self.server.endpoint)
-        monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", self.server.token_url)
+        monkeypatch.setenv("KASKADA_API_ENDPOINT", self.endpoint)
+        monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", self.token_url)
         monkeypatch.setenv("KASKADA_IS_SECURE", "false")
+
+
+def server_fields(server: Any, client_id: str | None = None) -> dict[str, Any]:
+    """Profile fields that reach a local ``server`` (plaintext on loopback)."""
+    fields = {"endpoint": server.endpoint, "exchange_endpoint": server.token_url,
+              "is_secure": False}
+    return fields if client_id is None else {"client_id": client_id, **fields}
+
+
+# -- where a profile's secret lives (the env, command and file stores) ---------------
+
+
+def python_command(code: str) -> list[str]:
+    """An argument list running ``code`` in this interpreter (a ``secret_command``)."""
+    return [sys.executable, "-c", code]
+
+
+def printing_command(folder: Path, secret: str) -> list[str]:
+    """A ``secret_command`` that prints ``secret``, kept in a 0600 file under ``folder``
+    (so that the command line itself holds no secret)."""
+    holder = folder / "holder"
+    holder.write_text(secret + "\n")
+    holder.chmod(0o600)
+    return python_command(f"print(open({str(holder)!r}).read())")
+
+
+def saved_config() -> dict[str, Any]:
+    """The test's config.toml as the CLI left it, parsed."""
+    import tomllib
+
+    return tomllib.loads((Path(os.environ["KASKADA_CONFIG_DIR"]) / "config.toml").read_text())
 
 
 def issued(server: Any, client_id: str) -> int:
@@ -193,13 +228,15 @@ def issued(server: Any, client_id: str) -> int:
     return int(row[0])
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> None:
-    assert result.returncode == 1, result
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> str:
+    """The CLI failed with exit 1 and one ``kaskada: error:`` line holding ``parts``; that line."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("kaskada: error:")]
     assert len(lines) == 1, result.stderr
     for part in parts:
         assert part in lines[0], (part, lines[0])
+    return lines[0]
 
 
 def files_containing(folder: Path, needle: str) -> list[Path]:
@@ -222,15 +259,42 @@ def entries() -> list[Path]:
 def add_profile(server: Any, name: str, force: bool = False, **extra: Any) -> tuple[str, str]:
     """A new client of ``server`` saved as profile ``name`` (its secret in the keyring)."""
     client_id, secret = server.add_client(f"acct_{uuid.uuid4().hex[:8]}")
-    fields = {
-        "client_id": client_id,
-        "endpoint": server.endpoint,
-        "exchange_endpoint": server.token_url,
-        "is_secure": False,
-        **extra,
-    }
-    profiles.add(name, fields, secret=secret, force=force)
+    profiles.add(name, {**server_fields(server, client_id), **extra}, secret=secret, force=force)
     return client_id, secret
+
+
+# -- notebooks: a shell's cells and a kernel's outputs --------------------------------
+
+NOTEBOOK = ROOT / "examples" / "notebook-quickstart.ipynb"
+SHELL_CANARY = "canary-" + uuid.uuid4().hex  # a wrong secret that no cell may show
+
+
+def run_cell(ip: Any, source: str, capsys: pytest.CaptureFixture[str]) -> tuple[Any, str]:
+    """Run one cell as a user would; the result and everything printed."""
+    result = ip.run_cell(source, store_history=True)
+    captured = capsys.readouterr()
+    return result, captured.out + captured.err
+
+
+def visible_tables(ip: Any) -> list[str]:
+    """The tables a call from the shell sees now (through the shell's namespace)."""
+    ip.run_cell("import kaskada as _kda; _seen = sorted(_kda.table.list_tables())")
+    return list(ip.user_ns["_seen"])
+
+
+def assert_no_secret(text: str, *secrets: str) -> None:
+    for secret in (SHELL_CANARY, *secrets):
+        assert secret not in text
+
+
+def outputs_text(cell: Any) -> str:
+    """A notebook cell's printed text joined (a kernel may split one line across stream
+    chunks, e.g. around a warning), then its other outputs as JSON."""
+    import json
+
+    outputs = cell.get("outputs", [])
+    printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    return printed + "\n" + json.dumps([o for o in outputs if o.get("output_type") != "stream"])
 
 
 # -- processes of this test run (tests/conftest.py's nothing_left_behind) -----------

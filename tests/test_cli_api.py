@@ -15,6 +15,7 @@ import pytest
 
 from kaskada._secret import Secret
 from tests.helpers import run_cli as run
+from tests.helpers import server_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -205,13 +206,7 @@ def test_shadowed_credentials_warn_in_one_line_and_token_output_stays_clean(
     from kaskada.config import lifecycle as _profiles
 
     client_id, secret = local_server.add_client(f"shadow_{uuid.uuid4().hex[:8]}")
-    fields = {
-        "client_id": client_id,
-        "endpoint": local_server.endpoint,
-        "exchange_endpoint": local_server.token_url,
-        "is_secure": False,
-    }
-    _profiles.add_profile("shadow", fields, Secret(secret))
+    _profiles.add_profile("shadow", server_fields(local_server, client_id), Secret(secret))
     canary = "canary-" + uuid.uuid4().hex
     env = {"KASKADA_CLIENT_ID": "someone-else", "KASKADA_CLIENT_SECRET": canary}
     result = run("token", "--profile", "shadow", env=env)

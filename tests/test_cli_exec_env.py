@@ -17,6 +17,7 @@ import pytest
 
 from kaskada._secret import Secret
 from tests.helpers import run_process as run
+from tests.helpers import server_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 KASKADA = f"{sys.executable} -m kaskada"
@@ -33,13 +34,7 @@ def accounts(local_server: Any, real_keyring: str) -> dict[str, Any]:
     made: dict[str, Any] = {}
     for name in ("a", "b"):
         client_id, secret = local_server.add_client(f"acct_{uuid.uuid4().hex[:8]}")
-        fields = {
-            "client_id": client_id,
-            "endpoint": local_server.endpoint,
-            "exchange_endpoint": local_server.token_url,
-            "is_secure": False,
-        }
-        _profiles.add_profile(name, fields, Secret(secret))
+        _profiles.add_profile(name, server_fields(local_server, client_id), Secret(secret))
         table_name = f"{name}_table_{uuid.uuid4().hex[:6]}"
         table.create_table(table_name, "t", "k", session=kda.session(name))
         made[name] = {"client_id": client_id, "secret": secret, "table": table_name}

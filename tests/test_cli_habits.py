@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,13 +25,10 @@ import pytest
 
 from tests.certs import make_leaf
 from tests.helpers import run_cli as run
+from tests.helpers import saved_config as config
 
 ROOT = Path(__file__).resolve().parent.parent
 GRPC_LOG_LINE = re.compile(r"^[IEW]\d{4} ", re.MULTILINE)
-
-
-def config() -> dict[str, Any]:
-    return tomllib.loads((Path(os.environ["KASKADA_CONFIG_DIR"]) / "config.toml").read_text())
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

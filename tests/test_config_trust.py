@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import tracemalloc
 from pathlib import Path
 
@@ -27,21 +26,12 @@ from kaskada.config import file as _config
 from kaskada.config import lifecycle as _profiles
 from kaskada.credentials import stored as _stored_secrets
 from tests.capture import CaptureHTTP
+from tests.helpers import assert_one_line_error as one_line_error
 from tests.helpers import run_cli as kaskada
 
 REPO = Path(__file__).resolve().parents[1]
 CANARY = "canary-trust-5e1d0c7a93"
 NOBODY = 65534
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("kaskada: error:")]
-    assert len(lines) == 1, result.stderr
-    for part in parts:
-        assert part in lines[0], (part, lines[0])
-    return lines[0]
 
 
 @pytest.fixture

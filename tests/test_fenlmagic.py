@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-CANARY = "canary-" + uuid.uuid4().hex  # a wrong secret that must never be shown
+from tests.helpers import SHELL_CANARY as CANARY
+from tests.helpers import Account, assert_no_secret, visible_tables
+from tests.helpers import run_cell as run
 
 
 @pytest.fixture
@@ -25,80 +26,18 @@ def ip(ipython_shell: Any) -> Any:
     return ipython_shell
 
 
-class Account:
-    """A client of the local server, and the magic options that reach it."""
-
-    def __init__(self, server: Any, name: str) -> None:
-        self.name = name
-        self.client_id: str
-        self.secret: str
-        self.client_id, self.secret = server.add_client(name)
-        self.endpoint = server.endpoint
-        self.token_url = server.token_url
-        self.options = (
-            f"--endpoint {server.endpoint} --exchange-endpoint {server.token_url} --plaintext"
-        )
-
-    def set_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("KASKADA_CLIENT_ID", self.client_id)
-        monkeypatch.setenv("KASKADA_CLIENT_SECRET", self.secret)
-        monkeypatch.setenv("KASKADA_API_ENDPOINT", self.endpoint)
-        monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", self.token_url)
-        monkeypatch.setenv("KASKADA_IS_SECURE", "false")
-
-    def profile_fields(self) -> dict[str, Any]:
-        return {
-            "client_id": self.client_id,
-            "endpoint": self.endpoint,
-            "exchange_endpoint": self.token_url,
-            "is_secure": False,
-        }
-
-    def make_table(self, name: str) -> None:
-        """Create a table in this account, through the client (not the shell)."""
-        import kaskada as kda
-        from kaskada import table
-
-        session = kda.session(
-            client_id=self.client_id,
-            client_secret=self.secret,
-            endpoint=self.endpoint,
-            exchange_endpoint=self.token_url,
-            is_secure=False,
-        )
-        table.create_table(name, "time", "entity", session=session)
-
-
 @pytest.fixture
 def alice(local_server: Any) -> Account:
-    account = Account(local_server, f"alice-{uuid.uuid4().hex[:8]}")
-    account.make_table("alice_table")
+    account = Account(local_server, "alice", mark=False)
+    account.make_table("alice_table", entity="entity")
     return account
 
 
 @pytest.fixture
 def bob(local_server: Any) -> Account:
-    account = Account(local_server, f"bob-{uuid.uuid4().hex[:8]}")
-    account.make_table("bob_table")
+    account = Account(local_server, "bob", mark=False)
+    account.make_table("bob_table", entity="entity")
     return account
-
-
-def run(ip: Any, source: str, capsys: pytest.CaptureFixture[str]) -> tuple[Any, str]:
-    """Run one cell as a user would; the result and everything printed."""
-    result = ip.run_cell(source, store_history=True)
-    captured = capsys.readouterr()
-    return result, captured.out + captured.err
-
-
-def visible_tables(ip: Any) -> list[str]:
-    """The tables a call from the shell sees now (through the shell's namespace)."""
-    ip.run_cell("import kaskada as _kda; _seen = sorted(_kda.table.list_tables())")
-    return list(ip.user_ns["_seen"])
-
-
-def assert_no_secret(text: str, *secrets: str) -> None:
-    for secret in (CANARY, *secrets):
-        assert secret not in text
 
 
 # -- loading ---------------------------------------------------------------------------

@@ -9,16 +9,12 @@ client secrets are the canaries: in no output, and not in the saved notebook.
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "examples" / "notebook-quickstart.ipynb"
+from tests.helpers import NOTEBOOK, Account, outputs_text
 
 
 def test_committed_notebook_has_no_outputs() -> None:
@@ -32,52 +28,26 @@ def test_committed_notebook_has_no_outputs() -> None:
         assert cell.outputs == [] and cell.execution_count is None
 
 
-def _outputs_text(cell: Any) -> str:
-    """A cell's printed text joined (a kernel may split one line across stream chunks,
-    e.g. around a warning), then its other outputs as JSON."""
-    outputs = cell.get("outputs", [])
-    printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-    return printed + "\n" + json.dumps([o for o in outputs if o.get("output_type") != "stream"])
-
-
 @pytest.mark.slow
 @pytest.mark.real_keyring
 def test_notebook_runs_end_to_end_against_the_local_server(
     real_keyring: str,
     local_server: Any,
-    tmp_path: Path,
+    kernel_environment: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    from kaskada import Secret
-    from kaskada.config.lifecycle import add_profile
-
-    main_id, main_secret = local_server.add_client(f"nb-main-{uuid.uuid4().hex[:8]}")
-    staging_id, staging_secret = local_server.add_client(f"nb-staging-{uuid.uuid4().hex[:8]}")
-    add_profile(
-        "staging",
-        {
-            "client_id": staging_id,
-            "endpoint": local_server.endpoint,
-            "exchange_endpoint": local_server.token_url,
-            "is_secure": False,
-        },
-        Secret(staging_secret),
-    )
+    tmp_path = kernel_environment
+    main = Account(local_server, "nb-main", mark=False)
+    staging = Account(local_server, "nb-staging", mark=False)
+    staging.save_profile("staging")
     # The kernel inherits this environment: the documented variables, and the
-    # Jupyter/IPython folders moved out of the user's home.
-    monkeypatch.setenv("KASKADA_CLIENT_ID", main_id)
-    monkeypatch.setenv("KASKADA_CLIENT_SECRET", main_secret)
-    monkeypatch.setenv("KASKADA_API_ENDPOINT", local_server.endpoint)
-    monkeypatch.setenv("KASKADA_AUTH_ENDPOINT", local_server.token_url)
-    monkeypatch.setenv("KASKADA_IS_SECURE", "false")
-    for name in ("IPYTHONDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR"):
-        folder = tmp_path / name.lower()
-        folder.mkdir()
-        monkeypatch.setenv(name, str(folder))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    # Jupyter/IPython folders moved out of the user's home (kernel_environment).
+    main.set_env(monkeypatch)
+    main_id, main_secret = main.client_id, main.secret
+    staging_id, staging_secret = staging.client_id, staging.secret
 
     def run_all(saved_as: str) -> Any:
         notebook = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
@@ -100,7 +70,7 @@ def test_notebook_runs_end_to_end_against_the_local_server(
 
     def outputs(first_line: str, nth: int = 0) -> str:
         found = [cell for cell in code if cell.source.splitlines()[0] == first_line]
-        return _outputs_text(found[nth])
+        return outputs_text(found[nth])
 
     signed_in = outputs("if client_id:")
     assert f"signed in as client id {main_id}" in signed_in
@@ -121,7 +91,7 @@ def test_notebook_runs_end_to_end_against_the_local_server(
     assert "NotFoundError: " in shown and "no-such-table" in shown
     assert not [o for cell in code for o in cell.outputs if o.output_type == "error"]
     # No warning of its own: section 3 unsets section 1's variables before choosing a profile.
-    printed = "".join(_outputs_text(cell) for cell in code)
+    printed = "".join(outputs_text(cell) for cell in code)
     assert "Warning" not in printed and "set too and ignored" not in printed
 
     assert "staging" in outputs("!{sys.executable} -m kaskada profile list")
@@ -135,4 +105,4 @@ def test_notebook_runs_end_to_end_against_the_local_server(
     # "Run all" again on the same account: the notebook is safe to re-run
     again = run_all("executed-again.ipynb")
     recreate = next(cell for cell in again.cells if cell.source.startswith(create))
-    assert "['purchases']" in _outputs_text(recreate)
+    assert "['purchases']" in outputs_text(recreate)

@@ -7,7 +7,6 @@ Jupyter/IPython folders moved under the test's tmp_path.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -16,19 +15,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "examples" / "notebook-quickstart.ipynb"
-
-
-@pytest.fixture
-def kernel_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """What a kernel started now inherits: this checkout importable, Jupyter's folders here."""
-    for name in ("IPYTHONDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR"):
-        folder = tmp_path / name.lower()
-        folder.mkdir()
-        monkeypatch.setenv(name, str(folder))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    return tmp_path
+from tests.helpers import NOTEBOOK
 
 
 def _run_cells(sources: list[str], folder: Path) -> list[Any]:

@@ -31,18 +31,11 @@ from kaskada._secret import Secret
 from kaskada.config import file as _config
 from kaskada.config import lifecycle as _profiles
 from kaskada.credentials import profile_stores as _secret_stores
-from tests.helpers import FORK_THEN_EXEC, run_cli
+from tests.helpers import FORK_THEN_EXEC, printing_command, run_cli, server_fields
+from tests.helpers import python_command as _python
 from tests.token_fakes import ManualClock
 
 CANARY = "canary-9f3b2a-secret-never-shown"
-
-
-def _connection(server: Any) -> dict[str, Any]:
-    return {"endpoint": server.endpoint, "exchange_endpoint": server.token_url, "is_secure": False}
-
-
-def _python(code: str) -> list[str]:
-    return [sys.executable, "-c", code]
 
 
 def _everything_under(*folders: Path) -> str:
@@ -94,7 +87,7 @@ def test_two_accounts_in_one_process_each_from_its_own_variable(
         monkeypatch.setenv(variable, secret)
         _profiles.add_profile(
             profile,
-            {"client_id": client_id, "secret_env": variable, **_connection(local_server)},
+            {"client_id": client_id, "secret_env": variable, **server_fields(local_server)},
             None,
         )
         names[profile] = f"only_{profile}_{os.getpid()}"
@@ -125,16 +118,10 @@ def test_a_command_profile_signs_in_with_what_the_command_prints(
     local_server: Any, tmp_path: Path
 ) -> None:
     client_id, secret = local_server.add_client(f"cmd-{os.getpid()}")
-    holder = tmp_path / "holder"
-    holder.write_text(secret + "\n")
-    holder.chmod(0o600)
     _profiles.add_profile(
         "c",
-        {
-            "client_id": client_id,
-            "secret_command": _python(f"print(open({str(holder)!r}).read())"),
-            **_connection(local_server),
-        },
+        {**server_fields(local_server, client_id),
+         "secret_command": printing_command(tmp_path, secret)},
         None,
     )
     with kda.session(profile="c"):
@@ -423,7 +410,7 @@ def test_export_never_plants_plain_text_storage() -> None:
 
 def test_an_opted_in_file_is_0600_bound_and_named_as_plain_text(local_server: Any) -> None:
     client_id, secret = local_server.add_client(f"file-{os.getpid()}")
-    fields = {"client_id": client_id, "secret_store": "file", **_connection(local_server)}
+    fields = {"client_id": client_id, "secret_store": "file", **server_fields(local_server)}
     _profiles.add_profile("f", fields, Secret(secret))
     store = _secret_stores.store_for("f")
     assert "plain-text file" in store.describe()
@@ -532,7 +519,7 @@ def test_the_secret_reaches_no_log_exception_cache_or_config(
     holder = tmp_path / "outside" / "holder"
     holder.parent.mkdir()
     holder.write_text(secret)
-    fields: dict[str, Any] = {"client_id": client_id, **_connection(local_server)}
+    fields: dict[str, Any] = {"client_id": client_id, **server_fields(local_server)}
     given: Secret | None = None
     if kind == "env":
         monkeypatch.setenv("CANARY_KASKADA_SECRET", secret)

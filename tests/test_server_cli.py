@@ -17,7 +17,7 @@ import grpc
 import pytest
 
 from kaskada.api.v1alpha import table_pb2
-from tests.certs import make_ca, make_leaf
+from tests.certs import Issued
 from tests.helpers import run_cli as kaskada
 from tests.server_fixtures import (
     READY,
@@ -72,14 +72,8 @@ def test_restart_keeps_clients_tokens_and_tables(start_server: Any, tmp_path: Pa
         stub.channel.close()
 
 
-def _make_ca_and_certificate(folder: Path) -> tuple[Path, Path, Path]:
-    ca = make_ca(folder)
-    leaf = make_leaf(folder, ca)
-    return ca.cert, leaf.cert, leaf.key
-
-
-def test_tls_on_both_ports(start_server: Any, tmp_path: Path) -> None:
-    ca_path, cert_path, key_path = _make_ca_and_certificate(tmp_path)
+def test_tls_on_both_ports(start_server: Any, ca: Issued, signed_leaf: Issued) -> None:
+    ca_path, cert_path, key_path = ca.cert, signed_leaf.cert, signed_leaf.key
     server = start_server(tls_cert=cert_path, tls_key=key_path)
     assert server.token_url.startswith("https://127.0.0.1:")
     client_id, secret = server.add_client("tls")

@@ -164,3 +164,90 @@ def test_the_type_stub_declares_exactly_the_public_names() -> None:
         for alias in node.names
     }
     assert declared == set(kda.__all__)
+
+
+# The internals of profile management: the profiles file (every module of
+# kaskada.config) and the places a profile's secret and tokens are kept (the README's
+# module map: keyring, binding, profile_stores, stored, stores, token_cache).
+_PROFILE_INTERNALS = (
+    "kaskada.config",
+    "kaskada.credentials.keyring",
+    "kaskada.credentials.binding",
+    "kaskada.credentials.profile_stores",
+    "kaskada.credentials.stored",
+    "kaskada.credentials.stores",
+    "kaskada.credentials.token_cache",
+)
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Every module name an import in ``path`` reaches, anywhere in the file (inside
+    functions and under TYPE_CHECKING too): ``from kaskada.config import file`` names
+    both ``kaskada.config`` and ``kaskada.config.file``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: a relative import; name the module in full"
+            module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _internals_reached(path: Path) -> list[str]:
+    """The profile internals ``path`` imports (a module or anything inside one)."""
+    return sorted(
+        name
+        for name in _imported_names(path)
+        if any(name == internal or name.startswith(internal + ".")
+               for internal in _PROFILE_INTERNALS)
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted([*(PACKAGE / "cli").rglob("*.py"), *(ROOT / "fenlmagic").rglob("*.py")]),
+    ids=lambda path: str(path.relative_to(ROOT)),
+)
+def test_the_cli_and_the_magics_manage_profiles_only_through_kaskada_profiles(
+    path: Path,
+) -> None:
+    """The rule: every module of the command line and of the IPython extension reads and
+    changes profiles, their secrets' stores and cached tokens only through the public
+    ``kaskada.profiles``, so that what they do a user can do from Python, and the
+    internals can move without touching them. Allowed: the session layer
+    (``kaskada._session``, ``kaskada.settings``: resolution, the one table of settings,
+    its parsers and explanations), sign-in (``kaskada.credentials.login``), handing a
+    token to a child (``kaskada.credentials.handed``: a token on the wire), the local
+    server's modules, and the public types kept in private modules (``kaskada._errors``,
+    ``kaskada._secret``). Refused: ``_PROFILE_INTERNALS``."""
+    reached = _internals_reached(path)
+    assert not reached, f"{path.relative_to(ROOT)} imports {reached}: use kaskada.profiles"
+
+
+def test_the_import_rule_sees_every_form_of_import(tmp_path: Path) -> None:
+    """The check above would catch each way of writing the import it forbids."""
+    for line in (
+        "from kaskada.config import lifecycle as _profiles",
+        "from kaskada.credentials.keyring import get_entry",
+        "import kaskada.credentials.binding",
+        "from kaskada import config",
+        "def f():\n    from kaskada.credentials import profile_stores",
+    ):
+        module = tmp_path / "m.py"
+        module.write_text(line + "\n")
+        assert _internals_reached(module), line
+    module.write_text("from kaskada import profiles\nfrom kaskada.settings import schema\n")
+    assert _internals_reached(module) == []
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared set-up lives in tests/helpers.py, tests/certs.py and conftest fixtures:
+    a test module that imports another runs (and collects) that one's tests' set-up."""
+    offenders = {
+        path.name: sorted(name for name in _imported_names(path) if name.startswith("tests.test_"))
+        for path in sorted((ROOT / "tests").glob("test_*.py"))
+    }
+    assert not {name: found for name, found in offenders.items() if found}

@@ -12,7 +12,7 @@ import pytest
 
 import kaskada as kda
 from kaskada import table
-from tests.certs import Issued, make_ca, make_leaf
+from tests.certs import Issued, make_leaf
 
 CASES = {
     # case: (leaf for, expired, trust the CA, words the one line must hold)
@@ -23,11 +23,6 @@ CASES = {
     "expired": (("localhost", "127.0.0.1"), True, True,
                 ("certificate has expired", "renewed certificate")),
 }
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> Issued:
-    return make_ca(tmp_path)
 
 
 def serve(tmp_path: Path, leaf: Issued) -> Any:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.certs import chain_file, make_ca, make_leaf
-from tests.test_cli_habits import config, run
+from tests.certs import Issued, chain_file
+from tests.helpers import run_cli as run
+from tests.helpers import saved_config as config
 
 
 def save_and_use(server: Any, name: str) -> dict[str, Any]:
@@ -29,10 +30,9 @@ def save_and_use(server: Any, name: str) -> dict[str, Any]:
 
 @pytest.mark.real_keyring
 def test_a_chain_file_is_trusted_as_it_is(
-    real_keyring: str, start_server: Any, tmp_path: Path
+    real_keyring: str, start_server: Any, tmp_path: Path, ca: Issued, signed_leaf: Issued
 ) -> None:
-    ca = make_ca(tmp_path)
-    leaf = make_leaf(tmp_path, ca)
+    leaf = signed_leaf
     chain = chain_file(tmp_path, leaf, ca)
     server = start_server(tls_cert=chain, tls_key=leaf.key)
     assert f"--ca-bundle {chain}" in server.log()
@@ -41,10 +41,9 @@ def test_a_chain_file_is_trusted_as_it_is(
 
 @pytest.mark.real_keyring
 def test_a_leaf_signed_by_a_ca_names_the_ca(
-    real_keyring: str, start_server: Any, tmp_path: Path
+    real_keyring: str, start_server: Any, ca: Issued, signed_leaf: Issued
 ) -> None:
-    ca = make_ca(tmp_path)
-    leaf = make_leaf(tmp_path, ca)
+    leaf = signed_leaf
     server = start_server(tls_cert=leaf.cert, tls_key=leaf.key, tls_ca=ca.cert)
     assert f"--ca-bundle {ca.cert}" in server.log()
     assert save_and_use(server, "with_ca")["ca_bundle"] == str(ca.cert)
@@ -52,10 +51,9 @@ def test_a_leaf_signed_by_a_ca_names_the_ca(
 
 @pytest.mark.real_keyring
 def test_a_leaf_alone_is_never_offered_as_the_trust(
-    real_keyring: str, start_server: Any, tmp_path: Path
+    real_keyring: str, start_server: Any, signed_leaf: Issued
 ) -> None:
-    ca = make_ca(tmp_path)
-    leaf = make_leaf(tmp_path, ca)
+    leaf = signed_leaf
     server = start_server(tls_cert=leaf.cert, tls_key=leaf.key)
     log = server.log()
     assert f"--ca-bundle {leaf.cert}" not in log
@@ -67,13 +65,14 @@ def test_a_leaf_alone_is_never_offered_as_the_trust(
     assert "--ca-bundle CA.pem" in saved.stderr
 
 
-def test_the_suites_certificates_pass_strict_verification(tmp_path: Path) -> None:
+def test_the_suites_certificates_pass_strict_verification(
+    ca: Issued, signed_leaf: Issued
+) -> None:
     """Python 3.13 verifies with VERIFY_X509_STRICT by default ("Missing Authority
     Key Identifier" refused the old test CA): ask for it here on every Python."""
     import ssl
 
-    ca = make_ca(tmp_path)
-    leaf = make_leaf(tmp_path, ca)
+    leaf = signed_leaf
     server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_side.load_cert_chain(leaf.cert, leaf.key)
     client_side = ssl.create_default_context(cafile=str(ca.cert))

@@ -367,14 +367,14 @@ def _did_you_mean(error: KaskadaError) -> str:
     match = re.search(r"no profile '([^']*)'", str(error))
     if match is None:
         return ""
-    # Lazy: only a mistyped profile name gets here; _config (with typing, dataclasses
+    # Lazy: only a mistyped profile name gets here; profiles (with typing, dataclasses
     # and logging) and difflib would otherwise load on every start, --version included.
     import difflib
 
-    from kaskada.config import file as _config
+    from kaskada import profiles
 
     try:
-        names = list(_config.load().profiles)
+        names = profiles.names()
     except KaskadaError:
         return ""
     close = difflib.get_close_matches(match.group(1), names, n=1)

@@ -16,19 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from kaskada import profiles
-from kaskada._errors import ConfigError, KaskadaError, KeyringError, SecretBindingError
+from kaskada._errors import ConfigError, KaskadaError, KeyringError
 from kaskada._secret import Secret
 from kaskada._session import resolve_default
 from kaskada.cli import for_the_shell
 from kaskada.cli._output import emit_json, note, printable, typed_json
 from kaskada.cli.parsers import UsageError
 from kaskada.cli.profile_list import _list, _profile_row
-from kaskada.config import file as _config
-from kaskada.config import lifecycle as _profiles
-from kaskada.config.names import validate_profile_name
-from kaskada.credentials import binding as _binding
-from kaskada.credentials import keyring as _keyring
-from kaskada.credentials import profile_stores as _secret_stores
 from kaskada.settings.explain import Explanation
 from kaskada.settings.hostport import endpoint_message
 from kaskada.settings.parse import parse_bool, parse_timeout
@@ -80,7 +74,7 @@ def _add(args: argparse.Namespace) -> int:
         "timeout": args.saved_timeout,
         **_store_flags(args),
     }
-    unstored = _config.store_of(fields) in ("env", "command")
+    unstored = profiles.store_kind(fields) in ("env", "command")
     secret: Secret | None
     if args.secret_stdin:
         secret = _read_secret_stdin(args.name)
@@ -94,17 +88,17 @@ def _add(args: argparse.Namespace) -> int:
     profile = profiles.add(
         args.name, fields, secret=secret, default=args.default, force=args.force, notes=notes
     )
-    store = _secret_stores.store_for(profile.name, profile.fields())
+    store = profiles.secret_store(profile.name, profile.fields())
     kept = secret is None and store.bound and _has_secret(profile.name)
     if args.json:
         emit_json({"saved": profile.name, "secret_stored": secret is not None or kept,
                    "secret_store": store.kind, "default": bool(args.default),
-                   **_config.toml_fields(profile.fields())})
+                   **profiles.toml_fields(profile.fields())})
         return 0
     if secret is not None:
-        stored = f" with its secret in {store.describe()}"
+        stored = f" with its secret in {store.where}"
     elif not store.bound:
-        stored = f"; its secret is read from {store.describe()} when needed"
+        stored = f"; its secret is read from {store.where} when needed"
     else:
         stored = " (its stored secret is kept)" if kept else " (no secret stored)"
     default = " as the default" if args.default else ""
@@ -123,7 +117,7 @@ def _is_secure(args: argparse.Namespace) -> bool | None:
 def _has_secret(name: str) -> bool:
     """Whether the profile's store holds a secret for ``name`` (False when it cannot say)."""
     try:
-        return _secret_stores.store_for(name).read() is not None
+        return profiles.has_secret(name)
     except KaskadaError:
         return False
 
@@ -166,22 +160,11 @@ def _profile_name(args: argparse.Namespace) -> str:
 def _show(args: argparse.Namespace) -> int:
     config = profiles.load()
     profile = profiles.get(_profile_name(args))
-    secret_note: str | None = None
-    usable: bool | None = None
-    store = _secret_stores.store_for(profile.name, profile.fields())
-    try:
-        entry = store.read() if store.bound else None
-        stored: bool | None = entry is not None
-        if entry is not None:
-            _binding.check(profile.name, entry, profile.fields())
-            usable = True
-    except SecretBindingError as error:
-        usable, secret_note = False, str(error)
-    except KaskadaError as error:
-        stored, secret_note = None, str(error)
+    state = profiles.secret_state(profile.name, profile.fields())
+    store, stored, usable, secret_note = state.store, state.stored, state.usable, state.problem
     row = _profile_row(profile, config.default_profile)
     row["secret_store"] = store.kind
-    row["secret_stored"] = stored if store.bound else None
+    row["secret_stored"] = stored
     row["secret_usable"] = usable
     if profile.extra:
         row["extra"] = dict(profile.extra)
@@ -192,7 +175,7 @@ def _show(args: argparse.Namespace) -> int:
                     f"[{config.path}]"))
     for key, value in profile.fields().items():
         print(f"  {key} = {printable(_shown(value))}")
-    where = store.describe()
+    where = store.where
     for key, value in profile.extra.items():
         print(f"  {printable(key)} = {printable(_shown(value))}  "
               "(not a kaskada setting; kept as is)")
@@ -266,7 +249,7 @@ def _current(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     notes: list[str] = []
-    names = _profiles.import_profiles(
+    names = profiles.import_file(
         Path(args.file), force=args.force, notes=notes,
         accept_secret_sources=args.accept_secret_sources,
     )
@@ -294,7 +277,7 @@ def _store_flags(args: argparse.Namespace) -> dict[str, Any]:
         _store_value("secret_env", args.secret_env, "--secret-env")
     if args.secret_command is not None:
         _store_value("secret_command", args.secret_command, "--secret-command")
-    return _secret_stores.store_fields(
+    return profiles.store_fields(
         args.secret_env, args.secret_command, args.insecure_storage
     )
 
@@ -307,7 +290,7 @@ def _store_value(key: str, value: Any, typed: str) -> Any:
     if not value or (isinstance(value, str) and not value.strip()):
         raise UsageError(f"{typed} needs a value, e.g. {typed} {example}")
     try:
-        return _config.validate_fields({key: value}, where=typed)[key]
+        return profiles.check_fields({key: value}, where=typed)[key]
     except ConfigError as error:
         raise UsageError(str(error)) from None
 
@@ -390,7 +373,7 @@ def _change(args: argparse.Namespace, key: str, value: Any) -> int:
     was = "unset" if changed.old is None else _shown(changed.old)
     note(f"profile {changed.name!r}: {key} {shown} (was {was})")
     if key == "secret_store" and changed.new == "file":
-        where = _secret_stores.FileStore(changed.name).path()
+        where = profiles.plain_text_path(changed.name)
         note(f"its secret will be kept in the plain-text file {where} (insecure storage); "
              f"store it with `kaskada configure --profile {changed.name} --insecure-storage`")
     if changed.secret_removed:
@@ -422,18 +405,18 @@ def _configure(args: argparse.Namespace) -> int:
         return _configure_list(args)
     if args.json:
         raise UsageError("--json goes with `kaskada configure list`; configure itself asks")
-    name = validate_profile_name(args.profile or "default")
+    name = profiles.check_name(args.profile or "default")
     chosen = _store_flags(args)
     # The raw document, not load(): a client_secret left in the file must be readable
     # here so that it can be moved into the keyring.
-    document = _config.read_document(_config.config_path())
-    old = _profiles.profile_tables(document).get(name)
+    document = profiles.unchecked()
+    old = document.tables.get(name)
     old = old if isinstance(old, dict) else {}
     kept_store = {key: old[key] for key in ("secret_store", "secret_env", "secret_command")
                   if key in old}
     store_fields = chosen or kept_store
-    kind = _config.store_of(store_fields)
-    if kind == "file" and not chosen and not _secret_stores.FileStore(name).path().exists():
+    kind = profiles.store_kind(store_fields)
+    if kind == "file" and not chosen and not profiles.plain_text_path(name).exists():
         # The opt-in is this run's --insecure-storage or a plain-text secret stored after
         # an earlier one: a `secret_store = "file"` that came from an edited or imported
         # file is neither (finding F4), so nothing is typed into plain text unasked.
@@ -475,13 +458,13 @@ def _configure(args: argparse.Namespace) -> int:
         )
     plain = old.get("client_secret")
     if kind in ("env", "command"):
-        first = not document.get("default_profile")
-        _profiles.add_profile(name, fields, None, make_default=first, force=True)
-        where = _secret_stores.store_for(name, fields).describe()
+        first = not document.default_profile
+        profiles.add(name, fields, default=first, force=True)
+        where = profiles.secret_store(name, fields).where
         note(f"saved profile {name!r}; its secret is read from {where} when needed"
              + (" (the default)" if first else ""))
         return 0
-    legacy = _legacy_secret(name) if old and not plain and kind == "keyring" else None
+    legacy = profiles.legacy_secret(name) if old and not plain and kind == "keyring" else None
     hint = (
         "found in the file; Enter moves it to the keyring"
         if plain
@@ -490,16 +473,16 @@ def _configure(args: argparse.Namespace) -> int:
         else ("Enter keeps it" if old else "Enter for none")
     )
     if kind == "file":
-        hint = f"goes to the plain-text file {_secret_stores.FileStore(name).path()}; {hint}"
+        hint = f"goes to the plain-text file {profiles.plain_text_path(name)}; {hint}"
     secret = _prompt_secret(f"Client secret (hidden; {hint}): ")
     if secret is None and isinstance(plain, str) and plain:
         secret = Secret(plain)
     if secret is None and legacy is not None:
         secret = legacy  # the person at the terminal has just confirmed where it goes
-    first = not document.get("default_profile")
+    first = not document.default_profile
     notes: list[str] = []
-    _profiles.add_profile(name, fields, secret, make_default=first, force=True, notes=notes)
-    where = _secret_stores.store_for(name, fields).describe()
+    profiles.add(name, fields, secret=secret, default=first, force=True, notes=notes)
+    where = profiles.secret_store(name, fields).where
     stored = f" with its secret in {where}" if secret is not None else ""
     note(f"saved profile {name!r}{stored}" + (" as the default" if first else ""))
     for line in notes:
@@ -538,21 +521,10 @@ def _configure_list(args: argparse.Namespace) -> int:
     return _current(args)
 
 
-def _legacy_secret(name: str) -> Secret | None:
-    """A secret stored by 0.1 (no binding) under ``name``; None otherwise or unreadable."""
-    try:
-        entry = _keyring.get_entry(name)
-    except KeyringError:
-        return None
-    if entry is None or entry.binding is not None or not entry.secret:
-        return None
-    return entry.secret
-
-
 def _check_keyring_first(name: str) -> None:
     """Fail before the first question when no secret could be stored at the end."""
     try:
-        _keyring.get_entry(name)
+        profiles.check_keyring(name)
     except KeyringError as error:
         raise type(error)(
             f"no secret can be stored in the keyring, so nothing was asked: {error}"

@@ -11,7 +11,6 @@ from kaskada._errors import ConfigError, KaskadaError
 from kaskada._session import session
 from kaskada.cli import EXIT_CREDENTIALS, EXIT_ERROR, exit_code, for_the_shell
 from kaskada.cli._output import emit_json
-from kaskada.config import file as _config
 
 CHECK_TIMEOUT = 10.0
 
@@ -52,10 +51,10 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_CREDENTIALS if codes == {EXIT_CREDENTIALS} else EXIT_ERROR
 
 
-def _store(config: _config.ConfigFile, name: str) -> str:
+def _store(config: profiles.ConfigFile, name: str) -> str:
     """The profile's secret store (``keyring`` when it cannot be read)."""
     try:
-        return _config.store_of(config.profiles[name].fields())
+        return profiles.store_kind(config.profiles[name].fields())
     except (KeyError, KaskadaError):
         return "keyring"
 

@@ -10,14 +10,13 @@ from typing import Any
 
 from kaskada import profiles
 from kaskada.cli._output import emit_json, note, printable
-from kaskada.config import file as _config
 from kaskada.profiles import Profile
 
 
 def _profile_row(profile: Profile, default: str | None) -> dict[str, Any]:
-    fields = _config.toml_fields(profile.fields())
+    fields = profiles.toml_fields(profile.fields())
     row = {"name": profile.name, "default": profile.name == default, **fields}
-    row["secret_store"] = _config.store_of(fields)
+    row["secret_store"] = profiles.store_kind(fields)
     return row
 
 

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from kaskada import profiles
 from kaskada._errors import KaskadaError, NoKeyringError
 from kaskada.cli._output import emit_json, note
 from kaskada.cli.parsers import UsageError
 from kaskada.cli.parsers.server import DEFAULT_PORT, DEFAULT_TOKEN_PORT
-from kaskada.config import file as _config
-from kaskada.config import lifecycle as _profiles
 from kaskada.server import ServerOptions, start_server
 from kaskada.server._errors import ServerError
 from kaskada.server.store import Store
@@ -174,7 +173,7 @@ def _add_client(args: argparse.Namespace) -> int:
 def _client_of(name: str) -> str | None:
     """The client id profile ``name`` holds now, if it exists (``--force`` replaces it)."""
     try:
-        return _config.get_profile(name).client_id
+        return profiles.get(name).client_id
     except KaskadaError:
         return None
 
@@ -193,7 +192,7 @@ def _warn_unless_listening(name: str) -> None:
     """The profile is saved either way; say so when nothing answers at its ports yet
     (a server not started, or started on other ports), rather than let the first
     call fail with "unreachable"."""
-    profile = _config.get_profile(name)
+    profile = profiles.get(name)
     endpoint = profile.endpoint or f"localhost:{DEFAULT_PORT}"
     exchange = urlsplit(profile.exchange_endpoint or "")
     places = [(endpoint, endpoint_host(endpoint), int(endpoint.rsplit(":", 1)[1]))]
@@ -273,8 +272,8 @@ def _profile_fields(
 
 
 def _save_profile(args: argparse.Namespace, fields: dict[str, Any], secret: Any) -> None:
-    _profiles.add_profile(
-        args.save_profile, fields, secret, make_default=args.default, force=args.force
+    profiles.add(
+        args.save_profile, fields, secret=secret, default=args.default, force=args.force
     )
 
 

@@ -17,31 +17,28 @@ import shlex
 import subprocess
 import sys
 
-from kaskada import _clock
+from kaskada import _clock, profiles
 from kaskada._errors import ConfigError, CredentialsError
 from kaskada.cli import grpc_quieting
 from kaskada.cli._connection import session_from_flags
 from kaskada.cli._output import note
-from kaskada.config import file as _config
 from kaskada.credentials import handed as _handed
-from kaskada.credentials import token_cache as _token_cache
 from kaskada.settings import env as _env
 
 
 def _logout(args: argparse.Namespace) -> int:
     if args.all:
-        dropped = _token_cache.forget_all()
-        note(f"dropped {dropped} cached token(s) from {_token_cache.cache_dir()}")
+        dropped = profiles.forget_all_tokens()
+        note(f"dropped {dropped} cached token(s) from {profiles.token_cache_dir()}")
         return 0
-    name = args.profile or os.environ.get(_env.PROFILE) or _config.load().default_profile
+    name = args.profile or os.environ.get(_env.PROFILE) or profiles.default()
     if not name:
         raise ConfigError(
             "no profile to log out: name one with --profile NAME, or drop every cached token "
             "with --all"
         )
-    profile = _config.get_profile(name)
-    table = _config.profile_table(profile)
-    dropped = _token_cache.forget_profile(name, table)
+    profile = profiles.get(name)
+    dropped = profiles.forget_tokens(name)
     if profile.extra.get("auth") == "device":  # revoke and delete the refresh token
         from kaskada.credentials import login as _login
 
