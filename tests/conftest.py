@@ -6,6 +6,7 @@ points into tmp_path and KASKADA_KEYRING_SERVICE is unique per test.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -227,6 +228,10 @@ def pytest_configure(config: pytest.Config) -> None:
     _SCRATCH.append(scratch)
     os.environ["TMPDIR"] = str(scratch)
     tempfile.tempdir = str(scratch)
+    # The folder itself goes at exit: registered before multiprocessing loads, this
+    # runs after multiprocessing's own exit handler has removed its pymp-* folder
+    # (removing that folder under it printed a FileNotFoundError traceback at exit).
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
 
 
 # Python 3.12+ warns of a fork while threads run (it cannot be made an error: the
@@ -256,8 +261,14 @@ def nothing_left_behind() -> Iterator[None]:
     scratch = _SCRATCH[0] if _SCRATCH else None
     files = sorted(p.name for p in scratch.iterdir() if not p.name.startswith(_OWNED_BY_OTHERS)) \
         if scratch and scratch.exists() else []
-    if scratch is not None:
-        shutil.rmtree(scratch, ignore_errors=True)
+    if scratch is not None and scratch.exists():
+        for entry in scratch.iterdir():
+            if entry.name.startswith(_OWNED_BY_OTHERS):
+                continue  # theirs: gone by the exit handler above
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
     problems = [f"process {pid} still running: {command}" for pid, command in left.items()]
     problems += [f"temporary file left behind: {name}" for name in files]
     problems += [f"a fork while threads ran, with no reason given: {where}"
