@@ -42,7 +42,7 @@ def _logout(args: argparse.Namespace) -> int:
     profile = _config.get_profile(name)
     table = _config.profile_table(profile)
     dropped = _token_cache.forget_profile(name, table)
-    if profile.extra.get("auth") == "device":  # revoke and delete the refresh token
+    if profile.auth == "device":  # revoke and delete the refresh token
         from kaskada.credentials import login as _login
 
         args.profile = name

@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from kaskada import _clock
 from kaskada._errors import ConfigError, IncompleteCredentialsError, UntrustedConfigError
@@ -43,8 +43,16 @@ from kaskada._secret import Secret, scrub
 from kaskada.config import file as _config
 from kaskada.config import paths as _paths
 from kaskada.credentials import keyring as _keyring
+from kaskada.credentials.access_token import Token, refresh_margin
 from kaskada.credentials.keyring import Entry
+from kaskada.credentials.tokens import Credentials, Request, exchange, exchange_key, post_form
 from kaskada.settings import env as _env
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    from kaskada.credentials.token_cache import Entry as TokenCacheEntry
+    from kaskada.settings.values import Settings, SignIn
 
 COMMAND_TIMEOUT = 60.0
 """Seconds a ``secret_command`` may run (a password manager may ask for a touch)."""
@@ -152,8 +160,8 @@ class CommandStore(SecretStore):
         if isinstance(output, CommandToken):
             raise IncompleteCredentialsError(
                 f"{self.describe()} (secret_command of profile {self.profile!r}) printed an "
-                "access token, not a client secret: it is used as a token when the profile is "
-                "resolved, not as a secret here"
+                "access token, not a client secret: the profile's credentials use it as a "
+                "token, not as a secret here"
             )
         return Entry(output, None)
 
@@ -458,52 +466,84 @@ class CommandToken(Secret):
         # A far expiry (year 9999) is held to a day: the command runs again then.
         return cls(token.strip(), min(expires_at, now + LONGEST_TOKEN), store)
 
-    def fresh(self) -> CommandToken:
-        """This token while it has more than a few seconds left, else a new one."""
-        if _clock.get().time() < self.expires_at - EXPIRY_MARGIN:
-            return self
-        output = self.store.run()
-        if not isinstance(output, CommandToken):
-            raise IncompleteCredentialsError(
-                f"{self.store.describe()} printed a token before and a plain secret now; "
-                "it must print the same kind every time"
-            )
-        return output
+    def as_token(self) -> Token:
+        """The access token with its expiry, as the credentials keep one (refreshed, i.e.
+        the program run again, when less than min(60 s, half its lifetime) remains)."""
+        clock = _clock.get()
+        left = self.expires_at - clock.time()
+        now = clock.monotonic()
+        return Token(
+            access_token=Secret(self.reveal()), token_type="Bearer", lifetime=left,
+            refresh_at=now + left - refresh_margin(left), expires_at=now + left,
+        )  # fmt: skip
 
 
-class RefreshingCommandToken(Secret):
-    """The token of a ``secret_command`` profile: revealing it runs the command again
-    once the token it printed last has expired."""
+class CommandCredentials(Credentials):
+    """A ``secret_command`` profile's credentials: the program runs when a token is needed,
+    never when the profile is resolved. What it prints is a client secret, exchanged at
+    the token endpoint, or a JSON token used until it expires (then the program runs
+    again); either way the token is shared with other processes through the disk cache."""
 
-    __slots__ = ("_current",)
-    _current: list[CommandToken]
+    def __init__(
+        self,
+        sign_in: SignIn,
+        url: str,
+        client_id: str,
+        audience: str | None,
+        *,
+        timeout: float,
+        ca_bundle: str | None,
+        disk: TokenCacheEntry | None = None,
+        request: Request = post_form,
+    ) -> None:
+        super().__init__(request=request)
+        self.command = CommandStore(sign_in.profile or "NAME", sign_in.command or ())
+        self.url = url
+        self.client_id = client_id
+        self._audience = audience
+        self._timeout = timeout
+        self._ca_bundle = ca_bundle
+        self._disk = disk
+        self._printed: Secret | None = None  # the last secret printed, to scrub
 
-    def __init__(self, first: CommandToken) -> None:
-        super().__init__("")
-        object.__setattr__(self, "_current", [first])
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, disk: TokenCacheEntry | None = None,
+        request: Request = post_form,
+    ) -> CommandCredentials:
+        return cls(
+            settings.auth.value, settings.exchange_endpoint.value or "",
+            settings.client_id.value or "", settings.audience.value,
+            timeout=settings.timeout.value, ca_bundle=settings.ca_bundle.value, disk=disk,
+            request=request,
+        )  # fmt: skip
 
-    def reveal(self) -> str:
-        current = self._current[0].fresh()
-        self._current[0] = current
-        return current.reveal()
+    @classmethod
+    def sharing_key(
+        cls, settings: Settings, disk: TokenCacheEntry | None, request: Request
+    ) -> Hashable:
+        return (exchange_key(settings, disk, request), settings.auth.value)
 
-    def known(self) -> str | None:
-        return self._current[0].reveal()
+    def describe(self) -> str:
+        return f"{self.command.describe()} (secret_command of profile {self.command.profile!r})"
 
-    def fingerprint(self) -> str:
-        return self._current[0].fingerprint()
+    def _new_token(self, request: Request, stale: Secret | None) -> Token:
+        def run_now() -> Token:
+            output = self.command.run()
+            if isinstance(output, CommandToken):
+                return output.as_token()
+            self._printed = output
+            return exchange(
+                self.url, self.client_id, output, audience=self._audience,
+                timeout=self._timeout, ca_bundle=self._ca_bundle, request=request,
+            )  # fmt: skip
 
-    def __bool__(self) -> bool:
-        return True
+        if self._disk is not None:  # another process may hold one: the program need not run
+            return self._disk.fetch(run_now, stale)
+        return run_now()
 
-    def __len__(self) -> int:
-        return len(self._current[0])
-
-    def __hash__(self) -> int:
-        return hash(("RefreshingCommandToken", id(self)))
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
+    def sent_secrets(self) -> tuple[Secret, ...]:
+        return () if self._printed is None else (self._printed,)
 
 
 def secrets_dir() -> Path:

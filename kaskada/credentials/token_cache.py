@@ -376,15 +376,21 @@ def for_settings(settings: Settings) -> Entry | None:
     client_id = settings.client_id.value
     url = settings.exchange_endpoint.value
     secret = settings.client_secret.value
-    if client_id is None or url is None or secret is None:
+    # A profile's StoredSecret fingerprints where it is stored (service, profile, client
+    # id), reading nothing; an explicit secret, its value; a device, federated or command
+    # sign-in, who signs in (SignIn.fingerprint). Either way a profile or a secret that
+    # never signed in cannot borrow another one's token (same client id).
+    if secret is not None:
+        secret_hash = secret.fingerprint()
+    elif settings.auth.value.kind in ("device", "federated", "command"):
+        secret_hash = settings.auth.value.fingerprint()
+    else:
+        return None
+    if client_id is None or url is None:
         return None
     name = settings.profile.value
     if name is not None and not _profile_allows(name):
         return None
-    # A profile's StoredSecret fingerprints where it is stored (service, profile, client
-    # id), reading nothing; an explicit secret, its value. Either way a profile or a
-    # secret that never signed in cannot borrow another one's token (same client id).
-    secret_hash = secret.fingerprint()
     key = entry_key(
         url,
         client_id,
