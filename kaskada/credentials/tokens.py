@@ -725,7 +725,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "delegated": (__name__, "DelegatedCredentials"),
     "device": ("kaskada.credentials.signin", "DeviceCredentials"),
     "federated": ("kaskada.credentials.signin", "FederatedCredentials"),
-    "command": ("kaskada.credentials.profile_stores", "CommandCredentials"),
+    "command": ("kaskada.credentials.command", "CommandCredentials"),
 }
 """The class of each kind (``SignIn.kind`` of the settings): a new kind is one more class
 and one more line here. Loaded when first used, so a client-secret session never imports
