@@ -177,11 +177,6 @@ def _check_kind(checked: Mapping[str, Any], where: str, profile: str) -> None:
                 f"{where}: {key} is set but subject_token_source is {source!r}; set "
                 f"subject_token_source = {kind!r} or remove {key}"
             )
-        if source == kind and not checked.get(key):
-            raise ConfigError(
-                f"{where}: subject_token_source is {kind!r} but {key} is not set; set it "
-                f"(`kaskada profile set {profile} {key} …`)"
-            )
 
 
 # Keys that name a secret, compared case-insensitively with "-" read as "_":

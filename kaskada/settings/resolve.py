@@ -122,6 +122,10 @@ def _sign_in(profile: _config.Profile, kind: str) -> Sourced[SignIn]:
     else:
         chosen = _config.subject_token_source_of(own)
         subject = (chosen, str(own.get(f"subject_token_{chosen}", "")))
+        if chosen != "github_actions" and not subject[1]:
+            raise ConfigError(
+                f"profile '{name}' says subject_token_source = {chosen!r} but has no "
+                f"subject_token_{chosen}: `kaskada profile set {name} subject_token_{chosen} …`")
         shown = {"file": f"file {subject[1]}", "env": f"variable {subject[1]}",
                  "github_actions": "GitHub Actions' OIDC request"}[chosen]
         source = f"subject token from {shown} (profile '{name}')"
