@@ -80,7 +80,6 @@ def _device(settings: Settings) -> DeviceCredentials:
             f"{name} auth device` (with client_id a public client of the server, e.g. "
             "kaskada-cli)")
     login = DeviceCredentials.from_settings(settings)
-    assert isinstance(login, DeviceCredentials)
     login.store_of_token()  # env or command: refused before the person signs in
     return login
 

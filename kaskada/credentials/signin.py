@@ -27,7 +27,7 @@ import os
 import re
 from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from kaskada import _clock
@@ -91,7 +91,7 @@ class GrantCredentials(Credentials):
     @classmethod
     def from_settings(
         cls, settings: Settings, disk: Entry | None = None, request: Request = post_form
-    ) -> GrantCredentials:
+    ) -> Self:
         return cls(
             settings.auth.value, settings.exchange_endpoint.value or "",
             settings.client_id.value or "", settings.audience.value,
