@@ -8,9 +8,10 @@
   ``kda.init()`` one. Stale when the config file it read changes; a changed
   variable is another key.
 - ``_resolve``: whether the shadowing warning was given (once per process).
-- ``_token``: credentials per (token endpoint, client id, audience, secret, TLS
-  roots, timeout, disk entry, transport). Never stale: each refreshes its token
-  by the token's expiry.
+- ``credentials.tokens``: credentials shared between sessions (``SHARED``), per
+  (class, the class's ``sharing_key``: what its credentials were made from). Never
+  stale: each refreshes its token by the token's expiry; a changed setting is
+  another key.
 - ``_token_cache``: which disk-cache warnings were given (the tokens live on disk,
   one file per key; a corrupt entry is a miss).
 - ``_transport``: gRPC channels per ChannelKey (``POOL``). Never stale: closed at

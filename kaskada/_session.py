@@ -121,8 +121,9 @@ class Session:
     def credentials(self) -> Credentials:
         """What signs this session's calls (one class per kind, see ``kaskada.credentials``).
 
-        Made on first use and kept as long as the session; a client secret's
-        credentials are shared with every session of the same credentials. Every
+        Made on first use and kept as long as the session; shared with every
+        session of the same credentials (``credentials.tokens.SHARED``, keyed by
+        each class's ``sharing_key``). Every
         credential leaves through here (exchange, cached token, calls,
         ``access_token``, ``delegate``), so a profile from a config file another
         account could write is refused here, before the first one

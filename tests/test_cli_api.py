@@ -165,7 +165,7 @@ def test_usage_error_exits_2() -> None:
 
 
 SETTINGS = (
-    "profile", "client_id", "client_secret", "token", "endpoint", "is_secure",
+    "profile", "client_id", "client_secret", "token", "auth", "endpoint", "is_secure",
     "exchange_endpoint", "audience", "ca_bundle", "timeout", "allow_insecure",
 )  # fmt: skip
 
@@ -181,6 +181,7 @@ def test_whoami_prints_the_source_of_every_setting(
     assert all(row.rstrip().endswith("]") for row in rows.values())
     assert rows["timeout"].endswith("[KASKADA_TIMEOUT]")
     assert rows["client_secret"].split()[1] == "********"
+    assert rows["auth"].split()[1:] == ["client_secret", "[KASKADA_CLIENT_SECRET]"]
     assert secret not in result.stdout
 
 

@@ -6,6 +6,7 @@ its CSRF token; `kaskada logout` revokes the refresh token at the server."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,7 +118,8 @@ def test_device_login_through_a_real_browser_then_table_list_without_a_secret(
     assert _keyring.decode_entry(stored).binding is not None
     assert "client_secret" not in (tmp_path / "kaskada-config" / "config.toml").read_text()
     who = kaskada("whoami")
-    assert "device sign-in (profile 'me')" in who.stdout
+    assert re.search(r"\n  auth +device  \[refresh token in the keyring \(profile 'me'\)\]",
+                     who.stdout), who.stdout
 
 
 def test_denied_in_the_browser_is_one_line(server: Any, browser: Any, real_keyring: str) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import http.server
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -210,7 +211,8 @@ def test_federated_profile_rereads_a_rotated_subject_token_file(
     token_file.write_text(issuer.sign(jti="new"))
     assert kaskada("table", "list").returncode == 0
     who = kaskada("whoami")
-    assert f"federated sign-in (profile 'ci', subject token from file {token_file})" in who.stdout
+    assert re.search(r"\n  auth +federated  \[subject token from file "
+                     + re.escape(f"{token_file} (profile 'ci')]"), who.stdout), who.stdout
 
 
 def test_federated_profile_with_github_actions_request(

@@ -517,7 +517,7 @@ def test_preissued_token_is_trimmed_and_checked(monkeypatch: pytest.MonkeyPatch)
 
 
 SETTINGS = {
-    "profile", "client_id", "client_secret", "token", "endpoint", "is_secure",
+    "profile", "client_id", "client_secret", "token", "auth", "endpoint", "is_secure",
     "exchange_endpoint", "audience", "ca_bundle", "timeout", "allow_insecure",
 }  # fmt: skip
 
@@ -548,6 +548,15 @@ def test_explain_gives_every_setting_a_source(layer: str, monkeypatch: pytest.Mo
     assert all(source for _, _, source in explained.rows)
     name, source = expected
     assert explained.source(name).startswith(source)
+    kind, signs_in = {  # the auth row: which kind signs in, and where its token comes from
+        "arguments": ("client_secret", "argument"),
+        "jwt": ("token", "argument jwt"),
+        "env": ("client_secret", "KASKADA_CLIENT_SECRET"),
+        "env-token": ("token", "KASKADA_TOKEN"),
+        "profile": ("client_secret", "keyring (profile 'dev')"),
+        "default": ("client_secret", "keyring (profile 'dev')"),
+    }[layer]
+    assert dict((row[0], row[1:]) for row in explained.rows)["auth"] == (kind, signs_in)
     text = str(explained)
     assert all(f"[{source}]" in text for _, _, source in explained.rows)
     assert CANARY not in text and CANARY not in repr(explained.to_json())

@@ -126,7 +126,7 @@ def test_a_command_profile_signs_in_with_what_the_command_prints(
     )
     with kda.session(profile="c"):
         table.list_tables()
-        assert "command" in kda.explain().source("client_secret")
+        assert kda.explain().source("auth").startswith("command `")
 
 
 def test_a_command_that_hangs_is_stopped_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,7 +135,7 @@ def test_a_command_that_hangs_is_stopped_at_its_limit(monkeypatch: pytest.Monkey
         "c", {"client_id": "x", "secret_command": _python("import time; time.sleep(600)")}, None
     )
     with pytest.raises(IncompleteCredentialsError, match=r"did not finish within 0\.5 s"):
-        kda.init(profile="c")
+        kda.init(profile="c").access_token()  # the command runs when a token is needed
 
 
 def test_a_command_that_prints_too_much_is_stopped_with_one_error() -> None:
@@ -143,7 +143,7 @@ def test_a_command_that_prints_too_much_is_stopped_with_one_error() -> None:
     code = "import sys\nwhile True: sys.stdout.write('a' * 65536)"
     _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
     with pytest.raises(IncompleteCredentialsError) as caught:
-        kda.init(profile="c")
+        kda.init(profile="c").access_token()  # the command runs when a token is needed
     message = str(caught.value)
     assert "printed more than 64 KiB" in message and "secret_command of profile 'c'" in message
     assert "aaaa" not in message
@@ -166,7 +166,7 @@ def test_a_command_stopped_at_its_limit_takes_its_children_with_it(
     )
     _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
     with pytest.raises(IncompleteCredentialsError, match="did not finish within 1 s"):
-        kda.init(profile="c")
+        kda.init(profile="c").access_token()  # the command runs when a token is needed
     child = int(pidfile.read_text())
     assert _gone_soon(child), f"the command's child {child} is still running"
 
@@ -198,7 +198,7 @@ def test_a_failing_command_shows_its_stderr_never_its_stdout(
     )
     _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
     with pytest.raises(IncompleteCredentialsError) as caught:
-        kda.init(profile="c")
+        kda.init(profile="c").access_token()  # the command runs when a token is needed
     message = str(caught.value)
     assert "exit status 3" in message and "vault: permission denied" in message
     assert CANARY not in message
@@ -253,14 +253,14 @@ def test_a_command_that_echoes_the_secret_on_stderr_has_it_masked(
     )
     _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
     with pytest.raises(IncompleteCredentialsError) as caught:
-        kda.init(profile="c")
+        kda.init(profile="c").access_token()  # the command runs when a token is needed
     assert CANARY not in str(caught.value) and "got ********" in str(caught.value)
 
 
 def test_a_command_that_prints_nothing_is_an_error_saying_so() -> None:
     _profiles.add_profile("c", {"client_id": "x", "secret_command": _python("pass")}, None)
     with pytest.raises(IncompleteCredentialsError, match="printed nothing"):
-        kda.init(profile="c")
+        kda.init(profile="c").access_token()  # the command runs when a token is needed
 
 
 def test_a_token_json_is_used_until_its_expiry_then_the_command_runs_again(
@@ -280,15 +280,17 @@ def test_a_token_json_is_used_until_its_expiry_then_the_command_runs_again(
     _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
     clock = ManualClock()
     with _clock.use(clock):
-        settings = kda.session(profile="c").settings
-        token = settings.token.value
-        assert token.reveal() == "tok-1" and token.reveal() == "tok-1"
+        session = kda.session(profile="c")
+        assert not runs.exists()  # resolving runs nothing
+        token = session.access_token()
+        assert token.reveal() == "tok-1" and session.access_token().reveal() == "tok-1"
         clock.advance(200)
-        assert token.reveal() == "tok-1"  # still valid: not run again
+        assert session.access_token().reveal() == "tok-1"  # still valid: not run again
         clock.advance(200)
-        assert token.reveal() == "tok-2"  # expired: run again
+        assert session.access_token().reveal() == "tok-2"  # expired: run again
     assert runs.read_text().split() == ["x", "x"]
-    assert "command" in settings.token.source and repr(token) == "Secret('********')"
+    assert session.settings.token.value is None and repr(token) == "Secret('********')"
+    assert session.explain().source("auth").startswith("command `")
 
 
 @pytest.mark.parametrize(
@@ -314,7 +316,7 @@ def test_an_expired_or_senseless_token_is_one_error_and_the_command_runs_once(
     )
     _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
     with pytest.raises(IncompleteCredentialsError, match=expected) as caught:
-        kda.init(profile="c")
+        kda.init(profile="c").access_token()  # the command runs when a token is needed
     assert "secret_command of profile 'c'" in str(caught.value)
     assert CANARY not in str(caught.value)
     assert runs.read_text() == "x"
@@ -334,7 +336,7 @@ def test_a_token_json_without_an_expiry_is_refused() -> None:
     code = "print('{\"AccessToken\": \"t\"}')"
     _profiles.add_profile("c", {"client_id": "x", "secret_command": _python(code)}, None)
     with pytest.raises(IncompleteCredentialsError, match="without a usable expiry"):
-        kda.init(profile="c")
+        kda.init(profile="c").access_token()  # the command runs when a token is needed
 
 
 def test_an_untrusted_config_never_runs_the_command_nor_reads_the_variable(
@@ -351,7 +353,7 @@ def test_an_untrusted_config_never_runs_the_command_nor_reads_the_variable(
     path.chmod(0o666)  # others can write it
     _reset.reset_all()
     with pytest.raises(UntrustedConfigError, match="writable by other users"):
-        kda.init(profile="c")
+        kda.init(profile="c").access_token()
     assert not marker.exists()
     with pytest.raises(UntrustedConfigError) as caught:
         kda.session(profile="e").settings.client_secret.value.reveal()

@@ -21,7 +21,9 @@ from kaskada._errors import (
     UntrustedConfigError,
 )
 from kaskada._secret import Secret
-from kaskada.credentials.signin import DeviceLogin, Federated
+from kaskada.config.paths import keyring_service
+from kaskada.credentials.signin import DeviceCredentials
+from kaskada.settings.values import SignIn
 from tests.capture import CaptureHTTP
 from tests.oauth_helpers import kaskada, write_profile
 
@@ -29,22 +31,30 @@ FIELDS = {"client_id": "kaskada-cli", "endpoint": "127.0.0.1:41403",
           "exchange_endpoint": "http://127.0.0.1:41404/oauth/token"}
 
 
+def _device(fields: dict[str, Any], issuer: str | None = None) -> DeviceCredentials:
+    """The credentials of a device profile 'me' with these fields (no file needed)."""
+    own = {**fields, "auth": "device", **({"issuer": issuer} if issuer else {})}
+    sign_in = SignIn("device", "me", keyring_service(), issuer.rstrip("/") if issuer else None,
+                     None, None, tuple(own.items()))
+    return DeviceCredentials(sign_in, fields.get("exchange_endpoint", ""), "kaskada-cli",
+                             None, timeout=5, ca_bundle=None)
+
+
 def test_refresh_token_is_bound_to_its_issuer(memory_keyring: Any) -> None:
     """F5: the issuer's metadata decides where a refresh token goes, so changing the
     profile's issuer (an edit or an import) keeps the stored token from being sent."""
-    DeviceLogin("me", FIELDS, {"auth": "device", "issuer": "https://a.example"}).store(
-        "RT-CANARY")
-    same = DeviceLogin("me", FIELDS, {"auth": "device", "issuer": "https://a.example/"})
+    _device(FIELDS, "https://a.example").store("RT-CANARY")
+    same = _device(FIELDS, "https://a.example/")
     assert same.stored() == Secret("RT-CANARY")
-    moved = DeviceLogin("me", FIELDS, {"auth": "device", "issuer": "https://evil.example"})
+    moved = _device(FIELDS, "https://evil.example")
     with pytest.raises(SecretBindingError) as caught:
         moved.stored()
     message = str(caught.value)
     assert "issuer was 'https://a.example', is 'https://evil.example'" in message
     assert "kaskada login --profile me" in message
     assert "RT-CANARY" not in message
-    added = DeviceLogin("me", {k: v for k, v in FIELDS.items() if k != "exchange_endpoint"},
-                        {"auth": "device", "issuer": "https://evil.example"})
+    added = _device({k: v for k, v in FIELDS.items() if k != "exchange_endpoint"},
+                    "https://evil.example")
     with pytest.raises(SecretBindingError):
         added.stored()
 
@@ -97,16 +107,19 @@ def test_untrusted_config_never_reads_a_subject_token(
         "exchange_endpoint": "http://127.0.0.1:9/oauth/token",
         "subject_token_env": "AWS_SECRET_ACCESS_KEY"})
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "AWS-CANARY")
-    federated = Federated("share2", {}, {"auth": "federated",
-                                         "subject_token_env": "AWS_SECRET_ACCESS_KEY"})
+    import kaskada as kda
+    from kaskada.credentials.signin import FederatedCredentials
+
+    federated = kda.session(profile="share2").credentials
+    assert isinstance(federated, FederatedCredentials)
     with pytest.raises(IncompleteCredentialsError) as not_jwt:
-        federated.subject_token(None, timeout=1)
+        federated.subject_token()
     assert "not a JWT" in str(not_jwt.value) and "AWS-CANARY" not in str(not_jwt.value)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "eyJh.eyJi.c2ln")
-    assert federated.subject_token(None, timeout=1) == "eyJh.eyJi.c2ln"
+    assert federated.subject_token() == "eyJh.eyJi.c2ln"
     config.chmod(0o666)
     with pytest.raises(UntrustedConfigError) as untrusted:
-        federated.subject_token(None, timeout=1)
+        federated.subject_token()
     assert "chmod 600" in str(untrusted.value)
 
 
@@ -356,7 +369,7 @@ def test_logout_keeps_a_refresh_token_it_could_not_revoke(real_keyring: str) -> 
     url = f"http://127.0.0.1:{_closed_port()}/oauth/token"
     fields = {"client_id": "kaskada-cli", "endpoint": "127.0.0.1:9", "exchange_endpoint": url}
     write_profile("me", {"auth": "device", **fields})
-    login = DeviceLogin("me", fields, {"auth": "device"})
+    login = _device(fields)
     login.store("RT-CANARY")
     kept = kaskada("logout", "--profile", "me")
     assert kept.returncode == 1, kept.stderr
@@ -414,23 +427,21 @@ def test_refresh_lock_obeys_the_cache_folders_trust_rule(
         sent.append(url)
         return 400, b'{"error": "invalid_grant"}'
 
-    login = DeviceLogin("me", FIELDS, {"auth": "device"})
+    login = _device(FIELDS)
     login.store("RT-CANARY")
     shared = tmp_path / "sharedcache"
     shared.mkdir()
     shared.chmod(0o777)
     monkeypatch.setenv("KASKADA_CACHE_DIR", str(shared))
     with pytest.raises(ConfigError, match="writable by others: chmod 700 it"):
-        login.exchange(FIELDS["exchange_endpoint"], "kaskada-cli", None, timeout=5,
-                       ca_bundle=None, request=request)
+        login.refresh(request)
     shared.chmod(0o700)
     key = hashlib.sha256(f"{paths.keyring_service()}\0me".encode()).hexdigest()[:24]
     victim = tmp_path / "victim"
     victim.write_text("keep me")
     (shared / f"refresh-{key}.lock").symlink_to(victim)
     with pytest.raises(ConfigError, match="is a symbolic link, which is never followed"):
-        login.exchange(FIELDS["exchange_endpoint"], "kaskada-cli", None, timeout=5,
-                       ca_bundle=None, request=request)
+        login.refresh(request)
     assert sent == [] and victim.read_text() == "keep me"
     assert login.stored() == Secret("RT-CANARY")
 
@@ -438,16 +449,15 @@ def test_refresh_lock_obeys_the_cache_folders_trust_rule(
 def test_messages_for_the_new_kinds_lead_somewhere(tmp_path: Path) -> None:
     """F13: an issuer in a client-secret profile is an error, not silently ignored; a
     refused federated exchange points at the subject token, not `kaskada configure`;
-    `kaskada login` for another kind names the key to write, not a `profile set` that
-    does not know it."""
+    `kaskada login` for another kind names the `profile set` that makes it a device
+    profile."""
     write_profile("cs", {"client_id": "abc", "issuer": "https://auth.example"})
     result = kaskada("token", "--profile", "cs")
     assert result.returncode == 1
     assert "gives issuer but signs in with a client secret" in result.stderr
     write_profile("cs", {"client_id": "abc", "secret_env": "CS_SECRET"})
     login = kaskada("login", "--profile", "cs", env={**os.environ, "CS_SECRET": "s"})
-    assert 'write `auth = "device"` in its [profiles.cs] table' in login.stderr
-    assert "profile set" not in login.stderr
+    assert "`kaskada profile set cs auth device`" in login.stderr
 
     subject = tmp_path / "fedtok"
     subject.write_text("eyJh.eyJi.c2ln")

@@ -216,17 +216,26 @@ def test_a_server_that_asks_to_wait_is_reported_not_retried(clock: ManualClock) 
 # --- the cache ------------------------------------------------------------------
 
 
-def test_token_source_caches_and_is_shared_per_key() -> None:
+def _shared(
+    request: FakeRequest, secret: str = CANARY, audience: str | None = None, timeout: float = 5
+) -> _token.Credentials:
+    """The credentials of resolved settings, from the one owner of shared credentials."""
+    from kaskada._session import resolve
+
+    settings = resolve(client_id="cid", client_secret=secret, exchange_endpoint=URL,
+                       audience=audience, timeout=timeout)
+    return _token.credentials_for(settings, None, request)
+
+
+def test_credentials_are_shared_per_sharing_key() -> None:
     request = FakeRequest()
 
     def source(
         secret: str = CANARY, audience: str | None = None, timeout: float = 5
-    ) -> _token.ClientSecretCredentials:
-        return _token.token_source(
-            URL, "cid", Secret(secret), audience, timeout=timeout, ca_bundle=None,
-            request=request,
-        )  # fmt: skip
+    ) -> _token.Credentials:
+        return _shared(request, secret, audience, timeout)
 
+    assert isinstance(source(), _token.ClientSecretCredentials)
     assert source() is source()
     assert source() is not source(secret="other")
     assert source() is not source(audience="aud")
@@ -238,12 +247,8 @@ def test_token_source_caches_and_is_shared_per_key() -> None:
 def test_each_timeout_gets_its_own_source_and_exchanges_with_it(clock: ManualClock) -> None:
     """The timeout is part of the key: the first session's timeout does not win for all."""
     request = FakeRequest()
-    quick = _token.token_source(
-        URL, "cid", Secret(CANARY), None, timeout=2, ca_bundle=None, request=request
-    )
-    patient = _token.token_source(
-        URL, "cid", Secret(CANARY), None, timeout=60, ca_bundle=None, request=request
-    )
+    quick = _shared(request, timeout=2)
+    patient = _shared(request, timeout=60)
     assert quick is not patient
     quick.get()
     patient.get()

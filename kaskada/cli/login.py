@@ -14,5 +14,6 @@ def _login(args: argparse.Namespace) -> int:
     pending = device_login.start(settings)
     print(pending.block(), flush=True)
     device_login.wait(pending, say=note)
-    note(f"kaskada: signed in: profile '{pending.profile}' (refresh token in the keyring)")
+    where = pending.login.store_of_token().describe()
+    note(f"kaskada: signed in: profile '{pending.profile}' (refresh token in {where})")
     return 0

@@ -73,8 +73,11 @@ def _add(args: argparse.Namespace) -> int:
         "ca_bundle": _ca_bundle(args.ca_bundle),
         "timeout": args.saved_timeout,
         **_store_flags(args),
+        **{key: _checked(key, getattr(args, key), "--" + key.replace("_", "-"))
+           for key in _SIGN_IN_KEYS if getattr(args, key) is not None},
     }
-    unstored = profiles.store_kind(fields) in ("env", "command")
+    kind = fields.get("auth") or "client_secret"
+    unstored = profiles.store_kind(fields) in ("env", "command") or kind != "client_secret"
     secret: Secret | None
     if args.secret_stdin:
         secret = _read_secret_stdin(args.name)
@@ -95,7 +98,11 @@ def _add(args: argparse.Namespace) -> int:
                    "secret_store": store.kind, "default": bool(args.default),
                    **profiles.toml_fields(profile.fields())})
         return 0
-    if secret is not None:
+    if kind == "device":
+        stored = f"; sign in with `kaskada login --profile {profile.name}`"
+    elif kind == "federated":
+        stored = " (no secret: it exchanges its subject token when needed)"
+    elif secret is not None:
         stored = f" with its secret in {store.where}"
     elif not store.bound:
         stored = f"; its secret is read from {store.where} when needed"
@@ -282,11 +289,22 @@ def _store_flags(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+_SIGN_IN_KEYS = ("auth", "issuer", "subject_token_file", "subject_token_env",
+                 "subject_token_source")
+
+
+def _checked(key: str, value: Any, typed: str) -> Any:
+    """A sign-in setting as typed: checked as the profile file checks it (exit 2)."""
+    return _store_value(key, value.strip() if isinstance(value, str) else value, typed)
+
+
 def _store_value(key: str, value: Any, typed: str) -> Any:
     """A store setting as typed (a flag, or ``profile set KEY``): usage errors (exit 2)
     for an empty value or one of the wrong form, naming what to type instead."""
     example = {"secret_env": "PROD_KASKADA_SECRET", "secret_command": "'pass show kaskada/prod'",
-               "secret_store": "keyring"}[key]
+               "secret_store": "keyring", "auth": "device", "issuer": "https://auth.example.com",
+               "subject_token_file": "/var/run/secrets/tokens/kaskada",
+               "subject_token_env": "CI_JOB_JWT", "subject_token_source": "github_actions"}[key]
     if not value or (isinstance(value, str) and not value.strip()):
         raise UsageError(f"{typed} needs a value, e.g. {typed} {example}")
     try:
@@ -324,7 +342,7 @@ def _value(key: str, raw: str) -> Any:
         raise UsageError(str(error)) from None
     if key == "secret_command":
         return _store_value(key, _command_words(raw), f"profile set NAME {key}")
-    if key in ("secret_env", "secret_store"):
+    if key in ("secret_env", "secret_store", *_SIGN_IN_KEYS):
         return _store_value(key, raw.strip(), f"profile set NAME {key}")
     if key == "endpoint":
         message = endpoint_message(raw.strip(), None)
@@ -377,10 +395,11 @@ def _change(args: argparse.Namespace, key: str, value: Any) -> int:
         note(f"its secret will be kept in the plain-text file {where} (insecure storage); "
              f"store it with `kaskada configure --profile {changed.name} --insecure-storage`")
     if changed.secret_removed:
-        note(
-            f"the stored secret was removed because {key} changed; store it again with: "
-            f"kaskada configure --profile {changed.name}"
-        )
+        again = (f"kaskada login --profile {changed.name}"
+                 if profiles.get(changed.name).auth == "device"
+                 else f"kaskada configure --profile {changed.name}")
+        note(f"the stored secret was removed because {key} changed; store it again with: "
+             f"{again}")
     return 0
 
 

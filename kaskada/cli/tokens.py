@@ -39,7 +39,7 @@ def _logout(args: argparse.Namespace) -> int:
         )
     profile = profiles.get(name)
     dropped = profiles.forget_tokens(name)
-    if profile.extra.get("auth") == "device":  # revoke and delete the refresh token
+    if profile.auth == "device":  # revoke and delete the refresh token
         from kaskada.credentials import login as _login
 
         args.profile = name

@@ -23,6 +23,7 @@ from pathlib import Path
 from time import monotonic
 from types import MappingProxyType
 from typing import Any, BinaryIO, NamedTuple, TypeVar
+from urllib.parse import urlsplit
 
 from kaskada._errors import ConfigError, ProfileNotFoundError, UntrustedConfigError
 from kaskada.config import paths as _paths
@@ -63,6 +64,11 @@ class Profile(NamedTuple):
     secret_store: str | None = None
     secret_env: str | None = None
     secret_command: tuple[str, ...] | None = None
+    auth: str | None = None
+    issuer: str | None = None
+    subject_token_file: str | None = None
+    subject_token_env: str | None = None
+    subject_token_source: str | None = None
     extra: Mapping[str, Any] = _NO_EXTRA  # unknown keys, kept on rewrite
 
     def fields(self) -> dict[str, Any]:
@@ -100,6 +106,7 @@ def validate_fields(
         if value is not None:
             checked[key] = _check_value(key, value, where)
     _check_store(checked, where)
+    _check_kind(checked, where, profile)
     return checked
 
 
@@ -131,6 +138,44 @@ def _check_store(checked: Mapping[str, Any], where: str) -> None:
             raise ConfigError(
                 f"{where}: {key} is set but secret_store is {store!r}; set secret_store = "
                 f"{kind!r} or remove {key}"
+            )
+
+
+def subject_token_source_of(fields: Mapping[str, Any]) -> str:
+    """Where a federated profile reads its subject token: ``subject_token_source``, else
+    what its keys imply, else GitHub Actions' OIDC request."""
+    source = fields.get("subject_token_source")
+    if source:
+        return str(source)
+    if fields.get("subject_token_file"):
+        return "file"
+    if fields.get("subject_token_env"):
+        return "env"
+    return "github_actions"
+
+
+def _check_kind(checked: Mapping[str, Any], where: str, profile: str) -> None:
+    """A device login's refresh token rotates at each use, so it lives where kaskada can
+    write it back (the keyring or the opted-in file); a subject token has one source."""
+    if checked.get("auth") == "device" and store_of(checked) in ("env", "command"):
+        key = "secret_env" if store_of(checked) == "env" else "secret_command"
+        raise ConfigError(
+            f"{where}: auth = 'device' keeps a refresh token that the server rotates at each "
+            f"use, and kaskada cannot write it back to secret_store {store_of(checked)!r}: "
+            f"keep it in the keyring (`kaskada profile unset {profile} {key}`) or a "
+            "plain-text file (secret_store = 'file')"
+        )
+    if checked.get("subject_token_file") and checked.get("subject_token_env"):
+        raise ConfigError(
+            f"{where}: subject_token_file and subject_token_env are both set; a subject "
+            "token has one source: remove one of them"
+        )
+    source = checked.get("subject_token_source")
+    for key, kind in (("subject_token_file", "file"), ("subject_token_env", "env")):
+        if checked.get(key) and source not in (None, kind):
+            raise ConfigError(
+                f"{where}: {key} is set but subject_token_source is {source!r}; set "
+                f"subject_token_source = {kind!r} or remove {key}"
             )
 
 
@@ -182,37 +227,57 @@ def _refuse_forbidden(key: str, where: str, profile: str) -> None:
         )
 
 
+_CHOICES = {
+    "secret_store": SECRET_STORES,
+    "auth": _schema.AUTH_KINDS,
+    "subject_token_source": _schema.SUBJECT_TOKEN_SOURCES,
+}
+
+
+def _check_text(key: str, value: Any, where: str) -> None:
+    if not isinstance(value, str):
+        raise _wrong_type(key, value, "a string", where)
+    if not value:
+        raise ConfigError(f"{where}: {key} is empty; give a value or remove the key")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise ConfigError(
+            f"{where}: {key} has {len(value)} characters, more than {MAX_VALUE_LENGTH}; "
+            "check the value"
+        )
+    if _CONTROL.search(value):
+        raise ConfigError(
+            f"{where}: {key} contains a control character (newline, tab…); check the value"
+        )
+
+
 def _check_value(key: str, value: Any, where: str) -> Any:
     if key in _TEXT_KEYS:
-        if not isinstance(value, str):
-            raise _wrong_type(key, value, "a string", where)
-        if not value:
-            raise ConfigError(f"{where}: {key} is empty; give a value or remove the key")
-        if len(value) > MAX_VALUE_LENGTH:
-            raise ConfigError(
-                f"{where}: {key} has {len(value)} characters, more than {MAX_VALUE_LENGTH}; "
-                "check the value"
-            )
-        if _CONTROL.search(value):
-            raise ConfigError(
-                f"{where}: {key} contains a control character (newline, tab…); check the value"
-            )
+        _check_text(key, value, where)
         if key == "endpoint":
             problem = endpoint_message(value, None)
             if problem is not None:
                 raise ConfigError(f"{where}: {problem}")
         return value
-    if key == "secret_store":
-        if value not in SECRET_STORES:
-            raise ConfigError(
-                f"{where}: secret_store must be one of {', '.join(SECRET_STORES)}, not {value!r}"
-            )
-        return value
-    if key == "secret_env":
+    if key in ("secret_env", "subject_token_env"):
         if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
             raise ConfigError(
-                f"{where}: secret_env must name an environment variable (letters, digits, _), "
+                f"{where}: {key} must name an environment variable (letters, digits, _), "
                 f"not {value!r}"
+            )
+        return value
+    if key in _CHOICES:
+        if value not in _CHOICES[key]:
+            raise ConfigError(
+                f"{where}: {key} must be one of {', '.join(_CHOICES[key])}, not {value!r}"
+            )
+        return value
+    if key == "issuer":
+        _check_text(key, value, where)
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"{where}: issuer must be an http(s) URL (the server whose metadata names "
+                f"the endpoints), e.g. https://auth.example.com, not {value!r}"
             )
         return value
     if key == "secret_command":

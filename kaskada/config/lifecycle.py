@@ -441,24 +441,24 @@ def secret_sources(config: _config.ConfigFile) -> list[str]:
         if profile.secret_command:
             command = _secret_stores.shown_command(profile.secret_command)
             shown.append(f"profile {name!r} runs `{command}` for its secret")
-        shown.extend(subject_token_sources(name, profile.extra))
+        shown.extend(subject_token_sources(profile))
     return shown
 
 
-def subject_token_sources(name: str, extra: Mapping[str, Any]) -> list[str]:
+def subject_token_sources(profile: Profile) -> list[str]:
     """What a federated profile would read and send as its subject token (a file, a
     variable, GitHub Actions' request): shown and accepted like a secret source."""
-    if extra.get("auth") != "federated" and not any(
-            extra.get(key) for key in ("subject_token_file", "subject_token_env",
-                                       "subject_token_source")):
+    if profile.auth != "federated" and not any(
+            (profile.subject_token_file, profile.subject_token_env,
+             profile.subject_token_source)):
         return []
-    if extra.get("subject_token_file"):
-        where = f"the file {str(extra['subject_token_file'])[:200]}"
-    elif extra.get("subject_token_env"):
-        where = f"${str(extra['subject_token_env'])[:80]}"
+    if profile.subject_token_file:
+        where = f"the file {profile.subject_token_file[:200]}"
+    elif profile.subject_token_env:
+        where = f"${profile.subject_token_env[:80]}"
     else:
         where = "GitHub Actions' OIDC request"
-    return [f"profile {name!r} sends {where} as its subject token"]
+    return [f"profile {profile.name!r} sends {where} as its subject token"]
 
 
 def import_profiles(

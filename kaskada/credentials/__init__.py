@@ -15,8 +15,14 @@ the default, ``post_form``, is the standard library's urllib.
 
 Kinds: ``ClientSecretCredentials`` (a client id and a secret read from a store:
 ``GivenSecret`` or ``KeyringStore``), ``TokenCredentials`` (a pre-issued token),
-``DelegatedCredentials`` (a token handed over by ``Session.delegate()``). A new
-kind is one more subclass of ``Credentials`` that implements ``_new_token``.
+``DelegatedCredentials`` (a token handed over by ``Session.delegate()``),
+``DeviceCredentials`` (a person signed in with ``kaskada login``: a refresh token),
+``FederatedCredentials`` (a CI job's OIDC token, exchanged) and ``CommandCredentials``
+(a ``secret_command`` profile: the program runs when a token is needed). A session's
+settings name the kind (``SignIn``, plain values); ``tokens.credentials_for`` makes the
+class that ``tokens.KINDS`` gives for it. A new kind is one more subclass of
+``Credentials`` (``from_settings``, ``sharing_key``, ``_new_token``) and one more line
+of ``KINDS``.
 
 The package also holds the internals of this step (the keyring, stored secrets and
 their binding, the token exchange, the disk token cache, delegation). Its public
@@ -30,6 +36,10 @@ import importlib
 
 _PUBLIC = {
     "ClientSecretCredentials": "kaskada.credentials.tokens",
+    "CommandCredentials": "kaskada.credentials.command",
+    "DeviceCredentials": "kaskada.credentials.signin",
+    "FederatedCredentials": "kaskada.credentials.signin",
+    "SignIn": "kaskada.settings.values",
     "Credentials": "kaskada.credentials.tokens",
     "DelegatedCredentials": "kaskada.credentials.tokens",
     "Request": "kaskada.credentials.tokens",

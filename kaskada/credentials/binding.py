@@ -35,7 +35,7 @@ def binding_of(fields: Mapping[str, Any]) -> dict[str, Any]:
     is_secure = fields.get("is_secure")
     if is_secure is None:
         is_secure = not is_loopback(endpoint_host(endpoint))
-    return {  # in BOUND_FIELDS order
+    binding = {
         "client_id": fields.get("client_id"),
         "endpoint": endpoint,
         "is_secure": bool(is_secure),
@@ -43,16 +43,34 @@ def binding_of(fields: Mapping[str, Any]) -> dict[str, Any]:
         "audience": fields.get("audience"),
         "ca_bundle": fields.get("ca_bundle"),
     }
+    auth = fields.get("auth") or LATER_BOUND["auth"]
+    if auth != LATER_BOUND["auth"]:  # a client secret's entry stays as it was stored
+        issuer = fields.get("issuer")
+        binding.update(auth=auth, issuer=str(issuer).rstrip("/") if issuer else None)
+    return binding
+
+
+LATER_BOUND: Mapping[str, Any] = {"auth": "client_secret", "issuer": None}
+"""Bound fields added after entries were stored, with the value an entry without them
+was stored for: a client secret stored before ``auth`` existed stays usable, and a
+refresh token (stored with ``auth = "device"``) is never sent as a client secret."""
 
 
 def changed_fields(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """The bound fields whose value differs (a field missing from ``stored`` differs).
+    """The bound fields whose value differs (a field missing from ``stored`` differs,
+    but those of LATER_BOUND, which take the value they had before they existed).
 
-    ``current`` may hold more than BOUND_FIELDS (a device login's ``auth`` and
-    ``issuer``, which decide where its refresh token goes): those are compared too.
+    ``current`` may hold more than BOUND_FIELDS: those are compared too.
     """
-    names = list(BOUND_FIELDS) + [key for key in current if key not in BOUND_FIELDS]
-    return [key for key in names if key not in stored or stored[key] != current[key]]
+    names = list(dict.fromkeys([*BOUND_FIELDS, *current]))
+    changed = []
+    for key in names:
+        if key in LATER_BOUND:
+            if stored.get(key, LATER_BOUND[key]) != current.get(key, LATER_BOUND[key]):
+                changed.append(key)
+        elif key not in stored or key not in current or stored[key] != current[key]:
+            changed.append(key)
+    return changed
 
 
 def check(name: str, entry: Entry, fields: Mapping[str, Any], *,
@@ -77,7 +95,8 @@ def check(name: str, entry: Entry, fields: Mapping[str, Any], *,
     changed = changed_fields(entry.binding, current)
     if changed:
         details = ", ".join(
-            f"{field} was {entry.binding.get(field)!r}, is {current[field]!r}"
+            f"{field} was {entry.binding.get(field, LATER_BOUND.get(field))!r}, is "
+            f"{current.get(field, LATER_BOUND.get(field))!r}"
             for field in changed
         )
         raise SecretBindingError(

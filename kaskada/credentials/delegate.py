@@ -14,12 +14,11 @@ from kaskada import _clock
 from kaskada._errors import DelegationExpiredError
 from kaskada._secret import Secret
 from kaskada.credentials.tokens import (
-    ClientSecretCredentials,
     Credentials,
     DelegatedCredentials,
     utc_text,
 )
-from kaskada.settings.values import Settings, Sourced
+from kaskada.settings.values import Settings, SignIn, Sourced
 
 DELEGATED = "delegate()"
 
@@ -75,6 +74,7 @@ def settings_for(
         client_id=Sourced(client_id, where),
         client_secret=Sourced(None, where),
         token=Sourced(token, where),
+        auth=Sourced(SignIn("delegated"), where),
         endpoint=Sourced(endpoint, where),
         is_secure=Sourced(is_secure, where),
         exchange_endpoint=Sourced(None, where),
@@ -99,7 +99,7 @@ def handed_over(
             f"min_lifetime={min_lifetime!r} is not a number of seconds: pass e.g. 600, or None"
         )
     expires_at: float | None
-    if isinstance(tokens, ClientSecretCredentials):
+    if tokens.refreshable:
         found = tokens.token_for(float(min_lifetime or 0.0))
         token = found.access_token
         expires_at = _clock.to_wall(found.expires_at)

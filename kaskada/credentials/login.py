@@ -3,9 +3,10 @@
 
 ``start`` asks the server for a device code; ``wait`` polls at the server's interval
 (longer after ``slow_down``) until the person approves or denies at the verification
-page, or the code expires; the refresh token then goes to the profile's keyring entry
-(bound like a secret) and the access token to the token cache. ``logout`` revokes the
-refresh token at the server (RFC 7009) and deletes it.
+page, or the code expires; the refresh token then goes to the profile's store (the
+keyring, or the opted-in plain-text file; bound like a secret) and the access token to
+the token cache. ``logout`` revokes the refresh token at the server (RFC 7009) and
+deletes it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from kaskada import _clock
 from kaskada._errors import AuthenticationError, ConfigError, KaskadaError
 from kaskada._secret import Secret, scrub
-from kaskada.credentials.signin import DEVICE_GRANT, DeviceLogin, _post, _token
+from kaskada.credentials.signin import DEVICE_GRANT, DeviceCredentials, _post, _token
 from kaskada.settings.values import Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class Pending:
     token_url: str
     client_id: str
     settings: Settings
-    login: DeviceLogin
+    login: DeviceCredentials
 
     def block(self) -> str:
         """The lines a terminal shows: the address, the code and the complete address."""
@@ -70,15 +71,17 @@ class Pending:
         return "\n".join(lines)
 
 
-def _device(settings: Settings) -> DeviceLogin:
-    secret = settings.client_secret.value
-    if not isinstance(secret, DeviceLogin):
+def _device(settings: Settings) -> DeviceCredentials:
+    """The device-login credentials of ``settings`` (its refresh token's store checked)."""
+    if settings.auth.value.kind != "device":
         name = settings.profile.value or "NAME"
         raise ConfigError(
-            f"profile '{name}' does not sign in with a device login: write "
-            f"`auth = \"device\"` in its [profiles.{name}] table of the config file (and "
-            "client_id = a public client of the server, e.g. kaskada-cli)")
-    return secret
+            f"profile '{name}' does not sign in with a device login: `kaskada profile set "
+            f"{name} auth device` (with client_id a public client of the server, e.g. "
+            "kaskada-cli)")
+    login = DeviceCredentials.from_settings(settings)
+    login.store_of_token()  # env or command: refused before the person signs in
+    return login
 
 
 def start(settings: Settings, *, request: Any = None) -> Pending:
@@ -87,11 +90,9 @@ def start(settings: Settings, *, request: Any = None) -> Pending:
 
     request = request or post_form
     login = _device(settings)
-    url = settings.exchange_endpoint.value or ""
     timeout = settings.timeout.value
     ca_bundle = settings.ca_bundle.value
-    endpoints = login.endpoints(url, timeout=timeout, ca_bundle=ca_bundle,
-                                allow_insecure=settings.allow_insecure.value)
+    endpoints = login.endpoints(allow_insecure=settings.allow_insecure.value)
     where = endpoints.get("device_authorization_endpoint")
     if not where:
         raise ConfigError(f"the server of profile '{settings.profile.value}' names no device "
@@ -276,10 +277,7 @@ def logout(settings: Settings, *, request: Any = None, local: bool = False) -> b
              f"back, or `kaskada logout --profile {name} --local` to forget it here anyway "
              "(it then stays valid at the server until it expires)")
     try:
-        endpoints = login.endpoints(settings.exchange_endpoint.value or "",
-                                    timeout=settings.timeout.value,
-                                    ca_bundle=settings.ca_bundle.value,
-                                    allow_insecure=settings.allow_insecure.value)
+        endpoints = login.endpoints(allow_insecure=settings.allow_insecure.value)
         where = endpoints.get("revocation_endpoint")
         if where:
             status, document = _post(

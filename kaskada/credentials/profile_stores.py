@@ -43,6 +43,7 @@ from kaskada._secret import Secret, scrub
 from kaskada.config import file as _config
 from kaskada.config import paths as _paths
 from kaskada.credentials import keyring as _keyring
+from kaskada.credentials.access_token import Token, refresh_margin
 from kaskada.credentials.keyring import Entry
 from kaskada.settings import env as _env
 
@@ -152,8 +153,8 @@ class CommandStore(SecretStore):
         if isinstance(output, CommandToken):
             raise IncompleteCredentialsError(
                 f"{self.describe()} (secret_command of profile {self.profile!r}) printed an "
-                "access token, not a client secret: it is used as a token when the profile is "
-                "resolved, not as a secret here"
+                "access token, not a client secret: the profile's credentials use it as a "
+                "token, not as a secret here"
             )
         return Entry(output, None)
 
@@ -458,52 +459,16 @@ class CommandToken(Secret):
         # A far expiry (year 9999) is held to a day: the command runs again then.
         return cls(token.strip(), min(expires_at, now + LONGEST_TOKEN), store)
 
-    def fresh(self) -> CommandToken:
-        """This token while it has more than a few seconds left, else a new one."""
-        if _clock.get().time() < self.expires_at - EXPIRY_MARGIN:
-            return self
-        output = self.store.run()
-        if not isinstance(output, CommandToken):
-            raise IncompleteCredentialsError(
-                f"{self.store.describe()} printed a token before and a plain secret now; "
-                "it must print the same kind every time"
-            )
-        return output
-
-
-class RefreshingCommandToken(Secret):
-    """The token of a ``secret_command`` profile: revealing it runs the command again
-    once the token it printed last has expired."""
-
-    __slots__ = ("_current",)
-    _current: list[CommandToken]
-
-    def __init__(self, first: CommandToken) -> None:
-        super().__init__("")
-        object.__setattr__(self, "_current", [first])
-
-    def reveal(self) -> str:
-        current = self._current[0].fresh()
-        self._current[0] = current
-        return current.reveal()
-
-    def known(self) -> str | None:
-        return self._current[0].reveal()
-
-    def fingerprint(self) -> str:
-        return self._current[0].fingerprint()
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __len__(self) -> int:
-        return len(self._current[0])
-
-    def __hash__(self) -> int:
-        return hash(("RefreshingCommandToken", id(self)))
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
+    def as_token(self) -> Token:
+        """The access token with its expiry, as the credentials keep one (refreshed, i.e.
+        the program run again, when less than min(60 s, half its lifetime) remains)."""
+        clock = _clock.get()
+        left = self.expires_at - clock.time()
+        now = clock.monotonic()
+        return Token(
+            access_token=Secret(self.reveal()), token_type="Bearer", lifetime=left,
+            refresh_at=now + left - refresh_margin(left), expires_at=now + left,
+        )  # fmt: skip
 
 
 def secrets_dir() -> Path:

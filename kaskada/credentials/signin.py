@@ -1,16 +1,18 @@
 """Signing in without a stored client secret: ``auth = "device"`` and ``auth = "federated"``.
 
-Each kind is a ``GrantSecret``: it stands where a profile's client secret would, so the
-session, the token cache on disk, ``exec``/``env`` and ``delegate()`` work unchanged, but
-it is never sent as a secret. ``TokenSource`` asks it for a token (``exchange``):
+Each kind is one ``Credentials`` class (``credentials.tokens``), made from the plain
+``SignIn`` value of the settings, so the session, the token cache on disk,
+``exec``/``env`` and ``delegate()`` work unchanged:
 
-- ``DeviceLogin`` spends the profile's refresh token (from ``kaskada login``, RFC 8628)
-  with the ``refresh_token`` grant. The refresh token lives in the profile's keyring
-  entry, bound like a secret. The server rotates it at each use, so one process at a
-  time refreshes (a file lock per profile) and re-reads the stored token once it holds
-  the lock: several processes sharing a profile never spend the same token twice.
-- ``Federated`` reads a subject token (a file re-read at every exchange, a variable, or
-  GitHub Actions' OIDC request) and exchanges it (RFC 8693). No secret exists.
+- ``DeviceCredentials`` spends the profile's refresh token (from ``kaskada login``,
+  RFC 8628) with the ``refresh_token`` grant. The refresh token lives in the profile's
+  store (the keyring, or the opted-in plain-text file), bound like a secret. The server
+  rotates it at each use, so one process at a time refreshes (a file lock per profile)
+  and re-reads the stored token once it holds the lock: several processes sharing a
+  profile never spend the same token twice.
+- ``FederatedCredentials`` reads a subject token (a file re-read at every exchange, a
+  variable, or GitHub Actions' OIDC request) and exchanges it (RFC 8693). No secret
+  exists.
 
 Discovery: a profile may give ``issuer``; its RFC 8414 metadata names the endpoints,
 and its ``issuer`` must be the one asked for.
@@ -23,9 +25,9 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from kaskada import _clock
@@ -39,88 +41,94 @@ from kaskada._errors import (
 from kaskada._secret import Secret, scrub
 from kaskada.config import paths as _paths
 from kaskada.credentials.access_token import Token
+from kaskada.credentials.tokens import Credentials, Request, exchange_key, post_form
 from kaskada.settings.hostport import is_loopback
+
+if TYPE_CHECKING:
+    from kaskada.credentials.profile_stores import SecretStore
+    from kaskada.credentials.token_cache import Entry
+    from kaskada.settings.values import Settings, SignIn
 
 log = logging.getLogger(__name__)
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
-KINDS = ("client_secret", "device", "federated")
 METADATA_PATH = "/.well-known/oauth-authorization-server"
-SIGNIN_KEYS = (
-    "auth", "issuer", "subject_token_file", "subject_token_env", "subject_token_source",
-)
-"""Profile keys of these kinds (kept in the profile file beside the usual ones)."""
 LOCK_TIMEOUT = 120.0
 
 
-def profile_kind(extra: Mapping[str, Any]) -> str:
-    kind = extra.get("auth", "client_secret")
-    if kind not in KINDS:
-        raise ConfigError(f"auth = {str(kind)[:40]!r} is not a kind of sign-in: use one of "
-                          f"{', '.join(KINDS)}")
-    return str(kind)
+class GrantCredentials(Credentials):
+    """A kind that signs in without a client secret: a grant of its own at the token
+    endpoint (named by the profile, or by its issuer's metadata); the token it buys is
+    shared with other processes through the token cache on disk."""
 
-
-class GrantSecret(Secret):
-    """A kind's stand-in for a client secret: never revealed, never sent."""
-
-    __slots__ = ("_extra", "_fields", "_name")
     kind = "?"
-    _name: str
-    _fields: Mapping[str, Any]
-    _extra: Mapping[str, Any]
 
-    def __init__(self, name: str, fields: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_value", "")
-        object.__setattr__(self, "_name", name)
-        object.__setattr__(self, "_fields", dict(fields))
-        object.__setattr__(self, "_extra", dict(extra))
+    def __init__(
+        self,
+        sign_in: SignIn,
+        url: str,
+        client_id: str,
+        audience: str | None,
+        *,
+        timeout: float,
+        ca_bundle: str | None,
+        disk: Entry | None = None,
+        request: Request = post_form,
+    ) -> None:
+        super().__init__(request=request)
+        self.sign_in = sign_in
+        self.name = sign_in.profile or "NAME"
+        self.url = url
+        self.client_id = client_id
+        self._fields: dict[str, Any] = dict(sign_in.bound_to)  # the profile's own fields
+        self._audience = audience
+        self._timeout = timeout
+        self._ca_bundle = ca_bundle
+        self._disk = disk
 
-    def reveal(self) -> str:
-        raise IncompleteCredentialsError(
-            f"profile '{self._name}' signs in with auth = {self.kind!r}: it has no client secret")
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, disk: Entry | None = None, request: Request = post_form
+    ) -> Self:
+        return cls(
+            settings.auth.value, settings.exchange_endpoint.value or "",
+            settings.client_id.value or "", settings.audience.value,
+            timeout=settings.timeout.value, ca_bundle=settings.ca_bundle.value, disk=disk,
+            request=request,
+        )  # fmt: skip
 
-    def known(self) -> str | None:
-        return None
-
-    def fingerprint(self) -> str:
-        import hashlib
-
-        return hashlib.sha256(
-            f"{self.kind}\0{_paths.keyring_service()}\0{self._name}".encode()).hexdigest()
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, GrantSecret) and other.fingerprint() == self.fingerprint()
-
-    def __hash__(self) -> int:
-        return hash(("GrantSecret", self.fingerprint()))
-
-    def __len__(self) -> int:
-        return 0
+    @classmethod
+    def sharing_key(cls, settings: Settings, disk: Entry | None, request: Request) -> Hashable:
+        return (exchange_key(settings, disk, request), settings.auth.value)
 
     def describe(self) -> str:
-        return f"{self.kind} sign-in (profile '{self._name}')"
+        return f"the {self.kind} sign-in of profile '{self.name}'"
 
-    def endpoints(self, url: str, *, timeout: float, ca_bundle: str | None,
-                  allow_insecure: bool | None = None) -> dict[str, str]:
+    def endpoints(self, *, allow_insecure: bool | None = None) -> dict[str, str]:
         """token/device/revocation endpoints: the profile's, else the issuer's metadata
         (whose URLs obey the TLS rule of a profile's own endpoints, checked here)."""
-        issuer = self._extra.get("issuer")
+        issuer = self.sign_in.issuer
         if issuer and not self._fields.get("exchange_endpoint"):
-            return discover(str(issuer), timeout=timeout, ca_bundle=ca_bundle,
+            return discover(issuer, timeout=self._timeout, ca_bundle=self._ca_bundle,
                             allow_insecure=allow_insecure)
+        url = self.url
         base = url.split("/oauth/", 1)[0] if "/oauth/" in url else url.rstrip("/")
         return {"token_endpoint": url,
                 "device_authorization_endpoint": base + "/oauth/device_authorization",
                 "revocation_endpoint": base + "/oauth/revoke"}
 
-    def exchange(self, url: str, client_id: str, audience: str | None, *, timeout: float,
-                 ca_bundle: str | None, request: Any) -> Token:
+    def _new_token(self, request: Request, stale: Secret | None) -> Token:
+        def grant_now() -> Token:
+            return self._grant(request)
+
+        if self._disk is not None:  # another process may hold one; else one grant for all
+            return self._disk.fetch(grant_now, stale)
+        return grant_now()
+
+    def _grant(self, request: Request) -> Token:
+        """A new token from this kind's own grant."""
         raise NotImplementedError
 
 
@@ -293,10 +301,10 @@ def _lock(name: str) -> Iterator[None]:
         lock.release()
 
 
-class DeviceLogin(GrantSecret):
-    """A person signed in with ``kaskada login``; the refresh token is in the keyring."""
+class DeviceCredentials(GrantCredentials):
+    """A person signed in with ``kaskada login``; the refresh token is in the profile's
+    store (the keyring, or the opted-in plain-text file), bound like a secret."""
 
-    __slots__ = ()
     kind = "device"
 
     def binding(self) -> dict[str, Any]:
@@ -304,122 +312,123 @@ class DeviceLogin(GrantSecret):
         and the ``issuer`` (its metadata names the token and revocation endpoints)."""
         from kaskada.credentials.binding import binding_of
 
-        issuer = self._extra.get("issuer")
-        return {**binding_of(self._fields), "auth": self.kind,
-                "issuer": str(issuer).rstrip("/") if issuer else None}
+        return binding_of(self._fields)
+
+    def store_of_token(self) -> SecretStore:
+        """Where the refresh token lives: the profile's store (keyring or file; a profile
+        file refuses env and command stores for a device login)."""
+        from kaskada.credentials import profile_stores
+
+        store = profile_stores.store_for(self.name, self._fields)
+        if not store.bound:
+            raise ConfigError(
+                f"profile '{self.name}' signs in with auth = 'device', whose refresh token "
+                f"rotates, and {store.describe()} cannot be written back: keep it in the "
+                f"keyring (`kaskada profile unset {self.name} secret_store`)")
+        return store
 
     def stored(self) -> Secret | None:
         from kaskada.credentials import binding as _binding
-        from kaskada.credentials import keyring as _keyring
 
-        entry = _keyring.get_entry(self._name)
+        entry = self.store_of_token().read()
         if entry is None:
             return None
-        _binding.check(self._name, entry, self._fields, bound=self.binding(),
-                       fix=f"sign in again with `kaskada login --profile {self._name}`")
+        _binding.check(self.name, entry, self._fields, bound=self.binding(),
+                       fix=f"sign in again with `kaskada login --profile {self.name}`")
         return entry.secret
 
     def store(self, refresh_token: str) -> None:
-        from kaskada.credentials import keyring as _keyring
-
-        _keyring.set_secret(self._name, Secret(refresh_token), self.binding())
+        self.store_of_token().write(Secret(refresh_token), self.binding())
 
     def forget(self) -> bool:
-        from kaskada.credentials import keyring as _keyring
+        return self.store_of_token().delete()
 
-        return _keyring.delete_secret(self._name)
-
-    def exchange(self, url: str, client_id: str, audience: str | None, *, timeout: float,
-                 ca_bundle: str | None, request: Any) -> Token:
-        with _lock(self._name):
+    def _grant(self, request: Request) -> Token:
+        name = self.name
+        with _lock(name):
             refresh = self.stored()
             if refresh is None:
                 raise IncompleteCredentialsError(
-                    f"profile '{self._name}' is not signed in: run `kaskada login --profile "
-                    f"{self._name}`")
-            token_url = self.endpoints(url, timeout=timeout, ca_bundle=ca_bundle)[
-                "token_endpoint"]
-            log.debug("refreshing the device login of profile %s", self._name)
+                    f"profile '{name}' is not signed in: run `kaskada login --profile {name}`")
+            token_url = self.endpoints()["token_endpoint"]
+            log.debug("refreshing the device login of profile %s", name)
             status, document = _post(request, token_url, {
-                "grant_type": "refresh_token", "client_id": client_id,
-                "refresh_token": refresh.reveal()}, timeout, ca_bundle)
+                "grant_type": "refresh_token", "client_id": self.client_id,
+                "refresh_token": refresh.reveal()}, self._timeout, self._ca_bundle)
             if status == 400 and document.get("error") == "invalid_grant":
                 self.forget()
                 raise AuthenticationError(
-                    f"the sign-in of profile '{self._name}' has ended (the server refused its "
-                    f"refresh token): run `kaskada login --profile {self._name}`")
+                    f"the sign-in of profile '{name}' has ended (the server refused its "
+                    f"refresh token): run `kaskada login --profile {name}`")
             token = _token(status, document, token_url, refresh.reveal(), fix=(
-                f"check the client id, or sign in again with `kaskada login --profile "
-                f"{self._name}`"))
+                f"check the client id, or sign in again with `kaskada login --profile {name}`"))
             rotated = document.get("refresh_token")
             if isinstance(rotated, str) and rotated:
-                self.store(rotated)  # replaces the old one in one keyring write
+                self.store(rotated)  # replaces the old one in one write
             return token
 
 
-class Federated(GrantSecret):
+class FederatedCredentials(GrantCredentials):
     """A CI or cluster identity: an OIDC token exchanged at every sign-in (RFC 8693)."""
 
-    __slots__ = ()
     kind = "federated"
 
     def source(self) -> str:
-        extra = self._extra
-        if extra.get("subject_token_file"):
-            return f"file {extra['subject_token_file']}"
-        if extra.get("subject_token_env"):
-            return f"variable {extra['subject_token_env']}"
+        kind, where = self.sign_in.subject_token or ("github_actions", "")
+        if kind == "file":
+            return f"file {where}"
+        if kind == "env":
+            return f"variable {where}"
         return "GitHub Actions' OIDC request"
 
     def describe(self) -> str:
-        return f"federated sign-in (profile '{self._name}', subject token from {self.source()})"
+        return (f"the federated sign-in of profile '{self.name}' (subject token from "
+                f"{self.source()})")
 
-    def subject_token(self, audience: str | None, *, timeout: float) -> str:
+    def subject_token(self) -> str:
         """The subject token, from a trusted config only, and only if it is a JWT."""
-        _refuse_untrusted_config(self._name, self.source())
-        value = self._read_subject_token(audience, timeout=timeout)
+        _refuse_untrusted_config(self.name, self.source())
+        value = self._read_subject_token()
         if not _JWT.fullmatch(value):
             raise IncompleteCredentialsError(
-                f"the subject token of profile '{self._name}' (read from {self.source()}) is "
+                f"the subject token of profile '{self.name}' (read from {self.source()}) is "
                 "not a JWT (three base64url parts joined by dots), so it is not sent: check "
                 "where the profile reads it")
         return value
 
-    def _read_subject_token(self, audience: str | None, *, timeout: float) -> str:
-        extra = self._extra
-        if extra.get("subject_token_file"):
-            path = Path(str(extra["subject_token_file"])).expanduser()
+    def _read_subject_token(self) -> str:
+        kind, where = self.sign_in.subject_token or ("github_actions", "")
+        if kind == "file":
+            path = Path(where).expanduser()
             try:
                 value = path.read_text(encoding="utf-8").strip()
             except OSError as error:
                 raise IncompleteCredentialsError(
-                    f"cannot read the subject token of profile '{self._name}' from {path} "
+                    f"cannot read the subject token of profile '{self.name}' from {path} "
                     f"({error.strerror}): check subject_token_file") from None
             if not value:
                 raise IncompleteCredentialsError(
-                    f"the subject token file {path} of profile '{self._name}' is empty")
+                    f"the subject token file {path} of profile '{self.name}' is empty")
             return value
-        if extra.get("subject_token_env"):
-            variable = str(extra["subject_token_env"])
-            value = os.environ.get(variable, "").strip()
+        if kind == "env":
+            value = os.environ.get(where, "").strip()
             if not value:
                 raise IncompleteCredentialsError(
-                    f"the variable {variable} (the subject token of profile '{self._name}') "
+                    f"the variable {where} (the subject token of profile '{self.name}') "
                     "is unset or empty")
             return value
-        return github_actions_token(audience, timeout=timeout)
+        return github_actions_token(self._audience, timeout=self._timeout)
 
-    def exchange(self, url: str, client_id: str, audience: str | None, *, timeout: float,
-                 ca_bundle: str | None, request: Any) -> Token:
-        subject = self.subject_token(audience, timeout=timeout)
-        token_url = self.endpoints(url, timeout=timeout, ca_bundle=ca_bundle)["token_endpoint"]
+    def _grant(self, request: Request) -> Token:
+        subject = self.subject_token()
+        token_url = self.endpoints()["token_endpoint"]
         form = {"grant_type": EXCHANGE_GRANT, "subject_token": subject,
-                "subject_token_type": JWT_TYPE, "client_id": client_id}
-        status, document = _post(request, token_url, form, timeout, ca_bundle)
+                "subject_token_type": JWT_TYPE, "client_id": self.client_id}
+        status, document = _post(request, token_url, form, self._timeout, self._ca_bundle)
         if status == 400 and document.get("error") == "invalid_grant":
             raise AuthenticationError(
                 f"the token endpoint {token_url} refused the subject token of profile "
-                f"'{self._name}' (read from {self.source()}): it may have expired, or the "
+                f"'{self.name}' (read from {self.source()}): it may have expired, or the "
                 "server does not trust its issuer, audience or subject")
         return _token(status, document, token_url, subject, fix=(
             f"check the client id and the subject token (read from {self.source()}), and that "
@@ -491,14 +500,3 @@ def github_actions_token(audience: str | None, *, timeout: float) -> str:
     if not isinstance(value, str) or not value:
         raise AuthenticationError(f"GitHub Actions' OIDC request ({ACTIONS_URL}) gave no token")
     return value
-
-
-def grant_secret(name: str, fields: Mapping[str, Any], extra: Mapping[str, Any]) -> (
-        GrantSecret | None):
-    """The stand-in secret of a device or federated profile; None for client secrets."""
-    kind = profile_kind(extra)
-    if kind == "device":
-        return DeviceLogin(name, fields, extra)
-    if kind == "federated":
-        return Federated(name, fields, extra)
-    return None

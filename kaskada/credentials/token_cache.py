@@ -47,7 +47,7 @@ from kaskada.settings import defaults as _defaults
 from kaskada.settings import env as _env
 from kaskada.settings import parse as _values
 from kaskada.settings import values as _settings
-from kaskada.settings.values import Settings, StoredSecret
+from kaskada.settings.values import Settings, SignIn, StoredSecret
 
 log = logging.getLogger(__name__)
 
@@ -376,15 +376,21 @@ def for_settings(settings: Settings) -> Entry | None:
     client_id = settings.client_id.value
     url = settings.exchange_endpoint.value
     secret = settings.client_secret.value
-    if client_id is None or url is None or secret is None:
+    # A profile's StoredSecret fingerprints where it is stored (service, profile, client
+    # id), reading nothing; an explicit secret, its value; a device, federated or command
+    # sign-in, who signs in (SignIn.fingerprint). Either way a profile or a secret that
+    # never signed in cannot borrow another one's token (same client id).
+    if secret is not None:
+        secret_hash = secret.fingerprint()
+    elif settings.auth.value.kind in ("device", "federated", "command"):
+        secret_hash = settings.auth.value.fingerprint()
+    else:
+        return None
+    if client_id is None or url is None:
         return None
     name = settings.profile.value
     if name is not None and not _profile_allows(name):
         return None
-    # A profile's StoredSecret fingerprints where it is stored (service, profile, client
-    # id), reading nothing; an explicit secret, its value. Either way a profile or a
-    # secret that never signed in cannot borrow another one's token (same client id).
-    secret_hash = secret.fingerprint()
     key = entry_key(
         url,
         client_id,
@@ -438,10 +444,20 @@ def profile_key(name: str, table: Mapping[str, Any] | None) -> str | None:
         settings.endpoint.value,
         settings.is_secure.value,
         settings.ca_bundle.value,
-        StoredSecret(
-            name, client_id, _paths.keyring_service(), tuple(profile.fields().items())
-        ).fingerprint(),
+        _who_signs_in(profile, client_id),
     )
+
+
+def _who_signs_in(profile: _config.Profile, client_id: str) -> str:
+    """The fingerprint resolution gives a profile's sign-in (see ``for_settings``)."""
+    own = tuple(profile.fields().items())
+    service = _paths.keyring_service()
+    if profile.auth in ("device", "federated"):
+        return SignIn(profile.auth, profile.name, service).fingerprint()
+    if profile.secret_command and _config.store_of(profile.fields()) == "command":
+        return SignIn("command", profile.name, service, None, None, profile.secret_command,
+                      own).fingerprint()
+    return StoredSecret(profile.name, client_id, service, own).fingerprint()
 
 
 def forget_profile(name: str, table: Mapping[str, Any] | None = None) -> int:

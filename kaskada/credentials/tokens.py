@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kaskada import _clock, _fork
@@ -411,7 +411,23 @@ class Credentials:
         self._token: Token | None = None
         self._lock = threading.Lock()
         self._flights: dict[Any, Any] = {}  # (loop, step) -> its future, for aget()
-        _live.add(self)
+        SHARED.track(self)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, disk: Entry | None = None, request: Request = post_form
+    ) -> Credentials:
+        """The credentials of resolved settings of this kind (``disk``: the token cache's
+        entry for them, None when caching is off)."""
+        raise NotImplementedError
+
+    @classmethod
+    def sharing_key(
+        cls, settings: Settings, disk: Entry | None, request: Request
+    ) -> Hashable | None:
+        """What the credentials of these settings depend on: sessions whose settings give
+        the same key share one object (and its token; see ``SHARED``). None: not shared."""
+        return None
 
     @property
     def token(self) -> Secret | None:
@@ -469,6 +485,29 @@ class Credentials:
         if token is None:  # pragma: no cover - get() always leaves one
             raise AuthenticationError("no token")
         return token
+
+    def token_for(self, min_lifetime: float) -> Token:
+        """A token with at least ``min_lifetime`` seconds left (for delegate()).
+
+        Refreshes when the cached one has less; AuthenticationError when even a
+        fresh token from this endpoint does not live that long.
+        """
+        self.get()
+        token = self._token
+        if token is None or token.expires_at - _clock.get().monotonic() < min_lifetime:
+            with self._lock:
+                token = self._refresh_locked(stale=token.access_token if token else None)
+        if token.lifetime < min_lifetime:
+            raise AuthenticationError(
+                f"{self.describe()} issues tokens that live {token.lifetime:g} s, less than "
+                f"min_lifetime={min_lifetime:g}: ask for a shorter min_lifetime, or delegate "
+                "again when the work outlives the token"
+            )
+        return token
+
+    def describe(self) -> str:
+        """Who issues this kind's tokens, for messages."""
+        return "the credentials"
 
     def invalidate(self, rejected: Secret) -> Secret:
         """The API refused ``rejected``: get a new token unless another caller already did."""
@@ -528,21 +567,42 @@ class ClientSecretCredentials(Credentials):
         self._timeout = timeout
         self._ca_bundle = ca_bundle
 
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, disk: Entry | None = None, request: Request = post_form
+    ) -> ClientSecretCredentials:
+        client_id, url = settings.client_id.value, settings.exchange_endpoint.value
+        secret = settings.client_secret.value
+        if client_id is None or secret is None or url is None:
+            # Resolution never builds such settings; a hand-made Settings might.
+            raise IncompleteCredentialsError(
+                f"settings from {settings.layer} have neither a token nor a client id, "
+                "secret and exchange endpoint: resolve them with kda.session(...)"
+            )
+        return cls(
+            url, client_id, secret, settings.audience.value, timeout=settings.timeout.value,
+            ca_bundle=settings.ca_bundle.value, disk=disk, request=request,
+        )  # fmt: skip
+
+    @classmethod
+    def sharing_key(cls, settings: Settings, disk: Entry | None, request: Request) -> Hashable:
+        """Everything the exchange depends on, ``timeout`` included (two sessions with
+        different timeouts each exchange with their own); the secret by its fingerprint."""
+        secret = settings.client_secret.value
+        return (
+            exchange_key(settings, disk, request),
+            None if secret is None else store_for(secret).fingerprint(),
+        )
+
+    def describe(self) -> str:
+        return f"the token endpoint {self.url} for client {self.client_id}"
+
     def _new_token(self, request: Request, stale: Secret | None) -> Token:
         def exchange_now() -> Token:
-            secret = self._store.get()
-            # A device or federated profile's stand-in (credentials.signin.GrantSecret)
-            # gets its own token; a client secret is exchanged here.
-            own_grant = getattr(secret, "exchange", None)
-            if own_grant is not None:
-                return own_grant(  # type: ignore[no-any-return]
-                    self.url, self.client_id, self._audience, timeout=self._timeout,
-                    ca_bundle=self._ca_bundle, request=request,
-                )  # fmt: skip
             return exchange(
                 self.url,
                 self.client_id,
-                secret,
+                self._store.get(),
                 audience=self._audience,
                 timeout=self._timeout,
                 ca_bundle=self._ca_bundle,
@@ -557,24 +617,13 @@ class ClientSecretCredentials(Credentials):
         known = self._store.known()
         return () if known is None else (known,)
 
-    def token_for(self, min_lifetime: float) -> Token:
-        """A token with at least ``min_lifetime`` seconds left (for delegate()).
 
-        Refreshes when the cached one has less; AuthenticationError when even a
-        fresh token from this endpoint does not live that long.
-        """
-        self.get()
-        token = self._token
-        if token is None or token.expires_at - _clock.get().monotonic() < min_lifetime:
-            with self._lock:
-                token = self._refresh_locked(stale=token.access_token if token else None)
-        if token.lifetime < min_lifetime:
-            raise AuthenticationError(
-                f"the token endpoint {self.url} issues tokens for client {self.client_id} that "
-                f"live {token.lifetime:g} s, less than min_lifetime={min_lifetime:g}: ask for a "
-                "shorter min_lifetime, or delegate again when the work outlives the token"
-            )
-        return token
+def exchange_key(settings: Settings, disk: Entry | None, request: Request) -> Hashable:
+    """The part of a sharing key every exchanging kind has: where and how it exchanges."""
+    return (
+        settings.exchange_endpoint.value, settings.client_id.value, settings.audience.value,
+        settings.ca_bundle.value, settings.timeout.value, disk and disk.key, request,
+    )  # fmt: skip
 
 
 class TokenCredentials(Credentials):
@@ -585,6 +634,15 @@ class TokenCredentials(Credentials):
     def __init__(self, token: Secret) -> None:
         super().__init__()
         self._fixed = token
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, disk: Entry | None = None, request: Request = post_form
+    ) -> TokenCredentials:
+        token = settings.token.value
+        if token is None:  # pragma: no cover - resolution gives kind "token" a token
+            raise IncompleteCredentialsError(f"settings from {settings.layer} have no token")
+        return cls(token)
 
     @property
     def token(self) -> Secret | None:
@@ -628,6 +686,15 @@ class DelegatedCredentials(TokenCredentials):
         self.expires_at = expires_at  # epoch seconds; None: unknown (a jwt= session)
         self.origin = origin
 
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, disk: Entry | None = None, request: Request = post_form
+    ) -> DelegatedCredentials:
+        token = settings.token.value
+        if token is None:  # pragma: no cover - a delegated session always has one
+            raise IncompleteCredentialsError(f"settings from {settings.layer} have no token")
+        return cls(token, None, settings.layer)
+
     def get(self) -> Secret:
         if self.expires_at is not None and _clock.get().time() >= self.expires_at:
             raise DelegationExpiredError(
@@ -652,87 +719,91 @@ def utc_text(epoch: float) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+KINDS: dict[str, tuple[str, str]] = {
+    "client_secret": (__name__, "ClientSecretCredentials"),
+    "token": (__name__, "TokenCredentials"),
+    "delegated": (__name__, "DelegatedCredentials"),
+    "device": ("kaskada.credentials.signin", "DeviceCredentials"),
+    "federated": ("kaskada.credentials.signin", "FederatedCredentials"),
+    "command": ("kaskada.credentials.command", "CommandCredentials"),
+}
+"""The class of each kind (``SignIn.kind`` of the settings): a new kind is one more class
+and one more line here. Loaded when first used, so a client-secret session never imports
+the device-login or command code."""
+
+
+def kind_class(kind: str) -> type[Credentials]:
+    """The Credentials class of a kind of sign-in."""
+    import importlib
+
+    try:
+        module, name = KINDS[kind]
+    except KeyError:
+        raise ConfigError(f"no credentials for sign-in kind {kind!r}") from None
+    found: type[Credentials] = getattr(importlib.import_module(module), name)
+    return found
+
+
 def credentials_for(
     settings: Settings, disk: Entry | None = None, request: Request = post_form
 ) -> Credentials:
-    """The credentials of resolved settings: one kind per shape of settings."""
-    if settings.token.value is not None:
-        return TokenCredentials(settings.token.value)
-    client_id = settings.client_id.value
-    secret = settings.client_secret.value
-    url = settings.exchange_endpoint.value
-    if client_id is None or secret is None or url is None:
-        # Resolution never builds such settings; a hand-made Settings might.
-        raise IncompleteCredentialsError(
-            f"settings from {settings.layer} have neither a token nor a client id, "
-            "secret and exchange endpoint: resolve them with kda.session(...)"
-        )
-    return token_source(
-        url,
-        client_id,
-        secret,
-        settings.audience.value,
-        timeout=settings.timeout.value,
-        ca_bundle=settings.ca_bundle.value,
-        disk=disk,
-        request=request,
-    )
+    """The credentials of resolved settings: the class their kind names, shared with every
+    session whose settings give the same sharing key (``SHARED``)."""
+    cls = kind_class(settings.auth.value.kind)
+    key = cls.sharing_key(settings, disk, request)
+    if key is None:
+        return cls.from_settings(settings, disk, request)
+    return SHARED.get((cls, key), lambda: cls.from_settings(settings, disk, request))
 
 
-_sources: dict[tuple[Any, ...], ClientSecretCredentials] = {}
-_sources_lock = threading.Lock()
-_live: weakref.WeakSet[Credentials] = weakref.WeakSet()  # every credentials, for the fork handler
+class _Shared:
+    """The one owner of credentials shared between sessions: sessions with the same
+    credentials (``_session._with_seams`` makes a new Session over the same settings,
+    ``kda.session(...)`` after the config file changed resolves equal settings again)
+    share one object, so one token and one refresh serve them all.
 
-
-def token_source(
-    url: str,
-    client_id: str,
-    secret: Secret | StoredSecret | SecretStore,
-    audience: str | None,
-    *,
-    timeout: float,
-    ca_bundle: str | None,
-    disk: Entry | None = None,
-    request: Request = post_form,
-) -> ClientSecretCredentials:
-    """The shared credentials for this client secret (one token per key).
-
-    The key holds everything the exchange depends on, ``timeout`` included: two
-    sessions with different timeouts each exchange with their own.
+    Keyed by (class, ``sharing_key``): each class says what its credentials depend on.
+    Invalidation rule: never stale -- a key holds everything its credentials were made
+    from, and each refreshes its own token by the token's expiry; a changed setting is
+    another key. ``clear()`` forgets them all (kaskada/_reset.py); after fork each
+    live credentials object gets a fresh lock.
     """
-    store = store_for(secret)
-    key = (
-        url, client_id, audience, store.fingerprint(), ca_bundle, timeout,
-        disk and disk.key, request,
-    )  # fmt: skip
-    source = _sources.get(key)
-    if source is None:
-        with _sources_lock:
-            source = _sources.get(key)
-            if source is None:
-                source = ClientSecretCredentials(
-                    url, client_id, store, audience, timeout=timeout, ca_bundle=ca_bundle,
-                    disk=disk, request=request,
-                )
-                _sources[key] = source
-    return source
+
+    def __init__(self) -> None:
+        self._by_key: dict[Hashable, Credentials] = {}
+        self._lock = threading.Lock()
+        self._live: weakref.WeakSet[Credentials] = weakref.WeakSet()  # for the fork handler
+
+    def get(self, key: Hashable, make: Callable[[], Credentials]) -> Credentials:
+        found = self._by_key.get(key)
+        if found is None:
+            with self._lock:
+                found = self._by_key.get(key)
+                if found is None:
+                    found = self._by_key[key] = make()
+        return found
+
+    def track(self, credentials: Credentials) -> None:
+        self._live.add(credentials)
+
+    def clear(self) -> None:
+        self._by_key.clear()
+
+    def after_fork_in_child(self) -> None:
+        """A lock held by another thread at fork time would never be released in the child.
+
+        Sessions keep their credentials, so each one gets a fresh lock (its cached
+        token stays valid: it is only a bearer string).
+        """
+        self._lock = threading.Lock()
+        for credentials in list(self._live):
+            credentials._lock = threading.Lock()
+
+
+SHARED = _Shared()
+_fork.in_child_after_fork(SHARED.after_fork_in_child)
 
 
 def clear_process_state() -> None:
     """Forget what this module keeps for the process (see kaskada/_reset.py)."""
-    _sources.clear()
-
-
-def _after_fork_in_child() -> None:
-    """A lock held by another thread at fork time would never be released in the child.
-
-    Sessions keep their credentials, so each one gets a fresh lock (its cached
-    token stays valid: it is only a bearer string).
-    """
-    global _sources_lock
-    _sources_lock = threading.Lock()
-    for source in list(_live):
-        source._lock = threading.Lock()
-
-
-_fork.in_child_after_fork(_after_fork_in_child)
+    SHARED.clear()

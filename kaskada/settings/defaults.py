@@ -24,7 +24,7 @@ from kaskada.settings.parse import (
     parse_timeout,
 )
 from kaskada.settings.schema import DEFAULT_ENDPOINT, DEFAULT_EXCHANGE_ENDPOINT, DEFAULT_TIMEOUT
-from kaskada.settings.values import BUILTIN, Settings, Sourced
+from kaskada.settings.values import BUILTIN, Settings, SignIn, Sourced
 
 
 def complete(
@@ -64,12 +64,18 @@ def complete(
     timeout: Sourced[float] = get("timeout", None)
     if timeout.value is None:
         timeout = env_timeout(env)
+    secret: Sourced[Any] = get("client_secret", None)
+    auth: Sourced[SignIn] | None = fields.get("auth")
+    if auth is None:  # the kind the layer's credentials imply, from where they came
+        kind = "token" if token.value is not None else "client_secret"
+        auth = Sourced(SignIn(kind), token.source if token.value is not None else secret.source)
     settings = Settings(
         layer=layer,
         profile=get("profile", None),
         client_id=get("client_id", None),
-        client_secret=get("client_secret", None),
+        client_secret=secret,
         token=token,
+        auth=auth,
         endpoint=endpoint,
         is_secure=is_secure,
         exchange_endpoint=exchange,

@@ -42,7 +42,14 @@ from kaskada.settings.parse import (
     profile_fields,
 )
 from kaskada.settings.schema import BY_NAME, ENV_CONNECTION
-from kaskada.settings.values import ARGUMENT, PROFILE_LAYER, Settings, Sourced, StoredSecret
+from kaskada.settings.values import (
+    ARGUMENT,
+    PROFILE_LAYER,
+    Settings,
+    SignIn,
+    Sourced,
+    StoredSecret,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,27 +84,20 @@ def _from_profile(
                 f"profile '{name}' has no client_id: add one with "
                 f"`kaskada profile set {name} client_id ID`"
             )
-        kind = None
-        if "auth" in profile.extra:
-            # Here: signin (json, its classes) is loaded only for a device or federated
-            # profile; a client-secret profile never needs it.
-            from kaskada.credentials import signin as _signin
-
-            kind = _signin.grant_secret(name, profile.fields(), profile.extra)
-        if kind is None and "issuer" in profile.extra:
+        kind = profile.auth or "client_secret"
+        if kind == "client_secret" and profile.issuer:
             raise ConfigError(
                 f"profile '{name}' gives issuer but signs in with a client secret, which "
-                "never reads an issuer's metadata: set exchange_endpoint instead, or write "
-                "auth = \"device\" or \"federated\" in its table")
-        if kind is not None and "client_secret" not in fields:  # device or federated
-            fields["client_secret"] = Sourced(kind, kind.describe())
-            issuer = profile.extra.get("issuer")
-            if isinstance(issuer, str) and issuer and "exchange_endpoint" not in fields:
+                "never reads an issuer's metadata: set exchange_endpoint instead, or "
+                f"`kaskada profile set {name} auth device` (or federated)")
+        if kind != "client_secret" and "client_secret" not in fields:  # device or federated
+            fields["auth"] = _sign_in(profile, kind)
+            if profile.issuer and "exchange_endpoint" not in fields:
                 # Names the issuer (cache key, explain); the kind reads the real token
                 # endpoint from the issuer's RFC 8414 metadata when it signs in.
                 fields["exchange_endpoint"] = Sourced(
-                    issuer, f"issuer of profile '{name}' (endpoints from its metadata)")
-        if "client_secret" not in fields:
+                    profile.issuer, f"issuer of profile '{name}' (endpoints from its metadata)")
+        if "client_secret" not in fields and "auth" not in fields:
             if "client_id" in overrides:
                 raise IncompleteCredentialsError(
                     f"client_id {client_id.value} was passed without its client_secret: pass "
@@ -109,6 +109,31 @@ def _from_profile(
     return complete(f"{PROFILE_LAYER}{name}' ({how})", fields, safe, env)
 
 
+def _sign_in(profile: _config.Profile, kind: str) -> Sourced[SignIn]:
+    """A device or federated profile's sign-in: what it needs, as plain values; its source
+    says where its token comes from."""
+    name = profile.name
+    own = profile.fields()
+    if kind == "device":
+        where = ("a plain-text file (insecure storage)" if _config.store_of(own) == "file"
+                 else "the keyring")
+        source = f"refresh token in {where} (profile '{name}')"
+        subject = None
+    else:
+        chosen = _config.subject_token_source_of(own)
+        subject = (chosen, str(own.get(f"subject_token_{chosen}", "")))
+        if chosen != "github_actions" and not subject[1]:
+            raise ConfigError(
+                f"profile '{name}' says subject_token_source = {chosen!r} but has no "
+                f"subject_token_{chosen}: `kaskada profile set {name} subject_token_{chosen} …`")
+        shown = {"file": f"file {subject[1]}", "env": f"variable {subject[1]}",
+                 "github_actions": "GitHub Actions' OIDC request"}[chosen]
+        source = f"subject token from {shown} (profile '{name}')"
+    issuer = profile.issuer.rstrip("/") if profile.issuer else None
+    value = SignIn(kind, name, keyring_service(), issuer, subject, None, tuple(own.items()))
+    return Sourced(value, source)
+
+
 def _profile_secret(
     name: str, client_id: str, own: Mapping[str, Any], fields: dict[str, Sourced[Any]]
 ) -> None:
@@ -116,14 +141,16 @@ def _profile_secret(
 
     A keyring, env or file secret is read on first use (a warm token cache needs no
     keyring), its binding checked then against the fields these settings were built
-    from. A ``secret_command`` runs now: its output decides whether the profile signs
-    in with a secret or with the token it printed (used until that token expires).
+    from. A ``secret_command`` runs when a token is needed, not here: its output decides
+    then whether it is a secret to exchange or a token (used until it expires).
     """
     # Where it is stored, not the secret (a plain value): read when a token must be
     # bought, its binding checked then against the fields these settings were built from.
     where = StoredSecret(name, client_id, keyring_service(), tuple(own.items()))
     if _config.store_of(own) == "keyring":
-        fields["client_secret"] = Sourced(where, f"keyring (profile '{name}')")
+        label = f"keyring (profile '{name}')"
+        fields["client_secret"] = Sourced(where, label)
+        fields["auth"] = Sourced(SignIn("client_secret", name), label)
         return
     from kaskada.credentials import (
         profile_stores as _secret_stores,  # subprocess and the store classes: only when used
@@ -132,13 +159,13 @@ def _profile_secret(
     store = _secret_stores.store_for(name, own)
     label = f"{store.describe().removeprefix('the ')} (profile '{name}')"
     if isinstance(store, _secret_stores.CommandStore):
-        output = store.run()
-        if isinstance(output, _secret_stores.CommandToken):
-            fields["token"] = Sourced(_secret_stores.RefreshingCommandToken(output), label)
-        else:
-            fields["client_secret"] = Sourced(output, label)
+        # Run when a token is needed (credentials CommandCredentials), never here.
+        sign_in = SignIn("command", name, keyring_service(), None, None, store.argv,
+                         tuple(own.items()))
+        fields["auth"] = Sourced(sign_in, f"{label}, run when a token is needed")
         return
     fields["client_secret"] = Sourced(where, label)
+    fields["auth"] = Sourced(SignIn("client_secret", name), label)
 
 
 # --- the layers -------------------------------------------------------------------

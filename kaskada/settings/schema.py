@@ -15,7 +15,9 @@ from typing import Any, Literal, NamedTuple
 
 from kaskada.settings import env as _env
 
-Kind = Literal["name", "text", "secret", "token", "bool", "seconds", "store", "argv"]
+Kind = Literal[
+    "name", "text", "secret", "token", "bool", "seconds", "store", "argv", "auth", "url", "source"
+]
 
 
 class Setting(NamedTuple):
@@ -34,6 +36,10 @@ class Setting(NamedTuple):
 DEFAULT_ENDPOINT = "localhost:50051"
 DEFAULT_EXCHANGE_ENDPOINT = "http://localhost:50052/oauth/token"
 DEFAULT_TIMEOUT = 30.0
+AUTH_KINDS = ("client_secret", "device", "federated")
+"""The values of ``auth`` in a profile: which kind signs in."""
+SUBJECT_TOKEN_SOURCES = ("file", "env", "github_actions")
+"""Where a federated profile reads its subject token (``subject_token_source``)."""
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("profile", None, _env.PROFILE, "name", None, False,
@@ -44,6 +50,9 @@ SETTINGS: tuple[Setting, ...] = (
             "its secret: an argument, a variable, or the profile's keyring entry"),
     Setting("token", None, _env.TOKEN, "token", None, False,
             "a pre-issued access token, used as is (jwt=)"),
+    Setting("auth", "auth", None, "auth", "client_secret", True,
+            "who signs in: client_secret, device (a person, `kaskada login`) or federated "
+            "(a CI job's OIDC token)"),
     Setting("endpoint", "endpoint", _env.API_ENDPOINT, "text", DEFAULT_ENDPOINT, True,
             "the gRPC API, host:port"),
     Setting("is_secure", "is_secure", _env.IS_SECURE, "bool", None, True,
@@ -67,6 +76,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("secret_command", "secret_command", None, "argv", None, False,
             "store command: the program and arguments that print the secret or a token",
             in_settings=False),
+    Setting("issuer", "issuer", None, "url", None, True,
+            "device or federated: the server whose RFC 8414 metadata names the endpoints",
+            in_settings=False),
+    Setting("subject_token_file", "subject_token_file", None, "text", None, False,
+            "federated: a file holding the subject token (re-read at every exchange)",
+            in_settings=False),
+    Setting("subject_token_env", "subject_token_env", None, "name", None, False,
+            "federated: the variable holding the subject token", in_settings=False),
+    Setting("subject_token_source", "subject_token_source", None, "source", None, False,
+            "federated: file, env or github_actions (default: what the keys above imply, "
+            "else GitHub Actions' OIDC request)", in_settings=False),
 )  # fmt: skip
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}

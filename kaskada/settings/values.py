@@ -56,6 +56,41 @@ class StoredSecret(NamedTuple):
         return MASK
 
 
+class SignIn(NamedTuple):
+    """Which kind signs in, and what it needs: plain values, read by nothing until the
+    credentials use them (as ``StoredSecret``).
+
+    ``kind`` picks the credentials class (``credentials.tokens.KINDS``): ``client_secret``,
+    ``token``, ``device``, ``federated`` or ``command`` (a ``secret_command`` profile,
+    whose program runs when a token is needed: its output is a secret or a token).
+    """
+
+    kind: str
+    profile: str | None = None
+    service: str | None = None  # the keyring service at resolution (where a refresh token is)
+    issuer: str | None = None  # device, federated: the server whose metadata names endpoints
+    subject_token: tuple[str, str] | None = None  # federated: (file|env|github_actions, where)
+    command: tuple[str, ...] | None = None  # command: the program and its arguments
+    bound_to: tuple[tuple[str, Any], ...] = ()  # the profile's fields (binding, store)
+
+    def fingerprint(self) -> str:
+        """Who signs in (not a secret): the token cache's key part, computed without a read.
+
+        A device or federated profile: its kind, keyring service and name (as before these
+        kinds were classes, so cached tokens stay valid); a command: its program and the
+        profile's client id.
+        """
+        if self.kind == "command":
+            client_id = dict(self.bound_to).get("client_id")
+            where = f"command\0{chr(0).join(self.command or ())}\0{self.profile}\0{client_id}"
+        else:
+            where = f"{self.kind}\0{self.service}\0{self.profile}"
+        return hashlib.sha256(where.encode()).hexdigest()
+
+    def __str__(self) -> str:
+        return self.kind
+
+
 class Settings(NamedTuple):
     """Everything one connection uses; every value carries its source.
 
@@ -67,6 +102,7 @@ class Settings(NamedTuple):
     client_id: Sourced[str | None]
     client_secret: Sourced[Secret | StoredSecret | None]  # where a stored one lives
     token: Sourced[Secret | None]
+    auth: Sourced[SignIn]  # which kind signs in; its source says where its token comes from
     endpoint: Sourced[str]
     is_secure: Sourced[bool]
     exchange_endpoint: Sourced[str | None]

@@ -14,7 +14,7 @@ from typing import Any
 from kaskada.cli._output import example
 from kaskada.cli.parsers import seconds, takes, verb
 from kaskada.settings.hostport import endpoint_message
-from kaskada.settings.schema import SETTINGS
+from kaskada.settings.schema import BY_NAME, SETTINGS
 
 _example = example
 
@@ -76,6 +76,14 @@ def _store_flags(parser: argparse.ArgumentParser) -> None:
                        help="keep the secret in a plain-text 0600 file (no keyring)")
 
 
+def _sign_in_flags(parser: argparse.ArgumentParser) -> None:
+    """Who signs in (default: a client secret), each flag's help from the one table."""
+    for key, metavar in (("auth", "KIND"), ("issuer", "URL"), ("subject_token_file", "FILE"),
+                         ("subject_token_env", "VAR"), ("subject_token_source", "SOURCE")):
+        setting = BY_NAME[key]
+        parser.add_argument("--" + key.replace("_", "-"), metavar=metavar, help=setting.help)
+
+
 def register(subparsers: Any) -> None:
     configure = subparsers.add_parser(
         "configure",
@@ -118,11 +126,15 @@ def register(subparsers: Any) -> None:
                      help="seconds per call, saved in the profile")
     add.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin")
     _store_flags(add)
+    _sign_in_flags(add)
     add.add_argument("--default", action="store_true", help="make it the default profile")
     add.add_argument("--force", action="store_true", help="replace an existing profile")
     _example(add, 'printf %s "$SECRET" | kaskada profile add prod --client-id ID '
              "--endpoint api.example.com:443 --exchange-endpoint "
-             "https://auth.example.com/oauth/token --secret-stdin")
+             "https://auth.example.com/oauth/token --secret-stdin",
+             "kaskada profile add me --auth device --client-id kaskada-cli",
+             "kaskada profile add ci --auth federated --client-id kaskada-cli "
+             "--subject-token-file /var/run/secrets/tokens/kaskada")
     takes(add, "json")
     add.set_defaults(handler=verb("kaskada.cli.profile", "_add"))
 
