@@ -107,3 +107,24 @@ def test_the_share_is_a_serve_option(tmp_path: Path, clock: ManualClock) -> None
     refused = kaskada("serve", "--max-device-codes-per-address", "0")
     assert refused.returncode == 2 and "--max-device-codes-per-address" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_the_client_says_to_wait_not_to_change_its_client_id(
+        tmp_path: Path, clock: ManualClock) -> None:
+    """A 429 from device authorization is the server's limit, not a wrong client id:
+    ``kaskada login`` says to try again later, with the server's own wait."""
+    import kaskada as kda
+    from kaskada._errors import TokenEndpointUnavailableError
+    from kaskada.credentials import login as device_login
+    from tests.oauth_helpers import device_profile
+
+    with start_server(db=tmp_path / "server.sqlite3", max_device_codes_per_address=1) as server:
+        device_profile(server)
+        settings = kda.session(profile="me").settings
+        device_login.start(settings)  # the address's one waiting code
+        with pytest.raises(TokenEndpointUnavailableError) as waiting:
+            device_login.start(settings)
+    message = str(waiting.value)
+    assert "asks to wait (HTTP 429 temporarily_unavailable" in message
+    assert f"try again in {DEVICE_CODE_TTL} s" in message and "again later" in message
+    assert "public client" not in message and "\n" not in message

@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaskada import _clock
-from kaskada._errors import AuthenticationError, ConfigError, KaskadaError
+from kaskada._errors import (
+    AuthenticationError,
+    ConfigError,
+    KaskadaError,
+    TokenEndpointUnavailableError,
+)
 from kaskada._secret import Secret, scrub
 from kaskada.credentials.signin import DEVICE_GRANT, DeviceCredentials, _post, _token
 from kaskada.settings.values import Settings
@@ -102,6 +107,12 @@ def start(settings: Settings, *, request: Any = None) -> Pending:
     if status != 200 or not isinstance(document.get("device_code"), str):
         error = str(document.get("error", f"HTTP {status}"))[:80]
         description = str(document.get("error_description", ""))[:300]
+        if status in (429, 503) or error == "temporarily_unavailable":
+            # Busy, or too many sign-ins from this address wait: not the client's fault.
+            raise TokenEndpointUnavailableError(
+                f"the device authorization endpoint {where} asks to wait (HTTP {status} "
+                f"{error}{': ' + description if description else ''}): try `kaskada login` "
+                "again later")
         raise AuthenticationError(
             f"the device authorization endpoint {where} refused client {client_id!r} "
             f"({error}{': ' + description if description else ''}): client_id must be a "
