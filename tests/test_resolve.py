@@ -577,3 +577,31 @@ def test_session_and_settings_refuse_pickling_and_explanations_do_not() -> None:
     copied = pickle.loads(pickle.dumps(made.explain()))
     assert copied == made.explain()
     assert CANARY.encode() not in pickle.dumps(made.explain())
+
+
+def test_a_new_keyring_service_resolves_a_kept_profile_session_again(
+    real_keyring: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KASKADA_KEYRING_SERVICE decides which keyring entry holds a profile's secret: a
+    session kept for the profile must not outlive a change of it (it used the secret
+    of the old service, and a missing secret under the new one went unnoticed)."""
+    from kaskada import profiles
+    from kaskada._errors import IncompleteCredentialsError
+
+    profiles.add("svc", client_id="id-svc", secret="secret-under-the-first-service",
+                 endpoint="localhost:50051", exchange_endpoint="http://localhost:50052/oauth/token")
+    first = kda.session(profile="svc")
+    assert kda.session(profile="svc") is first  # kept while nothing it read changed
+    monkeypatch.setenv("KASKADA_KEYRING_SERVICE", real_keyring + "-other")
+    with pytest.raises(IncompleteCredentialsError) as missing:
+        kda.session(profile="svc")  # no secret under the new service
+    assert "svc" in str(missing.value)
+    profiles.add("svc", client_id="id-svc", secret="secret-under-the-second-service",
+                 endpoint="localhost:50051", exchange_endpoint="http://localhost:50052/oauth/token",
+                 force=True)
+    second = kda.session(profile="svc")
+    assert second is not first
+    assert second.settings.client_secret.value != first.settings.client_secret.value
+    import keyring
+
+    keyring.delete_password(real_keyring + "-other", "svc")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from kaskada.settings import env as _env
@@ -34,5 +35,8 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir("kaskada", appauthor=False))
 
 
-def keyring_service() -> str:
-    return os.environ.get(_env.KEYRING_SERVICE) or "kaskada"
+def keyring_service(environ: Mapping[str, str | None] | None = None) -> str:
+    """The keyring service of every entry (``KASKADA_KEYRING_SERVICE``, else kaskada);
+    ``environ``: where resolution reads its variables, so a kept session knows it read it."""
+    found = (os.environ if environ is None else environ).get(_env.KEYRING_SERVICE)
+    return found or "kaskada"

@@ -4,7 +4,7 @@ The read side of the two stores, apart from ``_profiles`` (which writes them):
 a call that only needs a secret loads neither the TOML writer nor the profile
 lifecycle code.
 
-Secrets read from the keyring are cached per (profile, client id) and dropped
+Secrets read from the keyring are cached per (keyring service, profile, client id) and dropped
 as soon as the config file changes on disk: every kaskada write rewrites the
 file, so a secret rotated from another shell is picked up at the next call.
 """
@@ -17,13 +17,15 @@ from typing import Any
 
 from kaskada._secret import Secret
 from kaskada.config import file as _config
+from kaskada.config import paths as _paths
 from kaskada.credentials import binding as _binding
 from kaskada.credentials import profile_stores as _secret_stores
 from kaskada.credentials.keyring import Entry
 
 log = logging.getLogger(__name__)
 
-_secrets: dict[tuple[str, str], tuple[_config.ConfigFile, Entry]] = {}
+_secrets: dict[tuple[str, str, str], tuple[_config.ConfigFile, Entry]] = {}
+"""(keyring service, profile, client id) -> (the config file it was read under, the entry)."""
 
 
 def clear_process_state() -> None:
@@ -33,12 +35,13 @@ def clear_process_state() -> None:
 
 def forget(name: str) -> None:
     """Drop what this process has read for profile ``name`` (its profile was changed)."""
-    for key in [key for key in _secrets if key[0] == name]:
+    for key in [key for key in _secrets if key[1] == name]:
         del _secrets[key]
 
 
 def profile_entry(name: str, client_id: str) -> Entry | None:
-    """The stored entry (secret and binding) of a profile, cached per (name, client id).
+    """The stored entry (secret and binding) of a profile, cached per (keyring service,
+    name, client id).
 
     The cache entry is dropped when the config file changed on disk (``load()``
     then returns a new ConfigFile). ``None`` when the keyring holds no secret for
@@ -47,7 +50,8 @@ def profile_entry(name: str, client_id: str) -> Entry | None:
     """
     config = _config.load()
     _config.check_trusted()  # another account could have changed where the secret goes
-    cached = _secrets.get((name, client_id))
+    key = (_paths.keyring_service(), name, client_id)
+    cached = _secrets.get(key)
     if cached is not None:
         if cached[0] is config:
             return cached[1]
@@ -57,7 +61,7 @@ def profile_entry(name: str, client_id: str) -> Entry | None:
     store = _secret_stores.store_for(name, {} if profile is None else profile.fields())
     entry = store.read()
     if entry is not None and store.kind != "env":  # a variable is read again each time
-        _secrets[(name, client_id)] = (config, entry)
+        _secrets[key] = (config, entry)
     found = "found" if entry else "none"
     log.debug("secret of profile %r read from %s: %s", name, store.kind, found)
     return entry
@@ -65,7 +69,7 @@ def profile_entry(name: str, client_id: str) -> Entry | None:
 
 def cached_entry(name: str, client_id: str) -> Entry | None:
     """The entry this process has read for the profile, if any; no keyring I/O."""
-    cached = _secrets.get((name, client_id))
+    cached = _secrets.get((_paths.keyring_service(), name, client_id))
     return None if cached is None else cached[1]
 
 

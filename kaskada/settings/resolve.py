@@ -77,6 +77,7 @@ def _from_profile(
         raise ProfileNotFoundError(f"{error} (the name came from {how})") from None
     fields = profile_fields(profile, how)
     fields.update(overrides)
+    service = keyring_service(env)  # read through env: a kept session notices a change
     client_id = fields.get("client_id")
     if "token" not in fields:
         if client_id is None or not client_id.value:
@@ -91,7 +92,7 @@ def _from_profile(
                 "never reads an issuer's metadata: set exchange_endpoint instead, or "
                 f"`kaskada profile set {name} auth device` (or federated)")
         if kind != "client_secret" and "client_secret" not in fields:  # device or federated
-            fields["auth"] = _sign_in(profile, kind)
+            fields["auth"] = _sign_in(profile, kind, service)
             if profile.issuer and "exchange_endpoint" not in fields:
                 # Names the issuer (cache key, explain); the kind reads the real token
                 # endpoint from the issuer's RFC 8414 metadata when it signs in.
@@ -103,13 +104,13 @@ def _from_profile(
                     f"client_id {client_id.value} was passed without its client_secret: pass "
                     f"client_secret= too (the secret of profile '{name}' belongs to its own id)"
                 )
-            _profile_secret(name, client_id.value, profile.fields(), fields)
+            _profile_secret(name, client_id.value, profile.fields(), fields, service)
     # The secret is read (on a cold cache) by _session.RESOLVED, not here: on an
     # event loop the rest of resolution runs at once and only that read waits.
     return complete(f"{PROFILE_LAYER}{name}' ({how})", fields, safe, env)
 
 
-def _sign_in(profile: _config.Profile, kind: str) -> Sourced[SignIn]:
+def _sign_in(profile: _config.Profile, kind: str, service: str) -> Sourced[SignIn]:
     """A device or federated profile's sign-in: what it needs, as plain values; its source
     says where its token comes from."""
     name = profile.name
@@ -130,12 +131,13 @@ def _sign_in(profile: _config.Profile, kind: str) -> Sourced[SignIn]:
                  "github_actions": "GitHub Actions' OIDC request"}[chosen]
         source = f"subject token from {shown} (profile '{name}')"
     issuer = profile.issuer.rstrip("/") if profile.issuer else None
-    value = SignIn(kind, name, keyring_service(), issuer, subject, None, tuple(own.items()))
+    value = SignIn(kind, name, service, issuer, subject, None, tuple(own.items()))
     return Sourced(value, source)
 
 
 def _profile_secret(
-    name: str, client_id: str, own: Mapping[str, Any], fields: dict[str, Sourced[Any]]
+    name: str, client_id: str, own: Mapping[str, Any], fields: dict[str, Sourced[Any]],
+    service: str,
 ) -> None:
     """The profile's secret (or token) from its store, into ``fields``.
 
@@ -146,7 +148,7 @@ def _profile_secret(
     """
     # Where it is stored, not the secret (a plain value): read when a token must be
     # bought, its binding checked then against the fields these settings were built from.
-    where = StoredSecret(name, client_id, keyring_service(), tuple(own.items()))
+    where = StoredSecret(name, client_id, service, tuple(own.items()))
     if _config.store_of(own) == "keyring":
         label = f"keyring (profile '{name}')"
         fields["client_secret"] = Sourced(where, label)
@@ -160,7 +162,7 @@ def _profile_secret(
     label = f"{store.describe().removeprefix('the ')} (profile '{name}')"
     if isinstance(store, _secret_stores.CommandStore):
         # Run when a token is needed (credentials CommandCredentials), never here.
-        sign_in = SignIn("command", name, keyring_service(), None, None, store.argv,
+        sign_in = SignIn("command", name, service, None, None, store.argv,
                          tuple(own.items()))
         fields["auth"] = Sourced(sign_in, f"{label}, run when a token is needed")
         return
