@@ -207,12 +207,16 @@ def check_name(name: object) -> str:
     return validate_profile_name(name)
 
 
-def check_fields(fields: Mapping[str, Any], *, where: str = "profile") -> dict[str, Any]:
+def check_fields(
+    fields: Mapping[str, Any], *, where: str = "profile", partial: bool = False
+) -> dict[str, Any]:
     """``fields`` checked as the profiles file's reader checks them; None values dropped.
 
     ``ConfigError`` names ``where`` (a flag, a file) and the key: what ``add`` would
-    refuse, found before anything is asked or written."""
-    return _config.validate_fields(fields, where=where)
+    refuse, found before anything is asked or written. ``partial``: a few keys of a
+    profile (one flag), so the rules between keys (``auth`` and ``issuer``…) are left to
+    ``add``/``set_value``, which see the whole profile."""
+    return _config.validate_fields(fields, where=where, partial=partial)
 
 
 def toml_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -290,6 +294,16 @@ class SecretState:
     sent; False: stored but not sent (see ``problem``); None: nothing to judge."""
     problem: str | None = None
     """Why the state is unknown or the secret unusable, with the fix."""
+    holds: str = "secret"
+    """What the store keeps for this profile: ``secret`` (a client secret), ``refresh
+    token`` (``auth = device``, from ``kaskada login``) or ``nothing`` (``auth =
+    federated``: it reads a subject token, see ``source``)."""
+    source: str | None = None
+    """Where a value read only when needed comes from (a variable, a program, a subject
+    token's file, variable or request); None when kaskada stores it."""
+    present: bool | None = None
+    """Whether that source is there now (the variable set, the program on the PATH, the
+    file present); never its value. None: nothing to check."""
 
 
 def secret_state(name: str, fields: Mapping[str, Any] | None = None) -> SecretState:
@@ -303,18 +317,58 @@ def secret_state(name: str, fields: Mapping[str, Any] | None = None) -> SecretSt
         fields = get(name).fields()
     store = _store(name, fields)
     described = _described(store)
+    kind = fields.get("auth") or "client_secret"
+    if kind == "federated":
+        source, present = _subject_token_source(fields)
+        return SecretState(described, stored=None, usable=None, holds="nothing",
+                           source=source, present=present)
+    holds = "refresh token" if kind == "device" else "secret"
     if not store.bound:
-        return SecretState(described, stored=None, usable=None)
+        return SecretState(described, stored=None, usable=None, holds=holds,
+                           source=described.where, present=_source_present(store))
     try:
         entry = store.read()
         if entry is None:
-            return SecretState(described, stored=False, usable=None)
+            return SecretState(described, stored=False, usable=None, holds=holds)
         _binding.check(name, entry, fields)
     except SecretBindingError as error:
-        return SecretState(described, stored=True, usable=False, problem=str(error))
+        return SecretState(described, stored=True, usable=False, problem=str(error),
+                           holds=holds)
     except KaskadaError as error:
-        return SecretState(described, stored=None, usable=None, problem=str(error))
-    return SecretState(described, stored=True, usable=True)
+        return SecretState(described, stored=None, usable=None, problem=str(error),
+                           holds=holds)
+    return SecretState(described, stored=True, usable=True, holds=holds)
+
+
+def _source_present(store: SecretStore) -> bool | None:
+    """Whether a variable store's variable is set, a command store's program found."""
+    import os
+    import shutil
+
+    from kaskada.credentials import profile_stores as _stores
+
+    if isinstance(store, _stores.EnvStore):
+        return bool(os.environ.get(store.variable))
+    if isinstance(store, _stores.CommandStore):
+        return shutil.which(store.argv[0]) is not None
+    return None
+
+
+def _subject_token_source(fields: Mapping[str, Any]) -> tuple[str, bool]:
+    """Where a federated profile reads its subject token, and whether it is there now."""
+    import os
+
+    chosen = _config.subject_token_source_of(fields)
+    if chosen == "file":
+        path = str(fields.get("subject_token_file", ""))
+        return f"the file {path}", Path(path).expanduser().is_file()
+    if chosen == "env":
+        variable = str(fields.get("subject_token_env", ""))
+        return f"the environment variable {variable}", bool(os.environ.get(variable))
+    from kaskada.credentials.signin import ACTIONS_TOKEN, ACTIONS_URL
+
+    present = bool(os.environ.get(ACTIONS_URL)) and bool(os.environ.get(ACTIONS_TOKEN))
+    return "GitHub Actions' OIDC request", present
 
 
 def has_secret(name: str) -> bool:

@@ -168,11 +168,13 @@ def _show(args: argparse.Namespace) -> int:
     config = profiles.load()
     profile = profiles.get(_profile_name(args))
     state = profiles.secret_state(profile.name, profile.fields())
-    store, stored, usable, secret_note = state.store, state.stored, state.usable, state.problem
     row = _profile_row(profile, config.default_profile)
-    row["secret_store"] = store.kind
-    row["secret_stored"] = stored
-    row["secret_usable"] = usable
+    row["secret_store"] = state.store.kind
+    row["secret_stored"] = state.stored
+    row["secret_usable"] = state.usable
+    row["store_holds"] = state.holds
+    if state.source is not None:
+        row["read_from"], row["present_now"] = state.source, state.present
     if profile.extra:
         row["extra"] = dict(profile.extra)
     if args.json:
@@ -182,22 +184,42 @@ def _show(args: argparse.Namespace) -> int:
                     f"[{config.path}]"))
     for key, value in profile.fields().items():
         print(f"  {key} = {printable(_shown(value))}")
-    where = store.where
     for key, value in profile.extra.items():
         print(f"  {printable(key)} = {printable(_shown(value))}  "
               "(not a kaskada setting; kept as is)")
-    if not store.bound:
-        print(f"  secret: read from {printable(where)} when needed (store {store.kind}; "
-              "not checked here)")
-    elif stored is None:
-        print(f"  secret: unknown ({printable(secret_note)})")
-    elif not stored:
-        print(f"  secret: none stored in {printable(where)}")
-    elif usable:
-        print(f"  secret: stored in {printable(where)}, bound to these settings")
-    else:
-        print(f"  secret: stored in {printable(where)} but NOT usable: {printable(secret_note)}")
+    print("  " + printable(_secret_line(profile.name, state)))
     return 0
+
+
+def _secret_line(name: str, state: profiles.SecretState) -> str:
+    """What ``profile show`` says of the secret, refresh token or subject token."""
+    where, holds = state.store.where, state.holds
+    if state.source is not None:  # read when needed: only whether it is there now
+        what = "subject token" if holds == "nothing" else holds
+        kind = {"the environment variable": "variable", "the file": "file"}
+        noun = next((short for prefix, short in kind.items()
+                     if state.source.startswith(prefix)), "program")
+        if state.present:
+            now = {"variable": "set now", "file": "the file is there now",
+                   "program": "found now"}[noun]
+        elif state.source.startswith("GitHub"):
+            now = "its variables are not set here: it works inside a GitHub Actions job"
+        else:
+            now = {"variable": "NOT set in this environment", "file": "NO such file now",
+                   "program": "NOT found on the PATH"}[noun]
+        return f"{what}: read from {state.source} when needed ({now})"
+    login = f"`kaskada login --profile {name}`"
+    if state.stored is None:
+        return f"{holds}: unknown ({state.problem})"
+    if not state.stored:
+        if holds == "refresh token":
+            return f"refresh token: none in {where}: not signed in; sign in with {login}"
+        return f"secret: none stored in {where}"
+    if state.usable:
+        signed_in = " (signed in)" if holds == "refresh token" else ""
+        return f"{holds}: stored in {where}{signed_in}, bound to these settings"
+    fix = f"; sign in again with {login}" if holds == "refresh token" else ""
+    return f"{holds}: stored in {where} but NOT usable: {state.problem}{fix}"
 
 
 def _shown(value: Any) -> str:
@@ -308,7 +330,7 @@ def _store_value(key: str, value: Any, typed: str) -> Any:
     if not value or (isinstance(value, str) and not value.strip()):
         raise UsageError(f"{typed} needs a value, e.g. {typed} {example}")
     try:
-        return profiles.check_fields({key: value}, where=typed)[key]
+        return profiles.check_fields({key: value}, where=typed, partial=True)[key]
     except ConfigError as error:
         raise UsageError(str(error)) from None
 
@@ -392,8 +414,13 @@ def _change(args: argparse.Namespace, key: str, value: Any) -> int:
     note(f"profile {changed.name!r}: {key} {shown} (was {was})")
     if key == "secret_store" and changed.new == "file":
         where = profiles.plain_text_path(changed.name)
-        note(f"its secret will be kept in the plain-text file {where} (insecure storage); "
-             f"store it with `kaskada configure --profile {changed.name} --insecure-storage`")
+        if profiles.get(changed.name).auth == "device":
+            note(f"its refresh token will be kept in the plain-text file {where} (insecure "
+                 f"storage); sign in with `kaskada login --profile {changed.name}`")
+        else:
+            note(f"its secret will be kept in the plain-text file {where} (insecure storage); "
+                 f"store it with `kaskada configure --profile {changed.name} "
+                 "--insecure-storage`")
     if changed.secret_removed:
         again = (f"kaskada login --profile {changed.name}"
                  if profiles.get(changed.name).auth == "device"

@@ -21,8 +21,13 @@ def _profile_row(profile: Profile, default: str | None) -> dict[str, Any]:
 
 
 def secret_column(row: Mapping[str, Any]) -> str:
-    """Where the secret lives, in a few words (no store is read)."""
+    """Where the secret (a device login's refresh token) lives, in a few words; a
+    federated profile keeps none. No store is read."""
     store = row["secret_store"]
+    if row.get("auth") == "federated":
+        return "federated"
+    if row.get("auth") == "device":
+        return "device login" + (" (file)" if store == "file" else "")
     if store == "env":
         return f"env ${row.get('secret_env')}"
     if store == "file":

@@ -89,12 +89,14 @@ class ConfigFile(NamedTuple):
 
 
 def validate_fields(
-    fields: Mapping[str, Any], *, where: str, profile: str = "NAME"
+    fields: Mapping[str, Any], *, where: str, profile: str = "NAME", partial: bool = False
 ) -> dict[str, Any]:
     """The PROFILE_KEYS of ``fields`` type-checked; ConfigError naming ``where`` and the key.
 
     ``None`` values are dropped (not set). Keys outside the vocabulary are refused:
-    callers pass unknown file keys separately (``Profile.extra``).
+    callers pass unknown file keys separately (``Profile.extra``). ``partial``: some keys
+    of a profile (one typed flag, one ``profile set``), so the rules between keys wait
+    for the whole profile.
     """
     checked: dict[str, Any] = {}
     for key, value in fields.items():
@@ -105,8 +107,9 @@ def validate_fields(
             )
         if value is not None:
             checked[key] = _check_value(key, value, where)
-    _check_store(checked, where)
-    _check_kind(checked, where, profile)
+    if not partial:
+        _check_store(checked, where, profile)
+        _check_kind(checked, where, profile)
     return checked
 
 
@@ -125,7 +128,7 @@ def store_of(fields: Mapping[str, Any]) -> str:
     return "keyring"
 
 
-def _check_store(checked: Mapping[str, Any], where: str) -> None:
+def _check_store(checked: Mapping[str, Any], where: str, profile: str) -> None:
     """The store settings agree: one source, and the one ``secret_store`` names."""
     if checked.get("secret_env") and checked.get("secret_command"):
         raise ConfigError(
@@ -138,6 +141,14 @@ def _check_store(checked: Mapping[str, Any], where: str) -> None:
             raise ConfigError(
                 f"{where}: {key} is set but secret_store is {store!r}; set secret_store = "
                 f"{kind!r} or remove {key}"
+            )
+    for kind, key, example in (("env", "secret_env", "VAR"),
+                               ("command", "secret_command", "'PROGRAM ARGS'")):
+        if store == kind and not checked.get(key):
+            raise ConfigError(
+                f"{where}: secret_store is {kind!r} but {key} is not set, so nothing says "
+                f"where the secret is read from: `kaskada profile set {profile} {key} "
+                f"{example}`, or remove secret_store"
             )
 
 
@@ -164,6 +175,30 @@ def _check_kind(checked: Mapping[str, Any], where: str, profile: str) -> None:
             f"use, and kaskada cannot write it back to secret_store {store_of(checked)!r}: "
             f"keep it in the keyring (`kaskada profile unset {profile} {key}`) or a "
             "plain-text file (secret_store = 'file')"
+        )
+    kind = checked.get("auth") or "client_secret"
+    if checked.get("issuer") and kind == "client_secret":
+        raise ConfigError(
+            f"{where}: issuer is read only by a device or federated sign-in, and this profile "
+            f"signs in with a client secret: set auth first (`kaskada profile set {profile} "
+            "auth device`, or federated), or give a client secret's token endpoint as "
+            "exchange_endpoint"
+        )
+    if kind == "federated" and store_of(checked) != "keyring":
+        key = next((key for key in ("secret_env", "secret_command", "secret_store")
+                    if checked.get(key)), "secret_store")
+        raise ConfigError(
+            f"{where}: auth = 'federated' exchanges a subject token and keeps no secret, so "
+            f"{key} would never be read: leave it out (`kaskada profile unset {profile} {key}` "
+            "if the file has it)"
+        )
+    subject_keys = [key for key in ("subject_token_file", "subject_token_env",
+                                    "subject_token_source") if checked.get(key)]
+    if subject_keys and kind != "federated":
+        raise ConfigError(
+            f"{where}: {subject_keys[0]} is read only by a federated sign-in, and this "
+            f"profile's auth is {kind!r}: `kaskada profile set {profile} auth federated`, "
+            f"or `kaskada profile unset {profile} {subject_keys[0]}`"
         )
     if checked.get("subject_token_file") and checked.get("subject_token_env"):
         raise ConfigError(

@@ -566,7 +566,8 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
     write fails) and ``secret_removed`` says so.
     """
     validate_profile_name(name)
-    checked = _config.validate_fields({key: value}, where=f"profile {name!r}", profile=name)
+    where = f"profile {name!r}"
+    checked = _config.validate_fields({key: value}, where=where, profile=name, partial=True)
     outcome: dict[str, Any] = {}
     undo: Undo = []
 
@@ -587,6 +588,8 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
             table[key] = _config.toml_fields(checked)[key]
         else:
             table.pop(key, None)
+        # The profile as it would be written obeys the rules between keys, or nothing is.
+        _config.profile_from_table(name, table, where=where)
         if key in BOUND_FIELDS and outcome["old"] != outcome["new"]:
             plain = _secret_stores.FileStore(name)
             previous = plain.read()

@@ -90,14 +90,22 @@ def ways_out(name: str | None = None) -> str:
     """The ways on that need no keyring, each a command to copy (and the keyring fixes),
     so no message leaves the user stuck. Never suggests the backend already in use."""
     profile = name or "NAME"
-    exists = False
+    exists = device = False
     if name is not None:
         try:
             from kaskada.config import file as _config  # reads only the (cached) file
 
-            exists = name in _config.load().profiles
+            found = _config.load().profiles.get(name)
+            exists, device = found is not None, found is not None and found.auth == "device"
         except Exception:
             exists = False
+    if device:  # a rotating refresh token: only a store kaskada can write back to
+        return (
+            f"a device login keeps a refresh token that the server rotates at each use, so it "
+            f"needs a store kaskada can write: a plain-text file (0600, opt-in): `kaskada "
+            f"profile set {profile} secret_store file --insecure-storage`, then `kaskada login "
+            f"--profile {profile}`. Or start and unlock a Secret Service (e.g. gnome-keyring)"
+        )
     variable = f"{profile.upper().replace('-', '_').replace('.', '_')}_KASKADA_SECRET"
     if exists:
         env_way = (
