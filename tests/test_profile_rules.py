@@ -61,10 +61,8 @@ def test_profile_set_refuses_what_the_reader_would_refuse_and_writes_nothing(
 ) -> None:
     assert run("profile", "add", "p", *add).returncode == 0
     before = config_file().read_bytes()
-    if value:
-        refused = run("profile", "set", "p", key, value)
-    else:
-        refused = run("profile", "unset", "p", key)
+    change = ("set", "p", key, value) if value else ("unset", "p", key)
+    refused = run("profile", *change)
     line = assert_one_line_error(refused, "profile 'p'", *parts)
     assert "Traceback" not in refused.stderr and line
     assert config_file().read_bytes() == before  # the old file, whole
