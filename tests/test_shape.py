@@ -251,3 +251,26 @@ def test_no_test_module_imports_another() -> None:
         for path in sorted((ROOT / "tests").glob("test_*.py"))
     }
     assert not {name: found for name, found in offenders.items() if found}
+
+
+def test_the_typed_records_name_exactly_the_settings_of_the_one_table() -> None:
+    """Profile, Settings and ConnectionOptions spell their fields out for the type
+    checker; this holds them to settings/schema.py, so a setting added there and
+    forgotten in one of them (or the other way round) fails here, not in a user's hands."""
+    from kaskada.config.file import Profile
+    from kaskada.settings.options import ConnectionOptions
+    from kaskada.settings.schema import FIELD_NAMES, PROFILE_KEYS, SETTINGS
+    from kaskada.settings.values import Settings
+
+    assert set(Profile._fields) - {"name", "extra"} == set(PROFILE_KEYS)
+    assert Settings._fields == ("layer", *FIELD_NAMES)
+    # Every argument of kda.init()/kda.session() is a row (a pre-issued token is `jwt=`),
+    # and every row a caller can give is an argument (the sign-in kind comes from a profile).
+    arguments = {"jwt" if name == "token" else name for name in FIELD_NAMES} - {"auth"}
+    assert set(ConnectionOptions._fields) == arguments
+    kinds = {setting.name: setting.kind for setting in SETTINGS}
+    for name, annotation in Profile.__annotations__.items():
+        if kinds.get(name) == "bool":
+            assert "bool" in str(annotation), name
+        if kinds.get(name) == "seconds":
+            assert "float" in str(annotation), name

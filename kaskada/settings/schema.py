@@ -6,7 +6,9 @@ value (which says how it is parsed and checked), its built-in default, whether
 a stored secret is bound to it (changing it drops the secret), and one line of
 help. Argument checking, profile validation, the environment layer,
 ``explain()``, ``profile set/get`` keys, the CLI's help and the README's tables
-(tests/test_docs_tables.py) all read this table.
+(tests/test_docs_tables.py) all read this table. ``Profile``, ``Settings`` and
+``ConnectionOptions`` spell the fields out again for the type checker;
+tests/test_shape.py holds them to this table.
 """
 
 from __future__ import annotations
