@@ -454,7 +454,8 @@ def test_messages_for_the_new_kinds_lead_somewhere(tmp_path: Path) -> None:
     write_profile("cs", {"client_id": "abc", "issuer": "https://auth.example"})
     result = kaskada("token", "--profile", "cs")
     assert result.returncode == 1
-    assert "gives issuer but signs in with a client secret" in result.stderr
+    assert "issuer is read only by a device or federated sign-in" in result.stderr
+    assert "`kaskada profile set cs auth device`" in result.stderr
     write_profile("cs", {"client_id": "abc", "secret_env": "CS_SECRET"})
     login = kaskada("login", "--profile", "cs", env={**os.environ, "CS_SECRET": "s"})
     assert "`kaskada profile set cs auth device`" in login.stderr

@@ -22,7 +22,9 @@ Kinds: ``ClientSecretCredentials`` (a client id and a secret read from a store:
 settings name the kind (``SignIn``, plain values); ``tokens.credentials_for`` makes the
 class that ``tokens.KINDS`` gives for it. A new kind is one more subclass of
 ``Credentials`` (``from_settings``, ``sharing_key``, ``_new_token``) and one more line
-of ``KINDS``.
+of ``KINDS``; one that buys tokens at a token endpoint subclasses ``EndpointCredentials``
+(or ``SignInCredentials``, made from a ``SignIn``) and says only how to buy one (``_buy``):
+the token cache on disk is shared for it.
 
 The package also holds the internals of this step (the keyring, stored secrets and
 their binding, the token exchange, the disk token cache, delegation). Its public
@@ -42,6 +44,8 @@ _PUBLIC = {
     "SignIn": "kaskada.settings.values",
     "Credentials": "kaskada.credentials.tokens",
     "DelegatedCredentials": "kaskada.credentials.tokens",
+    "EndpointCredentials": "kaskada.credentials.tokens",
+    "SignInCredentials": "kaskada.credentials.tokens",
     "Request": "kaskada.credentials.tokens",
     "TokenCredentials": "kaskada.credentials.tokens",
     "TransientError": "kaskada.credentials.tokens",

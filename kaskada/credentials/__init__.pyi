@@ -9,7 +9,9 @@ from kaskada.credentials.stores import SecretStore as SecretStore
 from kaskada.credentials.tokens import ClientSecretCredentials as ClientSecretCredentials
 from kaskada.credentials.tokens import Credentials as Credentials
 from kaskada.credentials.tokens import DelegatedCredentials as DelegatedCredentials
+from kaskada.credentials.tokens import EndpointCredentials as EndpointCredentials
 from kaskada.credentials.tokens import Request as Request
+from kaskada.credentials.tokens import SignInCredentials as SignInCredentials
 from kaskada.credentials.tokens import TokenCredentials as TokenCredentials
 from kaskada.credentials.tokens import TransientError as TransientError
 from kaskada.credentials.tokens import post_form as post_form

@@ -25,9 +25,9 @@ import json
 import logging
 import os
 import re
-from collections.abc import Hashable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from kaskada import _clock
@@ -41,13 +41,13 @@ from kaskada._errors import (
 from kaskada._secret import Secret, scrub
 from kaskada.config import paths as _paths
 from kaskada.credentials.access_token import Token
-from kaskada.credentials.tokens import Credentials, Request, exchange_key, post_form
+from kaskada.credentials.tokens import Request, SignInCredentials, post_form
 from kaskada.settings.hostport import is_loopback
 
 if TYPE_CHECKING:
     from kaskada.credentials.profile_stores import SecretStore
     from kaskada.credentials.token_cache import Entry
-    from kaskada.settings.values import Settings, SignIn
+    from kaskada.settings.values import SignIn
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,9 @@ METADATA_PATH = "/.well-known/oauth-authorization-server"
 LOCK_TIMEOUT = 120.0
 
 
-class GrantCredentials(Credentials):
+class GrantCredentials(SignInCredentials):
     """A kind that signs in without a client secret: a grant of its own at the token
-    endpoint (named by the profile, or by its issuer's metadata); the token it buys is
-    shared with other processes through the token cache on disk."""
+    endpoint (named by the profile, or by its issuer's metadata)."""
 
     kind = "?"
 
@@ -77,31 +76,9 @@ class GrantCredentials(Credentials):
         disk: Entry | None = None,
         request: Request = post_form,
     ) -> None:
-        super().__init__(request=request)
-        self.sign_in = sign_in
-        self.name = sign_in.profile or "NAME"
-        self.url = url
-        self.client_id = client_id
+        super().__init__(sign_in, url, client_id, audience, timeout=timeout,
+                         ca_bundle=ca_bundle, disk=disk, request=request)
         self._fields: dict[str, Any] = dict(sign_in.bound_to)  # the profile's own fields
-        self._audience = audience
-        self._timeout = timeout
-        self._ca_bundle = ca_bundle
-        self._disk = disk
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, disk: Entry | None = None, request: Request = post_form
-    ) -> Self:
-        return cls(
-            settings.auth.value, settings.exchange_endpoint.value or "",
-            settings.client_id.value or "", settings.audience.value,
-            timeout=settings.timeout.value, ca_bundle=settings.ca_bundle.value, disk=disk,
-            request=request,
-        )  # fmt: skip
-
-    @classmethod
-    def sharing_key(cls, settings: Settings, disk: Entry | None, request: Request) -> Hashable:
-        return (exchange_key(settings, disk, request), settings.auth.value)
 
     def describe(self) -> str:
         return f"the {self.kind} sign-in of profile '{self.name}'"
@@ -119,17 +96,6 @@ class GrantCredentials(Credentials):
                 "device_authorization_endpoint": base + "/oauth/device_authorization",
                 "revocation_endpoint": base + "/oauth/revoke"}
 
-    def _new_token(self, request: Request, stale: Secret | None) -> Token:
-        def grant_now() -> Token:
-            return self._grant(request)
-
-        if self._disk is not None:  # another process may hold one; else one grant for all
-            return self._disk.fetch(grant_now, stale)
-        return grant_now()
-
-    def _grant(self, request: Request) -> Token:
-        """A new token from this kind's own grant."""
-        raise NotImplementedError
 
 
 def _post(request: Any, url: str, form: dict[str, str], timeout: float,
@@ -343,7 +309,7 @@ class DeviceCredentials(GrantCredentials):
     def forget(self) -> bool:
         return self.store_of_token().delete()
 
-    def _grant(self, request: Request) -> Token:
+    def _buy(self, request: Request) -> Token:
         name = self.name
         with _lock(name):
             refresh = self.stored()
@@ -419,7 +385,7 @@ class FederatedCredentials(GrantCredentials):
             return value
         return github_actions_token(self._audience, timeout=self._timeout)
 
-    def _grant(self, request: Request) -> Token:
+    def _buy(self, request: Request) -> Token:
         subject = self.subject_token()
         token_url = self.endpoints()["token_endpoint"]
         form = {"grant_type": EXCHANGE_GRANT, "subject_token": subject,

@@ -24,7 +24,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from kaskada import _clock, _fork
 from kaskada._errors import (
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import ssl
 
     from kaskada.credentials.token_cache import Entry
-    from kaskada.settings.values import Settings, StoredSecret
+    from kaskada.settings.values import Settings, SignIn, StoredSecret
 
 log = logging.getLogger(__name__)
 
@@ -542,9 +542,44 @@ class Credentials:
         )
 
 
-class ClientSecretCredentials(Credentials):
+class EndpointCredentials(Credentials):
+    """Credentials that buy their tokens at a token endpoint for one client id; a token
+    bought is shared with the user's other processes through ``disk`` (the token cache
+    on disk), so only one of them buys while it lasts. A subclass says how to buy one
+    (``_buy``)."""
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        audience: str | None,
+        *,
+        timeout: float,
+        ca_bundle: str | None,
+        disk: Entry | None = None,
+        request: Request = post_form,
+    ) -> None:
+        super().__init__(request=request)
+        self.url = url
+        self.client_id = client_id
+        self._audience = audience
+        self._timeout = timeout
+        self._ca_bundle = ca_bundle
+        self._disk = disk
+
+    def _new_token(self, request: Request, stale: Secret | None) -> Token:
+        if self._disk is not None:  # another process may hold one; else one purchase for all
+            return self._disk.fetch(lambda: self._buy(request), stale)
+        return self._buy(request)
+
+    def _buy(self, request: Request) -> Token:
+        """A new token from the endpoint, over ``request``."""
+        raise NotImplementedError
+
+
+class ClientSecretCredentials(EndpointCredentials):
     """OAuth2 client credentials: a client id and a secret read from a store, exchanged
-    at a token endpoint; the token is shared with other processes through ``disk``."""
+    at a token endpoint."""
 
     def __init__(
         self,
@@ -558,14 +593,9 @@ class ClientSecretCredentials(Credentials):
         disk: Entry | None = None,
         request: Request = post_form,
     ) -> None:
-        super().__init__(request=request)
-        self.url = url
-        self._disk = disk  # the token cache on disk shared by the user's processes
-        self.client_id = client_id
+        super().__init__(url, client_id, audience, timeout=timeout, ca_bundle=ca_bundle,
+                         disk=disk, request=request)
         self._store = store_for(secret)
-        self._audience = audience
-        self._timeout = timeout
-        self._ca_bundle = ca_bundle
 
     @classmethod
     def from_settings(
@@ -597,25 +627,52 @@ class ClientSecretCredentials(Credentials):
     def describe(self) -> str:
         return f"the token endpoint {self.url} for client {self.client_id}"
 
-    def _new_token(self, request: Request, stale: Secret | None) -> Token:
-        def exchange_now() -> Token:
-            return exchange(
-                self.url,
-                self.client_id,
-                self._store.get(),
-                audience=self._audience,
-                timeout=self._timeout,
-                ca_bundle=self._ca_bundle,
-                request=request,
-            )
-
-        if self._disk is not None:  # another process may hold one; else one exchange for all
-            return self._disk.fetch(exchange_now, stale)
-        return exchange_now()
+    def _buy(self, request: Request) -> Token:
+        return exchange(
+            self.url, self.client_id, self._store.get(), audience=self._audience,
+            timeout=self._timeout, ca_bundle=self._ca_bundle, request=request,
+        )  # fmt: skip
 
     def sent_secrets(self) -> tuple[Secret, ...]:
         known = self._store.known()
         return () if known is None else (known,)
+
+
+class SignInCredentials(EndpointCredentials):
+    """A kind made from the plain ``SignIn`` value of the settings (device and federated
+    sign-in, a ``secret_command``): what it reads, it reads when a token is needed."""
+
+    def __init__(
+        self,
+        sign_in: SignIn,
+        url: str,
+        client_id: str,
+        audience: str | None,
+        *,
+        timeout: float,
+        ca_bundle: str | None,
+        disk: Entry | None = None,
+        request: Request = post_form,
+    ) -> None:
+        super().__init__(url, client_id, audience, timeout=timeout, ca_bundle=ca_bundle,
+                         disk=disk, request=request)
+        self.sign_in = sign_in
+        self.name = sign_in.profile or "NAME"
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, disk: Entry | None = None, request: Request = post_form
+    ) -> Self:
+        return cls(
+            settings.auth.value, settings.exchange_endpoint.value or "",
+            settings.client_id.value or "", settings.audience.value,
+            timeout=settings.timeout.value, ca_bundle=settings.ca_bundle.value, disk=disk,
+            request=request,
+        )  # fmt: skip
+
+    @classmethod
+    def sharing_key(cls, settings: Settings, disk: Entry | None, request: Request) -> Hashable:
+        return (exchange_key(settings, disk, request), settings.auth.value)
 
 
 def exchange_key(settings: Settings, disk: Entry | None, request: Request) -> Hashable:

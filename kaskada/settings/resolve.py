@@ -85,12 +85,7 @@ def _from_profile(
                 f"profile '{name}' has no client_id: add one with "
                 f"`kaskada profile set {name} client_id ID`"
             )
-        kind = profile.auth or "client_secret"
-        if kind == "client_secret" and profile.issuer:
-            raise ConfigError(
-                f"profile '{name}' gives issuer but signs in with a client secret, which "
-                "never reads an issuer's metadata: set exchange_endpoint instead, or "
-                f"`kaskada profile set {name} auth device` (or federated)")
+        kind = profile.auth or "client_secret"  # its keys agree (config.file's checks)
         if kind != "client_secret" and "client_secret" not in fields:  # device or federated
             fields["auth"] = _sign_in(profile, kind, service)
             if profile.issuer and "exchange_endpoint" not in fields:
