@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 from kaskada._secret import Secret
 from kaskada.credentials.access_token import Token
 from kaskada.credentials.profile_stores import CommandStore, CommandToken
-from kaskada.credentials.tokens import Request, SignInCredentials, exchange, post_form
+from kaskada.credentials.tokens import Request, SignInCredentials, exchange
 
 if TYPE_CHECKING:
-    from kaskada.credentials.token_cache import Entry
-    from kaskada.settings.values import SignIn
+    pass
 
 
 class CommandCredentials(SignInCredentials):
@@ -28,22 +27,12 @@ class CommandCredentials(SignInCredentials):
     the token endpoint, or a JSON token used until it expires (then the program runs
     again); either way the token is shared with other processes through the disk cache."""
 
-    def __init__(
-        self,
-        sign_in: SignIn,
-        url: str,
-        client_id: str,
-        audience: str | None,
-        *,
-        timeout: float,
-        ca_bundle: str | None,
-        disk: Entry | None = None,
-        request: Request = post_form,
-    ) -> None:
-        super().__init__(sign_in, url, client_id, audience, timeout=timeout,
-                         ca_bundle=ca_bundle, disk=disk, request=request)
-        self.command = CommandStore(self.name, sign_in.command or ())
-        self._printed: Secret | None = None  # the last secret printed, to scrub
+    _printed: Secret | None = None  # the last secret the program printed, to scrub
+
+    @property
+    def command(self) -> CommandStore:
+        """The profile's program, as the settings name it."""
+        return CommandStore(self.name, self.sign_in.command or ())
 
     def describe(self) -> str:
         return f"{self.command.describe()} (secret_command of profile {self.command.profile!r})"

@@ -41,13 +41,11 @@ from kaskada._errors import (
 from kaskada._secret import Secret, scrub
 from kaskada.config import paths as _paths
 from kaskada.credentials.access_token import Token
-from kaskada.credentials.tokens import Request, SignInCredentials, post_form
+from kaskada.credentials.tokens import Request, SignInCredentials
 from kaskada.settings.hostport import is_loopback
 
 if TYPE_CHECKING:
     from kaskada.credentials.profile_stores import SecretStore
-    from kaskada.credentials.token_cache import Entry
-    from kaskada.settings.values import SignIn
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +62,10 @@ class GrantCredentials(SignInCredentials):
 
     kind = "?"
 
-    def __init__(
-        self,
-        sign_in: SignIn,
-        url: str,
-        client_id: str,
-        audience: str | None,
-        *,
-        timeout: float,
-        ca_bundle: str | None,
-        disk: Entry | None = None,
-        request: Request = post_form,
-    ) -> None:
-        super().__init__(sign_in, url, client_id, audience, timeout=timeout,
-                         ca_bundle=ca_bundle, disk=disk, request=request)
-        self._fields: dict[str, Any] = dict(sign_in.bound_to)  # the profile's own fields
+    @property
+    def _fields(self) -> dict[str, Any]:
+        """The profile's own fields, as the settings were resolved from them."""
+        return dict(self.sign_in.bound_to)
 
     def describe(self) -> str:
         return f"the {self.kind} sign-in of profile '{self.name}'"
