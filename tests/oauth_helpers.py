@@ -115,6 +115,18 @@ class LoginProcess:
             self.process.communicate()
 
 
+def approved_login(profile: str = "me") -> str:
+    """`kaskada login` for ``profile``, approved at the verification page; its stderr."""
+    login = LoginProcess(profile)
+    try:
+        assert decide_over_http(login.complete_url, approve=True)[0] == 200
+        status, _, err = login.finish()
+        assert status == 0, err
+    finally:
+        login.kill()
+    return err
+
+
 def kaskada(*args: str, env: dict[str, str] | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "kaskada", *args], capture_output=True,

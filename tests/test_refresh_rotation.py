@@ -23,7 +23,7 @@ from kaskada.server import start_server
 from kaskada.server.oauth_store import OAuthStore
 from tests.oauth_helpers import (
     PASSWORD,
-    LoginProcess,
+    approved_login,
     base_url,
     decide_over_http,
     device_profile,
@@ -57,13 +57,7 @@ def server(tmp_path: Path) -> Iterator[Any]:
 
 def _login(real_keyring: str) -> str:
     """Sign profile 'me' in; the refresh token it stored."""
-    login = LoginProcess()
-    try:
-        assert decide_over_http(login.complete_url, approve=True)[0] == 200
-        status, _, err = login.finish()
-        assert status == 0, err
-    finally:
-        login.kill()
+    approved_login()
     import keyring
 
     from kaskada.credentials import keyring as _keyring

@@ -27,7 +27,7 @@ from kaskada.server import start_server
 from kaskada.server.oauth_store import OAuthStore
 from kaskada.settings.values import Settings, SignIn, Sourced
 from tests.helpers import assert_one_line_error
-from tests.oauth_helpers import PASSWORD, LoginProcess, decide_over_http, kaskada
+from tests.oauth_helpers import PASSWORD, approved_login, kaskada
 
 
 @pytest.fixture
@@ -41,18 +41,6 @@ def _connection(server: Any) -> list[str]:
     return ["--endpoint", server.endpoint, "--exchange-endpoint", server.token_url]
 
 
-def _sign_in(profile: str = "me") -> str:
-    """`kaskada login` for ``profile``, approved at the verification page; its stderr."""
-    login = LoginProcess(profile)
-    try:
-        assert decide_over_http(login.complete_url, approve=True)[0] == 200
-        status, _, err = login.finish()
-        assert status == 0, err
-    finally:
-        login.kill()
-    return err
-
-
 @pytest.mark.real_keyring
 def test_profile_set_auth_device_then_login_and_calls_work(
     server: Any, real_keyring: str
@@ -63,7 +51,7 @@ def test_profile_set_auth_device_then_login_and_calls_work(
     changed = kaskada("profile", "set", "me", "auth", "device")
     assert changed.returncode == 0, changed.stderr
     assert kaskada("profile", "get", "me", "auth").stdout == "device\n"
-    _sign_in()
+    approved_login()
     listed = kaskada("--profile", "me", "table", "list")
     assert listed.returncode == 0, listed.stderr
     who = kaskada("--profile", "me", "whoami")
@@ -116,7 +104,7 @@ def test_a_device_login_in_the_file_store_keeps_and_rotates_its_refresh_token_th
     added = kaskada("profile", "add", "me", "--auth", "device", "--client-id", "kaskada-cli",
                     "--insecure-storage", *_connection(server))
     assert added.returncode == 0, added.stderr
-    assert "refresh token in the plain-text file" in _sign_in()
+    assert "refresh token in the plain-text file" in approved_login()
     first = _file_entry("me")
     assert first.binding is not None and first.binding["auth"] == "device"
     assert memory_keyring == {}
