@@ -123,3 +123,27 @@ def test_command_token_that_cannot_travel_in_a_header_is_one_line(
     line = _one_line(kaskada("table", "list", "--profile", "cmd"), "secret_command",
                      "cannot travel in a header")
     assert token not in line
+
+
+def test_device_code_cap_counts_an_ipv6_peer_by_its_64(tmp_path: Path) -> None:
+    """R5: the per-address cap on waiting device codes counted single IPv6 addresses, and
+    any host is given a whole /64: it could take every code by changing its low bits.
+    Now an IPv6 peer counts as its /64, and an IPv4-mapped one as its IPv4 address."""
+    from kaskada.server.oauth_http import OAuthRoutes
+    from kaskada.server.store import Store
+
+    store = Store(tmp_path / "server.sqlite3")
+    try:
+        routes = OAuthRoutes(store, access_ttl=60, base_url="http://127.0.0.1:1",
+                             failure=lambda peer: (0, ""), device_codes_per_peer=2)
+
+        def ask(peer: str) -> int:
+            answer = routes.handle("POST", "/oauth/device_authorization", {},
+                                   {"client_id": "kaskada-cli"}, peer)
+            return int(answer.status)
+
+        assert [ask(f"2001:db8::{n:x}") for n in (1, 2, 3, 0xffff)] == [200, 200, 429, 429]
+        assert ask("2001:db8:0:1::1") == 200  # another /64
+        assert [ask("192.0.2.1"), ask("::ffff:192.0.2.1"), ask("192.0.2.1")] == [200, 200, 429]
+    finally:
+        store.close()
