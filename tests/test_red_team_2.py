@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,47 @@ def test_device_code_cap_counts_an_ipv6_peer_by_its_64(tmp_path: Path) -> None:
         assert [ask("192.0.2.1"), ask("::ffff:192.0.2.1"), ask("192.0.2.1")] == [200, 200, 429]
     finally:
         store.close()
+
+
+def test_a_secret_given_to_a_device_or_federated_profile_is_refused(
+    memory_keyring: Any, tmp_path: Path
+) -> None:
+    """R6: `profile add NAME --auth device --secret-stdin` (or profiles.store_secret on a
+    device profile) wrote the client secret into the refresh token's place: a live login
+    overwritten unrevoked, and the secret then sent as a refresh token. For a federated
+    profile the secret was dropped silently (exit 0)."""
+    from kaskada import profiles
+
+    write_profile("me", {"auth": "device", "client_id": "kaskada-cli",
+                         "endpoint": ENDPOINT,
+                         "exchange_endpoint": "http://127.0.0.1:9/oauth/token"})
+    import kaskada as kda
+
+    login = kda.session(profile="me").credentials
+    login.store("RT-CANARY")  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError) as caught:
+        profiles.store_secret("me", "SECRET-CANARY")
+    assert "auth = 'device'" in str(caught.value) and "kaskada login --profile me" in str(
+        caught.value)
+    assert login.stored().reveal() == "RT-CANARY"  # type: ignore[attr-defined]
+    for auth, extra in (("device", []), ("federated", ["--subject-token-env", "X"])):
+        result = subprocess.run(
+            [sys.executable, "-m", "kaskada", "profile", "add", f"new_{auth}", "--auth", auth,
+             "--client-id", "kaskada-cli", "--secret-stdin", *extra],
+            input="SECRET-CANARY", capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert f"auth = '{auth}', which has no client secret" in result.stderr
+        assert f"new_{auth}" not in profiles.names()
+
+
+def test_configure_never_rewrites_a_device_or_federated_profile(tmp_path: Path) -> None:
+    """R7: `kaskada configure --profile me` on a device profile asked for a client secret
+    and saved the profile without its auth (and issuer, subject token keys): the kind
+    switched to client_secret and the login's refresh token was dropped."""
+    path = write_profile("me", {"auth": "device", "client_id": "kaskada-cli",
+                                "issuer": "https://auth.example"})
+    before = path.read_bytes()
+    result = kaskada("configure", "--profile", "me")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "auth = 'device'" in result.stderr and "kaskada profile set me" in result.stderr
+    assert path.read_bytes() == before
