@@ -458,6 +458,15 @@ def _configure(args: argparse.Namespace) -> int:
     document = profiles.unchecked()
     old = document.tables.get(name)
     old = old if isinstance(old, dict) else {}
+    auth = old.get("auth")
+    if auth in ("device", "federated"):
+        # configure asks for a client secret and would rewrite the profile without its
+        # auth, issuer and subject token (a device login lost, the kind switched).
+        raise ConfigError(
+            f"profile {name!r} signs in with auth = {auth!r}, without a client secret, so "
+            "configure (which asks for one) changes nothing; nothing was asked or saved: "
+            f"change a setting with `kaskada profile set {name} KEY VALUE`"
+            + (f", sign in with `kaskada login --profile {name}`" if auth == "device" else ""))
     kept_store = {key: old[key] for key in ("secret_store", "secret_env", "secret_command")
                   if key in old}
     store_fields = chosen or kept_store

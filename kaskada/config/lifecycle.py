@@ -116,6 +116,16 @@ def add_profile(
     """
     validate_profile_name(name)
     checked = _config.validate_fields(fields, where=f"profile {name!r}", profile=name)
+    auth = checked.get("auth") or "client_secret"
+    if secret is not None and auth != "client_secret":
+        # A device profile's store holds its refresh token: a "secret" written there
+        # would replace a live login and be sent as a refresh token.
+        how = (f"sign it in with `kaskada login --profile {name}`" if auth == "device"
+               else "it exchanges its subject token")
+        raise ConfigError(
+            f"profile {name!r} signs in with auth = {auth!r}, which has no client secret, "
+            f"so none is stored; nothing was saved: {how} (or set auth = 'client_secret' "
+            "for a client secret)")
     binding = _binding.binding_of(checked)
     undo: Undo = []
     stale: list[str] = []

@@ -424,6 +424,11 @@ class CommandToken(Secret):
             raise IncompleteCredentialsError(
                 f"{where} printed a JSON object without an AccessToken (or access_token)"
             )
+        if not token.strip().isascii() or not token.strip().isprintable():
+            raise IncompleteCredentialsError(  # as KASKADA_TOKEN's and a token endpoint's
+                f"{where} printed an AccessToken holding characters that cannot travel in a "
+                "header (a newline, a control or non-ASCII character): check what it prints"
+            )
         now = _clock.get().time()
         expiry = document.get("Expiration", document.get("expires_at"))
         lifetime = document.get("expires_in")

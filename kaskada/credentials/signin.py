@@ -267,6 +267,21 @@ class DeviceCredentials(GrantCredentials):
 
         return binding_of(self._fields)
 
+    def endpoints(self, *, allow_insecure: bool | None = None) -> dict[str, str]:
+        """The profile's own endpoints only: an ``exchange_endpoint`` given beside
+        ``profile=`` may take a client secret elsewhere, never a refresh token, which
+        only its issuer can use (elsewhere it would be spent, and a refusal there would
+        end the login). Refused in one ConfigError before anything is sent."""
+        discovered = self.sign_in.issuer and not self._fields.get("exchange_endpoint")
+        bound = self.binding()["exchange_endpoint"]
+        if not discovered and self.url != bound:
+            raise ConfigError(
+                f"profile '{self.name}' signs in with a device login whose refresh token "
+                f"goes only to its own token endpoint {bound}, not to {self.url[:200]} (given "
+                "with profile=): drop that exchange_endpoint, or give the other server a "
+                "profile of its own and sign it in with `kaskada login --profile NAME`")
+        return super().endpoints(allow_insecure=allow_insecure)
+
     def store_of_token(self) -> SecretStore:
         """Where the refresh token lives: the profile's store (keyring or file; a profile
         file refuses env and command stores for a device login)."""
@@ -353,12 +368,7 @@ class FederatedCredentials(GrantCredentials):
         kind, where = self.sign_in.subject_token or ("github_actions", "")
         if kind == "file":
             path = Path(where).expanduser()
-            try:
-                value = path.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                raise IncompleteCredentialsError(
-                    f"cannot read the subject token of profile '{self.name}' from {path} "
-                    f"({error.strerror}): check subject_token_file") from None
+            value = _read_token_file(path, self.name)
             if not value:
                 raise IncompleteCredentialsError(
                     f"the subject token file {path} of profile '{self.name}' is empty")
@@ -386,6 +396,41 @@ class FederatedCredentials(GrantCredentials):
         return _token(status, document, token_url, subject, fix=(
             f"check the client id and the subject token (read from {self.source()}), and that "
             "the server trusts its issuer (`kaskada server trust-issuer`)"))
+
+
+SUBJECT_TOKEN_LIMIT = 64 * 1024
+"""Bytes read from a subject token file: a JWT is a few KiB; a larger file is not one."""
+
+
+def _read_token_file(path: Path, name: str) -> str:
+    """The stripped text of a subject token file: a regular file (a FIFO or a device
+    never blocks the call: it is opened without waiting and refused), read up to
+    SUBJECT_TOKEN_LIMIT bytes, UTF-8. Symbolic links are followed: Kubernetes projects
+    its tokens through them. Anything else is one IncompleteCredentialsError."""
+    import stat
+
+    def refused(reason: str) -> IncompleteCredentialsError:
+        return IncompleteCredentialsError(
+            f"cannot read the subject token of profile '{name}' from {path} ({reason}): "
+            "check subject_token_file")
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise refused(error.strerror or type(error).__name__) from None
+    with os.fdopen(fd, "rb") as file:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise refused("not a regular file")
+            data = file.read(SUBJECT_TOKEN_LIMIT + 1)
+        except OSError as error:
+            raise refused(error.strerror or type(error).__name__) from None
+    if len(data) > SUBJECT_TOKEN_LIMIT:
+        raise refused(f"larger than {SUBJECT_TOKEN_LIMIT // 1024} KiB, so not a token")
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise refused("not UTF-8 text, so not a token") from None
 
 
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")

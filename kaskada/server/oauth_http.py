@@ -73,6 +73,23 @@ def _error(error: str, description: str, status: int = 400) -> Answer:
     return Answer(status, {"error": error, "error_description": description})
 
 
+def address_block(peer: str) -> str:
+    """What the device-code cap counts as one address: an IPv4 address (also written as
+    IPv4-mapped IPv6), else the IPv6 /64 it lies in -- one host or home line is given a
+    whole /64, so counting single IPv6 addresses would let it take every code."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return peer
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def claims(method: str, path: str, grant_type: str | None) -> bool:
     """Whether a request is this module's to answer."""
     if (method, path) in _ROUTES:
@@ -180,7 +197,7 @@ class OAuthRoutes:
             return limited or client
         try:
             device_code, user_code, record = self.oauth.start_device(
-                client, peer, self.device_codes_per_peer)
+                client, address_block(peer), self.device_codes_per_peer)
         except PeerPending as limit:  # a flood from one address: one summary line
             self.refused.note("too many waiting device codes from one address",
                               f" (peer {peer})")
