@@ -8,6 +8,7 @@ object owned by ``tokens.SHARED``."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +58,42 @@ def test_profile_set_auth_device_then_login_and_calls_work(
     who = kaskada("--profile", "me", "whoami")
     shown = [" ".join(line.split()) for line in who.stdout.splitlines()]
     assert "auth device [refresh token in the keyring (profile 'me')]" in shown, who.stdout
+
+
+@pytest.mark.real_keyring
+def test_a_signed_in_profile_is_not_changed_under_its_login(
+    server: Any, real_keyring: str
+) -> None:
+    """Changing where a device login's refresh token goes (a bound key, its store),
+    replacing the profile or removing it would delete the token unrevoked, valid at the
+    server for 30 more days: each is refused, the file untouched, until `kaskada logout`
+    revoked it; then the same command works."""
+    added = kaskada("profile", "add", "me", "--auth", "device", "--client-id", "kaskada-cli",
+                    *_connection(server))  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    approved_login()
+    config = Path(os.environ["KASKADA_CONFIG_DIR"]) / "config.toml"
+    before = config.read_bytes()
+    attempts = (
+        ("profile", "set", "me", "endpoint", "localhost:1"),
+        ("profile", "set", "me", "auth", "client_secret"),
+        ("profile", "set", "me", "secret_store", "file", "--insecure-storage"),
+        ("profile", "add", "me", "--force", "--auth", "device", "--client-id", "kaskada-cli",
+         "--endpoint", "localhost:1", "--exchange-endpoint", server.token_url),
+        ("profile", "remove", "me"),
+    )  # fmt: skip
+    for attempt in attempts:
+        refused = kaskada(*attempt)
+        assert refused.returncode == 1, (attempt, refused.stderr)
+        assert "is signed in (a device login)" in refused.stderr, refused.stderr
+        assert "`kaskada logout --profile me` first" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert config.read_bytes() == before, attempt
+    assert kaskada("--profile", "me", "table", "list").returncode == 0  # still signed in
+    assert kaskada("logout", "--profile", "me").returncode == 0
+    changed = kaskada("profile", "set", "me", "endpoint", "localhost:1")
+    assert changed.returncode == 0, changed.stderr
+    assert kaskada("profile", "remove", "me").returncode == 0
 
 
 def test_profile_add_takes_the_sign_in_flags_and_get_reads_them() -> None:

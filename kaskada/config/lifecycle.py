@@ -139,6 +139,9 @@ def add_profile(
                 "pass --force (force=True) to replace it, or choose another name"
             )
         stale.clear()
+        if old is not None and (_bound_change(old, checked) or
+                                _config.store_of(old) != _config.store_of(checked)):
+            _refuse_dropping_a_login(name, old, "replacing it with other settings")
         _token_cache.forget_profile(name, old)  # replaced fields or a new secret: sign in again
         if secret is not None:
             store = _secret_stores.store_for(name, checked)
@@ -182,6 +185,25 @@ def add_profile(
         if note is not None and notes is not None:
             notes.append(note)
     return _config.get_profile(name)
+
+
+def _refuse_dropping_a_login(name: str, table: Any, doing: str) -> None:
+    """A device login's refresh token is never deleted unrevoked by a change to its
+    profile (it would stay valid at the server for up to 30 days, with nothing left to
+    revoke it with): ``kaskada logout`` revokes it first, as it does on its own."""
+    if not isinstance(table, dict) or table.get("auth") != "device":
+        return
+    try:
+        held = _secret_stores.store_for(name, _config.profile_from_table(
+            name, table, where=f"profile {name!r}").fields()).read() is not None
+    except (KeyringError, ConfigError):
+        return  # nothing readable: nothing this change could delete either
+    if held:
+        raise ConfigError(
+            f"profile {name!r} is signed in (a device login): {doing} would delete its "
+            "refresh token without revoking it, and it would stay valid at the server for "
+            f"up to 30 days: run `kaskada logout --profile {name}` first (it revokes it; "
+            "with --local it only forgets it, when the server is gone), then try again")
 
 
 def _restore(
@@ -258,6 +280,8 @@ def remove_profile(name: str, *, keep_orphan: bool = False) -> Removed:
         tables = profile_tables(document)
         if name not in tables:
             raise _not_found(name, document)
+        if not keep_orphan:
+            _refuse_dropping_a_login(name, tables[name], "removing it")
         _token_cache.forget_profile(name, tables[name])
         store = _stored_store(name, tables[name])
         try:
@@ -586,8 +610,10 @@ def set_field(name: str, key: str, value: Any) -> FieldChange:
         table = tables.get(name)
         if not isinstance(table, dict):
             raise _not_found(name, document)
-        _token_cache.forget_profile(name, table)  # changed settings: sign in again
         outcome["old"], outcome["new"] = table.get(key), checked.get(key)
+        if (key in BOUND_FIELDS or key in _STORE_KEYS) and outcome["old"] != outcome["new"]:
+            _refuse_dropping_a_login(name, table, f"changing {key}")
+        _token_cache.forget_profile(name, table)  # changed settings: sign in again
         if key in _STORE_KEYS and key in checked:
             # A profile's secret has one store: choosing one drops the others' settings.
             for other in _STORE_KEYS:
