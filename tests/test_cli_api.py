@@ -110,6 +110,7 @@ def test_table_lifecycle_from_the_shell(client_env: tuple[str, str, dict[str, st
         env=env,
     )
     assert again.returncode == 1 and "ALREADY_EXISTS" in again.stderr
+    assert "add --exist-ok" in again.stderr and again.stderr.count("\n") == 1
     # --exist-ok: the same table is kept (a script can run again); other columns are not
     kept = run("table", "create", "purchases", "--time-column", "ts",
                "--entity-key-column", "user", "--exist-ok", "--json", env=env)  # fmt: skip

@@ -119,9 +119,11 @@ def _table_create(args: argparse.Namespace) -> int:
                 grouping_id=args.grouping_id,
                 session=active,
             )
-        except AlreadyExistsError:
+        except AlreadyExistsError as error:
             if not args.exist_ok:
-                raise
+                raise AlreadyExistsError(
+                    f"{error}; to keep it and go on (a script run again), add --exist-ok"
+                ) from None
             made = _same_table(args, table.get_table(args.name, session=active))
     _show(args, made)
     return 0
@@ -137,7 +139,8 @@ def _same_table(args: argparse.Namespace, found: Table) -> Table:
         "grouping_id": args.grouping_id,
     }
     differ = [
-        f"{field} is {printable(str(getattr(found, field)))!r}, not {printable(want)!r}"
+        f"{field} is {printable(str(getattr(found, field))) or '(none)'!r}, not "
+        f"{printable(want)!r}"
         for field, want in asked.items()
         if want is not None and getattr(found, field) != want
     ]

@@ -200,6 +200,13 @@ def _check_kind(checked: Mapping[str, Any], where: str, profile: str) -> None:
             f"profile's auth is {kind!r}: `kaskada profile set {profile} auth federated`, "
             f"or `kaskada profile unset {profile} {subject_keys[0]}`"
         )
+    chosen = checked.get("subject_token_source")
+    if kind == "federated" and chosen in ("file", "env") and not checked.get(
+            f"subject_token_{chosen}"):
+        raise ConfigError(
+            f"{where}: subject_token_source is {chosen!r} but subject_token_{chosen} is not "
+            f"set, so nothing says where the subject token is read from: `kaskada profile set "
+            f"{profile} subject_token_{chosen} …`")
     if checked.get("subject_token_file") and checked.get("subject_token_env"):
         raise ConfigError(
             f"{where}: subject_token_file and subject_token_env are both set; a subject "
