@@ -19,7 +19,6 @@ changes). Errors are the ``kaskada`` ones: ``ProfileNotFoundError``,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -245,8 +244,7 @@ def store_fields(
     return _stores.store_fields(secret_env, secret_command, insecure_storage)
 
 
-@dataclass(frozen=True)
-class Store:
+class Store(NamedTuple):
     """Where a profile's secret lives, described (no value is read)."""
 
     kind: str
@@ -281,8 +279,7 @@ def plain_text_path(name: str) -> Path:
     return _stores.FileStore(name).path()
 
 
-@dataclass(frozen=True)
-class SecretState:
+class SecretState(NamedTuple):
     """What ``profile show`` says of a profile's secret; never the secret itself."""
 
     store: Store
