@@ -25,6 +25,7 @@ import pytest
 
 from tests.certs import make_leaf
 from tests.helpers import run_cli as run
+from tests.helpers import run_process
 from tests.helpers import saved_config as config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -376,6 +377,16 @@ def test_every_option_has_help_and_every_verb_an_example() -> None:
 def test_version_and_global_options_before_or_after_the_verb(local_server: Any) -> None:
     version = run("--version")
     assert version.returncode == 0 and re.match(r"kaskada \d", version.stdout)
+    # --version builds no verb's grammar; after --help, the help still lists every verb
+    loaded = run_process([sys.executable, "-c", (
+        "import contextlib, io, sys\n"
+        "from kaskada.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--version'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('kaskada.cli.parsers.')))\n")])
+    assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
+    helped = run("--help", "--version")
+    assert "table" in helped.stdout and "profile" in helped.stdout
     client_id, secret = local_server.add_client("g")
     cred = _env_for(local_server, (client_id, secret))
     before = run("--json", "--timeout", "5", "table", "list", env=cred)

@@ -152,6 +152,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         wanted = _verb_module(argv)
         if wanted is not None:
             modules = (wanted,)
+        elif "--version" in argv and not {"-h", "--help"} & set(argv):
+            modules = ()  # the version needs no verb's grammar
     parser = Parser(
         prog="kaskada",
         description="Kaskada API client: profiles, credentials, tables and a local server.",
