@@ -482,9 +482,7 @@ def secret_sources(config: _config.ConfigFile) -> list[str]:
 def subject_token_sources(profile: Profile) -> list[str]:
     """What a federated profile would read and send as its subject token (a file, a
     variable, GitHub Actions' request): shown and accepted like a secret source."""
-    if profile.auth != "federated" and not any(
-            (profile.subject_token_file, profile.subject_token_env,
-             profile.subject_token_source)):
+    if profile.auth != "federated":  # subject_token_* keys belong to federated profiles only
         return []
     if profile.subject_token_file:
         where = f"the file {profile.subject_token_file[:200]}"
